@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Squall",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "squall", targets: ["squall"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
+    ],
+    targets: [
+        // Domain values, the store protocol and the announce rules. Foundation-free, NIO-free, C-free.
+        .target(name: "TrackerCore", swiftSettings: strict),
+        // Wire formats: HTTP request heads, query strings, bencode, compact peers. No network.
+        .target(name: "TrackerProtocol", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // The embedded default store.
+        .target(name: "MemoryStore", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // NIO bootstrap, connection handler, routes, configuration.
+        .target(
+            name: "TrackerServer",
+            dependencies: [
+                "TrackerCore", "TrackerProtocol", "MemoryStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ],
+            swiftSettings: strict
+        ),
+        // Argument parsing and service wiring only.
+        .executableTarget(
+            name: "squall",
+            dependencies: [
+                "TrackerServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // The one suite every PeerStore must pass (test targets cannot import each other).
+        .target(name: "StoreConformance", dependencies: ["TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
+        .testTarget(
+            name: "TrackerServerTests",
+            dependencies: [
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

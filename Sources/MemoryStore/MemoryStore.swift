@@ -1,0 +1,192 @@
+import Synchronization
+public import TrackerCore
+
+/// Bounds on what the memory store holds.
+public struct MemoryStoreLimits: Sendable, Equatable {
+    /// Torrents the store tracks at once; announces for new torrents beyond it are refused.
+    public var maxTorrents: Int
+    /// Peers one torrent holds at once; new peers beyond it are refused.
+    public var maxPeersPerTorrent: Int
+    public init(maxTorrents: Int = 1_000_000, maxPeersPerTorrent: Int = 100_000) {
+        (self.maxTorrents, self.maxPeersPerTorrent) = (maxTorrents, maxPeersPerTorrent)
+    }
+}
+
+/// The embedded default store: swarms in this process's memory.
+///
+/// Torrents are spread over shards by a keyed hash of the info_hash, each shard behind its own
+/// mutex, so announces for different torrents on different event-loop threads rarely meet and
+/// no lock covers the whole store. Every verb completes inline, on the caller's thread.
+///
+/// Expiry: an endpoint not announced for `peerTTL` seconds is dropped when its torrent is next
+/// touched (checked at most every `lazySweepSpacing` seconds per torrent) and by `expire()`,
+/// which a background service calls; a torrent left with no peers is dropped by `expire()`.
+public final class MemoryStore: PeerStore {
+    public let kind = "memory"
+    private let shards: [Shard]
+    private let shardMask: Int
+    private let seed: UInt64
+    private let clock: any TrackerClock
+    private let ttl: UInt32
+    private let limits: MemoryStoreLimits
+    private let torrentCount = Atomic<Int>(0)
+    static let lazySweepSpacing: UInt32 = 10
+
+    final class Shard: Sendable {
+        let state: Mutex<ShardState>
+        init(seed: UInt64) { state = Mutex(ShardState(rng: FastRandom(seed: seed))) }
+    }
+
+    struct ShardState: ~Copyable {
+        var torrents: [InfoHash: Swarm] = [:]
+        var rng: FastRandom
+        var peers = 0
+        var seeders = 0
+    }
+
+    public init(clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, limits: MemoryStoreLimits = MemoryStoreLimits(), shardCount: Int = 64) {
+        var seeder = SystemRandomNumberGenerator()
+        seed = seeder.next()
+        var n = 1
+        while n < shardCount { n <<= 1 }
+        shards = (0..<n).map { _ in Shard(seed: seeder.next()) }
+        shardMask = n - 1
+        self.clock = clock
+        ttl = UInt32(clamping: peerTTL)
+        self.limits = limits
+    }
+
+    @inline(__always)
+    private func shard(for hash: InfoHash) -> Shard {
+        shards[Int(truncatingIfNeeded: hash.raw.mixed(seed: seed) >> 40) & shardMask]
+    }
+
+    private func cutoff(_ now: UInt32) -> UInt32 { now > ttl ? now - ttl : 0 }
+
+    public func announce(_ a: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void) {
+        completion(announceNow(a))
+    }
+
+    /// The announce verb, answered directly.
+    public func announceNow(_ a: PeerAnnounce) -> Result<SwarmReply, StoreError> {
+        let now = clock.now()
+        let cutoff = cutoff(now)
+        let seed = seed
+        let limits = limits
+        return shard(for: a.infoHash).state.withLock { state -> Result<SwarmReply, StoreError> in
+            if state.torrents[a.infoHash] == nil {
+                if a.remove { return .success(SwarmReply(complete: 0, incomplete: 0, downloaded: 0, peers: [])) }
+                // Reserve a torrent slot; give it back if another shard won the last one.
+                if torrentCount.add(1, ordering: .relaxed).newValue > limits.maxTorrents {
+                    torrentCount.subtract(1, ordering: .relaxed)
+                    return .failure(.full("tracker is full (at most \(limits.maxTorrents) torrents)"))
+                }
+                state.torrents[a.infoHash] = Swarm(lastSweep: now)
+            }
+            let (result, d) = Self.apply(a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl, maxPeers: limits.maxPeersPerTorrent, seed: seed)
+            state.peers += d.peers
+            state.seeders += d.seeders
+            return result
+        }
+    }
+
+    /// One announce against one swarm; returns the reply and how the counts moved.
+    private static func apply(
+        _ a: PeerAnnounce, to swarm: inout Swarm, rng: inout FastRandom, now: UInt32, cutoff: UInt32, ttl: UInt32,
+        maxPeers: Int, seed: UInt64
+    ) -> (Result<SwarmReply, StoreError>, SwarmDelta) {
+        var delta = SwarmDelta()
+        if now > swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
+            delta = swarm.sweep(cutoff: cutoff, now: now, seed: seed)
+        }
+        func reply(_ peers: [SwarmPeer]) -> SwarmReply {
+            SwarmReply(complete: Int(swarm.seeders), incomplete: swarm.leechers, downloaded: Int(swarm.downloaded), peers: peers)
+        }
+        if a.remove {
+            if let p = swarm.position(of: a.peerID.raw, seed: seed) {
+                let d = swarm.remove(at: p, seed: seed)
+                delta.peers += d.peers
+                delta.seeders += d.seeders
+            }
+            return (.success(reply([])), delta)
+        }
+        guard let (p, d) = swarm.upsert(a, now: now, maxPeers: maxPeers, seed: seed) else {
+            return (.failure(.full("torrent is full (at most \(maxPeers) peers)")), delta)
+        }
+        delta.peers += d.peers
+        delta.seeders += d.seeders
+        let sample = swarm.sample(numwant: a.numwant, excluding: p, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
+        return (.success(reply(sample)), delta)
+    }
+
+    public func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
+        var out: [InfoHash: ScrapeEntry] = [:]
+        for h in hashes {
+            if let e = shard(for: h).state.withLock({ $0.torrents[h]?.scrapeEntry }), e.complete + e.incomplete > 0 {
+                out[h] = e
+            }
+        }
+        completion(.success(out))
+    }
+
+    public func scrapeAll(limit: Int, completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
+        var out: [InfoHash: ScrapeEntry] = [:]
+        for s in shards where out.count < limit {
+            s.state.withLock { state in
+                for (h, swarm) in state.torrents where swarm.count > 0 {
+                    guard out.count < limit else { break }
+                    out[h] = swarm.scrapeEntry
+                }
+            }
+        }
+        completion(.success(out))
+    }
+
+    public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
+        var t = SwarmTotals()
+        for s in shards {
+            s.state.withLock { state in
+                t.torrents += state.torrents.count
+                t.peers += state.peers
+                t.seeders += state.seeders
+            }
+        }
+        t.leechers = t.peers - t.seeders
+        completion(.success(t))
+    }
+
+    public func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+        completion(.success(expireNow()))
+    }
+
+    /// Sweeps every torrent that may hold an expired endpoint, one shard at a time, and drops
+    /// torrents left empty. Returns how many peers were removed.
+    @discardableResult
+    public func expireNow() -> Int {
+        let now = clock.now()
+        let cutoff = cutoff(now)
+        let seed = seed
+        var removed = 0
+        for s in shards {
+            let dropped = s.state.withLock { state -> Int in
+                var empty: [InfoHash] = []
+                var i = state.torrents.values.startIndex
+                while i != state.torrents.values.endIndex {
+                    if now > state.torrents.values[i].oldestSeen &+ ttl || state.torrents.values[i].count == 0 {
+                        let d = state.torrents.values[i].sweep(cutoff: cutoff, now: now, seed: seed)
+                        state.peers += d.peers
+                        state.seeders += d.seeders
+                        removed -= d.peers
+                        if state.torrents.values[i].count == 0 { empty.append(state.torrents.keys[i]) }
+                    }
+                    state.torrents.values.formIndex(after: &i)
+                }
+                for h in empty { state.torrents.removeValue(forKey: h) }
+                return empty.count
+            }
+            torrentCount.subtract(dropped, ordering: .relaxed)
+        }
+        return removed
+    }
+}
+

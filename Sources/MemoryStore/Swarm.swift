@@ -1,0 +1,355 @@
+import TrackerCore
+
+/// One peer as the memory store keeps it: 36 bytes. Its IPv6 endpoint, when it has one, lives
+/// in the swarm's `v6` pool so that IPv4-only peers do not pay for 18 unused bytes.
+struct PeerSlot {
+    var id: Bytes20
+    var v4: UInt32
+    var seen4: UInt32
+    /// Index into `Swarm.v6`, or -1.
+    var v6: Int32
+    var port4: UInt16
+    var flags: UInt8
+
+    static let hasV4: UInt8 = 1
+    static let partialSeed: UInt8 = 2
+    static let downloadCounted: UInt8 = 4
+}
+
+/// An IPv6 endpoint in a swarm's pool: 24 bytes. A free slot's `seen` links the free list.
+struct V6Slot {
+    var high: UInt64
+    var low: UInt64
+    var seen: UInt32
+    var port: UInt16
+}
+
+/// What one announce changed in the swarm's counts, for the shard's running totals.
+struct SwarmDelta {
+    var peers = 0
+    var seeders = 0
+}
+
+/// The peers of one torrent.
+///
+/// `peers[0..<seeders]` are seeders, the rest leechers (partial seeds among them, flagged), so a
+/// seeder's sample is drawn from one contiguous range. Small swarms are searched linearly; from
+/// `indexThreshold` peers on, `index` maps peer ids to positions (open addressing, linear probing,
+/// entries are position + 1, 0 is empty).
+struct Swarm {
+    var peers: [PeerSlot] = []
+    var v6: [V6Slot] = []
+    var index: [UInt32] = []
+    var seeders: UInt32 = 0
+    var partialSeeds: UInt32 = 0
+    var downloaded: UInt32 = 0
+    var v6FreeHead: Int32 = -1
+    /// A lower bound on the oldest `seen` of any endpoint: nothing can have expired before
+    /// `oldestSeen + ttl`.
+    var oldestSeen: UInt32 = 0
+    var lastSweep: UInt32 = 0
+
+    static let indexThreshold = 16
+
+    var count: Int { peers.count }
+    var leechers: Int { peers.count - Int(seeders) }
+
+    // MARK: lookup
+
+    func position(of id: Bytes20, seed: UInt64) -> Int? {
+        if index.isEmpty {
+            for i in peers.indices where peers[i].id == id { return i }
+            return nil
+        }
+        let slot = indexSlot(of: id, seed: seed)
+        return slot < 0 ? nil : Int(index[slot]) - 1
+    }
+
+    /// The table slot holding `id`, or -1.
+    private func indexSlot(of id: Bytes20, seed: UInt64) -> Int {
+        let mask = index.count - 1
+        var i = Int(truncatingIfNeeded: id.mixed(seed: seed)) & mask
+        while true {
+            let e = index[i]
+            if e == 0 { return -1 }
+            if peers[Int(e) - 1].id == id { return i }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func indexInsert(position: Int, seed: UInt64) {
+        let mask = index.count - 1
+        var i = Int(truncatingIfNeeded: peers[position].id.mixed(seed: seed)) & mask
+        while index[i] != 0 { i = (i + 1) & mask }
+        index[i] = UInt32(position + 1)
+    }
+
+    /// Backward-shift deletion: no tombstones, so probes stay short.
+    private mutating func indexDelete(slot: Int, seed: UInt64) {
+        let mask = index.count - 1
+        var hole = slot
+        var j = (slot + 1) & mask
+        while index[j] != 0 {
+            let home = Int(truncatingIfNeeded: peers[Int(index[j]) - 1].id.mixed(seed: seed)) & mask
+            // Move j into the hole unless its home lies cyclically in (hole, j].
+            let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
+            if !inRange {
+                index[hole] = index[j]
+                hole = j
+            }
+            j = (j + 1) & mask
+        }
+        index[hole] = 0
+    }
+
+    private mutating func rebuildIndex(seed: UInt64) {
+        guard peers.count >= Self.indexThreshold / 2 else {
+            index = []
+            return
+        }
+        var capacity = 32
+        while capacity * 3 < peers.count * 4 + 4 { capacity <<= 1 }
+        index = [UInt32](repeating: 0, count: capacity)
+        for p in peers.indices { indexInsert(position: p, seed: seed) }
+    }
+
+    /// Keeps the index present past the threshold, at most 3/4 full, and gone for small swarms.
+    private mutating func maintainIndex(seed: UInt64) {
+        if index.isEmpty {
+            if peers.count > Self.indexThreshold { rebuildIndex(seed: seed) }
+        } else if peers.count * 4 > index.count * 3 || peers.count < Self.indexThreshold / 2
+            || (index.count > 64 && peers.count * 16 < index.count)
+        {
+            rebuildIndex(seed: seed)
+        }
+    }
+
+    /// Moves the record at `from` to `to` (overwriting `to`), keeping the index right.
+    private mutating func move(from: Int, to: Int, seed: UInt64) {
+        guard from != to else { return }
+        if !index.isEmpty {
+            let slot = indexSlot(of: peers[from].id, seed: seed)
+            index[slot] = UInt32(to + 1)
+        }
+        peers[to] = peers[from]
+    }
+
+    private mutating func swapAt(_ a: Int, _ b: Int, seed: UInt64) {
+        guard a != b else { return }
+        if !index.isEmpty {
+            let sa = indexSlot(of: peers[a].id, seed: seed)
+            let sb = indexSlot(of: peers[b].id, seed: seed)
+            index[sa] = UInt32(b + 1)
+            index[sb] = UInt32(a + 1)
+        }
+        peers.swapAt(a, b)
+    }
+
+    // MARK: v6 pool
+
+    private mutating func allocV6() -> Int32 {
+        if v6FreeHead >= 0 {
+            let s = v6FreeHead
+            v6FreeHead = Int32(bitPattern: v6[Int(s)].seen)
+            return s
+        }
+        v6.append(V6Slot(high: 0, low: 0, seen: 0, port: 0))
+        return Int32(v6.count - 1)
+    }
+
+    private mutating func freeV6(_ s: Int32) {
+        v6[Int(s)] = V6Slot(high: 0, low: 0, seen: UInt32(bitPattern: v6FreeHead), port: 0)
+        v6FreeHead = s
+    }
+
+    // MARK: verbs
+
+    /// Inserts or updates a peer. Returns nil when the swarm is at `maxPeers` and the peer is new.
+    mutating func upsert(_ a: PeerAnnounce, now: UInt32, maxPeers: Int, seed: UInt64) -> (position: Int, delta: SwarmDelta)? {
+        var delta = SwarmDelta()
+        var p: Int
+        if let found = position(of: a.peerID.raw, seed: seed) {
+            p = found
+        } else {
+            guard peers.count < maxPeers else { return nil }
+            peers.append(PeerSlot(id: a.peerID.raw, v4: 0, seen4: 0, v6: -1, port4: 0, flags: 0))
+            p = peers.count - 1
+            if !index.isEmpty { indexInsert(position: p, seed: seed) }
+            maintainIndex(seed: seed)
+            delta.peers = 1
+            if peers.count == 1 { oldestSeen = now }
+        }
+
+        switch a.endpoint.address {
+        case .v4(let addr):
+            peers[p].v4 = addr.value
+            peers[p].port4 = a.endpoint.port
+            peers[p].seen4 = now
+            peers[p].flags |= PeerSlot.hasV4
+        case .v6(let addr):
+            var s = peers[p].v6
+            if s < 0 {
+                s = allocV6()
+                peers[p].v6 = s
+            }
+            v6[Int(s)] = V6Slot(high: addr.high, low: addr.low, seen: now, port: a.endpoint.port)
+        }
+
+        // Role: seeders live in 0..<seeders.
+        let wasSeeder = p < Int(seeders) && delta.peers == 0
+        let isSeeder = a.role == .seeder
+        if isSeeder && !wasSeeder {
+            swapAt(p, Int(seeders), seed: seed)
+            p = Int(seeders)
+            seeders += 1
+            delta.seeders = 1
+        } else if !isSeeder && wasSeeder {
+            seeders -= 1
+            swapAt(p, Int(seeders), seed: seed)
+            p = Int(seeders)
+            delta.seeders = -1
+        }
+        let wasPartial = peers[p].flags & PeerSlot.partialSeed != 0
+        if a.role == .partialSeed, !wasPartial {
+            peers[p].flags |= PeerSlot.partialSeed
+            partialSeeds += 1
+        } else if a.role != .partialSeed, wasPartial {
+            peers[p].flags &= ~PeerSlot.partialSeed
+            partialSeeds -= 1
+        }
+        if a.countsDownload, peers[p].flags & PeerSlot.downloadCounted == 0 {
+            peers[p].flags |= PeerSlot.downloadCounted
+            downloaded &+= 1
+        }
+        return (p, delta)
+    }
+
+    /// Removes the peer at `p`.
+    mutating func remove(at p: Int, seed: UInt64) -> SwarmDelta {
+        var delta = SwarmDelta(peers: -1, seeders: 0)
+        if peers[p].v6 >= 0 { freeV6(peers[p].v6) }
+        if peers[p].flags & PeerSlot.partialSeed != 0 { partialSeeds -= 1 }
+        if !index.isEmpty { indexDelete(slot: indexSlot(of: peers[p].id, seed: seed), seed: seed) }
+        let last = peers.count - 1
+        if p < Int(seeders) {
+            // Fill the hole with the last seeder, and that seeder's place with the last peer.
+            let lastSeeder = Int(seeders) - 1
+            move(from: lastSeeder, to: p, seed: seed)
+            move(from: last, to: lastSeeder, seed: seed)
+            seeders -= 1
+            delta.seeders = -1
+        } else {
+            move(from: last, to: p, seed: seed)
+        }
+        peers.removeLast()
+        maintainIndex(seed: seed)
+        if peers.isEmpty { v6 = []; v6FreeHead = -1 }
+        return delta
+    }
+
+    /// Drops endpoints last seen at or before `cutoff`, and peers left without one.
+    mutating func sweep(cutoff: UInt32, now: UInt32, seed: UInt64) -> SwarmDelta {
+        var delta = SwarmDelta()
+        var oldest = now
+        var p = peers.count - 1
+        while p >= 0 {
+            var alive = false
+            if peers[p].flags & PeerSlot.hasV4 != 0 {
+                if peers[p].seen4 <= cutoff {
+                    peers[p].flags &= ~PeerSlot.hasV4
+                } else {
+                    alive = true
+                    oldest = min(oldest, peers[p].seen4)
+                }
+            }
+            let s = peers[p].v6
+            if s >= 0 {
+                if v6[Int(s)].seen <= cutoff {
+                    freeV6(s)
+                    peers[p].v6 = -1
+                } else {
+                    alive = true
+                    oldest = min(oldest, v6[Int(s)].seen)
+                }
+            }
+            if !alive {
+                let d = remove(at: p, seed: seed)
+                delta.peers += d.peers
+                delta.seeders += d.seeders
+                // Whatever moved into p (and into the seeder tail) came from a higher position,
+                // which this downward walk has already visited.
+            }
+            p -= 1
+        }
+        oldestSeen = peers.isEmpty ? 0 : oldest
+        lastSweep = now
+        if peers.capacity > 4 * peers.count + 16 { peers = Array(peers) }
+        return delta
+    }
+
+    /// A uniform random sample of at most `numwant` peers other than `selfPosition`, from
+    /// seeders and leechers or from leechers only. Cost O(numwant).
+    func sample<G: RandomNumberGenerator>(
+        numwant: Int, excluding selfPosition: Int, includeSeeders: Bool, cutoff: UInt32, using rng: inout G
+    ) -> [SwarmPeer] {
+        let lo = includeSeeders ? 0 : Int(seeders)
+        let hi = peers.count
+        let selfInRange = selfPosition >= lo && selfPosition < hi
+        let m = hi - lo - (selfInRange ? 1 : 0)
+        let k = min(numwant, m)
+        guard k > 0 else { return [] }
+        var out: [SwarmPeer] = []
+        out.reserveCapacity(k)
+        @inline(__always) func position(_ v: Int) -> Int {
+            let p = lo + v
+            return selfInRange && p >= selfPosition ? p + 1 : p
+        }
+        if k == m {
+            for v in 0..<m { appendPeer(at: position(v), cutoff: cutoff, to: &out) }
+            return out
+        }
+        // Floyd's algorithm: k distinct values from 0..<m, remembered in a small hash set.
+        var capacity = 16
+        while capacity < 2 * k { capacity <<= 1 }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: capacity) { set in
+            set.initialize(repeating: 0)
+            let mask = capacity - 1
+            func insert(_ v: Int) -> Bool {
+                var i = (v &* 0x9E37_79B1) & mask
+                while set[i] != 0 {
+                    if set[i] == UInt32(v + 1) { return false }
+                    i = (i + 1) & mask
+                }
+                set[i] = UInt32(v + 1)
+                return true
+            }
+            for j in (m - k)..<m {
+                let t = Int.random(in: 0...j, using: &rng)
+                let v = insert(t) ? t : j
+                if v == j { _ = insert(j) }
+                appendPeer(at: position(v), cutoff: cutoff, to: &out)
+            }
+        }
+        return out
+    }
+
+    private func appendPeer(at p: Int, cutoff: UInt32, to out: inout [SwarmPeer]) {
+        let slot = peers[p]
+        var v4: Endpoint?, v6e: Endpoint?
+        if slot.flags & PeerSlot.hasV4 != 0, slot.seen4 > cutoff {
+            v4 = Endpoint(address: .v4(IPv4Address(slot.v4)), port: slot.port4)
+        }
+        if slot.v6 >= 0 {
+            let e = v6[Int(slot.v6)]
+            if e.seen > cutoff { v6e = Endpoint(address: .v6(IPv6Address(high: e.high, low: e.low)), port: e.port) }
+        }
+        if v4 != nil || v6e != nil { out.append(SwarmPeer(peerID: PeerID(slot.id), v4: v4, v6: v6e)) }
+    }
+
+    var scrapeEntry: ScrapeEntry {
+        ScrapeEntry(
+            complete: Int(seeders), incomplete: leechers, downloaded: Int(downloaded),
+            downloaders: leechers - Int(partialSeeds)
+        )
+    }
+}

@@ -1,0 +1,264 @@
+public import TrackerCore
+public import Testing
+
+/// What a conformance case needs to build a fresh, empty store.
+public struct StoreFixture: Sendable {
+    public let clock: ManualTrackerClock
+    public let store: any PeerStore
+    /// Seconds an endpoint lives without an announce, as the store was built with.
+    public let ttl: UInt32
+    public init(clock: ManualTrackerClock, store: any PeerStore, ttl: UInt32) {
+        (self.clock, self.store, self.ttl) = (clock, store, ttl)
+    }
+}
+
+/// The contract of `PeerStore`, as one list of cases every backend runs:
+///
+/// ```swift
+/// @Test(arguments: StoreConformance.cases)
+/// func conformance(_ c: StoreConformance.Case) async throws { try await c.run(makeFixture) }
+/// ```
+public enum StoreConformance {
+    public struct Case: Sendable, CustomTestStringConvertible {
+        public let name: String
+        let body: @Sendable (StoreFixture) async throws -> Void
+        public var testDescription: String { name }
+        public func run(_ make: @Sendable () async throws -> StoreFixture) async throws {
+            try await body(try await make())
+        }
+    }
+
+    public static let cases: [Case] = [
+        Case(name: "first announce is counted and gets no peers", body: firstAnnounce),
+        Case(name: "a seeder gets no seeders, a leecher gets both", body: seederGetsNoSeeders),
+        Case(name: "numwant caps the sample, never the requester", body: numwantCaps),
+        Case(name: "samples are random", body: samplesAreRandom),
+        Case(name: "completed counts once per peer", body: completedOnce),
+        Case(name: "stopped removes the peer", body: stoppedRemoves),
+        Case(name: "role changes keep counts exact", body: roleChanges),
+        Case(name: "a dual-stack peer is one peer with two endpoints", body: dualStackMerge),
+        Case(name: "peers expire after the TTL", body: expiry),
+        Case(name: "an endpoint expires on its own", body: endpointExpiry),
+        Case(name: "scrape reports known torrents only, with downloaders", body: scrape),
+        Case(name: "totals add up", body: totals),
+        Case(name: "binary info_hash and peer_id bytes", body: binaryKeys),
+        Case(name: "large swarms stay consistent through churn", body: churn),
+    ]
+
+    // MARK: helpers
+
+    static func hash(_ n: Int) -> InfoHash {
+        InfoHash(Bytes20(w0: 0x5153_5351, w1: UInt32(n), w2: 0, w3: 0xA5A5_A5A5, w4: UInt32(n) &* 2_654_435_761))
+    }
+    static func peer(_ n: Int) -> PeerID {
+        PeerID(Bytes20(w0: 0x2D71_4234, w1: 0x3635_302D, w2: UInt32(n), w3: UInt32(n) &* 40503, w4: 7))
+    }
+    static func v4(_ n: Int, port: UInt16 = 6881) -> Endpoint {
+        Endpoint(address: .v4(IPv4Address(10, UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF))), port: port)
+    }
+    static func v6(_ n: Int, port: UInt16 = 6881) -> Endpoint {
+        Endpoint(address: .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: UInt64(n))), port: port)
+    }
+
+    @discardableResult
+    static func announce(
+        _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher,
+        numwant: Int = 50, completed: Bool = false, stop: Bool = false
+    ) async throws -> SwarmReply {
+        try await s.announce(PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant))
+    }
+
+    // MARK: cases
+
+    static func firstAnnounce(_ f: StoreFixture) async throws {
+        let r = try await announce(f.store, hash(1), peer(1), v4(1))
+        #expect(r.complete == 0 && r.incomplete == 1 && r.downloaded == 0)
+        #expect(r.peers.isEmpty)
+        let s = try await announce(f.store, hash(1), peer(2), v4(2), .seeder)
+        #expect(s.complete == 1 && s.incomplete == 1)
+        #expect(s.peers.map(\.peerID) == [peer(1)])
+    }
+
+    static func seederGetsNoSeeders(_ f: StoreFixture) async throws {
+        for i in 0..<3 { try await announce(f.store, hash(2), peer(i), v4(i), .seeder) }
+        for i in 3..<5 { try await announce(f.store, hash(2), peer(i), v4(i), .leecher) }
+        try await announce(f.store, hash(2), peer(5), v4(5), .partialSeed)
+        let seeder = try await announce(f.store, hash(2), peer(0), v4(0), .seeder)
+        #expect(Set(seeder.peers.map(\.peerID)) == [peer(3), peer(4), peer(5)])
+        let partial = try await announce(f.store, hash(2), peer(5), v4(5), .partialSeed)
+        #expect(Set(partial.peers.map(\.peerID)) == [peer(3), peer(4)])
+        let leecher = try await announce(f.store, hash(2), peer(3), v4(3), .leecher)
+        #expect(Set(leecher.peers.map(\.peerID)) == Set([0, 1, 2, 4, 5].map(peer)))
+        #expect(leecher.complete == 3 && leecher.incomplete == 3)
+    }
+
+    static func numwantCaps(_ f: StoreFixture) async throws {
+        for i in 0..<100 { try await announce(f.store, hash(3), peer(i), v4(i), i % 3 == 0 ? .seeder : .leecher) }
+        for want in [0, 1, 10, 98, 99, 150] {
+            let r = try await announce(f.store, hash(3), peer(7), v4(7), .leecher, numwant: want)
+            #expect(r.peers.count == min(want, 99), "numwant \(want)")
+            #expect(Set(r.peers.map(\.peerID)).count == r.peers.count, "distinct peers, numwant \(want)")
+            #expect(!r.peers.contains { $0.peerID == peer(7) }, "never the requester, numwant \(want)")
+        }
+        let seederView = try await announce(f.store, hash(3), peer(0), v4(0), .seeder, numwant: 200)
+        #expect(seederView.peers.count == 66)
+    }
+
+    static func samplesAreRandom(_ f: StoreFixture) async throws {
+        for i in 0..<60 { try await announce(f.store, hash(4), peer(i), v4(i)) }
+        var seen = Set<PeerID>()
+        var distinctSamples = Set<[PeerID]>()
+        for _ in 0..<60 {
+            let r = try await announce(f.store, hash(4), peer(0), v4(0), numwant: 5)
+            seen.formUnion(r.peers.map(\.peerID))
+            distinctSamples.insert(r.peers.map(\.peerID).sorted { $0.raw.hex < $1.raw.hex })
+        }
+        // 60 draws of 5 from 59: every peer is missed with probability (54/59)^60 ~ 0.5 %.
+        #expect(seen.count >= 50)
+        #expect(distinctSamples.count >= 55)
+    }
+
+    static func completedOnce(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(5), peer(1), v4(1))
+        var r = try await announce(f.store, hash(5), peer(1), v4(1), .seeder, completed: true)
+        #expect(r.downloaded == 1 && r.complete == 1 && r.incomplete == 0)
+        r = try await announce(f.store, hash(5), peer(1), v4(1), .seeder, completed: true)
+        #expect(r.downloaded == 1)
+        r = try await announce(f.store, hash(5), peer(2), v6(2), .seeder, completed: true)
+        #expect(r.downloaded == 2)
+        let scraped = try await f.store.scrape([hash(5)])
+        #expect(scraped[hash(5)]?.downloaded == 2)
+    }
+
+    static func stoppedRemoves(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(6), peer(1), v4(1), .seeder)
+        try await announce(f.store, hash(6), peer(2), v4(2))
+        let r = try await announce(f.store, hash(6), peer(1), v4(1), .seeder, stop: true)
+        #expect(r.peers.isEmpty)
+        #expect(r.complete == 0 && r.incomplete == 1)
+        let other = try await announce(f.store, hash(6), peer(2), v4(2))
+        #expect(other.peers.isEmpty && other.complete == 0)
+        let unknown = try await announce(f.store, hash(66), peer(1), v4(1), stop: true)
+        #expect(unknown.complete == 0 && unknown.incomplete == 0 && unknown.peers.isEmpty)
+        #expect(try await f.store.scrape([hash(66)]).isEmpty, "a stop must not create a torrent")
+    }
+
+    static func roleChanges(_ f: StoreFixture) async throws {
+        for i in 0..<40 { try await announce(f.store, hash(7), peer(i), v4(i)) }
+        for i in 0..<40 where i % 2 == 0 { try await announce(f.store, hash(7), peer(i), v4(i), .seeder) }
+        var r = try await announce(f.store, hash(7), peer(1), v4(1))
+        #expect(r.complete == 20 && r.incomplete == 20)
+        for i in 0..<10 { try await announce(f.store, hash(7), peer(i * 2), v4(i * 2), .leecher) }
+        r = try await announce(f.store, hash(7), peer(1), v4(1), .partialSeed)
+        #expect(r.complete == 10 && r.incomplete == 30)
+        let s = try await f.store.scrape([hash(7)])
+        #expect(s[hash(7)] == ScrapeEntry(complete: 10, incomplete: 30, downloaded: 0, downloaders: 29))
+    }
+
+    static func dualStackMerge(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(8), peer(1), v4(1, port: 7001), .seeder)
+        let r = try await announce(f.store, hash(8), peer(1), v6(1, port: 7002), .seeder)
+        #expect(r.complete == 1 && r.incomplete == 0, "counted once")
+        let l = try await announce(f.store, hash(8), peer(2), v6(2))
+        #expect(l.peers == [SwarmPeer(peerID: peer(1), v4: v4(1, port: 7001), v6: v6(1, port: 7002))])
+        // A new IPv4 address replaces the old one; the IPv6 endpoint stays.
+        try await announce(f.store, hash(8), peer(1), v4(9, port: 7003), .seeder)
+        let again = try await announce(f.store, hash(8), peer(2), v4(2))
+        #expect(again.peers == [SwarmPeer(peerID: peer(1), v4: v4(9, port: 7003), v6: v6(1, port: 7002))])
+        #expect(again.complete == 1 && again.incomplete == 1)
+    }
+
+    static func expiry(_ f: StoreFixture) async throws {
+        for i in 0..<30 { try await announce(f.store, hash(9), peer(i), v4(i)) }
+        try await announce(f.store, hash(10), peer(1), v6(1))
+        f.clock.advance(by: f.ttl - 1)
+        #expect(try await f.store.totals().peers == 31)
+        for i in 0..<5 { try await announce(f.store, hash(9), peer(i), v4(i)) }
+        f.clock.advance(by: 2)
+        // Lazily, on the next touch of the torrent:
+        let r = try await announce(f.store, hash(9), peer(0), v4(0), numwant: 100)
+        #expect(r.incomplete == 5)
+        #expect(Set(r.peers.map(\.peerID)) == Set((1..<5).map(peer)))
+        // And in the background, for a torrent nobody touches:
+        try await f.store.expire()
+        let t = try await f.store.totals()
+        #expect(t.peers == 5 && t.torrents == 1)
+        #expect(try await f.store.scrape([hash(10)]).isEmpty)
+    }
+
+    static func endpointExpiry(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(11), peer(1), v4(1), .seeder)
+        try await announce(f.store, hash(11), peer(1), v6(1), .seeder)
+        f.clock.advance(by: f.ttl / 2 + 1)
+        try await announce(f.store, hash(11), peer(1), v4(1), .seeder)
+        f.clock.advance(by: f.ttl / 2 + 1)
+        try await f.store.expire()
+        let r = try await announce(f.store, hash(11), peer(2), v4(2))
+        #expect(r.peers == [SwarmPeer(peerID: peer(1), v4: v4(1), v6: nil)])
+        #expect(r.complete == 1)
+    }
+
+    static func scrape(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(12), peer(1), v4(1), .seeder, completed: true)
+        try await announce(f.store, hash(12), peer(2), v4(2), .leecher)
+        try await announce(f.store, hash(12), peer(3), v4(3), .partialSeed)
+        try await announce(f.store, hash(13), peer(1), v6(1), .leecher)
+        let s = try await f.store.scrape([hash(12), hash(13), hash(14)])
+        #expect(s.count == 2)
+        #expect(s[hash(12)] == ScrapeEntry(complete: 1, incomplete: 2, downloaded: 1, downloaders: 1))
+        #expect(s[hash(13)] == ScrapeEntry(complete: 0, incomplete: 1, downloaded: 0, downloaders: 1))
+        let all = try await f.store.scrapeAll(limit: 10)
+        #expect(all.count == 2)
+        #expect(try await f.store.scrapeAll(limit: 1).count == 1)
+    }
+
+    static func totals(_ f: StoreFixture) async throws {
+        #expect(try await f.store.totals() == SwarmTotals())
+        for t in 0..<5 {
+            for i in 0..<(t + 1) { try await announce(f.store, hash(100 + t), peer(i), v4(i), i == 0 ? .seeder : .leecher) }
+        }
+        try await announce(f.store, hash(100), peer(0), v6(0), .seeder)
+        #expect(try await f.store.totals() == SwarmTotals(torrents: 5, peers: 15, seeders: 5, leechers: 10))
+        try await announce(f.store, hash(104), peer(3), v4(3), stop: true)
+        #expect(try await f.store.totals() == SwarmTotals(torrents: 5, peers: 14, seeders: 5, leechers: 9))
+    }
+
+    static func binaryKeys(_ f: StoreFixture) async throws {
+        let h = InfoHash([0, 0, 0, 0xFF, 0x25, 0x26, 0x3D, 0x2B, 0x20, 0, 0x80, 0xFE, 1, 2, 3, 4, 5, 6, 7, 0])!
+        let h2 = InfoHash([0, 0, 0, 0xFF, 0x25, 0x26, 0x3D, 0x2B, 0x20, 0, 0x80, 0xFE, 1, 2, 3, 4, 5, 6, 7, 1])!
+        let p = PeerID([UInt8](repeating: 0, count: 19) + [0xFF])!
+        try await announce(f.store, h, p, v4(1), .seeder)
+        let r = try await announce(f.store, h, peer(2), v4(2))
+        #expect(r.peers.map(\.peerID) == [p])
+        #expect(try await f.store.scrape([h2]).isEmpty)
+        #expect(try await f.store.scrape([h])[h]?.complete == 1)
+    }
+
+    static func churn(_ f: StoreFixture) async throws {
+        let n = 300
+        for i in 0..<n { try await announce(f.store, hash(15), peer(i), i % 2 == 0 ? v4(i) : v6(i), i % 5 == 0 ? .seeder : .leecher) }
+        for i in stride(from: 0, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), stop: true) }
+        for i in stride(from: 1, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), .seeder) }
+        // Every survivor is still found: re-announcing adds no peer.
+        var expectedSeeders = 0, expectedPeers = 0
+        for i in 0..<n where i % 3 != 0 {
+            expectedPeers += 1
+            if i % 3 == 1 || i % 5 == 0 { expectedSeeders += 1 }
+        }
+        for i in 0..<n where i % 3 == 2 { try await announce(f.store, hash(15), peer(i), v4(i), i % 5 == 0 ? .seeder : .leecher) }
+        let r = try await announce(f.store, hash(15), peer(2), v4(2), .leecher, numwant: 1000)
+        #expect(r.complete + r.incomplete == expectedPeers)
+        #expect(r.complete == expectedSeeders)
+        #expect(r.peers.count == expectedPeers - 1)
+        #expect(Set(r.peers.map(\.peerID)).count == expectedPeers - 1)
+        for i in 0..<n where i % 3 != 0 { try await announce(f.store, hash(15), peer(i), v4(i), stop: true) }
+        #expect(try await f.store.totals().peers == 0)
+    }
+}
+
+extension StoreConformance {
+    /// The info_hash the suite uses for `n`, for backend-specific tests.
+    public static func hashForTests(_ n: Int) -> InfoHash { hash(n) }
+    /// The peer_id the suite uses for `n`.
+    public static func peerForTests(_ n: Int) -> PeerID { peer(n) }
+}

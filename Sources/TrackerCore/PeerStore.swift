@@ -1,0 +1,110 @@
+/// How a peer takes part in its swarm after an announce. Decided once, by `AnnounceLogic`.
+public enum PeerRole: UInt8, Sendable, Equatable {
+    /// `left > 0`: downloading. Counted in `incomplete`.
+    case leecher = 0
+    /// `left == 0`. Counted in `complete`; given no seeders.
+    case seeder = 1
+    /// BEP 21 partial seed (`event=paused` with `left > 0`): counted in `incomplete` but not in
+    /// `downloaders`; like a seeder it is given no seeders, as it will not download from them.
+    case partialSeed = 2
+
+    public var wantsSeeders: Bool { self == .leecher }
+}
+
+/// The one store verb an announce needs: record the peer (or remove it) and sample others.
+public struct PeerAnnounce: Sendable, Equatable {
+    public var infoHash: InfoHash
+    public var peerID: PeerID
+    public var endpoint: Endpoint
+    public var role: PeerRole
+    /// Count one download for this peer unless it was already counted (`event=completed`).
+    public var countsDownload: Bool
+    /// Remove the peer (`event=stopped`): no sample is taken.
+    public var remove: Bool
+    /// How many other peers to sample, already capped by configuration.
+    public var numwant: Int
+
+    public init(
+        infoHash: InfoHash, peerID: PeerID, endpoint: Endpoint, role: PeerRole, countsDownload: Bool = false,
+        remove: Bool = false, numwant: Int
+    ) {
+        self.infoHash = infoHash
+        self.peerID = peerID
+        self.endpoint = endpoint
+        self.role = role
+        self.countsDownload = countsDownload
+        self.remove = remove
+        self.numwant = numwant
+    }
+}
+
+/// What the store answers an announce with: counts after the update, and the sample.
+public struct SwarmReply: Sendable, Equatable {
+    public var complete: Int
+    public var incomplete: Int
+    public var downloaded: Int
+    public var peers: [SwarmPeer]
+    public init(complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer]) {
+        (self.complete, self.incomplete, self.downloaded, self.peers) = (complete, incomplete, downloaded, peers)
+    }
+}
+
+/// Where swarms live. Every store passes `StoreConformance`.
+///
+/// Contract:
+/// - A peer is `(infoHash, peerID)`. Announcing the same peer over IPv4 and IPv6 gives it two
+///   endpoints, one per family; each announce replaces the endpoint of its own family only.
+///   The peer is counted once.
+/// - `complete`/`incomplete`/`downloaded` are exact at the moment of the reply and include the
+///   announcing peer (a `remove` reply reflects the removal).
+/// - The sample holds at most `numwant` peers, never the announcing peer, never seeders when the
+///   role does not want them, chosen at random; its cost depends on `numwant`, not on swarm size.
+///   Each sampled peer carries every endpoint the store knows for it.
+/// - An endpoint that has not been announced for `peerTTL` seconds is gone; a peer with no
+///   endpoint left is gone, lazily at the next touch of its torrent and at the latest after the
+///   next `expire` pass.
+/// - `downloaded` grows by one per peer that announces `countsDownload`, at most once per peer.
+///
+/// Verbs complete through a callback so that a store answering from memory finishes inline on
+/// the caller's thread (no task or thread hop per announce), while a networked store completes
+/// from its own I/O. Callers must accept either.
+public protocol PeerStore: Sendable {
+    func announce(_ announce: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void)
+    /// Figures for each known hash; unknown hashes are left out.
+    func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void)
+    /// Every torrent's figures (for a full scrape), at most `limit` of them.
+    func scrapeAll(limit: Int, completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void)
+    func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void)
+    /// Drops what has expired. Stores call it from their own background service too.
+    func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void)
+    /// A short name for logs and `/health`: `memory`, `redis`...
+    var kind: String { get }
+}
+
+extension PeerStore {
+    public func announce(_ announce: PeerAnnounce) async throws(StoreError) -> SwarmReply {
+        try await bridge { self.announce(announce, completion: $0) }
+    }
+    public func scrape(_ hashes: [InfoHash]) async throws(StoreError) -> [InfoHash: ScrapeEntry] {
+        try await bridge { self.scrape(hashes, completion: $0) }
+    }
+    public func scrapeAll(limit: Int) async throws(StoreError) -> [InfoHash: ScrapeEntry] {
+        try await bridge { self.scrapeAll(limit: limit, completion: $0) }
+    }
+    public func totals() async throws(StoreError) -> SwarmTotals {
+        try await bridge { self.totals(completion: $0) }
+    }
+    @discardableResult
+    public func expire() async throws(StoreError) -> Int {
+        try await bridge { self.expire(completion: $0) }
+    }
+}
+
+private func bridge<T: Sendable>(
+    _ call: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> Void
+) async throws(StoreError) -> T {
+    let result: Result<T, StoreError> = await withCheckedContinuation { continuation in
+        call { continuation.resume(returning: $0) }
+    }
+    return try result.get()
+}

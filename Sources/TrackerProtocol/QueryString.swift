@@ -1,0 +1,126 @@
+public import TrackerCore
+
+/// Walks the `key=value` pairs of a raw query string, byte for byte.
+///
+/// Works on the undecoded bytes: keys are compared raw, values are handed out raw and decoded
+/// on demand, so an `info_hash` with any byte value survives exactly.
+public struct QueryString {
+    public let bytes: UnsafeRawBufferPointer
+    public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Calls `body(key, value)` for each pair in order; a pair without `=` has an empty value.
+    /// Return false from `body` to stop early.
+    public func forEach(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(TrackerFailure) -> Bool) throws(TrackerFailure) {
+        var start = 0
+        let n = bytes.count
+        while start < n {
+            var end = start
+            var eq = -1
+            while end < n, bytes[end] != UInt8(ascii: "&") {
+                if eq < 0, bytes[end] == UInt8(ascii: "=") { eq = end }
+                end += 1
+            }
+            if end > start {
+                let keyEnd = eq < 0 ? end : eq
+                let valueStart = eq < 0 ? end : eq + 1
+                let key = UnsafeRawBufferPointer(rebasing: bytes[start..<keyEnd])
+                let value = UnsafeRawBufferPointer(rebasing: bytes[valueStart..<end])
+                if try !body(key, value) { return }
+            }
+            start = end + 1
+        }
+    }
+}
+
+/// Percent-decoding as trackers need it: every `%xx` (either case) becomes that byte, `+` stays a
+/// literal plus (BEP 3 clients encode `+` as `%2B`; form encoding's space does not apply), and
+/// every other byte passes through unchanged.
+public enum PercentDecoding {
+    /// Decodes `raw`; nil when a `%` is not followed by two hexadecimal digits.
+    public static func decode(_ raw: UnsafeRawBufferPointer) -> [UInt8]? {
+        var out = [UInt8]()
+        out.reserveCapacity(raw.count)
+        var i = 0
+        while i < raw.count {
+            let b = raw[i]
+            if b == UInt8(ascii: "%") {
+                guard i + 2 < raw.count, let hi = hexDigit(raw[i + 1]), let lo = hexDigit(raw[i + 2]) else { return nil }
+                out.append(hi << 4 | lo)
+                i += 3
+            } else {
+                out.append(b)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// Decodes `raw` into exactly 20 bytes without allocating; nil on a bad escape or another length.
+    public static func decode20(_ raw: UnsafeRawBufferPointer) -> Bytes20? {
+        var words = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
+        let ok = withUnsafeMutableBytes(of: &words) { out -> Bool in
+            var i = 0, o = 0
+            let n = raw.count
+            while i < n {
+                guard o < 20 else { return false }
+                let b = raw[i]
+                if b == UInt8(ascii: "%") {
+                    guard i + 2 < n, let hi = hexDigit(raw[i + 1]), let lo = hexDigit(raw[i + 2]) else { return false }
+                    out[o] = hi << 4 | lo
+                    i += 3
+                } else {
+                    out[o] = b
+                    i += 1
+                }
+                o += 1
+            }
+            return o == 20
+        }
+        guard ok else { return nil }
+        return Bytes20(w0: words.0, w1: words.1, w2: words.2, w3: words.3, w4: words.4)
+    }
+
+    /// Encodes every byte outside RFC 3986's unreserved set as `%XX`.
+    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out = [UInt8]()
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
+                UInt8(ascii: "_"), UInt8(ascii: "~"):
+                out.append(b)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(digits[Int(b >> 4)])
+                out.append(digits[Int(b & 0xF)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+@inline(__always)
+func hexDigit(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
+    default: nil
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Byte-wise equality with an ASCII literal.
+    @inline(__always)
+    func equals(_ literal: StaticString) -> Bool {
+        guard count == literal.utf8CodeUnitCount else { return false }
+        return memcmpEqual(self, literal.utf8Start, count)
+    }
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    for i in 0..<n where a[i] != b[i] { return false }
+    return true
+}
