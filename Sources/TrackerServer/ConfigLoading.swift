@@ -1,0 +1,30 @@
+/// Values given on the command line; nil means "not given".
+public struct ConfigOverrides: Sendable {
+    public var http: [String] = []
+    public var storage: String?
+    public var announceInterval: String?
+    public var logLevel: String?
+    public init() {}
+}
+
+extension SquallConfig {
+    /// Defaults, then the file (if any), then the flags; validated. Errors name the key or flag.
+    public static func resolve(fileText: String?, fileName: String = "config", overrides: ConfigOverrides) throws(ConfigError) -> SquallConfig {
+        var config = SquallConfig()
+        if let fileText { try config.apply(toml: fileText, source: fileName) }
+        if !overrides.http.isEmpty {
+            config.http.listen = try overrides.http.map { (s) throws(ConfigError) in
+                guard let a = ListenAddress(s) else { throw ConfigError(key: "--http", "'\(s)' is not ADDR:PORT or [V6]:PORT") }
+                return a
+            }
+        }
+        if let s = overrides.storage { config.storage = s }
+        if let s = overrides.announceInterval {
+            guard let v = Int(s) else { throw ConfigError(key: "--announce-interval", "'\(s)' is not a number of seconds") }
+            config.announce.interval = v
+        }
+        if let s = overrides.logLevel { config.logLevel = s }
+        try config.validate()
+        return config
+    }
+}

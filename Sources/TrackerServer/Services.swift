@@ -1,0 +1,49 @@
+public import Logging
+public import ServiceLifecycle
+public import TrackerCore
+
+
+/// Keeps a started `TrackerServer` serving until graceful shutdown, then drains its connections.
+/// Listeners are bound before the service group starts, so a bad address fails startup with one
+/// clear line instead of a service-group error.
+public struct TrackerService: Service {
+    let server: TrackerServer
+    let logger: Logger
+
+    public init(server: TrackerServer, logger: Logger) {
+        (self.server, self.logger) = (server, logger)
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: draining connections")
+        await server.shutdown()
+    }
+}
+
+/// Calls the store's `expire` on a fixed period, so peers that stop announcing disappear even
+/// from torrents nobody touches.
+public struct ExpiryService: Service {
+    let store: any PeerStore
+    let period: Duration
+    let logger: Logger
+
+    public init(store: any PeerStore, period: Duration, logger: Logger) {
+        (self.store, self.period, self.logger) = (store, period, logger)
+    }
+
+    public func run() async throws {
+        // Ends as soon as shutdown begins: a sweep in progress is not worth waiting for.
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: period)
+                do {
+                    let removed = try await store.expire()
+                    if removed > 0 { logger.debug("expired peers", metadata: ["count": "\(removed)"]) }
+                } catch {
+                    logger.warning("expiry failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+public import TrackerCore
+public import MemoryStore
+import Foundation
+import TOMLKit
+
+/// Everything Squall can be told, with its defaults. Flags override the file; the file
+/// overrides these defaults. Every key is documented in `Config/squall.toml`.
+public struct SquallConfig: Sendable, Equatable {
+    /// `log_level`: trace, debug, info, notice, warning, error or critical.
+    public var logLevel = "info"
+    /// `storage`: where swarms live. `memory` (the embedded default).
+    public var storage = "memory"
+    public var http = HTTPSettings()
+    public var announce = AnnounceSettings()
+    public var scrape = ScrapeSettings()
+    public var memory = MemorySettings()
+
+    public init() {}
+
+    public struct HTTPSettings: Sendable, Equatable {
+        /// `http.listen`: addresses for plain HTTP. `[::]:6969` is one dual-stack socket.
+        public var listen = [ListenAddress(host: "::", port: 6969)]
+        /// `http.idle_timeout`: seconds a keep-alive connection may sit idle.
+        public var idleTimeout = 60
+        /// `http.header_timeout`: seconds a client has to finish sending a request head.
+        public var headerTimeout = 10
+        /// `http.max_header_bytes`: the largest request line plus headers accepted.
+        public var maxHeaderBytes = 8192
+        /// `http.max_connections`: simultaneous connections; more are closed on accept.
+        public var maxConnections = 10_000
+    }
+
+    public struct AnnounceSettings: Sendable, Equatable {
+        /// `announce.interval`: seconds clients are told to wait between announces.
+        public var interval = 1800
+        /// `announce.min_interval`: seconds clients must wait at least; default half the interval.
+        public var minInterval: Int?
+        /// `announce.default_numwant`: peers returned when a client sends no numwant.
+        public var defaultNumwant = 50
+        /// `announce.max_numwant`: the most peers one reply carries.
+        public var maxNumwant = 200
+
+        public var policy: AnnouncePolicy {
+            AnnouncePolicy(interval: interval, minInterval: minInterval ?? interval / 2, defaultNumwant: defaultNumwant, maxNumwant: maxNumwant)
+        }
+    }
+
+    public struct ScrapeSettings: Sendable, Equatable {
+        /// `scrape.max_hashes`: info_hashes one scrape may name.
+        public var maxHashes = 64
+        /// `scrape.full_scrape`: allow `/scrape` without info_hash (every torrent).
+        public var fullScrape = false
+        /// `scrape.full_scrape_limit`: the most torrents a full scrape returns.
+        public var fullScrapeLimit = 100_000
+    }
+
+    public struct MemorySettings: Sendable, Equatable {
+        /// `memory.max_torrents`: torrents tracked at once.
+        public var maxTorrents = 1_000_000
+        /// `memory.max_peers_per_torrent`: peers one torrent holds.
+        public var maxPeersPerTorrent = 100_000
+        public var limits: MemoryStoreLimits { MemoryStoreLimits(maxTorrents: maxTorrents, maxPeersPerTorrent: maxPeersPerTorrent) }
+    }
+}
+
+/// A configuration mistake; `description` is the one line printed before exiting.
+public struct ConfigError: Error, Equatable, CustomStringConvertible {
+    public var key: String
+    public var problem: String
+    public init(key: String, _ problem: String) { (self.key, self.problem) = (key, problem) }
+    public var description: String { "\(key): \(problem)" }
+}
+
+extension SquallConfig {
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Applies the keys of a TOML document. Unknown keys and wrong types are errors naming the key.
+    public mutating func apply(toml text: String, source: String = "config") throws(ConfigError) {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let e as TOMLParseError {
+            throw ConfigError(key: source, "line \(e.source.begin.line): \(e.description)")
+        } catch {
+            throw ConfigError(key: source, "\(error)")
+        }
+        var r = TableReader(table: table, prefix: "")
+        if let v = try r.string("log_level") { logLevel = v }
+        if let v = try r.string("storage") { storage = v }
+        if var t = try r.table("http") {
+            if let list = try t.stringArray("listen") {
+                http.listen = try list.map { (s) throws(ConfigError) in
+                    guard let a = ListenAddress(s) else { throw ConfigError(key: "http.listen", "'\(s)' is not HOST:PORT or [V6]:PORT") }
+                    return a
+                }
+            }
+            if let v = try t.int("idle_timeout") { http.idleTimeout = v }
+            if let v = try t.int("header_timeout") { http.headerTimeout = v }
+            if let v = try t.int("max_header_bytes") { http.maxHeaderBytes = v }
+            if let v = try t.int("max_connections") { http.maxConnections = v }
+            try t.finish()
+        }
+        if var t = try r.table("announce") {
+            if let v = try t.int("interval") { announce.interval = v }
+            if let v = try t.int("min_interval") { announce.minInterval = v }
+            if let v = try t.int("default_numwant") { announce.defaultNumwant = v }
+            if let v = try t.int("max_numwant") { announce.maxNumwant = v }
+            try t.finish()
+        }
+        if var t = try r.table("scrape") {
+            if let v = try t.int("max_hashes") { scrape.maxHashes = v }
+            if let v = try t.bool("full_scrape") { scrape.fullScrape = v }
+            if let v = try t.int("full_scrape_limit") { scrape.fullScrapeLimit = v }
+            try t.finish()
+        }
+        if var t = try r.table("memory") {
+            if let v = try t.int("max_torrents") { memory.maxTorrents = v }
+            if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
+            try t.finish()
+        }
+        try r.finish()
+    }
+
+    /// Checks ranges and combinations; the first problem found names its key.
+    public func validate() throws(ConfigError) {
+        guard Self.logLevels.contains(logLevel) else {
+            throw ConfigError(key: "log_level", "must be one of \(Self.logLevels.joined(separator: ", "))")
+        }
+        guard storage == "memory" else {
+            throw ConfigError(key: "storage", "unsupported storage '\(storage)' (supported: memory)")
+        }
+        guard !http.listen.isEmpty else { throw ConfigError(key: "http.listen", "needs at least one address") }
+        func positive(_ v: Int, _ key: String, max: Int = Int(Int32.max)) throws(ConfigError) {
+            guard v >= 1, v <= max else { throw ConfigError(key: key, "must be between 1 and \(max)") }
+        }
+        try positive(http.idleTimeout, "http.idle_timeout", max: 86_400)
+        try positive(http.headerTimeout, "http.header_timeout", max: 3600)
+        guard (512...1_048_576).contains(http.maxHeaderBytes) else {
+            throw ConfigError(key: "http.max_header_bytes", "must be between 512 and 1048576")
+        }
+        try positive(http.maxConnections, "http.max_connections", max: 10_000_000)
+        try positive(announce.interval, "announce.interval", max: 86_400)
+        if let m = announce.minInterval {
+            guard m >= 0, m <= announce.interval else {
+                throw ConfigError(key: "announce.min_interval", "must be between 0 and announce.interval (\(announce.interval))")
+            }
+        }
+        try positive(announce.maxNumwant, "announce.max_numwant", max: 10_000)
+        guard announce.defaultNumwant >= 0, announce.defaultNumwant <= announce.maxNumwant else {
+            throw ConfigError(key: "announce.default_numwant", "must be between 0 and announce.max_numwant (\(announce.maxNumwant))")
+        }
+        try positive(scrape.maxHashes, "scrape.max_hashes", max: 10_000)
+        try positive(scrape.fullScrapeLimit, "scrape.full_scrape_limit", max: 100_000_000)
+        try positive(memory.maxTorrents, "memory.max_torrents", max: 1_000_000_000)
+        try positive(memory.maxPeersPerTorrent, "memory.max_peers_per_torrent", max: 100_000_000)
+    }
+
+    /// The effective configuration as TOML; `apply(toml:)` of it gives back the same config.
+    public var toml: String {
+        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        var lines = [
+            "log_level = \(q(logLevel))",
+            "storage = \(q(storage))",
+            "",
+            "[http]",
+            "listen = [\(http.listen.map { q($0.description) }.joined(separator: ", "))]",
+            "idle_timeout = \(http.idleTimeout)",
+            "header_timeout = \(http.headerTimeout)",
+            "max_header_bytes = \(http.maxHeaderBytes)",
+            "max_connections = \(http.maxConnections)",
+            "",
+            "[announce]",
+            "interval = \(announce.interval)",
+        ]
+        lines.append("min_interval = \(announce.minInterval ?? announce.interval / 2)")
+        lines += [
+            "default_numwant = \(announce.defaultNumwant)",
+            "max_numwant = \(announce.maxNumwant)",
+            "",
+            "[scrape]",
+            "max_hashes = \(scrape.maxHashes)",
+            "full_scrape = \(scrape.fullScrape)",
+            "full_scrape_limit = \(scrape.fullScrapeLimit)",
+            "",
+            "[memory]",
+            "max_torrents = \(memory.maxTorrents)",
+            "max_peers_per_torrent = \(memory.maxPeersPerTorrent)",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Reads typed keys from one TOML table and remembers which it read, so `finish()` can name
+/// the first key nobody asked for.
+private struct TableReader {
+    let table: TOMLTable
+    let prefix: String
+    var used: Set<String> = []
+
+    init(table: TOMLTable, prefix: String) { (self.table, self.prefix) = (table, prefix) }
+
+    private mutating func value(_ key: String) -> (any TOMLValueConvertible)? {
+        used.insert(key)
+        return table[key]
+    }
+    private func wrong(_ key: String, _ type: String) -> ConfigError {
+        ConfigError(key: prefix + key, "must be \(type)")
+    }
+    mutating func string(_ key: String) throws(ConfigError) -> String? {
+        guard let v = value(key) else { return nil }
+        guard let s = v.string else { throw wrong(key, "a string") }
+        return s
+    }
+    mutating func int(_ key: String) throws(ConfigError) -> Int? {
+        guard let v = value(key) else { return nil }
+        guard v.type == .int, let i = v.int else { throw wrong(key, "an integer") }
+        return i
+    }
+    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard let b = v.bool else { throw wrong(key, "true or false") }
+        return b
+    }
+    mutating func stringArray(_ key: String) throws(ConfigError) -> [String]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { throw wrong(key, "an array of strings") }
+        var out: [String] = []
+        for item in a {
+            guard let s = item.string else { throw wrong(key, "an array of strings") }
+            out.append(s)
+        }
+        return out
+    }
+    mutating func table(_ key: String) throws(ConfigError) -> TableReader? {
+        guard let v = value(key) else { return nil }
+        guard let t = v.table else { throw wrong(key, "a table ([\(key)])") }
+        return TableReader(table: t, prefix: prefix + key + ".")
+    }
+    func finish() throws(ConfigError) {
+        for key in table.keys.sorted() where !used.contains(key) {
+            throw ConfigError(key: prefix + key, "unknown key")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MemoryStore
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TrackerServer
+
+@main
+struct Squall: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "squall",
+        abstract: "An HTTP(S) BitTorrent tracker.",
+        version: TrackerRouter.version,
+        subcommands: [Serve.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve announces and scrapes (the default).")
+
+    @Option(help: "A TOML config file (see Config/squall.toml).")
+    var config: String?
+
+    @Option(name: .customLong("http"), help: "ADDR:PORT to serve HTTP on; repeatable. Default [::]:6969 (IPv4 and IPv6).")
+    var http: [String] = []
+
+    @Option(help: "Where swarms live: memory.")
+    var storage: String?
+
+    @Option(name: .customLong("announce-interval"), help: "Seconds between announces (default 1800).")
+    var announceInterval: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration as TOML and exit.")
+    var printConfig = false
+
+    func run() async throws {
+        var overrides = ConfigOverrides()
+        overrides.http = http
+        overrides.storage = storage
+        overrides.announceInterval = announceInterval
+        overrides.logLevel = logLevel
+
+        let settings: SquallConfig
+        do {
+            var text: String?
+            if let config {
+                do {
+                    text = try String(contentsOfFile: config, encoding: .utf8)
+                } catch {
+                    throw ConfigError(key: "--config", "cannot read \(config)")
+                }
+            }
+            settings = try SquallConfig.resolve(fileText: text, fileName: config ?? "config", overrides: overrides)
+        } catch let e as ConfigError {
+            fail("\(e)")
+        }
+        if printConfig {
+            print(settings.toml, terminator: "")
+            return
+        }
+
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "squall")
+        let policy = settings.announce.policy
+        let store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let server = TrackerServer(config: settings, store: store, group: group, logger: logger)
+        do {
+            let addresses = try await server.start()
+            let urls = addresses.compactMap { ListenAddress(bound: $0).map { "http://\($0)/announce" } }
+            logger.info("ready", metadata: ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind)"])
+        } catch let e as ListenError {
+            try? await group.shutdownGracefully()
+            fail("\(e)")
+        }
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: TrackerService(server: server, logger: logger)),
+                    .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await services.run()
+        try await group.shutdownGracefully()
+        logger.info("stopped")
+    }
+
+    /// One line on standard error, exit status 1.
+    private func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("squall: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
+}

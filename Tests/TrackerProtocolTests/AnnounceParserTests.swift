@@ -1,0 +1,135 @@
+import Testing
+import TrackerCore
+@testable import TrackerProtocol
+
+func parseAnnounce(_ query: String) throws(TrackerFailure) -> AnnounceRequest {
+    let bytes = Array(query.utf8)
+    return try bytes.withUnsafeBytes { raw -> Result<AnnounceRequest, TrackerFailure> in
+        do throws(TrackerFailure) { return .success(try AnnounceParser.parse(query: raw)) } catch { return .failure(error) }
+    }.get()
+}
+
+let hashBytes: [UInt8] = Array(0..<20).map { UInt8($0 * 13 & 0xFF) }
+let peerBytes: [UInt8] = Array("-qB4650-abcdefghijkl".utf8)
+let base = "info_hash=\(PercentDecoding.encode(hashBytes))&peer_id=\(PercentDecoding.encode(peerBytes))&port=6881&uploaded=1&downloaded=2&left=3"
+
+@Suite struct AnnounceParserTests {
+    @Test func parsesEveryField() throws {
+        let r = try parseAnnounce(base + "&event=started&numwant=30&compact=1&no_peer_id=1&key=abcd&corrupt=0")
+        #expect(r == AnnounceRequest(
+            infoHash: InfoHash(hashBytes)!, peerID: PeerID(peerBytes)!, port: 6881, uploaded: 1, downloaded: 2, left: 3,
+            event: .started, numwant: 30, compact: true, noPeerID: true))
+    }
+
+    @Test func everyByteValueRoundTripsThroughInfoHash() throws {
+        // 13 hashes cover all 256 byte values; both hex cases must decode the same.
+        for chunk in stride(from: 0, to: 256, by: 20) {
+            let bytes = (0..<20).map { UInt8((chunk + $0) % 256) }
+            let upper = PercentDecoding.encode(bytes)
+            // Lower-case only the hex digits of escapes, not raw letters.
+            let lower = bytes.map { b in
+                PercentDecoding.encode([b]).hasPrefix("%") ? PercentDecoding.encode([b]).lowercased() : PercentDecoding.encode([b])
+            }.joined()
+            for encoded in [upper, lower] {
+                let r = try parseAnnounce("info_hash=\(encoded)&peer_id=\(encoded)&port=1&left=0")
+                #expect(r.infoHash.raw.bytes == bytes)
+                #expect(r.peerID.raw.bytes == bytes)
+            }
+        }
+    }
+
+    @Test func plusIsALiteralPlusAndUnreservedBytesPassRaw() throws {
+        // "+" must not become a space: a hash containing 0x2B sent raw.
+        let r = try parseAnnounce("info_hash=++++++++++aaaaaaaaaa&peer_id=-TR3000-%2b%2B++++++++++&port=1&left=0")
+        #expect(r.infoHash.raw.bytes == Array(repeating: 0x2B, count: 10) + Array(repeating: 0x61, count: 10))
+        #expect(r.peerID.raw.bytes == Array("-TR3000-".utf8) + Array(repeating: 0x2B, count: 12))
+    }
+
+    @Test(arguments: [
+        ("port=1&left=0&peer_id=\(String(repeating: "a", count: 20))", "missing parameter: info_hash"),
+        ("info_hash=\(String(repeating: "a", count: 20))&port=1&left=0", "missing parameter: peer_id"),
+        ("info_hash=\(String(repeating: "a", count: 20))&peer_id=\(String(repeating: "a", count: 20))&left=0", "missing parameter: port"),
+        ("info_hash=\(String(repeating: "a", count: 20))&peer_id=\(String(repeating: "a", count: 20))&port=1", "missing parameter: left"),
+    ])
+    func missingParametersAreNamed(query: String, reason: String) {
+        #expect(throws: TrackerFailure(reason)) { try parseAnnounce(query) }
+    }
+
+    @Test(arguments: [
+        ("info_hash=abc", "info_hash"),
+        ("info_hash=\(String(repeating: "a", count: 21))", "info_hash"),
+        ("info_hash=\(String(repeating: "%61", count: 19))%6", "info_hash"),
+        ("info_hash=\(String(repeating: "a", count: 19))%zz", "info_hash"),
+        ("peer_id=short", "peer_id"),
+        ("port=0", "port"),
+        ("port=65536", "port"),
+        ("port=-1", "port"),
+        ("port=80a", "port"),
+        ("port=", "port"),
+        ("left=-5", "left"),
+        ("uploaded=1.5", "uploaded"),
+        ("downloaded=99999999999999999999", "downloaded"),
+        ("event=finished", "event"),
+    ])
+    func malformedParametersAreNamed(bad: String, name: String) {
+        // The bad value comes first, so it wins over the valid one in `base`.
+        do {
+            _ = try parseAnnounce(bad + "&" + base)
+            Issue.record("accepted \(bad)")
+        } catch {
+            #expect(error.reason.hasPrefix("invalid parameter \(name):"), "\(error.reason)")
+        }
+    }
+
+    @Test func firstOfRepeatedParametersWins() throws {
+        let r = try parseAnnounce(base + "&port=9999&left=0&event=stopped&event=started&numwant=5&numwant=7")
+        #expect(r.port == 6881 && r.left == 3 && r.event == .stopped && r.numwant == 5)
+    }
+
+    @Test func tolerantAboutNumwantCompactAndUnknowns() throws {
+        #expect(try parseAnnounce(base + "&numwant=-1").numwant == nil)
+        #expect(try parseAnnounce(base + "&numwant=lots").numwant == nil)
+        #expect(try parseAnnounce(base + "&numwant=1000000").numwant == 1_000_000)
+        #expect(try parseAnnounce(base).compact == true)
+        #expect(try parseAnnounce(base + "&compact=0").compact == false)
+        #expect(try parseAnnounce(base + "&supportcrypto=1&requirecrypto=0&ipv6=%3A%3A1&ip=1.2.3.4&&=&x").port == 6881)
+        #expect(try parseAnnounce(base + "&event=").event == AnnounceEvent.none)
+        #expect(try parseAnnounce(base + "&event=paused").event == .paused)
+        #expect(try parseAnnounce("info_hash=\(String(repeating: "a", count: 20))&peer_id=\(String(repeating: "b", count: 20))&port=1&left=0").uploaded == 0)
+    }
+
+    /// Named regression inputs: what real clients send.
+    @Test(arguments: [
+        // qBittorrent 4.6 (libtorrent 2.0), IPv4, mixed-case escapes from a hand-built URL.
+        "info_hash=%12%34Vx%9A%bc%DE%f0%11%22%33%44%55%66%77%88%99%aa%BB%cc&peer_id=-qB4650-t~W1m8Yk(Zz!&port=8999&uploaded=0&downloaded=0&left=1048576&corrupt=0&key=0A1B2C3D&event=started&numwant=200&compact=1&no_peer_id=1&supportcrypto=1&redundant=0",
+        // Transmission 3.00: unescaped unreserved bytes, "-TR3000-" prefix.
+        "info_hash=.-_~0123456789ABCDEF&peer_id=-TR3000-0q6l5w8k7a3v&port=51413&uploaded=0&downloaded=0&left=0&numwant=80&key=6b5ac1d2&compact=1&supportcrypto=1&event=started",
+        // aria2: lower-case escapes, no event.
+        "info_hash=%ff%ff%ff%ff%ff%ff%ff%ff%ff%ff%00%00%00%00%00%00%00%00%00%00&peer_id=A2-1-36-0-%c0%de%ca%fe%01%02%03%04%05%06&uploaded=0&downloaded=0&left=0&compact=1&key=abcd&numwant=50&no_peer_id=1&port=6881",
+    ])
+    func realClientQueriesParse(query: String) throws {
+        let r = try parseAnnounce(query)
+        #expect(r.infoHash.raw.bytes.count == 20 && r.peerID.raw.bytes.count == 20 && r.port > 0)
+    }
+}
+
+@Suite struct ScrapeParserTests {
+    func parse(_ q: String, max: Int = 5) throws(TrackerFailure) -> [InfoHash] {
+        try Array(q.utf8).withUnsafeBytes { raw -> Result<[InfoHash], TrackerFailure> in
+            do throws(TrackerFailure) { return .success(try ScrapeParser.parse(query: raw, maxHashes: max)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    @Test func collectsEveryHashInOrderWithoutDuplicates() throws {
+        let a = String(repeating: "a", count: 20), b = String(repeating: "%00", count: 20)
+        let hashes = try parse("info_hash=\(a)&info_hash=\(b)&info_hash=\(a)&x=1")
+        #expect(hashes.map(\.raw.bytes) == [Array(a.utf8), [UInt8](repeating: 0, count: 20)])
+        #expect(try parse("").isEmpty)
+    }
+
+    @Test func boundsAndLengthsAreChecked() {
+        let many = (0..<6).map { "info_hash=\(String(repeating: "a", count: 19))\($0)" }.joined(separator: "&")
+        #expect(throws: TrackerFailure.tooManyHashes(max: 5)) { try parse(many) }
+        #expect(throws: TrackerFailure.invalid("info_hash", "must be 20 bytes")) { try parse("info_hash=short") }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking HTTP/1.1 client over a real socket, for driving the server byte by byte.
+final class TestClient {
+    struct Response {
+        var status: Int
+        var headers: [(String, String)]
+        var body: [UInt8]
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    let fd: Int32
+    private var pending: [UInt8] = []
+
+    init(host: String, port: Int, timeoutSeconds: Int = 10) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICHOST
+        var res: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &res) == 0, let ai = res else { throw Failure(description: "bad address \(host)") }
+        defer { freeaddrinfo(res) }
+        fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+        guard fd >= 0 else { throw Failure(description: "socket failed") }
+        var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            close(fd)
+            throw Failure(description: "connect to \(host):\(port) failed: errno \(errno)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(description: "send failed: errno \(errno)") }
+            off += n
+        }
+    }
+    func send(_ text: String) throws { try send(Array(text.utf8)) }
+
+    /// Reads more bytes; returns false at end of stream.
+    private func fill() throws -> Bool {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n == 0 { return false }
+        guard n > 0 else { throw Failure(description: "recv failed or timed out: errno \(errno)") }
+        pending += buf[..<n]
+        return true
+    }
+
+    /// Reads one response (status line, headers, Content-Length body). `head` skips the body.
+    func readResponse(head: Bool = false) throws -> Response {
+        var end: Int?
+        while end == nil {
+            if let r = findHeadEnd() { end = r; break }
+            guard try fill() else { throw Failure(description: "connection closed before a response") }
+        }
+        let headText = String(decoding: pending[..<end!], as: UTF8.self)
+        var lines = headText.components(separatedBy: "\r\n").filter { !$0.isEmpty }
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { throw Failure(description: "bad status line") }
+        let headers = lines.map { line -> (String, String) in
+            let parts = line.split(separator: ":", maxSplits: 1)
+            return (String(parts[0]), parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
+        }
+        pending.removeFirst(end!)
+        let length = head ? 0 : Int(headers.first { $0.0.lowercased() == "content-length" }?.1 ?? "0") ?? 0
+        while pending.count < length {
+            guard try fill() else { throw Failure(description: "connection closed inside a body") }
+        }
+        let body = Array(pending[..<length])
+        pending.removeFirst(length)
+        return Response(status: status, headers: headers, body: body)
+    }
+
+    /// Waits for the server to close the connection; true if it did with no further bytes.
+    func closedByPeer() throws -> Bool {
+        while true {
+            guard try fill() else { return pending.isEmpty }
+        }
+    }
+
+    private func findHeadEnd() -> Int? {
+        guard pending.count >= 4 else { return nil }
+        for i in 0...(pending.count - 4) where pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+
+    /// One GET on a fresh connection.
+    static func get(_ host: String, _ port: Int, _ target: String) throws -> Response {
+        let c = try TestClient(host: host, port: port)
+        try c.send("GET \(target) HTTP/1.1\r\nHost: tracker\r\n\r\n")
+        return try c.readResponse()
+    }
+}
