@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import TrackerServer
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+@Suite struct ConfigTests {
+    func resolve(_ toml: String?, _ overrides: ConfigOverrides = ConfigOverrides()) throws(ConfigError) -> SquallConfig {
+        try SquallConfig.resolve(fileText: toml, fileName: "test.toml", overrides: overrides)
+    }
+
+    @Test func defaultsAreValidAndDocumented() throws {
+        let defaults = try resolve(nil)
+        #expect(defaults.http.listen == [ListenAddress(host: "::", port: 6969)])
+        #expect(defaults.announce.policy.interval == 1800 && defaults.announce.policy.minInterval == 900)
+        #expect(defaults.announce.policy.maxNumwant == 200 && defaults.announce.policy.defaultNumwant == 50)
+        // The documented example sets every key, to its default.
+        let example = try String(contentsOf: repoRoot.appendingPathComponent("Config/squall.toml"), encoding: .utf8)
+        let fromExample = try resolve(example)
+        #expect(fromExample.toml == defaults.toml)
+        for line in defaults.toml.split(separator: "\n") where line.contains(" = ") {
+            let key = line.split(separator: " ")[0]
+            #expect(example.contains("\n\(key) = "), "Config/squall.toml documents \(key)")
+        }
+    }
+
+    @Test func printedConfigRoundTrips() throws {
+        var o = ConfigOverrides()
+        o.http = ["127.0.0.1:7000", "[::1]:7001"]
+        o.announceInterval = "600"
+        let config = try resolve("[scrape]\nfull_scrape = true\nmax_hashes = 10\n[memory]\nmax_torrents = 5\n", o)
+        let again = try resolve(config.toml)
+        #expect(again.toml == config.toml)
+        #expect(again.announce.policy == config.announce.policy)
+        #expect(again.http == config.http && again.scrape == config.scrape && again.memory == config.memory)
+    }
+
+    @Test func flagsOverrideTheFile() throws {
+        var o = ConfigOverrides()
+        o.announceInterval = "120"
+        o.http = ["0.0.0.0:1"]
+        let c = try resolve("[announce]\ninterval = 100\n[http]\nlisten = [\"[::]:2\"]\n", o)
+        #expect(c.announce.interval == 120 && c.http.listen == [ListenAddress(host: "0.0.0.0", port: 1)])
+    }
+
+    @Test(arguments: [
+        ("nonsense = 1", "nonsense: unknown key"),
+        ("[announce]\nintervall = 5", "announce.intervall: unknown key"),
+        ("[announce]\ninterval = \"soon\"", "announce.interval: must be an integer"),
+        ("[announce]\ninterval = 0", "announce.interval: must be between 1 and 86400"),
+        ("[announce]\ninterval = 100\nmin_interval = 200", "announce.min_interval: must be between 0 and announce.interval (100)"),
+        ("[announce]\nmax_numwant = 10", "announce.default_numwant: must be between 0 and announce.max_numwant (10)"),
+        ("[http]\nlisten = [\"localhost\"]", "http.listen: 'localhost' is not HOST:PORT or [V6]:PORT"),
+        ("[http]\nlisten = [\"1.2.3.4:99999\"]", "http.listen: '1.2.3.4:99999' is not HOST:PORT or [V6]:PORT"),
+        ("[http]\nlisten = []", "http.listen: needs at least one address"),
+        ("[http]\nmax_header_bytes = 10", "http.max_header_bytes: must be between 512 and 1048576"),
+        ("http = 5", "http: must be a table ([http])"),
+        ("storage = \"postgres://x\"", "storage: unsupported storage 'postgres://x' (supported: memory)"),
+        ("log_level = \"loud\"", "log_level: must be one of trace, debug, info, notice, warning, error, critical"),
+        ("[scrape]\nfull_scrape = 1", "scrape.full_scrape: must be true or false"),
+    ])
+    func badConfigNamesTheKey(toml: String, message: String) {
+        do {
+            _ = try resolve(toml)
+            Issue.record("accepted: \(toml)")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func syntaxErrorsNameTheFileAndLine() {
+        do {
+            _ = try resolve("[announce]\ninterval = = 3\n")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.key == "test.toml" && error.problem.hasPrefix("line 2"))
+        }
+    }
+
+    @Test func badFlagsNameTheFlag() {
+        var o = ConfigOverrides()
+        o.http = ["nowhere"]
+        #expect(throws: ConfigError(key: "--http", "'nowhere' is not ADDR:PORT or [V6]:PORT")) { try resolve(nil, o) }
+        var i = ConfigOverrides()
+        i.announceInterval = "abc"
+        #expect(throws: ConfigError(key: "--announce-interval", "'abc' is not a number of seconds")) { try resolve(nil, i) }
+    }
+
+    @Test(arguments: [
+        ("[::]:6969", "::", 6969), ("0.0.0.0:80", "0.0.0.0", 80), ("[::1]:0", "::1", 0), ("127.0.0.1:65535", "127.0.0.1", 65535),
+    ])
+    func listenAddressesParse(_ text: String, _ host: String, _ port: Int) {
+        let a = ListenAddress(text)
+        #expect(a == ListenAddress(host: host, port: port))
+        #expect(a?.description == text)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+import TrackerProtocol
+
+/// The built `squall` executable, run as an operator would.
+@Suite struct ProcessTests {
+    static var binary: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("squall")
+    }
+
+    struct Finished {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ args: [String]) throws -> Finished {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Finished(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func tempFile(_ text: String) throws -> String {
+        let path = NSTemporaryDirectory() + "squall-\(UUID().uuidString).toml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func badConfigExitsWithOneLineNamingTheKey() throws {
+        let path = try tempFile("[announce]\nintervall = 5\n")
+        let r = try run(["--config", path])
+        #expect(r.status == 1)
+        #expect(r.stderr == "squall: announce.intervall: unknown key\n")
+        let missing = try run(["--config", "/nonexistent/squall.toml"])
+        #expect(missing.status == 1 && missing.stderr == "squall: --config: cannot read /nonexistent/squall.toml\n")
+        let flag = try run(["--http", "nowhere"])
+        #expect(flag.status == 1 && flag.stderr == "squall: --http: 'nowhere' is not ADDR:PORT or [V6]:PORT\n")
+    }
+
+    @Test func printConfigRoundTrips() throws {
+        let r = try run(["--print-config", "--announce-interval", "300", "--http", "127.0.0.1:7777"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("interval = 300\n") && r.stdout.contains("listen = [\"127.0.0.1:7777\"]"))
+        let again = try run(["--print-config", "--config", try tempFile(r.stdout)])
+        #expect(again.stdout == r.stdout)
+    }
+
+    @Test func servesAnnouncesThenStopsOnSIGTERM() async throws {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["--http", "127.0.0.1:0", "--http", "[::1]:0"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        // Readiness is the "ready" log line, which carries the bound ports.
+        var log = ""
+        while !log.contains("ready") {
+            let chunk = err.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        let ports = log.split(separator: "\n").first { $0.contains("ready") }.map { line in
+            line.split(separator: " ").compactMap { word -> Int? in
+                guard word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":") else { return nil }
+                return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
+            }
+        } ?? []
+        #expect(ports.count == 2, "\(log)")
+        if ports.count == 2 {
+            let v4 = try TestClient.get("127.0.0.1", ports[0], announceTarget(hash: testHash(1), peer: testPeer("proc4"), left: 0))
+            let v6 = try TestClient.get("::1", ports[1], announceTarget(hash: testHash(1), peer: testPeer("proc6"), left: 1))
+            #expect(try BencodeValue.decode(v4.body)["complete"] == .int(1))
+            #expect(compactV4(try BencodeValue.decode(v6.body)["peers"]).count == 1)
+        }
+        p.terminate()  // SIGTERM
+        let rest = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(String(decoding: rest, as: UTF8.self).contains("stopped"))
+    }
+
+    @Test func aPortInUseExitsWithOneLine() throws {
+        let blocker = try TestListener()
+        let r = try run(["--http", "127.0.0.1:\(blocker.port)"])
+        #expect(r.status == 1)
+        #expect(r.stderr.hasSuffix("squall: cannot listen on 127.0.0.1:\(blocker.port): address already in use\n"))
+        #expect(r.stderr.split(separator: "\n").filter { $0.hasPrefix("squall:") }.count == 1)
+    }
+}
+
+/// A bound, listening socket on 127.0.0.1 that holds a port.
+final class TestListener {
+    let fd: Int32
+    let port: Int
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw TestClient.Failure(description: "listen failed") }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+    deinit { close(fd) }
+}
