@@ -5,16 +5,19 @@ public import TrackerCore
 
 /// Keeps a started `TrackerServer` serving until graceful shutdown, then drains its connections.
 /// Listeners are bound before the service group starts, so a bad address fails startup with one
-/// clear line instead of a service-group error.
+/// clear line instead of a service-group error. "ready" is logged from here, once the service
+/// group has registered its signal handlers, so a SIGTERM right after "ready" is graceful.
 public struct TrackerService: Service {
     let server: TrackerServer
     let logger: Logger
+    let ready: Logger.Metadata
 
-    public init(server: TrackerServer, logger: Logger) {
-        (self.server, self.logger) = (server, logger)
+    public init(server: TrackerServer, logger: Logger, ready: Logger.Metadata) {
+        (self.server, self.logger, self.ready) = (server, logger, ready)
     }
 
     public func run() async throws {
+        logger.info("ready", metadata: ready)
         try? await gracefulShutdown()
         logger.info("shutting down: draining connections")
         await server.shutdown()

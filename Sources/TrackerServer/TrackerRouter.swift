@@ -90,6 +90,10 @@ public final class TrackerRouter: Sendable {
         store.announce(verb) { result in
             switch result {
             case .success(let reply):
+                logger.debug("announce", metadata: [
+                    "info_hash": "\(request.infoHash)", "from": "\(verb.endpoint)", "event": "\(request.event.rawValue)",
+                    "left": "\(request.left)", "peers": "\(reply.peers.count)",
+                ])
                 let response = AnnounceLogic.response(for: request, from: remote, reply: reply, policy: policy)
                 var w = BencodeWriter(capacity: 96 + 18 * reply.peers.count)
                 ResponseEncoding.announce(response, into: &w)

@@ -76,10 +76,11 @@ struct Serve: AsyncParsableCommand {
         let store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let server = TrackerServer(config: settings, store: store, group: group, logger: logger)
+        let ready: Logger.Metadata
         do {
             let addresses = try await server.start()
             let urls = addresses.compactMap { ListenAddress(bound: $0).map { "http://\($0)/announce" } }
-            logger.info("ready", metadata: ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind)"])
+            ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind)"]
         } catch let e as ListenError {
             try? await group.shutdownGracefully()
             fail("\(e)")
@@ -87,7 +88,7 @@ struct Serve: AsyncParsableCommand {
         let services = ServiceGroup(
             configuration: .init(
                 services: [
-                    .init(service: TrackerService(server: server, logger: logger)),
+                    .init(service: TrackerService(server: server, logger: logger, ready: ready)),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,0 +1,43 @@
+# Squall: `make run` starts the tracker, `make test` runs every test. Both install what is
+# missing with apt-get first (as root on Debian 12).
+SHELL := /bin/bash
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+# Debian packages the tests use: real BitTorrent clients for the interop test.
+TEST_PACKAGES := aria2 transmission-cli
+RUN_PACKAGES :=
+ARGS ?=
+
+.PHONY: all build run test deps-run deps-test clean
+
+all: build
+
+build:
+	$(SWIFT) build
+
+# Installs the named Debian packages that are not installed yet.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@[ -x "$(SWIFT)" ] || command -v "$(SWIFT)" >/dev/null || { echo "no Swift 6 toolchain: put swift on PATH or set SWIFT=/path/to/swift"; exit 1; }
+endef
+
+deps-run:
+	$(call apt_install,$(RUN_PACKAGES))
+
+deps-test:
+	$(call apt_install,$(TEST_PACKAGES))
+
+# Starts the tracker on [::]:6969 (IPv4 and IPv6) with the memory store. Extra flags: ARGS="...".
+run: deps-run
+	$(SWIFT) build -c release --product squall
+	.build/release/squall --config Config/squall.toml $(ARGS)
+
+test: deps-test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+clean:
+	rm -rf .build

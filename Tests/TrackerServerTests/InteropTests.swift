@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import TrackerCore
+
+/// Real BitTorrent clients from Debian (`make test` installs aria2 and transmission-cli) find
+/// each other through Squall alone: DHT, local discovery and peer exchange are off, so the
+/// tracker's reply is the only way the leecher can learn of the seeder.
+@Suite(.serialized) struct InteropTests {
+    struct Workspace {
+        let dir: URL
+        let payload: URL
+        var seedDir: URL { dir.appendingPathComponent("seed") }
+        var leechDir: URL { dir.appendingPathComponent("leech") }
+
+        init() throws {
+            dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("squall-interop-\(UUID().uuidString)")
+            for d in ["seed", "leech", "transmission"] {
+                try FileManager.default.createDirectory(at: dir.appendingPathComponent(d), withIntermediateDirectories: true)
+            }
+            payload = dir.appendingPathComponent("seed/payload.bin")
+            var rng = SystemRandomNumberGenerator()
+            let bytes = (0..<(2 << 20) / 8).flatMap { _ in withUnsafeBytes(of: rng.next()) { Array($0) } }
+            try Data(bytes).write(to: payload)
+        }
+
+        /// A torrent of the payload announcing to `url`.
+        func torrent(_ name: String, announce url: String) throws -> String {
+            let path = dir.appendingPathComponent(name).path
+            try runTool("/usr/bin/transmission-create", ["-p", "-t", url, "-o", path, payload.path])
+            return path
+        }
+
+        func cleanup() { try? FileManager.default.removeItem(at: dir) }
+    }
+
+    static func freePort() throws -> Int { try TestListener().port }
+
+    @discardableResult
+    static func runTool(_ path: String, _ args: [String]) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    static func aria2(dir: URL, torrent: String, port: Int, seed: Bool) -> [String] {
+        [
+            "--dir=\(dir.path)", "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false", "--listen-port=\(port)", "--summary-interval=0", "--console-log-level=warn",
+        ] + (seed ? ["--seed-ratio=0.0", "--check-integrity=true"] : ["--seed-time=0"]) + [torrent]
+    }
+
+    static func start(_ path: String, _ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Waits (bounded) until the tracker counts a seeder for the torrent.
+    static func waitForSeeder(_ t: RunningTracker, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while try await t.store.totals().seeders < 1 {
+            guard ContinuousClock.now < deadline else { throw TestClient.Failure(description: "no seeder announced") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Runs the leecher to completion (bounded) and checks it got the payload byte for byte.
+    static func leech(_ w: Workspace, torrent: String) throws {
+        let leecher = try start("/usr/bin/aria2c", aria2(dir: w.leechDir, torrent: torrent, port: try freePort(), seed: false))
+        let deadline = Date().addingTimeInterval(90)
+        while leecher.isRunning && Date() < deadline { usleep(100_000) }
+        if leecher.isRunning { leecher.terminate() }
+        leecher.waitUntilExit()
+        let got = try? Data(contentsOf: w.leechDir.appendingPathComponent("payload.bin"))
+        #expect(got == (try Data(contentsOf: w.payload)), "the leecher downloaded the payload through the tracker's peers")
+        #expect(leecher.terminationStatus == 0)
+    }
+
+    @Test func aria2SeedsOverIPv6AndAria2LeechesOverIPv4() async throws {
+        let t = try await RunningTracker.start()
+        let w = try Workspace()
+        defer { w.cleanup() }
+        let seedTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
+        let leechTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
+        let seeder = try Self.start("/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try Self.freePort(), seed: true))
+        defer { seeder.terminate() }
+        try await Self.waitForSeeder(t)
+        // The seeder is known only by its IPv6 endpoint; the IPv4 leecher must get it in peers6.
+        try Self.leech(w, torrent: leechTorrent)
+        try await t.stop()
+    }
+
+    @Test func transmissionSeedsOverIPv4AndAria2LeechesOverIPv6() async throws {
+        let t = try await RunningTracker.start()
+        let w = try Workspace()
+        defer { w.cleanup() }
+        let seedTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
+        let leechTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
+        // Transmission 3.00 will not dial loopback peers it hears of from a tracker, but it accepts
+        // incoming ones: so it seeds here, and aria2 dials it.
+        let settings = #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try Self.freePort())}"#
+        try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
+        let seeder = try Self.start("/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, seedTorrent])
+        defer { seeder.terminate() }
+        try await Self.waitForSeeder(t)
+        try Self.leech(w, torrent: leechTorrent)
+        try await t.stop()
+    }
+}
