@@ -53,6 +53,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Squall's own benchmark tool (Benchmarks/): memory per peer now; the load generator later.
+        .executableTarget(
+            name: "squall-bench",
+            dependencies: ["MemoryStore", "TrackerCore"],
+            path: "Benchmarks/squall-bench",
+            swiftSettings: strict
+        ),
         // The one suite every PeerStore must pass (test targets cannot import each other).
         .target(name: "StoreConformance", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
