@@ -52,7 +52,7 @@ public struct Bytes20: Hashable, Sendable {
         var bytes = [UInt8]()
         bytes.reserveCapacity(20)
         for i in stride(from: 0, to: 40, by: 2) {
-            guard let hi = hexValue(utf8[i]), let lo = hexValue(utf8[i + 1]) else { return nil }
+            guard let hi = hexDigitValue(utf8[i]), let lo = hexDigitValue(utf8[i + 1]) else { return nil }
             bytes.append(hi << 4 | lo)
         }
         self.init(bytes)
@@ -69,9 +69,9 @@ public struct Bytes20: Hashable, Sendable {
     }
 }
 
-/// The value of one hexadecimal digit, or nil.
-@usableFromInline
-func hexValue(_ c: UInt8) -> UInt8? {
+/// The value of one ASCII hexadecimal digit (either case), or nil.
+@inlinable
+public func hexDigitValue(_ c: UInt8) -> UInt8? {
     switch c {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
     case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10

@@ -1,3 +1,5 @@
+import TrackerCore
+
 /// The request line and the headers Squall acts on. Everything else in the head is skipped.
 public struct HTTPRequestHead: Sendable, Equatable {
     public enum Method: Sendable, Equatable {
@@ -124,7 +126,7 @@ public enum HTTPHeadParser {
         guard version.count == 8, version[0] == UInt8(ascii: "H"), version[1] == UInt8(ascii: "T"),
               version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
               version[6] == UInt8(ascii: "."),
-              let major = hexDigit(version[5]), major < 10, let minor = hexDigit(version[7]), minor < 10
+              let major = hexDigitValue(version[5]), major < 10, let minor = hexDigitValue(version[7]), minor < 10
         else { return nil }
         let method: HTTPRequestHead.Method =
             methodBytes.equals("GET") ? .get : methodBytes.equals("HEAD") ? .head : .other

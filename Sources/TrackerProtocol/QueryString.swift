@@ -36,25 +36,6 @@ public struct QueryString {
 /// literal plus (BEP 3 clients encode `+` as `%2B`; form encoding's space does not apply), and
 /// every other byte passes through unchanged.
 public enum PercentDecoding {
-    /// Decodes `raw`; nil when a `%` is not followed by two hexadecimal digits.
-    public static func decode(_ raw: UnsafeRawBufferPointer) -> [UInt8]? {
-        var out = [UInt8]()
-        out.reserveCapacity(raw.count)
-        var i = 0
-        while i < raw.count {
-            let b = raw[i]
-            if b == UInt8(ascii: "%") {
-                guard i + 2 < raw.count, let hi = hexDigit(raw[i + 1]), let lo = hexDigit(raw[i + 2]) else { return nil }
-                out.append(hi << 4 | lo)
-                i += 3
-            } else {
-                out.append(b)
-                i += 1
-            }
-        }
-        return out
-    }
-
     /// Decodes `raw` into exactly 20 bytes without allocating; nil on a bad escape or another length.
     public static func decode20(_ raw: UnsafeRawBufferPointer) -> Bytes20? {
         var words = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
@@ -65,7 +46,7 @@ public enum PercentDecoding {
                 guard o < 20 else { return false }
                 let b = raw[i]
                 if b == UInt8(ascii: "%") {
-                    guard i + 2 < n, let hi = hexDigit(raw[i + 1]), let lo = hexDigit(raw[i + 2]) else { return false }
+                    guard i + 2 < n, let hi = hexDigitValue(raw[i + 1]), let lo = hexDigitValue(raw[i + 2]) else { return false }
                     out[o] = hi << 4 | lo
                     i += 3
                 } else {
@@ -97,16 +78,6 @@ public enum PercentDecoding {
             }
         }
         return String(decoding: out, as: UTF8.self)
-    }
-}
-
-@inline(__always)
-func hexDigit(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): c &- UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): c &- UInt8(ascii: "a") &+ 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): c &- UInt8(ascii: "A") &+ 10
-    default: nil
     }
 }
 

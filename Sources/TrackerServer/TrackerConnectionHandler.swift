@@ -73,19 +73,17 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .closing = state { return }
         var incoming = unwrapInboundIn(data)
-        guard case .closing = state else {
-            if buffer == nil || buffer!.readableBytes == 0 {
-                buffer = incoming
-            } else {
-                buffer!.writeBuffer(&incoming)
-            }
-            lastActivity = .now()
-            inRead = true
-            processBuffered(context)
-            inRead = false
-            return
+        if buffer == nil || buffer!.readableBytes == 0 {
+            buffer = incoming
+        } else {
+            buffer!.writeBuffer(&incoming)
         }
+        lastActivity = .now()
+        inRead = true
+        processBuffered(context)
+        inRead = false
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

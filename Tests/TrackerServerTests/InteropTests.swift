@@ -26,7 +26,8 @@ import TrackerCore
         /// A torrent of the payload announcing to `url`.
         func torrent(_ name: String, announce url: String) throws -> String {
             let path = dir.appendingPathComponent(name).path
-            try runTool("/usr/bin/transmission-create", ["-p", "-t", url, "-o", path, payload.path])
+            let status = try InteropTests.runTool("/usr/bin/transmission-create", ["-p", "-t", url, "-o", path, payload.path])
+            guard status == 0 else { throw TestClient.Failure(description: "transmission-create failed: \(status)") }
             return path
         }
 
@@ -37,12 +38,7 @@ import TrackerCore
 
     @discardableResult
     static func runTool(_ path: String, _ args: [String]) throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try start(path, args)
         p.waitUntilExit()
         return p.terminationStatus
     }
