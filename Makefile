@@ -7,7 +7,7 @@ TEST_PACKAGES := aria2 transmission-cli
 RUN_PACKAGES :=
 ARGS ?=
 
-.PHONY: all build run test deps-run deps-test clean
+.PHONY: all build run test lint format deps-run deps-test clean
 
 all: build
 
@@ -35,9 +35,16 @@ run: deps-run
 	$(SWIFT) build -c release --product squall
 	.build/release/squall --config Config/squall.toml $(ARGS)
 
-test: deps-test
+test: deps-test lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-xctest
+
+# The code keeps to .swift-format; `make format` rewrites files to it.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Benchmarks Package.swift
+
+format:
+	$(SWIFT) format -i -r Sources Tests Benchmarks Package.swift
 
 clean:
 	rm -rf .build

@@ -10,7 +10,7 @@ let package = Package(
     name: "Squall",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "squall", targets: ["squall"]),
+        .executable(name: "squall", targets: ["squall"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

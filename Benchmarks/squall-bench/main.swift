@@ -1,10 +1,11 @@
+import MemoryStore
+import TrackerCore
+
 // squall-bench: Squall's own benchmark tool. Modes:
 //   memory [--peers N] [--layout zipf|flat]   resident bytes per peer in the memory store
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
-import MemoryStore
-import TrackerCore
 
 /// Resident bytes of this process, from /proc/self/statm.
 func residentBytes() -> Int {
@@ -29,10 +30,14 @@ func memory(peers total: Int, layout: String) async throws {
     var loaded = 0, torrent = 0, v4 = 0, v6 = 0
     while loaded < total {
         let size = min(sizes[torrent % sizes.count], total - loaded)
-        let hash = InfoHash(Bytes20(w0: UInt32(truncatingIfNeeded: torrent), w1: 0x5351_4C4C, w2: UInt32(truncatingIfNeeded: rng.next()), w3: 7, w4: 9))
+        let hash = InfoHash(
+            Bytes20(w0: UInt32(truncatingIfNeeded: torrent), w1: 0x5351_4C4C, w2: UInt32(truncatingIfNeeded: rng.next()), w3: 7, w4: 9))
         for i in 0..<size {
             let n = loaded + i
-            let peer = PeerID(Bytes20(w0: 0x2D71_4234, w1: 0x3635_302D, w2: UInt32(truncatingIfNeeded: n), w3: UInt32(truncatingIfNeeded: rng.next()), w4: UInt32(truncatingIfNeeded: rng.next())))
+            let peer = PeerID(
+                Bytes20(
+                    w0: 0x2D71_4234, w1: 0x3635_302D, w2: UInt32(truncatingIfNeeded: n), w3: UInt32(truncatingIfNeeded: rng.next()),
+                    w4: UInt32(truncatingIfNeeded: rng.next())))
             // A fifth of peers IPv6-only, a twentieth dual-stack, the rest IPv4-only.
             let kind = n % 20
             let role: PeerRole = n % 10 < 3 ? .seeder : .leecher

@@ -44,7 +44,9 @@ public final class MemoryStore: PeerStore {
         var seeders = 0
     }
 
-    public init(clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, limits: MemoryStoreLimits = MemoryStoreLimits(), shardCount: Int = 64) {
+    public init(
+        clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, limits: MemoryStoreLimits = MemoryStoreLimits(), shardCount: Int = 64
+    ) {
         var seeder = SystemRandomNumberGenerator()
         seed = seeder.next()
         var n = 1
@@ -83,7 +85,9 @@ public final class MemoryStore: PeerStore {
                 }
                 state.torrents[a.infoHash] = Swarm(lastSweep: now)
             }
-            let (result, d) = Self.apply(a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl, maxPeers: limits.maxPeersPerTorrent, seed: seed)
+            let (result, d) = Self.apply(
+                a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl,
+                maxPeers: limits.maxPeersPerTorrent, seed: seed)
             state.peers += d.peers
             state.seeders += d.seeders
             return result
@@ -189,4 +193,3 @@ public final class MemoryStore: PeerStore {
         return removed
     }
 }
-

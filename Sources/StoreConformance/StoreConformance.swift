@@ -1,5 +1,5 @@
-public import TrackerCore
 public import Testing
+public import TrackerCore
 
 /// What a conformance case needs to build a fresh, empty store.
 public struct StoreFixture: Sendable {
@@ -65,7 +65,8 @@ public enum StoreConformance {
         _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher,
         numwant: Int = 50, completed: Bool = false, stop: Bool = false
     ) async throws -> SwarmReply {
-        try await s.announce(PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant))
+        try await s.announce(
+            PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant))
     }
 
     // MARK: cases

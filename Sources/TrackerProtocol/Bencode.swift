@@ -1,4 +1,3 @@
-
 /// Writes bencode (BEP 3) into a byte array. Callers write dictionary keys in sorted order.
 public struct BencodeWriter {
     public var bytes: [UInt8]
@@ -119,8 +118,8 @@ public indirect enum BencodeValue: Equatable, Sendable {
             guard let e = b[i...].firstIndex(of: UInt8(ascii: "e")) else { throw DecodeError(offset: i, what: "unterminated int") }
             let text = b[start..<e]
             guard let v = Int(String(decoding: text, as: UTF8.self)),
-                  text.first != UInt8(ascii: "0") || text.count == 1,
-                  !(text.first == UInt8(ascii: "-") && (text.dropFirst().first == UInt8(ascii: "0")))
+                text.first != UInt8(ascii: "0") || text.count == 1,
+                !(text.first == UInt8(ascii: "-") && (text.dropFirst().first == UInt8(ascii: "0")))
             else { throw DecodeError(offset: start, what: "bad int") }
             i = e + 1
             return .int(v)
@@ -149,8 +148,8 @@ public indirect enum BencodeValue: Equatable, Sendable {
             return .dict(entries)
         case UInt8(ascii: "0")...UInt8(ascii: "9"):
             guard let colon = b[i...].firstIndex(of: UInt8(ascii: ":")),
-                  let n = Int(String(decoding: b[i..<colon], as: UTF8.self)),
-                  b[i] != UInt8(ascii: "0") || colon == i + 1
+                let n = Int(String(decoding: b[i..<colon], as: UTF8.self)),
+                b[i] != UInt8(ascii: "0") || colon == i + 1
             else { throw DecodeError(offset: i, what: "bad string length") }
             let start = colon + 1
             guard n <= b.count - start else { throw DecodeError(offset: i, what: "string past end") }

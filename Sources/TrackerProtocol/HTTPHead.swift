@@ -90,8 +90,11 @@ public enum HTTPHeadParser {
             if name.contains(UInt8(ascii: " ")) || name.contains(UInt8(ascii: "\t")) { return .failure(.malformed) }
             let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
             if asciiCaseEquals(name, "connection") {
-                if containsToken(value, "close") { head.keepAlive = false }
-                else if containsToken(value, "keep-alive") { head.keepAlive = true }
+                if containsToken(value, "close") {
+                    head.keepAlive = false
+                } else if containsToken(value, "keep-alive") {
+                    head.keepAlive = true
+                }
             } else if asciiCaseEquals(name, "content-length") {
                 guard let n = decimal(value), n <= Int.max, !sawContentLength || n == head.contentLength else {
                     return .failure(.malformed)
@@ -120,13 +123,13 @@ public enum HTTPHeadParser {
         let target = rest[rest.startIndex..<sp2]
         let version = UnsafeRawBufferPointer(rebasing: rest[(sp2 + 1)...])
         guard !methodBytes.isEmpty, !target.isEmpty, !target.contains(UInt8(ascii: " ")),
-              methodBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
-              target.allSatisfy({ $0 > 0x20 && $0 != 0x7F })
+            methodBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+            target.allSatisfy({ $0 > 0x20 && $0 != 0x7F })
         else { return nil }
         guard version.count == 8, version[0] == UInt8(ascii: "H"), version[1] == UInt8(ascii: "T"),
-              version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
-              version[6] == UInt8(ascii: "."),
-              let major = hexDigitValue(version[5]), major < 10, let minor = hexDigitValue(version[7]), minor < 10
+            version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
+            version[6] == UInt8(ascii: "."),
+            let major = hexDigitValue(version[5]), major < 10, let minor = hexDigitValue(version[7]), minor < 10
         else { return nil }
         let method: HTTPRequestHead.Method =
             methodBytes.equals("GET") ? .get : methodBytes.equals("HEAD") ? .head : .other

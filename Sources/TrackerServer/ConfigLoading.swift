@@ -9,7 +9,9 @@ public struct ConfigOverrides: Sendable {
 
 extension SquallConfig {
     /// Defaults, then the file (if any), then the flags; validated. Errors name the key or flag.
-    public static func resolve(fileText: String?, fileName: String = "config", overrides: ConfigOverrides) throws(ConfigError) -> SquallConfig {
+    public static func resolve(fileText: String?, fileName: String = "config", overrides: ConfigOverrides) throws(ConfigError)
+        -> SquallConfig
+    {
         var config = SquallConfig()
         if let fileText { try config.apply(toml: fileText, source: fileName) }
         if !overrides.http.isEmpty {

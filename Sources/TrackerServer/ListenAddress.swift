@@ -24,14 +24,14 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
             guard !hostPart.contains(":") else { return nil }
         }
         guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port),
-              portPart.allSatisfy(\.isNumber) else { return nil }
+            portPart.allSatisfy(\.isNumber)
+        else { return nil }
         host = String(hostPart)
         self.port = port
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
-
 
 extension ListenAddress {
     /// The address a listener actually bound (with its real port when 0 was asked for).

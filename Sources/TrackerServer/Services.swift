@@ -2,7 +2,6 @@ public import Logging
 public import ServiceLifecycle
 public import TrackerCore
 
-
 /// Keeps a started `TrackerServer` serving until graceful shutdown, then drains its connections.
 /// Listeners are bound before the service group starts, so a bad address fails startup with one
 /// clear line instead of a service-group error. "ready" is logged from here, once the service

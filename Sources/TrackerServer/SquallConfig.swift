@@ -1,7 +1,7 @@
-public import TrackerCore
-public import MemoryStore
 import Foundation
+public import MemoryStore
 import TOMLKit
+public import TrackerCore
 
 /// Everything Squall can be told, with its defaults. Flags override the file; the file
 /// overrides these defaults. Every key is documented in `Config/squall.toml`.
@@ -41,7 +41,8 @@ public struct SquallConfig: Sendable, Equatable {
         public var maxNumwant = 200
 
         public var policy: AnnouncePolicy {
-            AnnouncePolicy(interval: interval, minInterval: minInterval ?? interval / 2, defaultNumwant: defaultNumwant, maxNumwant: maxNumwant)
+            AnnouncePolicy(
+                interval: interval, minInterval: minInterval ?? interval / 2, defaultNumwant: defaultNumwant, maxNumwant: maxNumwant)
         }
     }
 
@@ -157,7 +158,9 @@ extension SquallConfig {
 
     /// The effective configuration as TOML; `apply(toml:)` of it gives back the same config.
     public var toml: String {
-        func q(_ s: String) -> String { "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+        func q(_ s: String) -> String {
+            "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
         var lines = [
             "log_level = \(q(logLevel))",
             "storage = \(q(storage))",

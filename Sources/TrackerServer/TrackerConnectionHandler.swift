@@ -124,11 +124,12 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
                 }
                 return
             case .failure(let e):
-                let status = switch e {
-                case .malformed: 400
-                case .tooLarge: 431
-                case .unsupportedVersion: 505
-                }
+                let status =
+                    switch e {
+                    case .malformed: 400
+                    case .tooLarge: 431
+                    case .unsupportedVersion: 505
+                    }
                 buffer = nil
                 reply(context, .text(status, HTTPResponseHead.reason(status).lowercased(), close: true), keepAlive: false, isHead: false)
                 return
@@ -137,7 +138,8 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
                 headStartedAt = nil
                 if head.contentLength > 0 || head.hasTransferEncoding {
                     // No route takes a body; answer and close rather than read one.
-                    let r: HTTPReply = head.method == .other
+                    let r: HTTPReply =
+                        head.method == .other
                         ? .text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"])
                         : .text(400, "request bodies are not accepted", close: true)
                     reply(context, r, keepAlive: false, isHead: false)

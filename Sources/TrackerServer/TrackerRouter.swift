@@ -1,6 +1,6 @@
+public import Logging
 public import TrackerCore
 import TrackerProtocol
-public import Logging
 
 /// A reply ready to be written: status, content type, body and whether to close afterwards.
 public struct HTTPReply: Sendable {
@@ -15,10 +15,14 @@ public struct HTTPReply: Sendable {
     }
 
     static func text(_ status: Int, _ text: String, close: Bool = false, extraHeaders: [String] = []) -> HTTPReply {
-        HTTPReply(status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8), extraHeaders: extraHeaders, close: close)
+        HTTPReply(
+            status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8), extraHeaders: extraHeaders,
+            close: close)
     }
     static func redirect(_ status: Int, to location: String) -> HTTPReply {
-        HTTPReply(status: status, contentType: "text/plain; charset=utf-8", body: Array("see \(location)\n".utf8), extraHeaders: ["Location: \(location)"])
+        HTTPReply(
+            status: status, contentType: "text/plain; charset=utf-8", body: Array("see \(location)\n".utf8),
+            extraHeaders: ["Location: \(location)"])
     }
     /// A bencoded tracker reply (always 200, failures included, as BEP 3 says).
     static func bencoded(_ w: BencodeWriter) -> HTTPReply {
@@ -64,7 +68,10 @@ public final class TrackerRouter: Sendable {
         } else if path.elementsEqual("/scrape".utf8) {
             scrape(head.query, respond: respond)
         } else if path.elementsEqual("/health".utf8) {
-            respond(HTTPReply(status: 200, contentType: "application/json", body: Array(#"{"status":"ok","version":"\#(Self.version)","store":"\#(store.kind)"}"#.utf8 + [10])))
+            respond(
+                HTTPReply(
+                    status: 200, contentType: "application/json",
+                    body: Array(#"{"status":"ok","version":"\#(Self.version)","store":"\#(store.kind)"}"#.utf8 + [10])))
         } else if path.elementsEqual("/stats".utf8) {
             stats(respond: respond)
         } else if path.elementsEqual("/stats.php".utf8) {
@@ -90,10 +97,12 @@ public final class TrackerRouter: Sendable {
         store.announce(verb) { result in
             switch result {
             case .success(let reply):
-                logger.debug("announce", metadata: [
-                    "info_hash": "\(request.infoHash)", "from": "\(verb.endpoint)", "event": "\(request.event.rawValue)",
-                    "left": "\(request.left)", "peers": "\(reply.peers.count)",
-                ])
+                logger.debug(
+                    "announce",
+                    metadata: [
+                        "info_hash": "\(request.infoHash)", "from": "\(verb.endpoint)", "event": "\(request.event.rawValue)",
+                        "left": "\(request.left)", "peers": "\(reply.peers.count)",
+                    ])
                 let response = AnnounceLogic.response(for: request, from: remote, reply: reply, policy: policy)
                 var w = BencodeWriter(capacity: 96 + 18 * reply.peers.count)
                 ResponseEncoding.announce(response, into: &w)
@@ -154,10 +163,11 @@ public final class TrackerRouter: Sendable {
                 <tr><th>Uptime</th><td>\(uptime) s</td></tr></table></body></html>
 
                 """
-            respond(HTTPReply(
-                status: 200, contentType: "text/html; charset=utf-8", body: Array(html.utf8),
-                extraHeaders: ["Content-Security-Policy: default-src 'none'", "Cache-Control: no-store"]
-            ))
+            respond(
+                HTTPReply(
+                    status: 200, contentType: "text/html; charset=utf-8", body: Array(html.utf8),
+                    extraHeaders: ["Content-Security-Policy: default-src 'none'", "Cache-Control: no-store"]
+                ))
         }
     }
 }

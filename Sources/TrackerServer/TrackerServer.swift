@@ -1,6 +1,6 @@
+public import Logging
 public import NIOCore
 import NIOPosix
-public import Logging
 import Synchronization
 public import TrackerCore
 

@@ -18,7 +18,9 @@ import TrackerCore
         let f = Self.fixture(limits: MemoryStoreLimits(maxTorrents: 2, maxPeersPerTorrent: 10))
         let e = Endpoint(address: .v4(IPv4Address(1, 2, 3, 4)), port: 1)
         func ann(_ h: Int) -> PeerAnnounce {
-            PeerAnnounce(infoHash: StoreConformance.hashForTests(h), peerID: StoreConformance.peerForTests(1), endpoint: e, role: .leecher, numwant: 5)
+            PeerAnnounce(
+                infoHash: StoreConformance.hashForTests(h), peerID: StoreConformance.peerForTests(1), endpoint: e, role: .leecher,
+                numwant: 5)
         }
         _ = try await f.store.announce(ann(1))
         _ = try await f.store.announce(ann(2))
@@ -34,7 +36,9 @@ import TrackerCore
         let f = Self.fixture(limits: MemoryStoreLimits(maxTorrents: 10, maxPeersPerTorrent: 3))
         let e = Endpoint(address: .v4(IPv4Address(1, 2, 3, 4)), port: 1)
         func ann(_ p: Int) -> PeerAnnounce {
-            PeerAnnounce(infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(p), endpoint: e, role: .leecher, numwant: 5)
+            PeerAnnounce(
+                infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(p), endpoint: e, role: .leecher,
+                numwant: 5)
         }
         for p in 0..<3 { _ = try await f.store.announce(ann(p)) }
         await #expect(throws: StoreError.full("torrent is full (at most 3 peers)")) { try await f.store.announce(ann(3)) }

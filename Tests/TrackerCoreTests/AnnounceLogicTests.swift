@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TrackerCore
 
 @Suite struct AnnounceLogicTests {

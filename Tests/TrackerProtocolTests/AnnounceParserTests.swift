@@ -1,5 +1,6 @@
 import Testing
 import TrackerCore
+
 @testable import TrackerProtocol
 
 func parseAnnounce(_ query: String) throws(TrackerFailure) -> AnnounceRequest {
@@ -11,14 +12,17 @@ func parseAnnounce(_ query: String) throws(TrackerFailure) -> AnnounceRequest {
 
 let hashBytes: [UInt8] = Array(0..<20).map { UInt8($0 * 13 & 0xFF) }
 let peerBytes: [UInt8] = Array("-qB4650-abcdefghijkl".utf8)
-let base = "info_hash=\(PercentDecoding.encode(hashBytes))&peer_id=\(PercentDecoding.encode(peerBytes))&port=6881&uploaded=1&downloaded=2&left=3"
+let base =
+    "info_hash=\(PercentDecoding.encode(hashBytes))&peer_id=\(PercentDecoding.encode(peerBytes))&port=6881&uploaded=1&downloaded=2&left=3"
 
 @Suite struct AnnounceParserTests {
     @Test func parsesEveryField() throws {
         let r = try parseAnnounce(base + "&event=started&numwant=30&compact=1&no_peer_id=1&key=abcd&corrupt=0")
-        #expect(r == AnnounceRequest(
-            infoHash: InfoHash(hashBytes)!, peerID: PeerID(peerBytes)!, port: 6881, uploaded: 1, downloaded: 2, left: 3,
-            event: .started, numwant: 30, compact: true, noPeerID: true))
+        #expect(
+            r
+                == AnnounceRequest(
+                    infoHash: InfoHash(hashBytes)!, peerID: PeerID(peerBytes)!, port: 6881, uploaded: 1, downloaded: 2, left: 3,
+                    event: .started, numwant: 30, compact: true, noPeerID: true))
     }
 
     @Test func everyByteValueRoundTripsThroughInfoHash() throws {
@@ -95,7 +99,9 @@ let base = "info_hash=\(PercentDecoding.encode(hashBytes))&peer_id=\(PercentDeco
         #expect(try parseAnnounce(base + "&supportcrypto=1&requirecrypto=0&ipv6=%3A%3A1&ip=1.2.3.4&&=&x").port == 6881)
         #expect(try parseAnnounce(base + "&event=").event == AnnounceEvent.none)
         #expect(try parseAnnounce(base + "&event=paused").event == .paused)
-        #expect(try parseAnnounce("info_hash=\(String(repeating: "a", count: 20))&peer_id=\(String(repeating: "b", count: 20))&port=1&left=0").uploaded == 0)
+        #expect(
+            try parseAnnounce("info_hash=\(String(repeating: "a", count: 20))&peer_id=\(String(repeating: "b", count: 20))&port=1&left=0")
+                .uploaded == 0)
     }
 
     /// Named regression inputs: what real clients send.
@@ -116,7 +122,9 @@ let base = "info_hash=\(PercentDecoding.encode(hashBytes))&peer_id=\(PercentDeco
 @Suite struct ScrapeParserTests {
     func parse(_ q: String, max: Int = 5) throws(TrackerFailure) -> [InfoHash] {
         try Array(q.utf8).withUnsafeBytes { raw -> Result<[InfoHash], TrackerFailure> in
-            do throws(TrackerFailure) { return .success(try ScrapeParser.parse(query: raw, maxHashes: max)) } catch { return .failure(error) }
+            do throws(TrackerFailure) { return .success(try ScrapeParser.parse(query: raw, maxHashes: max)) } catch {
+                return .failure(error)
+            }
         }.get()
     }
 

@@ -1,5 +1,6 @@
 import Testing
 import TrackerCore
+
 @testable import TrackerProtocol
 
 @Suite struct BencodeTests {
@@ -31,7 +32,9 @@ import TrackerCore
             peerID: PeerID(Array("-TR3000-000000000002".utf8))!,
             v4: Endpoint(address: .v4(IPv4Address(192, 168, 1, 2)), port: 51413),
             v6: Endpoint(address: .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: 0x1)), port: 51414)),
-        SwarmPeer(peerID: PeerID([UInt8](repeating: 0xFF, count: 20))!, v6: Endpoint(address: .v6(IPv6Address(high: 0xFE80_0000_0000_0000, low: 0xABCD)), port: 1)),
+        SwarmPeer(
+            peerID: PeerID([UInt8](repeating: 0xFF, count: 20))!,
+            v6: Endpoint(address: .v6(IPv6Address(high: 0xFE80_0000_0000_0000, low: 0xABCD)), port: 1)),
     ]
 
     func response(compact: Bool, noPeerID: Bool = false) -> AnnounceResponse {
@@ -76,12 +79,18 @@ import TrackerCore
 
         let h1 = InfoHash([UInt8](repeating: 0xFF, count: 20))!, h2 = InfoHash([UInt8](repeating: 0, count: 20))!
         var s = BencodeWriter()
-        ResponseEncoding.scrape([h1: ScrapeEntry(complete: 1, incomplete: 2, downloaded: 3, downloaders: 1), h2: ScrapeEntry(complete: 0, incomplete: 1, downloaded: 0, downloaders: 1)], into: &s)
+        ResponseEncoding.scrape(
+            [
+                h1: ScrapeEntry(complete: 1, incomplete: 2, downloaded: 3, downloaders: 1),
+                h2: ScrapeEntry(complete: 0, incomplete: 1, downloaded: 0, downloaders: 1),
+            ], into: &s)
         let files = try #require(try BencodeValue.decode(s.bytes)["files"]?.dictEntries)
         #expect(files.map(\.0) == [h2.raw.bytes, h1.raw.bytes])
-        #expect(files[1].1 == .dict([
-            (Array("complete".utf8), .int(1)), (Array("downloaded".utf8), .int(3)),
-            (Array("downloaders".utf8), .int(1)), (Array("incomplete".utf8), .int(2)),
-        ]))
+        #expect(
+            files[1].1
+                == .dict([
+                    (Array("complete".utf8), .int(1)), (Array("downloaded".utf8), .int(3)),
+                    (Array("downloaders".utf8), .int(1)), (Array("incomplete".utf8), .int(2)),
+                ]))
     }
 }

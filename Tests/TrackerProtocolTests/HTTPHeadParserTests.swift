@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TrackerProtocol
 
 func parseHead(_ s: String, max: Int = 8192) -> HTTPHeadParser.Outcome {

@@ -81,7 +81,10 @@ import TrackerServer
         let t = try await RunningTracker.start()
         for (target, reason) in [
             ("/announce?peer_id=\(String(repeating: "a", count: 20))&port=1&left=0", "missing parameter: info_hash"),
-            ("/announce?info_hash=abc&peer_id=\(String(repeating: "a", count: 20))&port=1&left=0", "invalid parameter info_hash: must be 20 bytes"),
+            (
+                "/announce?info_hash=abc&peer_id=\(String(repeating: "a", count: 20))&port=1&left=0",
+                "invalid parameter info_hash: must be 20 bytes"
+            ),
             (announceTarget(hash: testHash(6), peer: testPeer("z"), port: 0), "invalid parameter port: must be 1-65535"),
             ("/scrape", "full scrape is disabled; pass info_hash"),
         ] {

@@ -87,7 +87,8 @@ import TrackerCore
         defer { w.cleanup() }
         let seedTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
         let leechTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
-        let seeder = try Self.start("/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try Self.freePort(), seed: true))
+        let seeder = try Self.start(
+            "/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try Self.freePort(), seed: true))
         defer { seeder.terminate() }
         try await Self.waitForSeeder(t)
         // The seeder is known only by its IPv6 endpoint; the IPv4 leecher must get it in peers6.
@@ -103,9 +104,11 @@ import TrackerCore
         let leechTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
         // Transmission 3.00 will not dial loopback peers it hears of from a tracker, but it accepts
         // incoming ones: so it seeds here, and aria2 dials it.
-        let settings = #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try Self.freePort())}"#
+        let settings =
+            #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try Self.freePort())}"#
         try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
-        let seeder = try Self.start("/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, seedTorrent])
+        let seeder = try Self.start(
+            "/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, seedTorrent])
         defer { seeder.terminate() }
         try await Self.waitForSeeder(t)
         try Self.leech(w, torrent: leechTorrent)

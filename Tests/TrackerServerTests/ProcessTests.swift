@@ -68,12 +68,13 @@ import TrackerProtocol
             guard !chunk.isEmpty else { break }
             log += String(decoding: chunk, as: UTF8.self)
         }
-        let ports = log.split(separator: "\n").first { $0.contains("ready") }.map { line in
-            line.split(separator: " ").compactMap { word -> Int? in
-                guard word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":") else { return nil }
-                return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
-            }
-        } ?? []
+        let ports =
+            log.split(separator: "\n").first { $0.contains("ready") }.map { line in
+                line.split(separator: " ").compactMap { word -> Int? in
+                    guard word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":") else { return nil }
+                    return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
+                }
+            } ?? []
         #expect(ports.count == 2, "\(log)")
         if ports.count == 2 {
             let v4 = try TestClient.get("127.0.0.1", ports[0], announceTarget(hash: testHash(1), peer: testPeer("proc4"), left: 0))
@@ -110,7 +111,9 @@ final class TestListener {
         addr.sin_port = 0
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0 }
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, len) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &len) == 0
+            }
         }
         guard ok else { throw TestClient.Failure(description: "listen failed") }
         port = Int(UInt16(bigEndian: addr.sin_port))

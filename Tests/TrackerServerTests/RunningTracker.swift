@@ -39,7 +39,8 @@ struct RunningTracker {
     }
 
     /// Announces and decodes the bencoded reply.
-    func announce(_ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, extra: String = "") throws -> BencodeValue {
+    func announce(_ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, extra: String = "") throws -> BencodeValue
+    {
         let r = try get(host, announceTarget(hash: hash, peer: peer, port: port, left: left, extra: extra))
         guard r.status == 200 else { throw TestClient.Failure(description: "status \(r.status)") }
         return try BencodeValue.decode(r.body)
@@ -56,7 +57,9 @@ func testPeer(_ name: String) -> [UInt8] { Array(("-SQ0100-" + name + String(rep
 /// Compact `peers` (6-byte) entries as "a.b.c.d:port".
 func compactV4(_ v: BencodeValue?) -> [String] {
     guard let b = v?.bytesValue else { return [] }
-    return stride(from: 0, to: b.count, by: 6).map { "\(b[$0]).\(b[$0 + 1]).\(b[$0 + 2]).\(b[$0 + 3]):\(Int(b[$0 + 4]) << 8 | Int(b[$0 + 5]))" }
+    return stride(from: 0, to: b.count, by: 6).map {
+        "\(b[$0]).\(b[$0 + 1]).\(b[$0 + 2]).\(b[$0 + 3]):\(Int(b[$0 + 4]) << 8 | Int(b[$0 + 5]))"
+    }
 }
 
 /// Compact `peers6` (18-byte) entries as "[v6]:port".
