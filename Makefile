@@ -7,7 +7,7 @@ TEST_PACKAGES := aria2 transmission-cli
 RUN_PACKAGES :=
 ARGS ?=
 
-.PHONY: all build run test lint format deps-run deps-test clean
+.PHONY: all build run test bench lint format deps-run deps-test clean
 
 all: build
 
@@ -38,6 +38,10 @@ run: deps-run
 test: deps-test lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
+
+# Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
+bench:
+	bash Benchmarks/run
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:

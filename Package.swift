@@ -56,7 +56,7 @@ let package = Package(
         // Squall's own benchmark tool (Benchmarks/): memory per peer now; the load generator later.
         .executableTarget(
             name: "squall-bench",
-            dependencies: ["MemoryStore", "TrackerCore"],
+            dependencies: ["MemoryStore", "TrackerCore", "TrackerProtocol"],
             path: "Benchmarks/squall-bench",
             swiftSettings: strict
         ),

@@ -1,77 +1,45 @@
-import MemoryStore
-import TrackerCore
-
-// squall-bench: Squall's own benchmark tool. Modes:
-//   memory [--peers N] [--layout zipf|flat]   resident bytes per peer in the memory store
+// squall-bench: Squall's benchmark tool; `Benchmarks/run` (make bench) drives it.
+//   pool     --torrents N [--offset I]                     hex info_hashes, one per line
+//   preload  URL [pool options]                           every pool peer announces once
+//   verify   URL [--count N] [--stateless 1] [pool options]  decode N replies, count invalid ones
+//   memory   [--peers N] [--layout zipf|flat]             memory store bytes per peer
+//   report   DIR                                          runs.tsv -> report.md, plot.dat
+// Pool options: --torrents 1000 --offset 0 --swarm-max 1000 --swarm-min 5
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// Resident bytes of this process, from /proc/self/statm.
-func residentBytes() -> Int {
-    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
-    defer { fclose(f) }
-    var size = 0, resident = 0
-    withUnsafeMutablePointer(to: &size) { s in
-        withUnsafeMutablePointer(to: &resident) { r in
-            _ = withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
-        }
-    }
-    return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
-}
-
-func memory(peers total: Int, layout: String) async throws {
-    // Swarm sizes: "zipf" repeats 1000/k peers for k = 1...1000 (the load generator's mix: most
-    // torrents small, a few large); "flat" uses torrents of 1000 peers.
-    let sizes: [Int] = layout == "flat" ? [1000] : (1...1000).map { max(1, 1000 / $0) }
-    let before = residentBytes()
-    let store = MemoryStore(peerTTL: 1860)
-    var rng = SystemRandomNumberGenerator()
-    var loaded = 0, torrent = 0, v4 = 0, v6 = 0
-    while loaded < total {
-        let size = min(sizes[torrent % sizes.count], total - loaded)
-        let hash = InfoHash(
-            Bytes20(w0: UInt32(truncatingIfNeeded: torrent), w1: 0x5351_4C4C, w2: UInt32(truncatingIfNeeded: rng.next()), w3: 7, w4: 9))
-        for i in 0..<size {
-            let n = loaded + i
-            let peer = PeerID(
-                Bytes20(
-                    w0: 0x2D71_4234, w1: 0x3635_302D, w2: UInt32(truncatingIfNeeded: n), w3: UInt32(truncatingIfNeeded: rng.next()),
-                    w4: UInt32(truncatingIfNeeded: rng.next())))
-            // A fifth of peers IPv6-only, a twentieth dual-stack, the rest IPv4-only.
-            let kind = n % 20
-            let role: PeerRole = n % 10 < 3 ? .seeder : .leecher
-            if kind >= 4 {
-                v4 += 1
-                let e = Endpoint(address: .v4(IPv4Address(UInt32(truncatingIfNeeded: rng.next()))), port: UInt16(truncatingIfNeeded: n))
-                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0))
-            }
-            if kind < 5 {
-                v6 += 1
-                let e = Endpoint(address: .v6(IPv6Address(high: rng.next(), low: rng.next())), port: UInt16(truncatingIfNeeded: n))
-                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0))
-            }
-        }
-        loaded += size
-        torrent += 1
-    }
-    let after = residentBytes()
-    let totals = try await store.totals()
-    let perPeer = Double(after - before) / Double(totals.peers)
-    print("| layout | torrents | peers | IPv4 endpoints | IPv6 endpoints | resident bytes | bytes per peer |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print("| \(layout) | \(totals.torrents) | \(totals.peers) | \(v4) | \(v6) | \(after - before) | \(Int(perPeer.rounded())) |")
-    withExtendedLifetime(store) {}
-}
-
-var args = CommandLine.arguments.dropFirst()
-let mode = args.popFirst() ?? "help"
+var args = Array(CommandLine.arguments.dropFirst())
+let mode = args.isEmpty ? "help" : args.removeFirst()
+var positional: [String] = []
 var options: [String: String] = [:]
-while let key = args.popFirst(), key.hasPrefix("--"), let value = args.popFirst() { options[String(key.dropFirst(2))] = value }
-switch mode {
-case "memory":
-    try await memory(peers: Int(options["peers"] ?? "") ?? 1_000_000, layout: options["layout"] ?? "zipf")
-default:
-    print("usage: squall-bench memory [--peers N] [--layout zipf|flat]")
-    exit(mode == "help" ? 0 : 2)
+while !args.isEmpty {
+    let a = args.removeFirst()
+    if a.hasPrefix("--"), !args.isEmpty { options[String(a.dropFirst(2))] = args.removeFirst() } else { positional.append(a) }
+}
+@MainActor func int(_ key: String, _ fallback: Int) -> Int { options[key].flatMap { Int($0) } ?? fallback }
+@MainActor func pool() -> Pool {
+    Pool(torrents: int("torrents", 1000), offset: int("offset", 0), swarmMax: int("swarm-max", 1000), swarmMin: int("swarm-min", 5))
+}
+
+do {
+    switch mode {
+    case "pool":
+        for h in pool().hashes { print(h.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()) }
+    case "preload":
+        try preload(url: positional.first ?? "", pool: pool())
+    case "verify":
+        try verify(url: positional.first ?? "", pool: pool(), count: int("count", 2000), expectPeers: options["stateless"] == nil)
+    case "memory":
+        try await memory(peers: int("peers", 1_000_000), layout: options["layout"] ?? "zipf")
+    case "report":
+        try report(dir: positional.first ?? ".")
+    default:
+        print("usage: squall-bench pool|preload|verify|memory|report ... (see Benchmarks/squall-bench/main.swift)")
+        exit(mode == "help" ? 0 : 2)
+    }
+} catch {
+    let message = Array("squall-bench: \(error)\n".utf8)
+    _ = write(2, message, message.count)
+    exit(1)
 }

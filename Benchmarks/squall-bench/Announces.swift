@@ -1,0 +1,71 @@
+import TrackerProtocol
+
+/// Every byte as %XX, as the load generator sends info_hash and peer_id.
+func fullyEncoded(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789ABCDEF")
+    var s = ""
+    s.reserveCapacity(bytes.count * 3)
+    for b in bytes {
+        s.append("%")
+        s.append(digits[Int(b >> 4)])
+        s.append(digits[Int(b & 0xF)])
+    }
+    return s
+}
+
+func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event: String?) -> String {
+    let left = Pool.isSeed(peer: j) ? 0 : 1_000_000
+    var t = "\(path)?info_hash=\(fullyEncoded(pool.hashes[k]))&peer_id=\(fullyEncoded(Pool.peerID(torrent: k, peer: j)))"
+    t += "&port=\(10000 + j)&uploaded=0&downloaded=0&left=\(left)&corrupt=0&key=5A5A5A5A"
+    if let event { t += "&event=\(event)" }
+    return t + "&numwant=50&compact=1&no_peer_id=1&supportcrypto=1"
+}
+
+/// Every peer of the pool announces once (`event=started`), so all trackers start measured
+/// runs with the same swarms.
+func preload(url: String, pool: Pool) throws {
+    let client = try BenchClient(url: url)
+    let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })
+    var failures = 0
+    for k in pool.sizes.indices {
+        for j in 0..<pool.sizes[k] {
+            let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: "started"))
+            if r.status != 200 || (try? BencodeValue.decode(r.body))?["failure reason"] != nil { failures += 1 }
+        }
+    }
+    print("preloaded \(pool.peerCount) peers into \(url) (\(failures) failures)")
+    if failures > 0 { throw BenchClient.Failure(description: "preload of \(url) had \(failures) failures") }
+}
+
+/// Sends `count` announces of random pool peers and decodes every reply in full: a valid
+/// reply is a canonical bencoded dictionary with an integer `interval` and a `peers` string or
+/// list, and no `failure reason`. `minPeers` checks that a preloaded tracker hands out peers.
+func verify(url: String, pool: Pool, count: Int, expectPeers: Bool) throws {
+    let client = try BenchClient(url: url)
+    let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })
+    var rng = SystemRandomNumberGenerator()
+    var failures = 0, withPeers = 0
+    var firstProblem: String?
+    for _ in 0..<count {
+        let k = Int.random(in: pool.sizes.indices, using: &rng)
+        let j = Int.random(in: 0..<pool.sizes[k], using: &rng)
+        let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: nil))
+        let decoded = try? BencodeValue.decode(r.body)
+        let peers = decoded?["peers"]
+        let ok =
+            r.status == 200 && decoded?["failure reason"] == nil && decoded?["interval"]?.intValue != nil
+            && (peers?.bytesValue != nil || peers?.listValue != nil)
+        if !ok {
+            failures += 1
+            if firstProblem == nil { firstProblem = "status \(r.status), body \(String(decoding: r.body.prefix(120), as: UTF8.self))" }
+        }
+        let count = (peers?.bytesValue?.count ?? 0) / 6 + (decoded?["peers6"]?.bytesValue?.count ?? 0) / 18
+        if count > 0 { withPeers += 1 }
+    }
+    print(
+        "verified \(url): \(count) replies, \(failures) invalid, \(withPeers) with peers\(firstProblem.map { "; first problem: \($0)" } ?? "")"
+    )
+    if failures > 0 || (expectPeers && withPeers == 0) {
+        throw BenchClient.Failure(description: "verify failed for \(url)")
+    }
+}

@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One measured run, as `Benchmarks/run` appends it to runs.tsv:
+/// rep, target, mode, announces, server CPU seconds, wall seconds, p50 us, p99 us, failures, socket errors, loadgen CPU seconds.
+struct Run {
+    var rep: Int, target: String, mode: String
+    var announces: Double, cpu: Double, wall: Double, p50: Double, p99: Double, failures: Int, errors: Int, loadgenCPU: Double
+    var usPerAnnounce: Double { announces > 0 ? cpu * 1e6 / announces : .infinity }
+    var rps: Double { wall > 0 ? announces / wall : 0 }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    guard !s.isEmpty else { return .nan }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func fmt(_ v: Double, _ digits: Int = 1) -> String {
+    guard v.isFinite else { return "-" }
+    var m = 1.0
+    for _ in 0..<digits { m *= 10 }
+    let r = (v * m).rounded() / m
+    return digits == 0 ? String(Int(r)) : String(r)
+}
+
+func readFile(_ path: String) -> String? {
+    guard let f = fopen(path, "r") else { return nil }
+    defer { fclose(f) }
+    var out = [UInt8]()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        out += buf[..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Turns runs.tsv (and memory.md, when present) into report.md and plot.dat.
+func report(dir: String) throws {
+    guard let text = readFile(dir + "/runs.tsv") else { throw BenchClient.Failure(description: "no \(dir)/runs.tsv") }
+    let runs: [Run] = text.split(separator: "\n").compactMap { line in
+        let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        guard f.count >= 11, let rep = Int(f[0]) else { return nil }
+        return Run(
+            rep: rep, target: f[1], mode: f[2], announces: Double(f[3]) ?? 0, cpu: Double(f[4]) ?? 0, wall: Double(f[5]) ?? 0,
+            p50: Double(f[6]) ?? 0, p99: Double(f[7]) ?? 0, failures: Int(f[8]) ?? 0, errors: Int(f[9]) ?? 0, loadgenCPU: Double(f[10]) ?? 0
+        )
+    }
+    var keys: [String] = []
+    for r in runs where !keys.contains("\(r.target)|\(r.mode)") { keys.append("\(r.target)|\(r.mode)") }
+    func find(_ rep: Int, _ target: String, _ mode: String) -> Run? {
+        runs.first { $0.rep == rep && $0.target == target && $0.mode == mode }
+    }
+    /// Median over repetitions of (this target's cost / the reference's cost in the same repetition).
+    func ratio(_ target: String, _ mode: String, to ref: String, _ refMode: String) -> Double {
+        median(
+            runs.filter { $0.target == target && $0.mode == mode }.compactMap { r in
+                find(r.rep, ref, refMode).map { r.usPerAnnounce / $0.usPerAnnounce }
+            })
+    }
+
+    var md = "# Squall benchmark\n\n"
+    md += (readFile(dir + "/env.txt") ?? "") + "\n"
+    md += "## Server CPU per announce (median of \(Set(runs.map(\.rep)).count) repetitions)\n\n"
+    md += "Server CPU = user + system time of every server process (Squall; nginx master and worker; opentracker) "
+    md += "during the run, divided by the announces answered. Ratios are taken within each repetition, then the median.\n\n"
+    md +=
+        "| system | mode | CPU us/announce | vs nginx fixed (same mode) | vs opentracker (close) | announces/s | p50 ms | p99 ms | invalid replies | socket errors | loadgen CPU busy |\n"
+    md += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    var plot = ""
+    for key in keys {
+        let parts = key.split(separator: "|").map(String.init)
+        let (t, m) = (parts[0], parts[1])
+        let rs = runs.filter { $0.target == t && $0.mode == m }
+        let us = median(rs.map(\.usPerAnnounce))
+        let fixedRef = t.contains("https") || t.contains("tls") ? "nginx-fixed-https" : "nginx-fixed-http"
+        md +=
+            "| \(t) | \(m) | \(fmt(us)) | \(fmt(ratio(t, m, to: fixedRef, m), 2)) | \(fmt(ratio(t, m, to: "opentracker-http", "close"), 2)) "
+        md += "| \(fmt(median(rs.map(\.rps)), 0)) | \(fmt(median(rs.map(\.p50)) / 1000, 2)) | \(fmt(median(rs.map(\.p99)) / 1000, 2)) "
+        md +=
+            "| \(rs.map(\.failures).reduce(0, +)) | \(rs.map(\.errors).reduce(0, +)) | \(fmt(median(rs.map { $0.wall > 0 ? $0.loadgenCPU / $0.wall * 100 : 0 }), 0)) % |\n"
+        plot += "\"\(t) \(m == "keep-alive" ? "ka" : m)\" \(fmt(us, 2))\n"
+    }
+    md += "\nopentracker closes every connection after its reply, so it has only a `close` row over plain HTTP; "
+    md += "its socket errors count wrk's writes into those closed connections, not failed announces.\n"
+    md += "Where loadgen CPU busy is near 100 %, wrk's one core was the limit: compare CPU per announce, not announces/s.\n\n"
+
+    md += "## Targets (issue 3)\n\n| measure | Squall | reference | ratio | target | met |\n| --- | ---: | ---: | ---: | --- | --- |\n"
+    func row(_ name: String, _ t: String, _ m: String, _ ref: String, _ refMode: String, limit: Double, label: String) {
+        let mine = median(runs.filter { $0.target == t && $0.mode == m }.map(\.usPerAnnounce))
+        let theirs = median(runs.filter { $0.target == ref && $0.mode == refMode }.map(\.usPerAnnounce))
+        let r = ratio(t, m, to: ref, refMode)
+        guard r.isFinite else { md += "| \(name) | - | - | - | \(label) | not measured |\n"; return }
+        md +=
+            "| \(name) | \(fmt(mine)) us | \(fmt(theirs)) us (\(ref) \(refMode)) | \(fmt(r, 2)) | \(label) | \(r <= limit ? "yes" : "no") |\n"
+    }
+    row(
+        "HTTP keep-alive, CPU per announce", "squall-http", "keep-alive", "nginx-fixed-http", "keep-alive", limit: 1.5,
+        label: "<= 1.5x nginx fixed body")
+    row("HTTP new connection per announce", "squall-http", "close", "opentracker-http", "close", limit: 1.0, label: "<= opentracker")
+    row(
+        "HTTP keep-alive over IPv6", "squall-http6", "keep-alive", "nginx-fixed-http", "keep-alive", limit: 1.5,
+        label: "<= 1.5x nginx fixed body")
+    row(
+        "cost vs swarm size (swarm 1000 / swarm 10)", "squall-swarm1000", "keep-alive", "squall-swarm10", "keep-alive", limit: 1.3,
+        label: "<= 1.3x")
+    md +=
+        "| HTTPS keep-alive / full handshake | - | - | - | <= 1.5x / <= nginx TLS fixed body | not measured: Squall has no HTTPS yet (issue 5) |\n"
+    md += "| Redis store, HTTP keep-alive | - | - | - | <= 4x memory mode | not measured: no Redis store yet (issue 4) |\n"
+    if let mem = readFile(dir + "/memory.md") {
+        let perPeer = mem.split(separator: "\n").compactMap { line -> Double? in
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: " ") }
+            return cells.count >= 7 && cells[0] == "zipf" ? Double(cells[6]) : nil
+        }.first
+        if let perPeer {
+            md +=
+                "| memory per peer, 1 M peers (Zipf mix) | \(fmt(perPeer, 0)) B | chihaya about 120 B | - | <= 80 B | \(perPeer <= 80 ? "yes" : "no") |\n"
+        }
+        md += "\n## Memory store, resident bytes per peer\n\n" + mem + "\n"
+    }
+    md += "\n![CPU per announce](cpu.png)\n"
+    try writeFile(dir + "/report.md", md)
+    try writeFile(dir + "/plot.dat", plot)
+    print(md)
+}
+
+func writeFile(_ path: String, _ text: String) throws {
+    guard let f = fopen(path, "w") else { throw BenchClient.Failure(description: "cannot write \(path)") }
+    defer { fclose(f) }
+    let bytes = Array(text.utf8)
+    _ = fwrite(bytes, 1, bytes.count, f)
+}
