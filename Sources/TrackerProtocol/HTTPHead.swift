@@ -178,7 +178,7 @@ public enum HTTPHeadParser {
     }
 }
 
-/// Writes HTTP/1.1 response heads.
+/// HTTP/1.1 status reason phrases.
 public enum HTTPResponseHead {
     public static func reason(_ status: Int) -> String {
         switch status {
@@ -199,19 +199,4 @@ public enum HTTPResponseHead {
         }
     }
 
-    /// The status line and headers, ending with the empty line. `extra` lines are `Name: value`.
-    public static func write(
-        status: Int, contentType: StaticString, contentLength: Int, keepAlive: Bool,
-        extra: [String] = [], into out: inout [UInt8]
-    ) {
-        out.append(contentsOf: "HTTP/1.1 \(status) \(reason(status))\r\nContent-Type: ".utf8)
-        out.append(contentsOf: UnsafeBufferPointer(start: contentType.utf8Start, count: contentType.utf8CodeUnitCount))
-        out.append(contentsOf: "\r\nContent-Length: \(contentLength)\r\n".utf8)
-        for line in extra {
-            out.append(contentsOf: line.utf8)
-            out.append(contentsOf: "\r\n".utf8)
-        }
-        if !keepAlive { out.append(contentsOf: "Connection: close\r\n".utf8) }
-        out.append(contentsOf: "\r\n".utf8)
-    }
 }

@@ -28,6 +28,11 @@ public struct SquallConfig: Sendable, Equatable {
         public var maxHeaderBytes = 8192
         /// `http.max_connections`: simultaneous connections; more are closed on accept.
         public var maxConnections = 10_000
+        /// `http.threads`: event-loop threads; 0 means one per CPU this process may run on.
+        public var threads = 0
+
+        /// The event-loop thread count in effect.
+        public var effectiveThreads: Int { threads > 0 ? threads : allowedCPUCount() }
     }
 
     public struct AnnounceSettings: Sendable, Equatable {
@@ -99,6 +104,7 @@ extension SquallConfig {
             if let v = try t.int("header_timeout") { http.headerTimeout = v }
             if let v = try t.int("max_header_bytes") { http.maxHeaderBytes = v }
             if let v = try t.int("max_connections") { http.maxConnections = v }
+            if let v = try t.int("threads") { http.threads = v }
             try t.finish()
         }
         if var t = try r.table("announce") {
@@ -140,6 +146,7 @@ extension SquallConfig {
             throw ConfigError(key: "http.max_header_bytes", "must be between 512 and 1048576")
         }
         try positive(http.maxConnections, "http.max_connections", max: 10_000_000)
+        guard (0...1024).contains(http.threads) else { throw ConfigError(key: "http.threads", "must be between 0 and 1024") }
         try positive(announce.interval, "announce.interval", max: 86_400)
         if let m = announce.minInterval {
             guard m >= 0, m <= announce.interval else {
@@ -171,6 +178,7 @@ extension SquallConfig {
             "header_timeout = \(http.headerTimeout)",
             "max_header_bytes = \(http.maxHeaderBytes)",
             "max_connections = \(http.maxConnections)",
+            "threads = \(http.threads)",
             "",
             "[announce]",
             "interval = \(announce.interval)",

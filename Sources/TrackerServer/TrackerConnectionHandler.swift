@@ -11,9 +11,6 @@ struct ConnectionLimits: Sendable {
     var maxBufferedBytes: Int { maxHeaderBytes * 8 }
 }
 
-/// Asks a connection to finish its current reply and close.
-struct ShutdownRequest: Sendable {}
-
 /// Serves HTTP/1.1 on one connection: reads request heads, routes them, writes replies in order.
 ///
 /// A lean parser instead of NIOHTTP1's general pipeline: the tracker's routes are a few GETs with
@@ -32,6 +29,10 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
 
     private let router: TrackerRouter
     private let limits: ConnectionLimits
+    private let registry: ConnectionRegistry
+    private var connections: LoopConnections?
+    /// This handler's place in its loop's `LoopConnections`.
+    var slot = -1
     private var state = State.idle
     private var buffer: ByteBuffer?
     private var remote = PeerAddress.v4(IPv4Address(0))
@@ -42,32 +43,33 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     private var shuttingDown = false
     private var lastActivity = NIODeadline.now()
     private var headStartedAt: NIODeadline?
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
-    private var scratch: [UInt8] = []
 
-    init(router: TrackerRouter, limits: ConnectionLimits) {
+    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry) {
         self.router = router
         self.limits = limits
-        scratch.reserveCapacity(256)
+        self.registry = registry
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        connections = registry.connections(on: context.eventLoop)
+        connections?.add(self)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        connections?.remove(self)
+        connections = nil
+        registry.open.subtract(1, ordering: .relaxed)
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
         if let r = PeerAddress(context.remoteAddress) { remote = r }
         lastActivity = .now()
-        arm(context, at: lastActivity + limits.idleTimeout)
         context.fireChannelActive()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
         state = .closing
         context.fireChannelInactive()
     }
@@ -94,13 +96,18 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ShutdownRequest {
-            shuttingDown = true
-            if case .idle = state, (buffer?.readableBytes ?? 0) == 0 { closeNow(context) }
-            return
-        }
-        context.fireUserInboundEventTriggered(event)
+    /// Finish the reply in progress, then close; returns the channel's close future.
+    func requestShutdown() -> EventLoopFuture<Void>? {
+        guard let context else { return nil }
+        shuttingDown = true
+        if case .idle = state, (buffer?.readableBytes ?? 0) == 0 { closeNow(context) }
+        return context.channel.closeFuture
+    }
+
+    func forceClose() {
+        guard let context else { return }
+        state = .closing
+        context.close(promise: nil)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -117,11 +124,7 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
             let outcome = buffer!.withUnsafeReadableBytes { HTTPHeadParser.parse($0, maxHeadBytes: limits.maxHeaderBytes) }
             switch outcome {
             case .incomplete:
-                if headStartedAt == nil {
-                    let started = NIODeadline.now()
-                    headStartedAt = started
-                    arm(context, at: started + limits.headerTimeout)
-                }
+                if headStartedAt == nil { headStartedAt = .now() }
                 return
             case .failure(let e):
                 let status =
@@ -174,13 +177,8 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     /// Writes a reply; leaves the state `.idle` for keep-alive, or closes after the write.
     private func reply(_ context: ChannelHandlerContext, _ r: HTTPReply, keepAlive: Bool, isHead: Bool) {
         let keep = keepAlive && !r.close && !shuttingDown
-        scratch.removeAll(keepingCapacity: true)
-        HTTPResponseHead.write(
-            status: r.status, contentType: r.contentType, contentLength: r.body.count, keepAlive: keep,
-            extra: r.extraHeaders, into: &scratch
-        )
-        var out = context.channel.allocator.buffer(capacity: scratch.count + (isHead ? 0 : r.body.count))
-        out.writeBytes(scratch)
+        var out = context.channel.allocator.buffer(capacity: 128 + (isHead ? 0 : r.body.count))
+        out.writeResponseHead(status: r.status, contentType: r.contentType, contentLength: r.body.count, keepAlive: keep, extra: r.extraHeaders)
         if !isHead { out.writeBytes(r.body) }
         lastActivity = .now()
         if keep {
@@ -202,34 +200,16 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
 
     // MARK: timeouts
 
-    /// One timer per connection, moved only when an earlier deadline is needed; when it fires it
-    /// checks what is actually due and re-arms for the rest.
-    private func arm(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
-        if let current = timerDeadline, current <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(deadline: deadline) { bound.value.timerFired() }
-    }
-
-    private func timerFired() {
-        timer = nil
-        timerDeadline = nil
+    /// Called about once a second by the loop's `LoopConnections`.
+    func checkDeadlines(now: NIODeadline) {
         guard let context else { return }
         if case .closing = state { return }
-        let now = NIODeadline.now()
         if let started = headStartedAt, now >= started + limits.headerTimeout {
             headStartedAt = nil
             buffer = nil
             reply(context, .text(408, "request timeout", close: true), keepAlive: false, isHead: false)
-            return
-        }
-        if case .idle = state, headStartedAt == nil, now >= lastActivity + limits.idleTimeout {
+        } else if case .idle = state, headStartedAt == nil, now >= lastActivity + limits.idleTimeout {
             closeNow(context)
-            return
         }
-        var next = max(lastActivity + limits.idleTimeout, now + .milliseconds(100))
-        if let started = headStartedAt { next = min(next, started + limits.headerTimeout) }
-        arm(context, at: next)
     }
 }

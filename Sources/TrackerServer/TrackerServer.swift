@@ -18,14 +18,14 @@ public final class TrackerServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listeners = Mutex<[any Channel]>([])
-    private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
-    private let connectionCount = Atomic<Int>(0)
+    private let registry: ConnectionRegistry
 
     public init(config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger) {
         self.config = config
         self.router = TrackerRouter(store: store, config: config, logger: logger)
         self.group = group
         self.logger = logger
+        self.registry = ConnectionRegistry(group: group)
     }
 
     /// Binds every configured listener; returns the bound addresses (port 0 becomes a real port).
@@ -50,18 +50,7 @@ public final class TrackerServer: Sendable {
     /// forcing any still open after `grace`.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         await closeListeners()
-        let open = connections.withLock { Array($0.values) }
-        for channel in open {
-            channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(ShutdownRequest()) }
-        }
-        let deadline = NIODeadline.now() + grace
-        for channel in open {
-            let remaining = deadline - .now()
-            let closed = channel.closeFuture
-            let timeout = channel.eventLoop.scheduleTask(in: max(remaining, .zero)) { channel.close(promise: nil) }
-            try? await closed.get()
-            timeout.cancel()
-        }
+        await registry.drain(deadline: .now() + grace)
     }
 
     private func closeListeners() async {
@@ -80,24 +69,25 @@ public final class TrackerServer: Sendable {
             headerTimeout: .seconds(Int64(config.http.headerTimeout))
         )
         let maxConnections = config.http.maxConnections
+        let registry = registry
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            // Accept up to 16 connections per wakeup; clients that connect per announce come in bursts.
+            .serverChannelOption(.maxMessagesPerRead, value: 16)
+            // No TCP_NODELAY: every reply is one write, and the client's next request acknowledges
+            // it, so Nagle never holds a reply back; the setsockopt would cost a system call per
+            // connection.
             .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { [self] channel in
-                let id = ObjectIdentifier(channel)
-                if connectionCount.add(1, ordering: .relaxed).newValue > maxConnections {
-                    connectionCount.subtract(1, ordering: .relaxed)
+            .childChannelInitializer { channel in
+                // The handler gives the slot back when it is removed.
+                if registry.open.add(1, ordering: .relaxed).newValue > maxConnections {
+                    registry.open.subtract(1, ordering: .relaxed)
                     return channel.close()
                 }
-                connections.withLock { $0[id] = channel }
-                channel.closeFuture.whenComplete { [self] _ in
-                    connections.withLock { _ = $0.removeValue(forKey: id) }
-                    connectionCount.subtract(1, ordering: .relaxed)
-                }
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(TrackerConnectionHandler(router: router, limits: limits))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TrackerConnectionHandler(router: router, limits: limits, registry: registry))
                 }
             }
     }

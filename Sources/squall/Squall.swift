@@ -74,7 +74,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "squall")
         let policy = settings.announce.policy
         let store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)
         let server = TrackerServer(config: settings, store: store, group: group, logger: logger)
         let ready: Logger.Metadata
         do {

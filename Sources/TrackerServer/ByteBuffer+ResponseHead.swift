@@ -1,0 +1,38 @@
+import NIOCore
+import TrackerProtocol
+
+extension ByteBuffer {
+    /// Writes an HTTP/1.1 status line and headers, ending with the empty line, from static
+    /// bytes where it can: this runs once per announce.
+    mutating func writeResponseHead(status: Int, contentType: StaticString, contentLength: Int, keepAlive: Bool, extra: [String]) {
+        switch status {
+        case 200: writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: ")
+        default:
+            writeString("HTTP/1.1 \(status) \(HTTPResponseHead.reason(status))\r\nContent-Type: ")
+        }
+        writeStaticString(contentType)
+        writeStaticString("\r\nContent-Length: ")
+        writeDecimal(contentLength)
+        writeStaticString("\r\n")
+        for line in extra {
+            writeString(line)
+            writeStaticString("\r\n")
+        }
+        if !keepAlive { writeStaticString("Connection: close\r\n") }
+        writeStaticString("\r\n")
+    }
+
+    private mutating func writeDecimal(_ value: Int) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buf in
+            var v = max(0, value)
+            var i = buf.count
+            repeat {
+                i -= 1
+                buf[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            } while v > 0
+            writeBytes(UnsafeRawBufferPointer(rebasing: buf[i...]))
+        }
+    }
+}

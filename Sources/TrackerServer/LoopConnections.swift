@@ -1,0 +1,77 @@
+import NIOCore
+import Synchronization
+
+/// The open connections of one event loop. Touched only on that loop, so it needs no lock.
+///
+/// One repeating task per loop checks every connection's deadlines once a second, instead of a
+/// timer per connection: a client that connects for every announce then costs an array append
+/// and a swap-remove, not a scheduled task, a cancellation and a callback.
+final class LoopConnections {
+    private(set) var handlers: [TrackerConnectionHandler] = []
+
+    func add(_ h: TrackerConnectionHandler) {
+        h.slot = handlers.count
+        handlers.append(h)
+    }
+
+    func remove(_ h: TrackerConnectionHandler) {
+        let i = h.slot
+        guard i >= 0, i < handlers.count, handlers[i] === h else { return }
+        let last = handlers.removeLast()
+        if last !== h {
+            handlers[i] = last
+            last.slot = i
+        }
+        h.slot = -1
+    }
+
+    /// Lets each connection act on deadlines that have passed.
+    func checkDeadlines() {
+        let now = NIODeadline.now()
+        // Iterate a copy: a connection that times out removes itself.
+        for h in handlers { h.checkDeadlines(now: now) }
+    }
+}
+
+/// Every event loop's `LoopConnections`, fixed when the server starts.
+final class ConnectionRegistry: Sendable {
+    private let byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>]
+    private let sweeps: Mutex<[RepeatedTask]>
+    /// Open connections across all loops, for `http.max_connections`.
+    let open = Atomic<Int>(0)
+
+    init(group: any EventLoopGroup) {
+        var byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>] = [:]
+        var sweeps: [RepeatedTask] = []
+        for loop in group.makeIterator() {
+            let connections = NIOLoopBoundBox.makeBoxSendingValue(LoopConnections(), eventLoop: loop)
+            byLoop[ObjectIdentifier(loop)] = connections
+            sweeps.append(loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in connections.value.checkDeadlines() })
+        }
+        self.byLoop = byLoop
+        self.sweeps = Mutex(sweeps)
+    }
+
+    /// The connections of `loop`; call on that loop.
+    func connections(on loop: any EventLoop) -> LoopConnections? { byLoop[ObjectIdentifier(loop)]?.value }
+
+    /// Asks every connection to finish its reply and close; returns when all are closed or
+    /// `deadline` has passed (then closes the rest).
+    func drain(deadline: NIODeadline) async {
+        sweeps.withLock { tasks in
+            for t in tasks { t.cancel() }
+            tasks.removeAll()
+        }
+        for (_, bound) in byLoop {
+            let loop = bound.eventLoop
+            let closing = try? await loop.submit { () -> [EventLoopFuture<Void>] in
+                bound.value.handlers.compactMap { $0.requestShutdown() }
+            }.get()
+            for closed in closing ?? [] {
+                let force = loop.scheduleTask(deadline: deadline) { bound.value.handlers.forEach { $0.forceClose() } }
+                try? await closed.get()
+                force.cancel()
+            }
+        }
+    }
+}
