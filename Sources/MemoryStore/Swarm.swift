@@ -153,6 +153,7 @@ struct Swarm {
             v6FreeHead = Int32(bitPattern: v6[Int(s)].seen)
             return s
         }
+        growIfFull(&v6)
         v6.append(V6Slot(high: 0, low: 0, seen: 0, port: 0))
         return Int32(v6.count - 1)
     }
@@ -160,6 +161,14 @@ struct Swarm {
     private mutating func freeV6(_ s: Int32) {
         v6[Int(s)] = V6Slot(high: 0, low: 0, seen: UInt32(bitPattern: v6FreeHead), port: 0)
         v6FreeHead = s
+    }
+
+    /// Grows a full array by a quarter (at least one slot) instead of doubling it: most swarms
+    /// are small, and doubling leaves a third of their records unused on average. Growth stays
+    /// geometric, so appends remain amortised O(1).
+    @inline(__always)
+    private func growIfFull<T>(_ a: inout [T]) {
+        if a.count == a.capacity { a.reserveCapacity(a.count + max(1, a.count / 4)) }
     }
 
     // MARK: verbs
@@ -172,6 +181,7 @@ struct Swarm {
             p = found
         } else {
             guard peers.count < maxPeers else { return nil }
+            growIfFull(&peers)
             peers.append(PeerSlot(id: a.peerID.raw, v4: 0, seen4: 0, v6: -1, port4: 0, flags: 0))
             p = peers.count - 1
             if !index.isEmpty { indexInsert(position: p, seed: seed) }
