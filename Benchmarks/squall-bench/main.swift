@@ -3,6 +3,7 @@
 //   preload  URL [pool options]                           every pool peer announces once
 //   verify   URL [--count N] [--stateless 1] [pool options]  decode N replies, count invalid ones
 //   memory   [--peers N] [--layout zipf|flat]             memory store bytes per peer
+//   pipeline [--count N] [pool options]                   Squall's own work per announce, no network
 //   report   DIR                                          runs.tsv -> report.md, plot.dat
 // Pool options: --torrents 1000 --offset 0 --swarm-max 1000 --swarm-min 5
 #if canImport(Glibc)
@@ -30,6 +31,8 @@ do {
         try preload(url: positional.first ?? "", pool: pool())
     case "verify":
         try verify(url: positional.first ?? "", pool: pool(), count: int("count", 2000), expectPeers: options["stateless"] == nil)
+    case "pipeline":
+        try pipeline(pool: pool(), announces: int("count", 1_000_000))
     case "memory":
         try await memory(peers: int("peers", 1_000_000), layout: options["layout"] ?? "zipf")
     case "report":

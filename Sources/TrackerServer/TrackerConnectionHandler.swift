@@ -64,7 +64,8 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        if let r = PeerAddress(context.remoteAddress) { remote = r }
+        // channel.remoteAddress is cached at accept; context.remoteAddress asks the kernel again.
+        if let r = PeerAddress(context.channel.remoteAddress) { remote = r }
         lastActivity = .now()
         context.fireChannelActive()
     }

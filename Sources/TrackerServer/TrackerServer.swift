@@ -85,9 +85,14 @@ public final class TrackerServer: Sendable {
                     registry.open.subtract(1, ordering: .relaxed)
                     return channel.close()
                 }
-                return channel.eventLoop.makeCompletedFuture {
+                do {
                     try channel.pipeline.syncOperations.addHandler(
                         TrackerConnectionHandler(router: router, limits: limits, registry: registry))
+                    // The event loop hands out one cached succeeded future: nothing to allocate.
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    registry.open.subtract(1, ordering: .relaxed)
+                    return channel.eventLoop.makeFailedFuture(error)
                 }
             }
     }
