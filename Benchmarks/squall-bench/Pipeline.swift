@@ -17,10 +17,11 @@ func pipeline(pool: Pool, announces: Int) throws {
     }
     for k in pool.sizes.indices {
         for j in 0..<pool.sizes[k] {
-            _ = store.announceNow(PeerAnnounce(
-                infoHash: InfoHash(pool.hashes[k])!, peerID: PeerID(Pool.peerID(torrent: k, peer: j))!,
-                endpoint: Endpoint(address: .v4(IPv4Address(127, 0, 0, 1)), port: UInt16(10000 + j)),
-                role: Pool.isSeed(peer: j) ? .seeder : .leecher, numwant: 0))
+            _ = store.announceNow(
+                PeerAnnounce(
+                    infoHash: InfoHash(pool.hashes[k])!, peerID: PeerID(Pool.peerID(torrent: k, peer: j))!,
+                    endpoint: Endpoint(address: .v4(IPv4Address(127, 0, 0, 1)), port: UInt16(10000 + j)),
+                    role: Pool.isSeed(peer: j) ? .seeder : .leecher, numwant: 0))
         }
     }
     let source = PeerAddress.v4(IPv4Address(127, 0, 0, 1))
@@ -40,5 +41,7 @@ func pipeline(pool: Pool, announces: Int) throws {
         }
     }
     let us = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
-    print("pipeline: \(announces) announces, \(String(Double(Int(us / Double(announces) * 100)) / 100)) us each (parse + store + encode), \(bytes / announces) reply bytes on average")
+    print(
+        "pipeline: \(announces) announces, \(String(Double(Int(us / Double(announces) * 100)) / 100)) us each (parse + store + encode), \(bytes / announces) reply bytes on average"
+    )
 }

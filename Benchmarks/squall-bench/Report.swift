@@ -11,6 +11,12 @@ struct Run {
     var rps: Double { wall > 0 ? announces / wall : 0 }
 }
 
+/// The fixed-body nginx a target is compared with: same transport, same address family.
+func referenceFor(_ target: String) -> String {
+    if target.contains("https") || target.contains("tls") { return "nginx-fixed-https" }
+    return target.hasSuffix("6") ? "nginx-fixed-http6" : "nginx-fixed-http"
+}
+
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()
     guard !s.isEmpty else { return .nan }
@@ -68,7 +74,7 @@ func report(dir: String) throws {
     md += "Server CPU = user + system time of every server process (Squall; nginx master and worker; opentracker) "
     md += "during the run, divided by the announces answered. Ratios are taken within each repetition, then the median.\n\n"
     md +=
-        "| system | mode | CPU us/announce | vs nginx fixed (same mode) | vs opentracker (close) | announces/s | p50 ms | p99 ms | invalid replies | socket errors | loadgen CPU busy |\n"
+        "| system | mode | CPU us/announce | vs nginx fixed (same mode and family) | vs opentracker (close) | announces/s | p50 ms | p99 ms | invalid replies | socket errors | loadgen CPU busy |\n"
     md += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     var plot = ""
     for key in keys {
@@ -76,7 +82,7 @@ func report(dir: String) throws {
         let (t, m) = (parts[0], parts[1])
         let rs = runs.filter { $0.target == t && $0.mode == m }
         let us = median(rs.map(\.usPerAnnounce))
-        let fixedRef = t.contains("https") || t.contains("tls") ? "nginx-fixed-https" : "nginx-fixed-http"
+        let fixedRef = referenceFor(t)
         md +=
             "| \(t) | \(m) | \(fmt(us)) | \(fmt(ratio(t, m, to: fixedRef, m), 2)) | \(fmt(ratio(t, m, to: "opentracker-http", "close"), 2)) "
         md += "| \(fmt(median(rs.map(\.rps)), 0)) | \(fmt(median(rs.map(\.p50)) / 1000, 2)) | \(fmt(median(rs.map(\.p99)) / 1000, 2)) "
@@ -102,8 +108,8 @@ func report(dir: String) throws {
         label: "<= 1.5x nginx fixed body")
     row("HTTP new connection per announce", "squall-http", "close", "opentracker-http", "close", limit: 1.0, label: "<= opentracker")
     row(
-        "HTTP keep-alive over IPv6", "squall-http6", "keep-alive", "nginx-fixed-http", "keep-alive", limit: 1.5,
-        label: "<= 1.5x nginx fixed body")
+        "HTTP keep-alive over IPv6", "squall-http6", "keep-alive", "nginx-fixed-http6", "keep-alive", limit: 1.5,
+        label: "<= 1.5x nginx fixed body (IPv6)")
     row(
         "cost vs swarm size (swarm 1000 / swarm 10)", "squall-swarm1000", "keep-alive", "squall-swarm10", "keep-alive", limit: 1.3,
         label: "<= 1.3x")
