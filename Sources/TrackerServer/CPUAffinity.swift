@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// CPUs this process may run on (its affinity mask, as set by taskset or a cpuset), at least 1.

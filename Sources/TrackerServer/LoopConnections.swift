@@ -46,7 +46,8 @@ final class ConnectionRegistry: Sendable {
         for loop in group.makeIterator() {
             let connections = NIOLoopBoundBox.makeBoxSendingValue(LoopConnections(), eventLoop: loop)
             byLoop[ObjectIdentifier(loop)] = connections
-            sweeps.append(loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in connections.value.checkDeadlines() })
+            sweeps.append(
+                loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in connections.value.checkDeadlines() })
         }
         self.byLoop = byLoop
         self.sweeps = Mutex(sweeps)

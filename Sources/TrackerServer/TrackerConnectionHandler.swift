@@ -179,7 +179,8 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     private func reply(_ context: ChannelHandlerContext, _ r: HTTPReply, keepAlive: Bool, isHead: Bool) {
         let keep = keepAlive && !r.close && !shuttingDown
         var out = context.channel.allocator.buffer(capacity: 128 + (isHead ? 0 : r.body.count))
-        out.writeResponseHead(status: r.status, contentType: r.contentType, contentLength: r.body.count, keepAlive: keep, extra: r.extraHeaders)
+        out.writeResponseHead(
+            status: r.status, contentType: r.contentType, contentLength: r.body.count, keepAlive: keep, extra: r.extraHeaders)
         if !isHead { out.writeBytes(r.body) }
         lastActivity = .now()
         if keep {
