@@ -2,10 +2,14 @@
 # missing with apt-get first (as root on Debian 12).
 SHELL := /bin/bash
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
-# Debian packages the tests use: real BitTorrent clients for the interop test.
-TEST_PACKAGES := aria2 transmission-cli
-RUN_PACKAGES :=
+# Debian packages: OpenSSL to build and serve HTTPS (and its CLI for the development
+# certificate); the tests add curl and real BitTorrent clients for the interop tests.
+RUN_PACKAGES := libssl-dev openssl pkg-config
+TEST_PACKAGES := $(RUN_PACKAGES) curl aria2 transmission-cli
 ARGS ?=
+# HTTPS for `make run`: a development certificate from certs/make-dev-cert.sh.
+DEV_CERTS := certs/dev
+TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
 .PHONY: all build run test bench lint format deps-run deps-test clean
 
@@ -30,10 +34,14 @@ deps-run:
 deps-test:
 	$(call apt_install,$(TEST_PACKAGES))
 
-# Starts the tracker on [::]:6969 (IPv4 and IPv6) with the memory store. Extra flags: ARGS="...".
+# Starts the tracker with the memory store: HTTP on [::]:6969 and HTTPS on [::]:6970 (IPv4 and
+# IPv6) with a development certificate. Extra flags: ARGS="..."; TLS_ARGS="" serves no HTTPS.
 run: deps-run
 	$(SWIFT) build -c release --product squall
-	.build/release/squall --config Config/squall.toml $(ARGS)
+	@bash certs/make-dev-cert.sh $(DEV_CERTS)
+	@echo "squall: announce at http://localhost:6969/announce and https://localhost:6970/announce"
+	@echo "squall: HTTPS clients must trust $(DEV_CERTS)/ca.pem, e.g. curl --cacert $(DEV_CERTS)/ca.pem https://localhost:6970/health"
+	.build/release/squall --config Config/squall.toml $(TLS_ARGS) $(ARGS)
 
 test: deps-test lint
 	$(SWIFT) build --build-tests

@@ -26,15 +26,30 @@ let package = Package(
         .target(name: "TrackerProtocol", dependencies: ["TrackerCore"], swiftSettings: strict),
         // The embedded default store.
         .target(name: "MemoryStore", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // Wrappers for OpenSSL's function-like macros; nothing else.
+        .target(name: "CSquallTLSShims", dependencies: ["COpenSSL"]),
+        // TLS on NIO channels through OpenSSL memory BIOs: contexts, connections, the handler, reload.
+        .target(
+            name: "TrackerTLS",
+            dependencies: [
+                "COpenSSL", "CSquallTLSShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // NIO bootstrap, connection handler, routes, configuration.
         .target(
             name: "TrackerServer",
             dependencies: [
-                "TrackerCore", "TrackerProtocol", "MemoryStore",
+                "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ],
             swiftSettings: strict
@@ -44,6 +59,7 @@ let package = Package(
             name: "squall",
             dependencies: [
                 "TrackerServer",
+                "TrackerTLS",
                 "MemoryStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,7 +84,7 @@ let package = Package(
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [
-                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore",
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,9 @@
 /// Values given on the command line; nil means "not given".
 public struct ConfigOverrides: Sendable {
     public var http: [String] = []
+    public var https: [String] = []
+    public var tlsCerts: [String] = []
+    public var tlsKeys: [String] = []
     public var storage: String?
     public var announceInterval: String?
     public var logLevel: String?
@@ -19,6 +22,20 @@ extension SquallConfig {
                 guard let a = ListenAddress(s) else { throw ConfigError(key: "--http", "'\(s)' is not ADDR:PORT or [V6]:PORT") }
                 return a
             }
+        }
+        if !overrides.https.isEmpty {
+            config.https.listen = try overrides.https.map { (s) throws(ConfigError) in
+                guard let a = ListenAddress(s) else { throw ConfigError(key: "--https", "'\(s)' is not ADDR:PORT or [V6]:PORT") }
+                return a
+            }
+        }
+        if !overrides.tlsCerts.isEmpty || !overrides.tlsKeys.isEmpty {
+            guard overrides.tlsCerts.count == overrides.tlsKeys.count else {
+                throw ConfigError(
+                    key: "--tls-cert",
+                    "give --tls-cert and --tls-key in pairs (\(overrides.tlsCerts.count) certificates, \(overrides.tlsKeys.count) keys)")
+            }
+            config.https.certificates = zip(overrides.tlsCerts, overrides.tlsKeys).map { CertificatePair(cert: $0, key: $1) }
         }
         if let s = overrides.storage { config.storage = s }
         if let s = overrides.announceInterval {

@@ -11,6 +11,7 @@ public struct SquallConfig: Sendable, Equatable {
     /// `storage`: where swarms live. `memory` (the embedded default).
     public var storage = "memory"
     public var http = HTTPSettings()
+    public var https = HTTPSSettings()
     public var announce = AnnounceSettings()
     public var scrape = ScrapeSettings()
     public var memory = MemorySettings()
@@ -33,6 +34,23 @@ public struct SquallConfig: Sendable, Equatable {
 
         /// The event-loop thread count in effect.
         public var effectiveThreads: Int { threads > 0 ? threads : allowedCPUCount() }
+    }
+
+    public struct HTTPSSettings: Sendable, Equatable {
+        /// `https.listen`: addresses for HTTPS; empty serves no HTTPS.
+        public var listen: [ListenAddress] = []
+        /// `https.handshake_timeout`: seconds a client has to complete the TLS handshake.
+        public var handshakeTimeout = 10
+        /// `https.certificates`: PEM certificate chains and keys; the first is the default, the
+        /// others are chosen by SNI.
+        public var certificates: [CertificatePair] = []
+    }
+
+    /// A certificate chain file and its private key file.
+    public struct CertificatePair: Sendable, Equatable {
+        public var cert: String
+        public var key: String
+        public init(cert: String, key: String) { (self.cert, self.key) = (cert, key) }
     }
 
     public struct AnnounceSettings: Sendable, Equatable {
@@ -107,6 +125,26 @@ extension SquallConfig {
             if let v = try t.int("threads") { http.threads = v }
             try t.finish()
         }
+        if var t = try r.table("https") {
+            if let list = try t.stringArray("listen") {
+                https.listen = try list.map { (s) throws(ConfigError) in
+                    guard let a = ListenAddress(s) else { throw ConfigError(key: "https.listen", "'\(s)' is not HOST:PORT or [V6]:PORT") }
+                    return a
+                }
+            }
+            if let v = try t.int("handshake_timeout") { https.handshakeTimeout = v }
+            if let pairs = try t.tableArray("certificates") {
+                https.certificates = try pairs.map { (pair) throws(ConfigError) in
+                    var p = pair
+                    guard let cert = try p.string("cert"), let key = try p.string("key") else {
+                        throw ConfigError(key: "https.certificates", "each entry needs cert and key")
+                    }
+                    try p.finish()
+                    return CertificatePair(cert: cert, key: key)
+                }
+            }
+            try t.finish()
+        }
         if var t = try r.table("announce") {
             if let v = try t.int("interval") { announce.interval = v }
             if let v = try t.int("min_interval") { announce.minInterval = v }
@@ -147,6 +185,10 @@ extension SquallConfig {
         }
         try positive(http.maxConnections, "http.max_connections", max: 10_000_000)
         guard (0...1024).contains(http.threads) else { throw ConfigError(key: "http.threads", "must be between 0 and 1024") }
+        try positive(https.handshakeTimeout, "https.handshake_timeout", max: 600)
+        if !https.listen.isEmpty, https.certificates.isEmpty {
+            throw ConfigError(key: "https.certificates", "https.listen is set but no certificate is configured")
+        }
         try positive(announce.interval, "announce.interval", max: 86_400)
         if let m = announce.minInterval {
             guard m >= 0, m <= announce.interval else {
@@ -179,6 +221,11 @@ extension SquallConfig {
             "max_header_bytes = \(http.maxHeaderBytes)",
             "max_connections = \(http.maxConnections)",
             "threads = \(http.threads)",
+            "",
+            "[https]",
+            "listen = [\(https.listen.map { q($0.description) }.joined(separator: ", "))]",
+            "handshake_timeout = \(https.handshakeTimeout)",
+            "certificates = [\(https.certificates.map { "{ cert = \(q($0.cert)), key = \(q($0.key)) }" }.joined(separator: ", "))]",
             "",
             "[announce]",
             "interval = \(announce.interval)",
@@ -239,6 +286,16 @@ private struct TableReader {
         for item in a {
             guard let s = item.string else { throw wrong(key, "an array of strings") }
             out.append(s)
+        }
+        return out
+    }
+    mutating func tableArray(_ key: String) throws(ConfigError) -> [TableReader]? {
+        guard let v = value(key) else { return nil }
+        guard let a = v.array else { throw wrong(key, "an array of tables") }
+        var out: [TableReader] = []
+        for (i, item) in a.enumerated() {
+            guard let t = item.table else { throw wrong(key, "an array of tables") }
+            out.append(TableReader(table: t, prefix: prefix + key + "[\(i)]."))
         }
         return out
     }

@@ -1,6 +1,11 @@
 public import Logging
 public import TrackerCore
 import TrackerProtocol
+public import TrackerTLS
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A reply ready to be written: status, content type, body and whether to close afterwards.
 public struct HTTPReply: Sendable {
@@ -44,8 +49,10 @@ public final class TrackerRouter: Sendable {
     let policy: AnnouncePolicy
     let logger: Logger
     let started = ContinuousClock.now
+    let tls: (any TLSContextProvider)?
 
-    public init(store: any PeerStore, config: SquallConfig, logger: Logger) {
+    public init(store: any PeerStore, config: SquallConfig, logger: Logger, tls: (any TLSContextProvider)? = nil) {
+        self.tls = tls
         self.store = store
         self.config = config
         self.policy = config.announce.policy
@@ -71,7 +78,7 @@ public final class TrackerRouter: Sendable {
             respond(
                 HTTPReply(
                     status: 200, contentType: "application/json",
-                    body: Array(#"{"status":"ok","version":"\#(Self.version)","store":"\#(store.kind)"}"#.utf8 + [10])))
+                    body: Array(health().utf8)))
         } else if path.elementsEqual("/stats".utf8) {
             stats(respond: respond)
         } else if path.elementsEqual("/stats.php".utf8) {
@@ -81,6 +88,15 @@ public final class TrackerRouter: Sendable {
         } else {
             respond(.text(404, "not found"))
         }
+    }
+
+    /// Seconds until the nearest certificate expires, when TLS is served.
+    var certificateExpiresIn: Int? { tls.map { $0.current.nearestExpiry - Int(time(nil)) } }
+
+    private func health() -> String {
+        var json = #"{"status":"ok","version":"\#(Self.version)","store":"\#(store.kind)""#
+        if let s = certificateExpiresIn { json += #","certificate_expires_in":\#(s)"# }
+        return json + "}\n"
     }
 
     private func announce(_ query: ArraySlice<UInt8>, remote: PeerAddress, respond: @escaping @Sendable (HTTPReply) -> Void) {

@@ -3,6 +3,18 @@ public import NIOCore
 import NIOPosix
 import Synchronization
 public import TrackerCore
+public import TrackerTLS
+
+/// A listener that is accepting connections.
+public struct BoundListener: Sendable {
+    public let address: SocketAddress
+    public let tls: Bool
+    /// `http://HOST:PORT/announce` or `https://...`.
+    public var announceURL: String {
+        let where_ = ListenAddress(bound: address).map(\.description) ?? "\(address)"
+        return "\(tls ? "https" : "http")://\(where_)/announce"
+    }
+}
 
 /// A listener that could not be opened; `description` is the one line printed before exiting.
 public struct ListenError: Error, CustomStringConvertible {
@@ -19,10 +31,14 @@ public final class TrackerServer: Sendable {
     private let logger: Logger
     private let listeners = Mutex<[any Channel]>([])
     private let registry: ConnectionRegistry
+    private let tls: (any TLSContextProvider)?
 
-    public init(config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger) {
+    /// `tls` serves the `https.listen` addresses; without it only HTTP listeners start.
+    public init(config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger, tls: (any TLSContextProvider)? = nil)
+    {
         self.config = config
-        self.router = TrackerRouter(store: store, config: config, logger: logger)
+        self.tls = tls
+        self.router = TrackerRouter(store: store, config: config, logger: logger, tls: tls)
         self.group = group
         self.logger = logger
         self.registry = ConnectionRegistry(group: group)
@@ -30,14 +46,15 @@ public final class TrackerServer: Sendable {
 
     /// Binds every configured listener; returns the bound addresses (port 0 becomes a real port).
     /// On failure, listeners already bound are closed again.
-    public func start() async throws -> [SocketAddress] {
-        var bound: [SocketAddress] = []
-        for address in config.http.listen {
+    public func start() async throws -> [BoundListener] {
+        var bound: [BoundListener] = []
+        let plan = config.http.listen.map { ($0, false) } + (tls == nil ? [] : config.https.listen.map { ($0, true) })
+        for (address, secure) in plan {
             do {
-                let channel = try await bootstrap().bind(host: address.host, port: address.port).get()
+                let channel = try await bootstrap(tls: secure ? tls : nil).bind(host: address.host, port: address.port).get()
                 listeners.withLock { $0.append(channel) }
-                if let local = channel.localAddress { bound.append(local) }
-                logger.info("listening", metadata: ["http": "\(address)"])
+                if let local = channel.localAddress { bound.append(BoundListener(address: local, tls: secure)) }
+                logger.info("listening", metadata: [secure ? "https" : "http": "\(address)"])
             } catch {
                 await closeListeners()
                 throw ListenError(address: address, reason: Self.describe(error))
@@ -61,7 +78,7 @@ public final class TrackerServer: Sendable {
         for channel in open { try? await channel.close() }
     }
 
-    private func bootstrap() -> ServerBootstrap {
+    private func bootstrap(tls: (any TLSContextProvider)?) -> ServerBootstrap {
         let router = router
         let limits = ConnectionLimits(
             maxHeaderBytes: config.http.maxHeaderBytes,
@@ -70,6 +87,7 @@ public final class TrackerServer: Sendable {
         )
         let maxConnections = config.http.maxConnections
         let registry = registry
+        let handshakeTimeout = TimeAmount.seconds(Int64(config.https.handshakeTimeout))
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 4096)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -86,6 +104,9 @@ public final class TrackerServer: Sendable {
                     return channel.close()
                 }
                 do {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         TrackerConnectionHandler(router: router, limits: limits, registry: registry))
                     // The event loop hands out one cached succeeded future: nothing to allocate.

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import TrackerServer
+import TrackerTLS
 
 @main
 struct Squall: AsyncParsableCommand {
@@ -27,6 +28,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("http"), help: "ADDR:PORT to serve HTTP on; repeatable. Default [::]:6969 (IPv4 and IPv6).")
     var http: [String] = []
 
+    @Option(name: .customLong("https"), help: "ADDR:PORT to serve HTTPS on; repeatable. Needs --tls-cert and --tls-key.")
+    var https: [String] = []
+
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "PEM certificate chain for HTTPS; repeatable, paired in order with --tls-key (the others are chosen by SNI).")
+    var tlsCert: [String] = []
+
+    @Option(name: .customLong("tls-key"), help: "PEM private key (PKCS#1, SEC1 or PKCS#8) for the --tls-cert in the same position.")
+    var tlsKey: [String] = []
+
     @Option(help: "Where swarms live: memory.")
     var storage: String?
 
@@ -42,6 +54,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         var overrides = ConfigOverrides()
         overrides.http = http
+        overrides.https = https
+        overrides.tlsCerts = tlsCert
+        overrides.tlsKeys = tlsKey
         overrides.storage = storage
         overrides.announceInterval = announceInterval
         overrides.logLevel = logLevel
@@ -74,12 +89,21 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "squall")
         let policy = settings.announce.policy
         let store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+        var tls: ReloadableTLSContexts?
+        if !settings.https.listen.isEmpty {
+            do {
+                tls = try ReloadableTLSContexts(pairs: settings.https.certificates.map { ($0.cert, $0.key) })
+            } catch {
+                fail("\(error)")
+            }
+            logCertificates(tls!.current, logger: logger, event: "certificate loaded")
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)
-        let server = TrackerServer(config: settings, store: store, group: group, logger: logger)
+        let server = TrackerServer(config: settings, store: store, group: group, logger: logger, tls: tls)
         let ready: Logger.Metadata
         do {
             let addresses = try await server.start()
-            let urls = addresses.compactMap { ListenAddress(bound: $0).map { "http://\($0)/announce" } }
+            let urls = addresses.map(\.announceURL)
             ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind)"]
         } catch let e as ListenError {
             try? await group.shutdownGracefully()
@@ -90,7 +114,7 @@ struct Serve: AsyncParsableCommand {
                 services: [
                     .init(service: TrackerService(server: server, logger: logger, ready: ready)),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
-                ],
+                ] + (tls.map { [.init(service: CertificateReloadService(contexts: $0, logger: logger))] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -28,11 +28,15 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         var o = ConfigOverrides()
         o.http = ["127.0.0.1:7000", "[::1]:7001"]
         o.announceInterval = "600"
+        o.https = ["[::]:8443"]
+        o.tlsCerts = ["a.pem", "b.pem"]
+        o.tlsKeys = ["a.key", "b.key"]
         let config = try resolve("[scrape]\nfull_scrape = true\nmax_hashes = 10\n[memory]\nmax_torrents = 5\n", o)
+        #expect(config.https.certificates == [.init(cert: "a.pem", key: "a.key"), .init(cert: "b.pem", key: "b.key")])
         let again = try resolve(config.toml)
         #expect(again.toml == config.toml)
         #expect(again.announce.policy == config.announce.policy)
-        #expect(again.http == config.http && again.scrape == config.scrape && again.memory == config.memory)
+        #expect(again.http == config.http && again.https == config.https && again.scrape == config.scrape && again.memory == config.memory)
     }
 
     @Test func flagsOverrideTheFile() throws {
@@ -58,6 +62,10 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         ("storage = \"postgres://x\"", "storage: unsupported storage 'postgres://x' (supported: memory)"),
         ("log_level = \"loud\"", "log_level: must be one of trace, debug, info, notice, warning, error, critical"),
         ("[scrape]\nfull_scrape = 1", "scrape.full_scrape: must be true or false"),
+        ("[https]\nlisten = [\"[::]:443\"]", "https.certificates: https.listen is set but no certificate is configured"),
+        ("[https]\ncertificates = [{ cert = \"a.pem\" }]", "https.certificates: each entry needs cert and key"),
+        ("[https]\ncertificates = [{ cert = \"a.pem\", key = \"a.key\", chain = 1 }]", "https.certificates[0].chain: unknown key"),
+        ("[https]\ncertificates = \"a.pem\"", "https.certificates: must be an array of tables"),
     ])
     func badConfigNamesTheKey(toml: String, message: String) {
         do {
@@ -81,6 +89,12 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         var o = ConfigOverrides()
         o.http = ["nowhere"]
         #expect(throws: ConfigError(key: "--http", "'nowhere' is not ADDR:PORT or [V6]:PORT")) { try resolve(nil, o) }
+        var pairs = ConfigOverrides()
+        pairs.tlsCerts = ["a.pem", "b.pem"]
+        pairs.tlsKeys = ["a.key"]
+        #expect(throws: ConfigError(key: "--tls-cert", "give --tls-cert and --tls-key in pairs (2 certificates, 1 keys)")) {
+            try resolve(nil, pairs)
+        }
         var i = ConfigOverrides()
         i.announceInterval = "abc"
         #expect(throws: ConfigError(key: "--announce-interval", "'abc' is not a number of seconds")) { try resolve(nil, i) }

@@ -120,3 +120,92 @@ final class TestListener {
     }
     deinit { close(fd) }
 }
+
+/// A `squall` process whose log is read as it comes, for tests that wait on log lines.
+final class SquallProcess {
+    let process = Process()
+    private let err = Pipe()
+    private(set) var log = ""
+
+    init(_ args: [String]) throws {
+        process.executableURL = ProcessTests.binary
+        process.arguments = args
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Reads the log until it holds `text` (or the process ends); returns whether it did.
+    @discardableResult
+    func waitFor(_ text: String) -> Bool {
+        while !log.contains(text) {
+            let chunk = err.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { return false }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        return true
+    }
+
+    /// The ports of the listeners in the "ready" line, by scheme.
+    func ports(_ scheme: String) -> [Int] {
+        let line = log.split(separator: "\n").first { $0.contains(" ready") } ?? ""
+        return line.split(separator: " ").compactMap { word -> Int? in
+            guard word.hasPrefix("\(scheme)://") || word.hasPrefix("announce=\(scheme)://"),
+                word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":")
+            else { return nil }
+            return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
+        }
+    }
+
+    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    func stop() -> Int32 {
+        process.terminate()
+        _ = waitFor("\u{0}never")
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+@Suite struct HTTPSProcessTests {
+    func servedSerial(_ port: Int, ca: String) throws -> String {
+        try shell("echo | openssl s_client -connect 127.0.0.1:\(port) -CAfile '\(ca)' 2>/dev/null | openssl x509 -noout -serial")
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
+    }
+
+    @Test func sighupReloadsCertificatesAndABadReloadKeepsTheOldOnes() throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let squall = try SquallProcess(["--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tls-cert", f.cert, "--tls-key", f.key])
+        #expect(squall.waitFor(" ready"), "\(squall.log)")
+        #expect(squall.log.contains("certificate loaded") && squall.log.contains("subject=/CN=localhost"))
+        let port = try #require(squall.ports("https").first, "\(squall.log)")
+        let first = try fileSerial(f.cert)
+        #expect(try servedSerial(port, ca: f.ca) == first)
+
+        try shell("rm '\(f.cert)' && '\(repoRoot.path)/certs/make-dev-cert.sh' '\(f.dir)' >/dev/null")
+        let second = try fileSerial(f.cert)
+        squall.signal(SIGHUP)
+        #expect(squall.waitFor("certificates reloaded"))
+        #expect(try servedSerial(port, ca: f.ca) == second)
+
+        let (_, otherKey) = try f.issue("other", cn: "other.test")
+        try shell("cp '\(otherKey)' '\(f.key)'")
+        squall.signal(SIGHUP)
+        #expect(squall.waitFor("certificate reload failed"))
+        #expect(squall.log.contains("key does not match the certificate"))
+        #expect(try servedSerial(port, ca: f.ca) == second)
+        #expect(squall.stop() == 0)
+    }
+
+    @Test func aKeyThatDoesNotMatchStopsStartupWithOneLine() throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let (_, otherKey) = try f.issue("other", cn: "other.test")
+        let squall = try SquallProcess(["--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tls-cert", f.cert, "--tls-key", otherKey])
+        squall.process.waitUntilExit()
+        squall.waitFor("\u{0}never")
+        #expect(squall.process.terminationStatus == 1)
+        #expect(squall.log == "squall: \(otherKey): key does not match the certificate in \(f.cert)\n")
+    }
+}

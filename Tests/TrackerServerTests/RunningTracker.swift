@@ -5,6 +5,7 @@ import NIOPosix
 import TrackerCore
 import TrackerProtocol
 import TrackerServer
+import TrackerTLS
 
 /// A tracker started in-process on `[::]:0` (one dual-stack socket), with a manual clock.
 struct RunningTracker {
@@ -13,10 +14,18 @@ struct RunningTracker {
     let store: MemoryStore
     let clock: ManualTrackerClock
     let port: Int
+    /// The HTTPS port, when started with `tls`.
+    let tlsPort: Int?
 
-    static func start(_ configure: (inout SquallConfig) -> Void = { _ in }) async throws -> RunningTracker {
+    static func start(tls: ReloadableTLSContexts? = nil, _ configure: (inout SquallConfig) -> Void = { _ in }) async throws
+        -> RunningTracker
+    {
         var config = SquallConfig()
         config.http.listen = [ListenAddress(host: "::", port: 0)]
+        if let tls {
+            config.https.listen = [ListenAddress(host: "::", port: 0)]
+            config.https.certificates = tls.pairs.map { SquallConfig.CertificatePair(cert: $0.certificate, key: $0.key) }
+        }
         configure(&config)
         try config.validate()
         let clock = ManualTrackerClock()
@@ -24,9 +33,11 @@ struct RunningTracker {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let server = TrackerServer(config: config, store: store, group: group, logger: logger)
-        let addresses = try await server.start()
-        return RunningTracker(server: server, group: group, store: store, clock: clock, port: addresses[0].port!)
+        let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls)
+        let listeners = try await server.start()
+        return RunningTracker(
+            server: server, group: group, store: store, clock: clock,
+            port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port)
     }
 
     func stop() async throws {

@@ -1,0 +1,101 @@
+import COpenSSL
+
+/// One TLS session over memory BIOs: ciphertext goes in with `feed`, comes out with
+/// `takeOutput`; plaintext comes out of `read` and goes in through `write`. The sole owner of its
+/// `SSL` (which owns both BIOs). Holds its context set, and so its certificates, alive.
+final class TLSConnection {
+    enum Progress: Equatable {
+        case needMoreInput
+        case done
+        case closedByPeer
+        case failed(String)
+    }
+
+    let contexts: TLSContextSet
+    private let ssl: OpaquePointer
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+    private(set) var handshakeComplete = false
+
+    init(contexts: TLSContextSet) throws(TLSError) {
+        OpenSSLErrors.clear()
+        guard let ssl = SSL_new(contexts.defaultContext.pointer) else { throw OpenSSLErrors.error("cannot create a TLS session") }
+        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw OpenSSLErrors.error("cannot create TLS buffers")
+        }
+        SSL_set_bio(ssl, input, output)
+        SSL_set_accept_state(ssl)
+        self.contexts = contexts
+        self.ssl = ssl
+        self.input = input
+        self.output = output
+    }
+
+    deinit { SSL_free(ssl) }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        _ = BIO_write(input, base, Int32(bytes.count))
+    }
+
+    /// Advances the handshake with the input fed so far.
+    func handshake() -> Progress {
+        guard !handshakeComplete else { return .done }
+        OpenSSLErrors.clear()
+        let r = SSL_do_handshake(ssl)
+        if r == 1 {
+            handshakeComplete = true
+            return .done
+        }
+        return progress(after: r)
+    }
+
+    /// Decrypts into `into` (at most `capacity` bytes); returns how many, or why none.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, progress: Progress) {
+        OpenSSLErrors.clear()
+        let r = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
+        if r > 0 { return (Int(r), .done) }
+        return (0, progress(after: r))
+    }
+
+    /// Encrypts all of `bytes` (memory BIOs take everything at once).
+    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        OpenSSLErrors.clear()
+        return SSL_write(ssl, base, Int32(bytes.count)) == Int32(bytes.count)
+    }
+
+    /// Queues a close_notify alert.
+    func shutdown() {
+        OpenSSLErrors.clear()
+        _ = SSL_shutdown(ssl)
+        ERR_clear_error()
+    }
+
+    var pendingOutput: Int { Int(BIO_ctrl_pending(output)) }
+
+    /// Moves the ciphertext OpenSSL produced into `into`.
+    func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        while pendingOutput > 0 {
+            let n = chunk.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32($0.count)) }
+            guard n > 0 else { break }
+            chunk.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(n)])) }
+        }
+    }
+
+    /// The certificate serial presented (for logs and tests).
+    var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
+
+    private func progress(after r: Int32) -> Progress {
+        switch SSL_get_error(ssl, r) {
+        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+            return .needMoreInput
+        case SSL_ERROR_ZERO_RETURN:
+            return .closedByPeer
+        default:
+            return .failed(OpenSSLErrors.error("TLS").description)
+        }
+    }
+}

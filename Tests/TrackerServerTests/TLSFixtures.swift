@@ -1,0 +1,64 @@
+import Foundation
+
+/// Certificates made for one test with the openssl CLI (as `certs/make-dev-cert.sh` does), in
+/// a fresh temporary directory.
+struct TLSFixtures {
+    let dir: String
+    var ca: String { dir + "/ca.pem" }
+    var cert: String { dir + "/server.pem" }
+    var key: String { dir + "/server.key" }
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "squall-tls-\(UUID().uuidString)"
+        try shell("\(repoRoot.path)/certs/make-dev-cert.sh '\(dir)' >/dev/null")
+    }
+
+    func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// Issues a certificate for `cn` (DNS SAN too) from the fixture CA, with `keyCommand`
+    /// making the key (so tests cover PKCS#1, SEC1 and PKCS#8). Returns (cert, key) paths.
+    func issue(_ name: String, cn: String, keyCommand: String? = nil, serial: String? = nil) throws -> (String, String) {
+        let key = "\(dir)/\(name).key", cert = "\(dir)/\(name).pem"
+        try shell(
+            (keyCommand ?? "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY").replacingOccurrences(
+                of: "KEY", with: key))
+        try shell(
+            """
+            openssl req -new -key '\(key)' -subj '/CN=\(cn)' -out '\(dir)/\(name).csr' && \
+            openssl x509 -req -in '\(dir)/\(name).csr' -CA '\(ca)' -CAkey '\(dir)/ca.key' -set_serial 0x\(serial ?? String(UInt32.random(in: 1...UInt32.max), radix: 16)) -days 30 \
+              -extfile <(printf 'subjectAltName=DNS:\(cn)\\n') -out '\(cert)'
+            """)
+        return (cert, key)
+    }
+
+    /// A certificate that expired in 2020, from the fixture CA.
+    func expired() throws -> (String, String) {
+        let key = "\(dir)/expired.key", cert = "\(dir)/expired.pem"
+        try shell(
+            """
+            cd '\(dir)' && mkdir -p ca-db && : > ca-db/index.txt && echo 01 > ca-db/serial && \
+            printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=ca-db/index.txt\\nnew_certs_dir=ca-db\\nserial=ca-db/serial\\ndefault_md=sha256\\npolicy=p\\n[p]\\ncommonName=supplied\\n' > ca.cnf && \
+            openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=expired -keyout '\(key)' -out expired.csr && \
+            openssl ca -batch -config ca.cnf -cert ca.pem -keyfile ca.key -in expired.csr -out '\(cert)' -notext \
+              -startdate 20200101000000Z -enddate 20200102000000Z
+            """)
+        return (cert, key)
+    }
+}
+
+/// Runs a bash command; throws with its output when it fails.
+@discardableResult
+func shell(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = ["-c", command]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    guard p.terminationStatus == 0 else { throw TestClient.Failure(description: "`\(command.prefix(80))` failed: \(text)") }
+    return text
+}
