@@ -113,8 +113,18 @@ func report(dir: String) throws {
     row(
         "cost vs swarm size (swarm 1000 / swarm 10)", "squall-swarm1000", "keep-alive", "squall-swarm10", "keep-alive", limit: 1.3,
         label: "<= 1.3x")
-    md +=
-        "| HTTPS keep-alive / full handshake | - | - | - | <= 1.5x / <= nginx TLS fixed body | not measured: Squall has no HTTPS yet (issue 5) |\n"
+    row(
+        "HTTPS keep-alive", "squall-https", "keep-alive", "nginx-fixed-https", "keep-alive", limit: 1.5,
+        label: "<= 1.5x nginx TLS fixed body")
+    row(
+        "HTTPS full handshake per announce", "squall-https", "close", "nginx-fixed-https", "close", limit: 1.0,
+        label: "<= nginx TLS fixed body")
+    row(
+        "HTTPS keep-alive vs nginx TLS in front of opentracker", "squall-https", "keep-alive", "opentracker-via-nginx-tls", "keep-alive",
+        limit: 1.0, label: "<= nginx TLS -> opentracker")
+    row(
+        "HTTPS full handshake vs nginx TLS in front of opentracker", "squall-https", "close", "opentracker-via-nginx-tls", "close",
+        limit: 1.0, label: "<= nginx TLS -> opentracker")
     md += "| Redis store, HTTP keep-alive | - | - | - | <= 4x memory mode | not measured: no Redis store yet (issue 4) |\n"
     if let mem = readFile(dir + "/memory.md") {
         let perPeer = mem.split(separator: "\n").compactMap { line -> Double? in
