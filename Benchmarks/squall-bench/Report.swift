@@ -92,7 +92,9 @@ func report(dir: String) throws {
     }
     md += "\nopentracker closes every connection after its reply, so it has only a `close` row over plain HTTP; "
     md += "its socket errors count wrk's writes into those closed connections, not failed announces.\n"
-    md += "Where loadgen CPU busy is near 100 %, wrk's one core was the limit: compare CPU per announce, not announces/s.\n\n"
+    md += "Where loadgen CPU busy is near 100 %, wrk's one core was the limit: compare CPU per announce, not announces/s.\n"
+    md += "`resume` rows: openssl s_time opens one connection at a time and resumes its TLS 1.3 session each time "
+    md += "(no latency figures); their reference is nginx TLS in front of opentracker with tickets and a session cache on.\n\n"
 
     md += "## Targets (issue 3)\n\n| measure | Squall | reference | ratio | target | met |\n| --- | ---: | ---: | ---: | --- | --- |\n"
     func row(_ name: String, _ t: String, _ m: String, _ ref: String, _ refMode: String, limit: Double, label: String) {
@@ -125,6 +127,9 @@ func report(dir: String) throws {
     row(
         "HTTPS full handshake vs nginx TLS in front of opentracker", "squall-https", "close", "opentracker-via-nginx-tls", "close",
         limit: 1.0, label: "<= nginx TLS -> opentracker")
+    row(
+        "HTTPS new connection, session resumed", "squall-https", "resume", "opentracker-via-nginx-tls-resume", "resume", limit: 1.0,
+        label: "<= nginx TLS (resumption on) -> opentracker")
     md += "| Redis store, HTTP keep-alive | - | - | - | <= 4x memory mode | not measured: no Redis store yet (issue 4) |\n"
     if let mem = readFile(dir + "/memory.md") {
         let perPeer = mem.split(separator: "\n").compactMap { line -> Double? in
