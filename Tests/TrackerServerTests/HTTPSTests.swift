@@ -213,3 +213,22 @@ final class OpenSSLClient {
         process.waitUntilExit()
     }
 }
+
+@Suite struct HTTPSTimeoutTests {
+    @Test func aHandshakeThatDoesNotFinishIsClosed() async throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let t = try await RunningTracker.start(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)])) { $0.https.handshakeTimeout = 1 }
+        let port = try #require(t.tlsPort)
+        let silent = try TestClient(host: "127.0.0.1", port: port)
+        // The first bytes of a TLS record header, then nothing.
+        let partial = try TestClient(host: "::1", port: port)
+        try partial.send([0x16, 0x03, 0x01])
+        let started = Date()
+        #expect(try silent.closedByPeer())
+        #expect(try partial.closedByPeer())
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 0.5 && waited < 5, "closed by the 1 s handshake timeout, after \(waited) s")
+        try await t.stop()
+    }
+}
