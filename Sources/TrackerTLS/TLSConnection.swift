@@ -75,17 +75,13 @@ final class TLSConnection {
 
     var pendingOutput: Int { Int(BIO_ctrl_pending(output)) }
 
-    /// Moves the ciphertext OpenSSL produced into `into`.
-    func takeOutput(_ body: (UnsafeRawBufferPointer) -> Void) {
-        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-        while pendingOutput > 0 {
-            let n = chunk.withUnsafeMutableBytes { BIO_read(output, $0.baseAddress, Int32($0.count)) }
-            guard n > 0 else { break }
-            chunk.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<Int(n)])) }
-        }
+    /// Moves up to `into.count` bytes of the ciphertext OpenSSL produced into `into`.
+    func takeOutput(into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        return max(0, Int(BIO_read(output, base, Int32(buffer.count))))
     }
 
-    /// The certificate serial presented (for logs and tests).
+    /// Whether this session was resumed.
     var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
 
     private func progress(after r: Int32) -> Progress {

@@ -68,34 +68,31 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Hands every decrypted record on, until OpenSSL needs more ciphertext.
+    /// Decrypts everything the ciphertext so far holds into one buffer and hands it on.
     private func readPlaintext(_ context: ChannelHandlerContext, _ connection: TLSConnection) {
-        while true {
-            var buffer = context.channel.allocator.buffer(capacity: 16 * 1024)
-            var progress = TLSConnection.Progress.done
-            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 16 * 1024) { raw in
+        var buffer = context.channel.allocator.buffer(capacity: 4096)
+        var progress = TLSConnection.Progress.done
+        while progress == .done {
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 4096) { raw in
                 let r = connection.read(into: raw)
                 progress = r.progress
                 return r.count
             }
-            if buffer.readableBytes > 0 {
-                producedPlaintext = true
-                context.fireChannelRead(wrapInboundOut(buffer))
-                continue
-            }
-            switch progress {
-            case .needMoreInput, .done:
-                return
-            case .closedByPeer:
-                closing = true
-                connection.shutdown()
-                flushOutput(context)
-                context.close(promise: nil)
-                return
-            case .failed:
-                fail(context)
-                return
-            }
+        }
+        if buffer.readableBytes > 0 {
+            producedPlaintext = true
+            context.fireChannelRead(wrapInboundOut(buffer))
+        }
+        switch progress {
+        case .needMoreInput, .done:
+            return
+        case .closedByPeer:
+            closing = true
+            connection.shutdown()
+            flushOutput(context)
+            context.close(promise: nil)
+        case .failed:
+            fail(context)
         }
     }
 
@@ -134,8 +131,14 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        var out = context.channel.allocator.buffer(capacity: connection.pendingOutput)
-        connection.takeOutput { out.writeBytes($0) }
+        let pending = connection.pendingOutput
+        var out = context.channel.allocator.buffer(capacity: pending)
+        while connection.pendingOutput > 0 {
+            let n = out.writeWithUnsafeMutableBytes(minimumWritableBytes: max(1, connection.pendingOutput)) {
+                connection.takeOutput(into: $0)
+            }
+            if n == 0 { break }
+        }
         context.write(wrapOutboundOut(out), promise: promise)
     }
 

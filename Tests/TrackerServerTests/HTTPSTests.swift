@@ -153,6 +153,8 @@ import TrackerTLS
             try open.get(announceTarget(hash: testHash(41), peer: testPeer("kept"), left: 1)).contains("8:intervali"),
             "the old connection goes on")
         #expect(try open.get("/health").contains("\"status\":\"ok\""))
+        let after = try curl(["--cacert", f.ca, url("127.0.0.1", port, announceTarget(hash: testHash(41), peer: testPeer("new"), left: 1))])
+        #expect(try BencodeValue.decode(after.body)["incomplete"] == .int(2), "the swarm is untouched by the reload")
 
         // A reload with a key that does not match keeps the current certificate.
         let (_, otherKey) = try f.issue("other", cn: "other.test")

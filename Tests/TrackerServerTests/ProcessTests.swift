@@ -183,11 +183,19 @@ final class SquallProcess {
         let first = try fileSerial(f.cert)
         #expect(try servedSerial(port, ca: f.ca) == first)
 
+        // A connection opened before the signal, with a peer in the swarm.
+        let open = try OpenSSLClient(port: port, ca: f.ca)
+        defer { open.close() }
+        #expect(try open.get(announceTarget(hash: testHash(50), peer: testPeer("before"), left: 1)).contains("10:incompletei1e"))
+
         try shell("rm '\(f.cert)' && '\(repoRoot.path)/certs/make-dev-cert.sh' '\(f.dir)' >/dev/null")
         let second = try fileSerial(f.cert)
         squall.signal(SIGHUP)
         #expect(squall.waitFor("certificates reloaded"))
         #expect(try servedSerial(port, ca: f.ca) == second)
+        // The old connection goes on announcing, and the swarm is untouched.
+        #expect(try open.get(announceTarget(hash: testHash(50), peer: testPeer("before"), left: 1)).contains("10:incompletei1e"))
+        #expect(try open.get(announceTarget(hash: testHash(50), peer: testPeer("after"), left: 1)).contains("10:incompletei2e"))
 
         let (_, otherKey) = try f.issue("other", cn: "other.test")
         try shell("cp '\(otherKey)' '\(f.key)'")
