@@ -218,3 +218,30 @@ import TrackerServer
         #expect(throws: TestClient.Failure.self) { try TestClient(host: "127.0.0.1", port: t.port) }
     }
 }
+
+@Suite struct ConnectionLimitTests {
+    @Test func connectionsBeyondTheLimitAreClosedOnAccept() async throws {
+        let t = try await RunningTracker.start { $0.http.maxConnections = 2 }
+        let a = try TestClient(host: "127.0.0.1", port: t.port)
+        let b = try TestClient(host: "::1", port: t.port)
+        for c in [a, b] {
+            try c.send("GET /health HTTP/1.1\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+        }
+        let third = try TestClient(host: "127.0.0.1", port: t.port)
+        #expect(try third.closedByPeer(), "a third connection is closed at once")
+        // A slot frees up when a connection closes.
+        try a.send("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+        _ = try a.readResponse()
+        #expect(try a.closedByPeer())
+        var served = false
+        for _ in 0..<50 where !served {
+            let next = try TestClient(host: "127.0.0.1", port: t.port)
+            try? next.send("GET /health HTTP/1.1\r\n\r\n")
+            served = (try? next.readResponse().status) == 200
+            if !served { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(served)
+        try await t.stop()
+    }
+}
