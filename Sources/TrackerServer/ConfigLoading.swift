@@ -18,16 +18,10 @@ extension SquallConfig {
         var config = SquallConfig()
         if let fileText { try config.apply(toml: fileText, source: fileName) }
         if !overrides.http.isEmpty {
-            config.http.listen = try overrides.http.map { (s) throws(ConfigError) in
-                guard let a = ListenAddress(s) else { throw ConfigError(key: "--http", "'\(s)' is not ADDR:PORT or [V6]:PORT") }
-                return a
-            }
+            config.http.listen = try ListenAddress.parseList(overrides.http, key: "--http", form: "ADDR:PORT")
         }
         if !overrides.https.isEmpty {
-            config.https.listen = try overrides.https.map { (s) throws(ConfigError) in
-                guard let a = ListenAddress(s) else { throw ConfigError(key: "--https", "'\(s)' is not ADDR:PORT or [V6]:PORT") }
-                return a
-            }
+            config.https.listen = try ListenAddress.parseList(overrides.https, key: "--https", form: "ADDR:PORT")
         }
         if !overrides.tlsCerts.isEmpty || !overrides.tlsKeys.isEmpty {
             guard overrides.tlsCerts.count == overrides.tlsKeys.count else {

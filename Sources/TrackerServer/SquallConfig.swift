@@ -113,10 +113,7 @@ extension SquallConfig {
         if let v = try r.string("storage") { storage = v }
         if var t = try r.table("http") {
             if let list = try t.stringArray("listen") {
-                http.listen = try list.map { (s) throws(ConfigError) in
-                    guard let a = ListenAddress(s) else { throw ConfigError(key: "http.listen", "'\(s)' is not HOST:PORT or [V6]:PORT") }
-                    return a
-                }
+                http.listen = try ListenAddress.parseList(list, key: "http.listen", form: "HOST:PORT")
             }
             if let v = try t.int("idle_timeout") { http.idleTimeout = v }
             if let v = try t.int("header_timeout") { http.headerTimeout = v }
@@ -127,10 +124,7 @@ extension SquallConfig {
         }
         if var t = try r.table("https") {
             if let list = try t.stringArray("listen") {
-                https.listen = try list.map { (s) throws(ConfigError) in
-                    guard let a = ListenAddress(s) else { throw ConfigError(key: "https.listen", "'\(s)' is not HOST:PORT or [V6]:PORT") }
-                    return a
-                }
+                https.listen = try ListenAddress.parseList(list, key: "https.listen", form: "HOST:PORT")
             }
             if let v = try t.int("handshake_timeout") { https.handshakeTimeout = v }
             if let pairs = try t.tableArray("certificates") {
