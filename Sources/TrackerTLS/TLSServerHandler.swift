@@ -22,6 +22,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     private var timeout: Scheduled<Void>?
     private var closing = false
     private var producedPlaintext = false
+    private var sawFirstByte = false
 
     public init(provider: any TLSContextProvider, handshakeTimeout: TimeAmount) {
         self.provider = provider
@@ -43,6 +44,15 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard let connection, !closing else { return }
         let incoming = unwrapInboundIn(data)
+        if !sawFirstByte, let first = incoming.getInteger(at: incoming.readerIndex, as: UInt8.self) {
+            sawFirstByte = true
+            // A TLS connection starts with a handshake record (0x16); an upper-case ASCII letter
+            // is an HTTP method: someone used http:// with the TLS port. Say so, as nginx does.
+            if first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z") {
+                answerPlainHTTP(context)
+                return
+            }
+        }
         incoming.withUnsafeReadableBytes { connection.feed($0) }
         if !connection.handshakeComplete {
             switch connection.handshake() {
@@ -146,6 +156,18 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         guard let connection, connection.pendingOutput > 0 else { return }
         writeOutput(context, promise: nil)
         context.flush()
+    }
+
+    private func answerPlainHTTP(_ context: ChannelHandlerContext) {
+        closing = true
+        timeout?.cancel()
+        let body = "400 Bad Request: plain HTTP was sent to an HTTPS port; use https://\n"
+        var out = context.channel.allocator.buffer(capacity: 160)
+        out.writeString(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n")
+        out.writeString(body)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     private func fail(_ context: ChannelHandlerContext) {
