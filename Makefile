@@ -3,9 +3,10 @@
 SHELL := /bin/bash
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages: OpenSSL to build and serve HTTPS (and its CLI for the development
-# certificate); the tests add curl and real BitTorrent clients for the interop tests.
-RUN_PACKAGES := libssl-dev openssl pkg-config
-TEST_PACKAGES := $(RUN_PACKAGES) curl aria2 transmission-cli
+# certificate) and hiredis to build the Redis store; the tests add curl, redis-server and real
+# BitTorrent clients for the interop tests.
+RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev
+TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server aria2 transmission-cli
 ARGS ?=
 # HTTPS for `make run`: a development certificate from certs/make-dev-cert.sh.
 DEV_CERTS := certs/dev

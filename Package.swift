@@ -26,6 +26,12 @@ let package = Package(
         .target(name: "TrackerProtocol", dependencies: ["TrackerCore"], swiftSettings: strict),
         // The embedded default store.
         .target(name: "MemoryStore", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // hiredis from Debian's libhiredis-dev; only RedisStore imports it.
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning,
+        // and its headers and library are in the default paths.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // The Redis store (issue 4): so far its C boundary, a blocking hiredis connection.
+        .target(name: "RedisStore", dependencies: ["CHiredis", "TrackerCore"], swiftSettings: strict),
         // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Wrappers for OpenSSL's function-like macros; nothing else.
@@ -81,6 +87,7 @@ let package = Package(
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore"], swiftSettings: strict),
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [

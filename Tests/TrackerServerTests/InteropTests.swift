@@ -50,6 +50,13 @@ import TrackerCore
         ] + (seed ? ["--seed-ratio=0.0", "--check-integrity=true"] : ["--seed-time=0"]) + [torrent]
     }
 
+    /// Kills a client at once. SIGKILL: clients started from the test process can inherit an
+    /// ignored SIGTERM, and a seeder that outlives its test would linger on the machine.
+    static func stop(_ p: Process) {
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
     static func start(_ path: String, _ args: [String]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
@@ -74,8 +81,7 @@ import TrackerCore
         let leecher = try start("/usr/bin/aria2c", aria2(dir: w.leechDir, torrent: torrent, port: try freePort(), seed: false))
         let deadline = Date().addingTimeInterval(90)
         while leecher.isRunning && Date() < deadline { usleep(100_000) }
-        if leecher.isRunning { leecher.terminate() }
-        leecher.waitUntilExit()
+        stop(leecher)
         let got = try? Data(contentsOf: w.leechDir.appendingPathComponent("payload.bin"))
         #expect(got == (try Data(contentsOf: w.payload)), "the leecher downloaded the payload through the tracker's peers")
         #expect(leecher.terminationStatus == 0)
@@ -89,7 +95,7 @@ import TrackerCore
         let leechTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
         let seeder = try Self.start(
             "/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try Self.freePort(), seed: true))
-        defer { seeder.terminate() }
+        defer { Self.stop(seeder) }
         try await Self.waitForSeeder(t)
         // The seeder is known only by its IPv6 endpoint; the IPv4 leecher must get it in peers6.
         try Self.leech(w, torrent: leechTorrent)
@@ -109,7 +115,7 @@ import TrackerCore
         try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
         let seeder = try Self.start(
             "/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, seedTorrent])
-        defer { seeder.terminate() }
+        defer { Self.stop(seeder) }
         try await Self.waitForSeeder(t)
         try Self.leech(w, torrent: leechTorrent)
         try await t.stop()

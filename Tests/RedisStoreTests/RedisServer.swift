@@ -1,0 +1,67 @@
+import Foundation
+import RedisStore
+
+/// A real `redis-server` (Debian's) started for one test on a free port, without persistence,
+/// stopped when released. Readiness is a PING that answers, not a sleep.
+final class RedisServer {
+    let port: Int
+    let process = Process()
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        port = try Self.freePort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+            "--unixsocket", dir + "/redis.sock", "--unixsocketperm", "700",
+            // DEBUG SLEEP lets a test stall the server to check command timeouts.
+            "--enable-debug-command", "local",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            if let c = try? RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)),
+                (try? c.command("PING")) == .status("PONG")
+            {
+                return
+            }
+            guard Date() < deadline, process.isRunning else { throw RedisError("redis-server did not start on port \(port)") }
+            usleep(20_000)
+        }
+    }
+
+    var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
+    var socketPath: String { dir + "/redis.sock" }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Kills the server at once. SIGKILL, not SIGTERM: a child started from the test process
+    /// can inherit a mask that blocks SIGTERM, and this server keeps nothing worth a clean exit.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// A port nothing listens on right now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard ok else { throw RedisError("no free port") }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+}
