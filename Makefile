@@ -49,7 +49,7 @@ test: deps-test lint
 	$(SWIFT) test --skip-build --disable-xctest
 
 # Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
-bench:
+bench: deps-run
 	bash Benchmarks/run
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
