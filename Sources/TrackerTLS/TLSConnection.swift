@@ -81,9 +81,6 @@ final class TLSConnection {
         return max(0, Int(BIO_read(output, base, Int32(buffer.count))))
     }
 
-    /// Whether this session was resumed.
-    var sessionReused: Bool { SSL_session_reused(ssl) == 1 }
-
     private func progress(after r: Int32) -> Progress {
         switch SSL_get_error(ssl, r) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
