@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
-        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore"], swiftSettings: strict),
+        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [

@@ -3,15 +3,26 @@ import RedisStore
 
 /// A real `redis-server` (Debian's) started for one test on a free port, without persistence,
 /// stopped when released. Readiness is a PING that answers, not a sleep.
-final class RedisServer {
+final class RedisServer: @unchecked Sendable {
     let port: Int
-    let process = Process()
+    private(set) var process = Process()
     let dir: String
 
     init() throws {
         dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = try Self.freePort()
+        try start()
+    }
+
+    /// Starts a new, empty server on the same port (after `stop()`).
+    func restart() throws {
+        stop()
+        process = Process()
+        try start()
+    }
+
+    private func start() throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = [
             "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,

@@ -1,0 +1,89 @@
+import RedisStore
+import StoreConformance
+import Testing
+import TrackerCore
+
+/// The store conformance suite, against a real redis-server.
+@Suite struct RedisStoreTests {
+    /// Each case gets its own server, so cases cannot see each other's keys.
+    final class Fixture: Sendable {
+        let server: RedisServer
+        let fixture: StoreFixture
+        init() throws {
+            server = try RedisServer()
+            let clock = ManualTrackerClock()
+            let store = RedisStore(endpoint: server.endpoint, connections: 2, timeout: .seconds(2), clock: clock, peerTTL: 1860)
+            fixture = StoreFixture(clock: clock, store: store, ttl: 1860)
+        }
+    }
+
+    @Test(arguments: StoreConformance.cases)
+    func conformance(_ c: StoreConformance.Case) async throws {
+        let f = try Fixture()
+        try await c.run { f.fixture }
+        withExtendedLifetime(f) {}
+    }
+}
+
+@Suite struct RedisStoreBehaviourTests {
+    static func announce(_ s: RedisStore, peer: Int, port: UInt16, role: PeerRole = .leecher) async throws -> SwarmReply {
+        try await s.announce(
+            PeerAnnounce(
+                infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(peer),
+                endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, UInt8(peer))), port: port), role: role, numwant: 50))
+    }
+
+    @Test func twoSquallInstancesOnOneRedisSeeEachOthersPeers() async throws {
+        let server = try RedisServer()
+        let clock = ManualTrackerClock()
+        let a = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+        let b = RedisStore(endpoint: .unix(path: server.socketPath), clock: clock, peerTTL: 1860)
+        _ = try await Self.announce(a, peer: 1, port: 1001, role: .seeder)
+        let fromB = try await Self.announce(b, peer: 2, port: 1002)
+        #expect(fromB.complete == 1 && fromB.incomplete == 1)
+        #expect(fromB.peers.map(\.peerID) == [StoreConformance.peerForTests(1)])
+        let fromA = try await Self.announce(a, peer: 1, port: 1001, role: .seeder)
+        #expect(fromA.peers.map(\.peerID) == [StoreConformance.peerForTests(2)])
+        // A different prefix is a different tracker on the same Redis.
+        let other = RedisStore(endpoint: server.endpoint, prefix: "other:", clock: clock, peerTTL: 1860)
+        #expect(try await Self.announce(other, peer: 3, port: 1003).incomplete == 1)
+        let otherTotals = try await other.totals()
+        let aTotals = try await a.totals()
+        #expect(otherTotals.peers == 1 && aTotals.peers == 2)
+    }
+
+    @Test func peersSurviveARestartOfSquall() async throws {
+        let server = try RedisServer()
+        let clock = ManualTrackerClock()
+        do {
+            let first = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+            for p in 1...3 { _ = try await Self.announce(first, peer: p, port: UInt16(2000 + p)) }
+        }
+        let second = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+        let r = try await Self.announce(second, peer: 4, port: 2004)
+        #expect(r.incomplete == 4 && r.peers.count == 3)
+        let totals = try await second.totals()
+        #expect(totals == SwarmTotals(torrents: 1, peers: 4, seeders: 0, leechers: 4))
+    }
+
+    @Test func redisDownFailsQuicklyThenRecoversWithScriptsReloaded() async throws {
+        let server = try RedisServer()
+        let store = RedisStore(
+            endpoint: server.endpoint, connections: 1, timeout: .milliseconds(500), clock: ManualTrackerClock(), peerTTL: 1860)
+        _ = try await Self.announce(store, peer: 1, port: 3001)
+        server.stop()
+        let started = ContinuousClock.now
+        await #expect(throws: StoreError.self) { try await Self.announce(store, peer: 2, port: 3002) }
+        #expect(ContinuousClock.now - started < .seconds(3), "a failure reason within the timeout, not a hang")
+        do {
+            _ = try await Self.announce(store, peer: 2, port: 3002)
+            Issue.record("announced with Redis down")
+        } catch {
+            #expect((error as? StoreError)?.failure.reason == "storage unavailable, retry later")
+        }
+        // Redis comes back empty: the store reconnects and loads its scripts again.
+        try server.restart()
+        let r = try await Self.announce(store, peer: 2, port: 3002)
+        #expect(r.incomplete == 1)
+    }
+}
