@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "TrackerServer",
             dependencies: [
-                "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS",
+                "TrackerCore", "TrackerProtocol", "MemoryStore", "RedisStore", "TrackerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -67,6 +67,8 @@ let package = Package(
                 "TrackerServer",
                 "TrackerTLS",
                 "MemoryStore",
+                "RedisStore",
+                "TrackerCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -18,18 +18,31 @@ public final class RedisStore: PeerStore, Sendable {
     private let ttl: Int
     private let maxPeersPerTorrent: Int
 
-    public init(
+    public convenience init(
         endpoint: RedisEndpoint, prefix: String = "squall:", connections: Int = 4, timeout: Duration = .seconds(1),
         clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000
     ) {
-        workers = (0..<max(1, connections)).map { Worker(endpoint: endpoint, timeout: timeout, index: $0) }
-        keys = RedisKeys(prefix: prefix)
+        self.init(
+            options: RedisOptions(endpoint: endpoint, prefix: prefix, connections: connections, timeout: timeout), clock: clock,
+            peerTTL: peerTTL, maxPeersPerTorrent: maxPeersPerTorrent)
+    }
+
+    public init(options: RedisOptions, clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000) {
+        workers = (0..<max(1, options.connections)).map { Worker(options: options, index: $0) }
+        keys = RedisKeys(prefix: options.prefix)
         self.clock = clock
         ttl = peerTTL
         self.maxPeersPerTorrent = maxPeersPerTorrent
     }
 
     private func worker() -> Worker { workers[next.add(1, ordering: .relaxed).oldValue % workers.count] }
+
+    /// Connects, authenticates, selects the database and pings, once: the startup check.
+    /// Blocks the calling thread (use it before serving, never on an event loop).
+    public static func check(_ options: RedisOptions) throws(RedisError) {
+        let c = try Worker.connect(options)
+        guard try c.command("PING") == .status("PONG") else { throw RedisError("\(options.redacted): no PONG") }
+    }
 
     public func announce(_ a: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void) {
         let (family, address): (String, [UInt8]) =
@@ -147,14 +160,27 @@ public final class RedisStore: PeerStore, Sendable {
 private final class Worker: @unchecked Sendable {
     // `connection` and `scripts` are touched only on `queue`.
     private let queue: DispatchQueue
-    private let endpoint: RedisEndpoint
-    private let timeout: Duration
+    private let options: RedisOptions
     private var connection: ScriptConnection?
 
-    init(endpoint: RedisEndpoint, timeout: Duration, index: Int) {
+    init(options: RedisOptions, index: Int) {
         queue = DispatchQueue(label: "squall.redis.\(index)")
-        self.endpoint = endpoint
-        self.timeout = timeout
+        self.options = options
+    }
+
+    /// A connection that has authenticated and selected its database.
+    static func connect(_ o: RedisOptions) throws(RedisError) -> RedisConnection {
+        let c = try RedisConnection(o.endpoint, timeout: o.timeout)
+        if let password = o.password {
+            let auth = try c.command([Array("AUTH".utf8)] + (o.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+            if case .error(let message) = auth { throw RedisError("\(o.redacted): authentication failed: \(message)") }
+        }
+        if o.database != 0 {
+            if case .error(let message) = try c.command("SELECT", String(o.database)) {
+                throw RedisError("\(o.redacted): cannot select database \(o.database): \(message)")
+            }
+        }
+        return c
     }
 
     func run<T: Sendable>(
@@ -162,7 +188,7 @@ private final class Worker: @unchecked Sendable {
     ) {
         queue.async {
             do {
-                if self.connection == nil { self.connection = ScriptConnection(try RedisConnection(self.endpoint, timeout: self.timeout)) }
+                if self.connection == nil { self.connection = ScriptConnection(try Self.connect(self.options)) }
                 completion(.success(try body(self.connection!)))
             } catch let e as StoreError {
                 completion(.failure(e))

@@ -1,5 +1,6 @@
 import Foundation
 public import MemoryStore
+public import RedisStore
 import TOMLKit
 public import TrackerCore
 
@@ -8,13 +9,15 @@ public import TrackerCore
 public struct SquallConfig: Sendable, Equatable {
     /// `log_level`: trace, debug, info, notice, warning, error or critical.
     public var logLevel = "info"
-    /// `storage`: where swarms live. `memory` (the embedded default).
+    /// `storage`: where swarms live. `memory` (the embedded default), `redis://[user:password@]host:port[/db]`
+    /// or `unix:///path/redis.sock[?db=N]`.
     public var storage = "memory"
     public var http = HTTPSettings()
     public var https = HTTPSSettings()
     public var announce = AnnounceSettings()
     public var scrape = ScrapeSettings()
     public var memory = MemorySettings()
+    public var redis = RedisSettings()
 
     public init() {}
 
@@ -76,6 +79,29 @@ public struct SquallConfig: Sendable, Equatable {
         public var fullScrape = false
         /// `scrape.full_scrape_limit`: the most torrents a full scrape returns.
         public var fullScrapeLimit = 100_000
+    }
+
+    public struct RedisSettings: Sendable, Equatable {
+        /// `redis.connections`: connections to Redis, each on its own queue.
+        public var connections = 4
+        /// `redis.timeout_ms`: connect and command timeout; announces fail with "storage unavailable" after it.
+        public var timeoutMilliseconds = 1000
+        /// `redis.prefix`: the start of every key, so several trackers can share one Redis.
+        public var prefix = "squall:"
+        /// `redis.username`, `redis.password`: AUTH (an ACL user, or the password alone); the URL's win.
+        public var username: String?
+        public var password: String?
+    }
+
+    /// The Redis options in effect when `storage` is a Redis URL.
+    public var redisOptions: RedisOptions? {
+        guard var o = RedisOptions(url: storage) else { return nil }
+        o.username = o.username ?? redis.username
+        o.password = o.password ?? redis.password
+        o.prefix = redis.prefix
+        o.connections = redis.connections
+        o.timeout = .milliseconds(redis.timeoutMilliseconds)
+        return o
     }
 
     public struct MemorySettings: Sendable, Equatable {
@@ -152,6 +178,14 @@ extension SquallConfig {
             if let v = try t.int("full_scrape_limit") { scrape.fullScrapeLimit = v }
             try t.finish()
         }
+        if var t = try r.table("redis") {
+            if let v = try t.int("connections") { redis.connections = v }
+            if let v = try t.int("timeout_ms") { redis.timeoutMilliseconds = v }
+            if let v = try t.string("prefix") { redis.prefix = v }
+            if let v = try t.string("username") { redis.username = v }
+            if let v = try t.string("password") { redis.password = v }
+            try t.finish()
+        }
         if var t = try r.table("memory") {
             if let v = try t.int("max_torrents") { memory.maxTorrents = v }
             if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
@@ -165,9 +199,12 @@ extension SquallConfig {
         guard Self.logLevels.contains(logLevel) else {
             throw ConfigError(key: "log_level", "must be one of \(Self.logLevels.joined(separator: ", "))")
         }
-        guard storage == "memory" else {
-            throw ConfigError(key: "storage", "unsupported storage '\(storage)' (supported: memory)")
+        guard storage == "memory" || RedisOptions(url: storage) != nil else {
+            throw ConfigError(
+                key: "storage", "'\(redactedStorage)' is not memory, redis://[user:password@]host:port[/db] or unix:///path[?db=N]")
         }
+        try positive(redis.connections, "redis.connections", max: 1024)
+        try positive(redis.timeoutMilliseconds, "redis.timeout_ms", max: 600_000)
         guard !http.listen.isEmpty else { throw ConfigError(key: "http.listen", "needs at least one address") }
         func positive(_ v: Int, _ key: String, max: Int = Int(Int32.max)) throws(ConfigError) {
             guard v >= 1, v <= max else { throw ConfigError(key: key, "must be between 1 and \(max)") }
@@ -199,6 +236,14 @@ extension SquallConfig {
         try positive(memory.maxPeersPerTorrent, "memory.max_peers_per_torrent", max: 100_000_000)
     }
 
+    /// `storage` with any password in a Redis URL replaced by `***`.
+    public var redactedStorage: String {
+        guard storage.hasPrefix("redis://"), let at = storage.lastIndex(of: "@") else { return storage }
+        let credentials = storage[storage.index(storage.startIndex, offsetBy: 8)..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return "redis://***" + storage[at...] }
+        return "redis://" + credentials[..<colon] + ":***" + storage[at...]
+    }
+
     /// The effective configuration as TOML; `apply(toml:)` of it gives back the same config.
     public var toml: String {
         func q(_ s: String) -> String {
@@ -206,7 +251,7 @@ extension SquallConfig {
         }
         var lines = [
             "log_level = \(q(logLevel))",
-            "storage = \(q(storage))",
+            "storage = \(q(redactedStorage))",
             "",
             "[http]",
             "listen = [\(http.listen.map { q($0.description) }.joined(separator: ", "))]",
@@ -233,6 +278,15 @@ extension SquallConfig {
             "max_hashes = \(scrape.maxHashes)",
             "full_scrape = \(scrape.fullScrape)",
             "full_scrape_limit = \(scrape.fullScrapeLimit)",
+            "",
+            "[redis]",
+            "connections = \(redis.connections)",
+            "timeout_ms = \(redis.timeoutMilliseconds)",
+            "prefix = \(q(redis.prefix))",
+        ]
+        if let u = redis.username { lines.append("username = \(q(u))") }
+        if redis.password != nil { lines.append("# password is set (not shown)") }
+        lines += [
             "",
             "[memory]",
             "max_torrents = \(memory.maxTorrents)",

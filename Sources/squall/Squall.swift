@@ -4,7 +4,9 @@ import Logging
 import MemoryStore
 import NIOCore
 import NIOPosix
+import RedisStore
 import ServiceLifecycle
+import TrackerCore
 import TrackerServer
 import TrackerTLS
 
@@ -39,7 +41,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key (PKCS#1, SEC1 or PKCS#8) for the --tls-cert in the same position.")
     var tlsKey: [String] = []
 
-    @Option(help: "Where swarms live: memory.")
+    @Option(help: "Where swarms live: memory, redis://[user:password@]host:port[/db] or unix:///path/redis.sock[?db=N].")
     var storage: String?
 
     @Option(name: .customLong("announce-interval"), help: "Seconds between announces (default 1800).")
@@ -88,7 +90,18 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "squall")
         let policy = settings.announce.policy
-        let store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+        let store: any PeerStore
+        if let redis = settings.redisOptions {
+            // One blocking check before serving: a bad URL, password or database stops here.
+            do {
+                try RedisStore.check(redis)
+            } catch {
+                fail("storage: \(error)")
+            }
+            store = RedisStore(options: redis, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent)
+        } else {
+            store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+        }
         var tls: ReloadableTLSContexts?
         if !settings.https.listen.isEmpty {
             do {

@@ -59,7 +59,10 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         ("[http]\nlisten = []", "http.listen: needs at least one address"),
         ("[http]\nmax_header_bytes = 10", "http.max_header_bytes: must be between 512 and 1048576"),
         ("http = 5", "http: must be a table ([http])"),
-        ("storage = \"postgres://x\"", "storage: unsupported storage 'postgres://x' (supported: memory)"),
+        (
+            "storage = \"postgres://x\"",
+            "storage: 'postgres://x' is not memory, redis://[user:password@]host:port[/db] or unix:///path[?db=N]"
+        ),
         ("log_level = \"loud\"", "log_level: must be one of trace, debug, info, notice, warning, error, critical"),
         ("[scrape]\nfull_scrape = 1", "scrape.full_scrape: must be true or false"),
         ("[https]\nlisten = [\"[::]:443\"]", "https.certificates: https.listen is set but no certificate is configured"),
@@ -107,5 +110,42 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         let a = ListenAddress(text)
         #expect(a == ListenAddress(host: host, port: port))
         #expect(a?.description == text)
+    }
+}
+
+@Suite struct StorageConfigTests {
+    func resolve(_ storage: String, _ toml: String? = nil) throws(ConfigError) -> SquallConfig {
+        var o = ConfigOverrides()
+        o.storage = storage
+        return try SquallConfig.resolve(fileText: toml, fileName: "test.toml", overrides: o)
+    }
+
+    @Test func redisURLsParse() throws {
+        let tcp = try #require(try resolve("redis://squall:pa:ss@[::1]:6380/3").redisOptions)
+        #expect(tcp.endpoint == .tcp(host: "::1", port: 6380) && tcp.username == "squall" && tcp.password == "pa:ss" && tcp.database == 3)
+        let plain = try #require(try resolve("redis://10.0.0.5").redisOptions)
+        #expect(plain.endpoint == .tcp(host: "10.0.0.5", port: 6379) && plain.password == nil && plain.database == 0)
+        let unix = try #require(try resolve("unix:///run/redis/redis.sock?db=2").redisOptions)
+        #expect(unix.endpoint == .unix(path: "/run/redis/redis.sock") && unix.database == 2)
+        let tuned = try #require(
+            try resolve("redis://h:1", "[redis]\nconnections = 8\ntimeout_ms = 250\nprefix = \"t1:\"\npassword = \"cfg\"\n").redisOptions)
+        #expect(tuned.connections == 8 && tuned.timeout == .milliseconds(250) && tuned.prefix == "t1:" && tuned.password == "cfg")
+        #expect(try resolve("memory").redisOptions == nil)
+    }
+
+    @Test(arguments: ["redis:/x", "redis://host:99999", "redis://host:1/-2", "unix://relative.sock", "postgres://x", "redis://:secret@:1"])
+    func badStorageNamesTheKeyWithoutThePassword(_ url: String) {
+        do {
+            _ = try resolve(url)
+            Issue.record("accepted \(url)")
+        } catch {
+            #expect(error.key == "storage" && !error.description.contains("secret"), "\(error)")
+        }
+    }
+
+    @Test func printedConfigNeverShowsThePassword() throws {
+        let c = try resolve("redis://:secret@127.0.0.1:6379/1", "[redis]\nusername = \"squall\"\npassword = \"other\"\n")
+        #expect(!c.toml.contains("secret") && !c.toml.contains("other"))
+        #expect(c.toml.contains("storage = \"redis://:***@127.0.0.1:6379/1\"") && c.toml.contains("# password is set (not shown)"))
     }
 }

@@ -217,3 +217,65 @@ final class SquallProcess {
         #expect(squall.log == "squall: \(otherKey): key does not match the certificate in \(f.cert)\n")
     }
 }
+
+@Suite struct RedisProcessTests {
+    /// A password-protected redis-server on a free port, killed when released.
+    final class Redis {
+        let process = Process()
+        let port: Int
+        init(password: String) throws {
+            port = try TestListener().port
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+            process.arguments = [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--requirepass", password, "--save", "", "--appendonly", "no", "--dir",
+                NSTemporaryDirectory(),
+            ]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Ready when it answers PONG (bounded); fail loudly if it never does.
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = (try? shell("redis-cli -p \(port) -a '\(password)' --no-auth-warning ping"))?.contains("PONG") == true
+                if !ready { usleep(20_000) }
+            }
+            guard ready else { throw TestClient.Failure(description: "redis-server did not answer on port \(port)") }
+        }
+        deinit {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    @Test func badRedisSettingsStopStartupWithOneLineAndNoPassword() throws {
+        let redis = try Redis(password: "sekret")
+        for (url, expected) in [
+            ("redis://:wrong@127.0.0.1:\(redis.port)", "authentication failed"),
+            ("redis://:sekret@127.0.0.1:\(redis.port)/99", "cannot select database 99"),
+        ] {
+            let squall = try SquallProcess(["--storage", url, "--http", "127.0.0.1:0"])
+            squall.process.waitUntilExit()
+            squall.waitFor("\u{0}never")
+            #expect(squall.process.terminationStatus == 1)
+            #expect(
+                squall.log.hasPrefix("squall: storage: redis://127.0.0.1:\(redis.port)/") && squall.log.contains(expected), "\(squall.log)")
+            #expect(!squall.log.contains("sekret") && !squall.log.contains("wrong") && squall.log.split(separator: "\n").count == 1)
+        }
+    }
+
+    @Test func twoSquallProcessesShareOneRedis() throws {
+        let redis = try Redis(password: "sekret")
+        let url = "redis://:sekret@127.0.0.1:\(redis.port)/1"
+        let a = try SquallProcess(["--storage", url, "--http", "127.0.0.1:0"])
+        let b = try SquallProcess(["--storage", url, "--http", "[::1]:0"])
+        #expect(a.waitFor(" ready") && b.waitFor(" ready"))
+        let portA = try #require(a.ports("http").first), portB = try #require(b.ports("http").first)
+        _ = try TestClient.get("127.0.0.1", portA, announceTarget(hash: testHash(60), peer: testPeer("viaA"), port: 7001, left: 0))
+        let reply = try BencodeValue.decode(
+            try TestClient.get("::1", portB, announceTarget(hash: testHash(60), peer: testPeer("viaB"), left: 1)).body)
+        #expect(reply["complete"] == .int(1) && reply["incomplete"] == .int(1))
+        #expect(compactV4(reply["peers"]) == ["127.0.0.1:7001"], "B hands out the peer that announced to A")
+        #expect(a.stop() == 0 && b.stop() == 0)
+        #expect(!a.log.contains("sekret") && !b.log.contains("sekret"))
+    }
+}
