@@ -132,6 +132,13 @@ public final class RedisStore: PeerStore, Sendable {
         }
     }
 
+    /// Up when a connection answers PING within the timeout (reconnecting if it must).
+    public func health(completion: @escaping @Sendable (Bool) -> Void) {
+        worker().run({ (r: Result<Bool, StoreError>) in completion((try? r.get()) == true) }) { c in
+            try c.command([Array("PING".utf8)]) == .status("PONG")
+        }
+    }
+
     /// Sweeps, 100 at a time, every torrent whose oldest endpoint may have expired.
     public func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
         let keys = keys

@@ -79,6 +79,13 @@ public protocol PeerStore: Sendable {
     func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void)
     /// A short name for logs and `/health`: `memory`, `redis`...
     var kind: String { get }
+    /// Whether the store can serve right now (for `/health`); answers within the store's timeout.
+    func health(completion: @escaping @Sendable (Bool) -> Void)
+}
+
+extension PeerStore {
+    /// Stores in this process are always up.
+    public func health(completion: @escaping @Sendable (Bool) -> Void) { completion(true) }
 }
 
 extension PeerStore {

@@ -75,10 +75,10 @@ public final class TrackerRouter: Sendable {
         } else if path.elementsEqual("/scrape".utf8) {
             scrape(head.query, respond: respond)
         } else if path.elementsEqual("/health".utf8) {
-            respond(
-                HTTPReply(
-                    status: 200, contentType: "application/json",
-                    body: Array(health().utf8)))
+            let json = health
+            store.health { up in
+                respond(HTTPReply(status: up ? 200 : 503, contentType: "application/json", body: Array(json(up).utf8)))
+            }
         } else if path.elementsEqual("/stats".utf8) {
             stats(respond: respond)
         } else if path.elementsEqual("/stats.php".utf8) {
@@ -93,8 +93,10 @@ public final class TrackerRouter: Sendable {
     /// Seconds until the nearest certificate expires, when TLS is served.
     var certificateExpiresIn: Int? { tls.map { $0.current.nearestExpiry - Int(time(nil)) } }
 
-    private func health() -> String {
-        var json = #"{"status":"ok","version":"\#(Self.version)","store":"\#(store.kind)""#
+    /// `{"status":"ok"|"unavailable","version":...,"store":"memory"|"redis"|"down",...}`
+    @Sendable private func health(_ storeUp: Bool) -> String {
+        let status = storeUp ? "ok" : "unavailable"
+        var json = #"{"status":"\#(status)","version":"\#(Self.version)","store":"\#(storeUp ? store.kind : "down")""#
         if let s = certificateExpiresIn { json += #","certificate_expires_in":\#(s)"# }
         return json + "}\n"
     }

@@ -278,4 +278,22 @@ final class SquallProcess {
         #expect(a.stop() == 0 && b.stop() == 0)
         #expect(!a.log.contains("sekret") && !b.log.contains("sekret"))
     }
+
+    @Test func redisGoingAwayIsReportedNotCrashedOn() throws {
+        let redis = try Redis(password: "sekret")
+        let squall = try SquallProcess(["--storage", "redis://:sekret@127.0.0.1:\(redis.port)", "--http", "127.0.0.1:0"])
+        #expect(squall.waitFor(" ready"))
+        let port = try #require(squall.ports("http").first)
+        let up = try TestClient.get("127.0.0.1", port, "/health")
+        #expect(up.status == 200 && String(decoding: up.body, as: UTF8.self).contains("\"store\":\"redis\""))
+
+        kill(redis.process.processIdentifier, SIGKILL)
+        redis.process.waitUntilExit()
+        let down = try TestClient.get("127.0.0.1", port, "/health")
+        #expect(down.status == 503 && String(decoding: down.body, as: UTF8.self).contains("\"store\":\"down\""))
+        let announce = try TestClient.get("127.0.0.1", port, announceTarget(hash: testHash(61), peer: testPeer("x"), left: 1))
+        #expect(announce.status == 200)
+        #expect(try BencodeValue.decode(announce.body)["failure reason"]?.stringValue == "storage unavailable, retry later")
+        #expect(squall.stop() == 0, "still running, and stops cleanly")
+    }
 }
