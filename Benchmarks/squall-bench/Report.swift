@@ -130,7 +130,16 @@ func report(dir: String) throws {
     row(
         "HTTPS new connection, session resumed", "squall-https", "resume", "opentracker-via-nginx-tls-resume", "resume", limit: 1.0,
         label: "<= nginx TLS (resumption on) -> opentracker")
-    md += "| Redis store, HTTP keep-alive | - | - | - | <= 4x memory mode | not measured: no Redis store yet (issue 4) |\n"
+    row(
+        "Redis store, HTTP keep-alive (Squall + Redis CPU)", "squall-redis", "keep-alive", "squall-http", "keep-alive", limit: 4.0,
+        label: "<= 4x memory store")
+    row(
+        "Redis store, cost vs swarm size (swarm 1000 / swarm 10)", "squall-redis-swarm1000", "keep-alive", "squall-redis-swarm10",
+        "keep-alive", limit: 1.3, label: "<= 1.3x")
+    if let line = readFile(dir + "/redis-memory.txt"), let value = line.split(separator: " ").first?.split(separator: "=").last {
+        md +=
+            "| Redis used_memory per peer (\(line.split(separator: "=").last?.trimmingCharacters(in: "\n") ?? "?") peers) | \(value) B | BitStorm layout: not measured | - | - | - |\n"
+    }
     if let mem = readFile(dir + "/memory.md") {
         let perPeer = mem.split(separator: "\n").compactMap { line -> Double? in
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: " ") }
