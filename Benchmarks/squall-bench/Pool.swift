@@ -15,15 +15,10 @@ struct Pool {
 
     /// A deterministic 20-byte info_hash for pool index `i` (SplitMix64 output bytes).
     static func hash(_ i: Int) -> [UInt8] {
-        var state = UInt64(i) &* 0x9E37_79B9_7F4A_7C15 ^ 0x5351_5541_4C4C_2121
+        var rng = SplitMix64(seed: UInt64(i) &* 0x9E37_79B9_7F4A_7C15 ^ 0x5351_5541_4C4C_2121)
         var out: [UInt8] = []
         while out.count < 20 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            withUnsafeBytes(of: z.bigEndian) { out.append(contentsOf: $0) }
+            withUnsafeBytes(of: rng.next().bigEndian) { out.append(contentsOf: $0) }
         }
         return Array(out.prefix(20))
     }

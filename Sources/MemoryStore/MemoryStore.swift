@@ -34,12 +34,12 @@ public final class MemoryStore: PeerStore {
 
     final class Shard: Sendable {
         let state: Mutex<ShardState>
-        init(seed: UInt64) { state = Mutex(ShardState(rng: FastRandom(seed: seed))) }
+        init(seed: UInt64) { state = Mutex(ShardState(rng: SplitMix64(seed: seed))) }
     }
 
     struct ShardState: ~Copyable {
         var torrents: [InfoHash: Swarm] = [:]
-        var rng: FastRandom
+        var rng: SplitMix64
         var peers = 0
         var seeders = 0
     }
@@ -96,7 +96,7 @@ public final class MemoryStore: PeerStore {
 
     /// One announce against one swarm; returns the reply and how the counts moved.
     private static func apply(
-        _ a: PeerAnnounce, to swarm: inout Swarm, rng: inout FastRandom, now: UInt32, cutoff: UInt32, ttl: UInt32,
+        _ a: PeerAnnounce, to swarm: inout Swarm, rng: inout SplitMix64, now: UInt32, cutoff: UInt32, ttl: UInt32,
         maxPeers: Int, seed: UInt64
     ) -> (Result<SwarmReply, StoreError>, SwarmDelta) {
         var delta = SwarmDelta()

@@ -3,22 +3,10 @@ import TrackerCore
 
 @testable import TrackerProtocol
 
-/// A small deterministic generator, so a failing input can be reproduced from its seed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Clients send anything; parsers answer every input with a value or a named failure.
 @Suite struct RandomInputTests {
     /// Random bytes biased towards the characters the parsers look at.
-    static func noise(_ rng: inout SeededRandom, length: Int) -> [UInt8] {
+    static func noise(_ rng: inout SplitMix64, length: Int) -> [UInt8] {
         let interesting = Array("%&=?+ \r\n:GETHTTP/1.0info_hashpeer_idportleft0123456789abcdefABCDEF".utf8)
         return (0..<length).map { _ in
             Bool.random(using: &rng) ? interesting.randomElement(using: &rng)! : UInt8.random(in: 0...255, using: &rng)
@@ -27,7 +15,7 @@ struct SeededRandom: RandomNumberGenerator {
 
     @Test(arguments: 0..<8)
     func arbitraryBytesNeverCrashTheParsers(seed: Int) {
-        var rng = SeededRandom(state: UInt64(seed))
+        var rng = SplitMix64(seed: UInt64(seed))
         for _ in 0..<2000 {
             let bytes = Self.noise(&rng, length: Int.random(in: 0...300, using: &rng))
             _ = bytes.withUnsafeBytes { HTTPHeadParser.parse($0, maxHeadBytes: 512) }
@@ -38,7 +26,7 @@ struct SeededRandom: RandomNumberGenerator {
 
     @Test(arguments: 0..<4)
     func aHeadParsesTheSameWholeOrSplitAnywhere(seed: Int) {
-        var rng = SeededRandom(state: UInt64(1000 + seed))
+        var rng = SplitMix64(seed: UInt64(1000 + seed))
         for _ in 0..<200 {
             let query = Self.noise(&rng, length: Int.random(in: 0...80, using: &rng)).filter { $0 > 0x20 && $0 != 0x7F }
             var text = Array("GET /announce?".utf8) + query + Array(" HTTP/1.1\r\n".utf8)
@@ -61,7 +49,7 @@ struct SeededRandom: RandomNumberGenerator {
 
     @Test(arguments: 0..<4)
     func validQueriesWithNoiseParseToTheirValues(seed: Int) throws {
-        var rng = SeededRandom(state: UInt64(2000 + seed))
+        var rng = SplitMix64(seed: UInt64(2000 + seed))
         for _ in 0..<300 {
             let hash = (0..<20).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let peer = (0..<20).map { _ in UInt8.random(in: 0...255, using: &rng) }
