@@ -30,8 +30,16 @@ let package = Package(
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning,
         // and its headers and library are in the default paths.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
-        // The Redis store (issue 4): so far its C boundary, a blocking hiredis connection.
-        .target(name: "RedisStore", dependencies: ["CHiredis", "TrackerCore"], swiftSettings: strict),
+        // The Redis store: hiredis formats and parses, NIO channels carry the bytes.
+        .target(
+            name: "RedisStore",
+            dependencies: [
+                "CHiredis", "TrackerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Wrappers for OpenSSL's function-like macros; nothing else.
@@ -89,7 +97,15 @@ let package = Package(
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
-        .testTarget(name: "RedisStoreTests", dependencies: ["RedisStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RedisStoreTests",
+            dependencies: [
+                "RedisStore", "StoreConformance", "TrackerCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [

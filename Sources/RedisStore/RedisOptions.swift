@@ -5,12 +5,16 @@ public struct RedisOptions: Sendable, Equatable {
     public var password: String?
     public var database: Int
     public var prefix: String
+    /// Connections per event loop; commands are pipelined on each, so one is usually enough.
     public var connections: Int
+    /// How long a command may wait for its reply.
     public var timeout: Duration
+    /// How long a connection attempt may take.
+    public var connectTimeout: Duration
 
     public init(
         endpoint: RedisEndpoint, username: String? = nil, password: String? = nil, database: Int = 0, prefix: String = "squall:",
-        connections: Int = 4, timeout: Duration = .seconds(1)
+        connections: Int = 1, timeout: Duration = .seconds(1), connectTimeout: Duration = .seconds(1)
     ) {
         self.endpoint = endpoint
         self.username = username
@@ -19,6 +23,7 @@ public struct RedisOptions: Sendable, Equatable {
         self.prefix = prefix
         self.connections = connections
         self.timeout = timeout
+        self.connectTimeout = connectTimeout
     }
 
     /// Parses `redis://[user:password@]host:port[/db]` (IPv6 hosts in brackets) or

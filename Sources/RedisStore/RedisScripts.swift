@@ -1,66 +1,61 @@
-/// The Lua scripts that make each store verb one round trip. KEYS are a torrent's keys in the
-/// order `RedisKeys.torrent` gives them: peers, s, l, m, x, index, totals.
+/// The Lua scripts that make each store verb one round trip. KEYS of the per-torrent scripts
+/// are a torrent's keys in the order `RedisKeys.torrent` gives them: ids, s, l, m, x, index,
+/// totals.
+///
+/// A peer's record is 53 bytes, kept in its slot of `s` or `l`: peer_id (1-20), flags (21:
+/// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed), IPv4 address and port (22-27), IPv6
+/// address and port (28-45), last announce over IPv4 (46-49) and over IPv6 (50-53), big-endian.
+/// An announce returns sampled records as they are stored: Squall, not Lua, decodes them and
+/// drops endpoints past their time, so the script's work per sampled peer is one hash lookup.
 enum RedisScripts {
-    /// Shared helpers: the peer record codec and the dense slot hashes.
+    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
     static let common = #"""
-        local FMT = '>IBBHc4IHc16I'
-        local function unpack_rec(r)
-          local slot, role, flags, p4, a4, s4, p6, a6, s6 = struct.unpack(FMT, r)
-          return {slot = slot, role = role, flags = flags, p4 = p4, a4 = a4, s4 = s4, p6 = p6, a6 = a6, s6 = s6}
-        end
-        local function pack_rec(t)
-          return struct.pack(FMT, t.slot, t.role, t.flags, t.p4, t.a4, t.s4, t.p6, t.a6, t.s6)
-        end
-        local function has(flags, bit_) return math.floor(flags / bit_) % 2 == 1 end
-        local function slots_key(role) if role == 1 then return KEYS[2] end return KEYS[3] end
-        local function slot_add(key, pid)
+        local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+        local function slot_add(where, pid, rec)
+          local key = slots_key(where)
           local n = redis.call('HLEN', key)
-          redis.call('HSET', key, n, pid)
+          redis.call('HSET', key, n, rec)
+          redis.call('HSET', KEYS[1], pid, where .. n)
           return n
         end
         -- Swap-remove: the last slot moves into the hole, so slots stay 0..n-1.
-        local function slot_remove(key, slot)
+        local function slot_remove(where, slot)
+          local key = slots_key(where)
           local last = redis.call('HLEN', key) - 1
           if slot ~= last then
             local moved = redis.call('HGET', key, last)
             redis.call('HSET', key, slot, moved)
-            local mr = unpack_rec(redis.call('HGET', KEYS[1], moved))
-            mr.slot = slot
-            redis.call('HSET', KEYS[1], moved, pack_rec(mr))
+            redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
           end
           redis.call('HDEL', key, last)
         end
-        local function remove_peer(pid, rec)
-          slot_remove(slots_key(rec.role), rec.slot)
+        local function remove_peer(pid, where, slot, rec)
+          slot_remove(where, slot)
           redis.call('HDEL', KEYS[1], pid)
           redis.call('ZREM', KEYS[5], pid)
-          if rec.role == 2 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
+          if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
           redis.call('HINCRBY', KEYS[7], 'p', -1)
-          if rec.role == 1 then redis.call('HINCRBY', KEYS[7], 's', -1) end
-        end
-        local function oldest(rec)
-          local o = nil
-          if has(rec.flags, 1) then o = rec.s4 end
-          if has(rec.flags, 2) and (o == nil or rec.s6 < o) then o = rec.s6 end
-          return o
+          if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
         end
         -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
         local function sweep(cutoff, limit)
           local removed = 0
           local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, limit)
           for _, pid in ipairs(stale) do
-            local r = redis.call('HGET', KEYS[1], pid)
-            if r then
-              local rec = unpack_rec(r)
-              if has(rec.flags, 1) and rec.s4 <= cutoff then rec.flags = rec.flags - 1 end
-              if has(rec.flags, 2) and rec.s6 <= cutoff then rec.flags = rec.flags - 2 end
-              local o = oldest(rec)
-              if o == nil then
-                remove_peer(pid, rec)
+            local id = redis.call('HGET', KEYS[1], pid)
+            if id then
+              local where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
+              local rec = redis.call('HGET', slots_key(where), slot)
+              local flags = string.byte(rec, 21)
+              local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
+              if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
+              if bit.band(flags, 2) ~= 0 and s6 <= cutoff then flags = flags - 2 end
+              if bit.band(flags, 3) == 0 then
+                remove_peer(pid, where, slot, rec)
                 removed = removed + 1
               else
-                redis.call('HSET', KEYS[1], pid, pack_rec(rec))
-                redis.call('ZADD', KEYS[5], o, pid)
+                redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
+                if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
               end
             else
               redis.call('ZREM', KEYS[5], pid)
@@ -68,90 +63,106 @@ enum RedisScripts {
           end
           return removed
         end
-        -- Keeps the reaper's index right: the torrent's oldest endpoint, or gone when empty.
-        local function reindex(hex)
-          local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-          if #first == 0 then
-            if redis.call('ZREM', KEYS[6], hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', -1) end
-            redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-          else
-            redis.call('ZADD', KEYS[6], first[2], hex)
-          end
+        -- A torrent left without peers leaves the index and the totals, and its keys go.
+        local function drop_if_empty(hex)
+          if redis.call('HLEN', KEYS[1]) > 0 then return false end
+          if redis.call('ZREM', KEYS[6], hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', -1) end
+          redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+          return true
         end
 
         """#
 
-    /// ARGV: peer_id, family (4|6), address bytes, port, role (0 leecher, 1 seeder, 2 partial),
-    /// counts download (0|1), remove (0|1), numwant, now, ttl, max peers, hex info_hash, seed.
-    /// Returns {seeders, leechers, downloaded, peers blob} or {'full'}. The blob holds 45 bytes
-    /// a sampled peer: peer_id, flags (1 IPv4, 2 IPv6), IPv4 + port, IPv6 + port.
-    static let announce =
-        common + #"""
-            local pid, fam, addr, port = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-            local role, counts, remove = tonumber(ARGV[5]), ARGV[6] == '1', ARGV[7] == '1'
-            local numwant, now, ttl, maxpeers, hex = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+    /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
+    /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
+    /// ttl, max peers, hex info_hash, seed.
+    /// Returns {seeders, leechers, downloaded, records} or {'full'}; records are the sampled
+    /// peers' 53-byte records, concatenated.
+    ///
+    /// The index score of a torrent is a lower bound of its oldest endpoint's last announce: it
+    /// is set when the torrent appears and corrected only by the reaper, since announces and
+    /// removals can only raise the true value.
+    static let announce = RedisScript(
+        name: "announce",
+        source: common + #"""
+            local pid, fam, ep, role = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+            local counts, remove = ARGV[5] == '1', ARGV[6] == '1'
+            local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+            local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
             local cutoff = now - ttl
-            local known = redis.call('ZSCORE', KEYS[6], hex)
-            if known then sweep(cutoff, 32) end
-            local r = redis.call('HGET', KEYS[1], pid)
-            local rec = nil
-            if r then rec = unpack_rec(r) end
-            local function counts_reply(blob)
-              return {redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), blob}
+            sweep(cutoff, 32)
+            local id = redis.call('HGET', KEYS[1], pid)
+            local where, slot, rec
+            if id then
+              where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
+              rec = redis.call('HGET', slots_key(where), slot)
             end
             if remove then
-              if rec then remove_peer(pid, rec) end
-              local reply = counts_reply('')
-              if known then reindex(hex) end
+              if id then remove_peer(pid, where, slot, rec) end
+              local reply = {redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), ''}
+              drop_if_empty(hex)
               return reply
             end
+            local want = 'l'
+            if role == '1' then want = 's' end
+            local flags = 0
             if not rec then
               if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3]) >= maxpeers then return {'full'} end
-              if not known then redis.call('HINCRBY', KEYS[7], 't', 1) end
-              rec = {slot = 0, role = role, flags = 0, p4 = 0, a4 = '\0\0\0\0', s4 = 0, p6 = 0, a6 = string.rep('\0', 16), s6 = 0}
-              rec.slot = slot_add(slots_key(role), pid)
+              if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
               redis.call('HINCRBY', KEYS[7], 'p', 1)
-              if role == 1 then redis.call('HINCRBY', KEYS[7], 's', 1) end
-              if role == 2 then redis.call('HINCRBY', KEYS[4], 'p', 1) end
+              if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
+              rec = pid .. string.rep('\0', 33)
             else
-              if (rec.role == 1) ~= (role == 1) then
-                slot_remove(slots_key(rec.role), rec.slot)
-                rec.slot = slot_add(slots_key(role), pid)
-                if role == 1 then redis.call('HINCRBY', KEYS[7], 's', 1) else redis.call('HINCRBY', KEYS[7], 's', -1) end
+              flags = string.byte(rec, 21)
+              if where ~= want then
+                slot_remove(where, slot)
+                if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) else redis.call('HINCRBY', KEYS[7], 's', -1) end
               end
-              if rec.role == 2 and role ~= 2 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
-              if rec.role ~= 2 and role == 2 then redis.call('HINCRBY', KEYS[4], 'p', 1) end
-              rec.role = role
             end
-            if fam == '4' then
-              rec.a4, rec.p4, rec.s4 = addr, port, now
-              if not has(rec.flags, 1) then rec.flags = rec.flags + 1 end
-            else
-              rec.a6, rec.p6, rec.s6 = addr, port, now
-              if not has(rec.flags, 2) then rec.flags = rec.flags + 2 end
+            local partial = bit.band(flags, 8) ~= 0
+            if role == '2' and not partial then
+              flags = flags + 8
+              redis.call('HINCRBY', KEYS[4], 'p', 1)
+            elseif role ~= '2' and partial then
+              flags = flags - 8
+              redis.call('HINCRBY', KEYS[4], 'p', -1)
             end
-            if counts and not has(rec.flags, 4) then
-              rec.flags = rec.flags + 4
+            if counts and bit.band(flags, 4) == 0 then
+              flags = flags + 4
               redis.call('HINCRBY', KEYS[4], 'd', 1)
             end
-            redis.call('HSET', KEYS[1], pid, pack_rec(rec))
-            redis.call('ZADD', KEYS[5], oldest(rec), pid)
-            reindex(hex)
+            local other
+            if fam == '4' then
+              if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
+              flags = bit.bor(flags, 1)
+              rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 53)
+            else
+              if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
+              flags = bit.bor(flags, 2)
+              rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb
+            end
+            if id and where == want then
+              redis.call('HSET', slots_key(want), slot, rec)
+            else
+              slot = slot_add(want, pid, rec)
+            end
+            local oldest = now
+            if other and other < now then oldest = other end
+            redis.call('ZADD', KEYS[5], oldest, pid)
 
             -- A uniform sample of k of the other candidates (Floyd), O(numwant).
             local ns, nl = redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3])
-            local with_seeders = (role == 0)
+            local with_seeders = role == '0'
             local total, self_at = nl, -1
             if with_seeders then
-              total = ns + nl
-              if rec.role == 1 then self_at = rec.slot else self_at = ns + rec.slot end
-            elseif rec.role ~= 1 then
-              self_at = rec.slot
+              total, self_at = ns + nl, ns + slot
+            elseif want == 'l' then
+              self_at = slot
             end
             local m = total
             if self_at >= 0 then m = m - 1 end
             local k = math.min(numwant, m)
-            local picks = {}
+            local sfields, lfields = {}, {}
             if k > 0 then
               math.randomseed(tonumber(ARGV[13]))
               local chosen = {}
@@ -159,46 +170,51 @@ enum RedisScripts {
                 local t = math.random(0, j)
                 if chosen[t] then t = j end
                 chosen[t] = true
-                picks[#picks + 1] = t
+                local p = t
+                if self_at >= 0 and p >= self_at then p = p + 1 end
+                if with_seeders and p < ns then sfields[#sfields + 1] = p
+                elseif with_seeders then lfields[#lfields + 1] = p - ns
+                else lfields[#lfields + 1] = p end
               end
             end
-            local sfields, lfields = {}, {}
-            for _, v in ipairs(picks) do
-              local p = v
-              if self_at >= 0 and p >= self_at then p = p + 1 end
-              if with_seeders and p < ns then sfields[#sfields + 1] = p
-              elseif with_seeders then lfields[#lfields + 1] = p - ns
-              else lfields[#lfields + 1] = p end
-            end
-            local ids = {}
-            if #sfields > 0 then for _, id in ipairs(redis.call('HMGET', KEYS[2], unpack(sfields))) do ids[#ids + 1] = id end end
-            if #lfields > 0 then for _, id in ipairs(redis.call('HMGET', KEYS[3], unpack(lfields))) do ids[#ids + 1] = id end end
             local out = {}
-            if #ids > 0 then
-              local recs = redis.call('HMGET', KEYS[1], unpack(ids))
-              for i, raw in ipairs(recs) do
-                if raw then
-                  local pr = unpack_rec(raw)
-                  local f = 0
-                  if has(pr.flags, 1) and pr.s4 > cutoff then f = f + 1 end
-                  if has(pr.flags, 2) and pr.s6 > cutoff then f = f + 2 end
-                  if f > 0 then out[#out + 1] = struct.pack('>c20Bc4Hc16H', ids[i], f, pr.a4, pr.p4, pr.a6, pr.p6) end
-                end
-              end
-            end
-            return counts_reply(table.concat(out))
-            """#
+            if #sfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[2], unpack(sfields))) end
+            if #lfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[3], unpack(lfields))) end
+            return {ns, nl, tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), table.concat(out)}
+            """#)
 
-    /// ARGV: cutoff, hex. Sweeps the whole torrent (the reaper), then fixes the index.
-    /// Returns how many peers were removed.
-    static let sweepTorrent =
-        common + #"""
-            local removed = 0
+    /// ARGV: cutoff, hex. Sweeps the whole torrent (the reaper), then sets its index score to its
+    /// oldest endpoint or drops it. Returns how many peers were removed.
+    static let sweepTorrent = RedisScript(
+        name: "sweep",
+        source: common + #"""
+            local cutoff, removed = tonumber(ARGV[1]), 0
             -- Every pass removes or re-scores past the cutoff what it looks at, so this ends.
-            while redis.call('ZCOUNT', KEYS[5], '-inf', ARGV[1]) > 0 do
-              removed = removed + sweep(tonumber(ARGV[1]), 1000)
+            repeat
+              removed = removed + sweep(cutoff, 1000)
+            until #redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, 1) == 0
+            if not drop_if_empty(ARGV[2]) then
+              local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+              redis.call('ZADD', KEYS[6], 'XX', first[2], ARGV[2])
             end
-            reindex(ARGV[2])
             return removed
-            """#
+            """#)
+
+    /// KEYS: s, l, m of each torrent in turn. Returns {seeders, leechers, downloaded, partial
+    /// seeds} per torrent, flattened: a whole scrape in one round trip.
+    static let scrape = RedisScript(
+        name: "scrape",
+        source: #"""
+            local out = {}
+            for i = 1, #KEYS, 3 do
+              local m = redis.call('HMGET', KEYS[i + 2], 'd', 'p')
+              out[#out + 1] = redis.call('HLEN', KEYS[i])
+              out[#out + 1] = redis.call('HLEN', KEYS[i + 1])
+              out[#out + 1] = tonumber(m[1] or '0')
+              out[#out + 1] = tonumber(m[2] or '0')
+            end
+            return out
+            """#)
+
+    static let all = [announce, sweepTorrent, scrape]
 }

@@ -1,248 +1,206 @@
-import Dispatch
-import Synchronization
+public import NIOCore
+public import NIOPosix
 public import TrackerCore
 
 /// Swarms in Redis: they survive a restart of Squall and are shared by every Squall that uses
-/// the same Redis and prefix. Each verb is one round trip (a Lua script, `EVALSHA`, reloaded on
-/// `NOSCRIPT`) whose work depends on `numwant`, not on swarm size.
+/// the same Redis and prefix. An announce is one round trip (a Lua script, `EVALSHA`) whose
+/// work depends on `numwant`, not on swarm size; a scrape of many hashes is one round trip too.
 ///
-/// Blocking hiredis connections run on their own serial dispatch queues, never on an event
-/// loop; verbs complete from those queues. A connection that fails is dropped and made again on
-/// the next verb; meanwhile verbs fail with `StoreError.unavailable`.
+/// hiredis formats the commands and parses the replies, but the sockets are SwiftNIO channels:
+/// each event loop pipelines its announces on its own connection and never blocks (see
+/// `RedisClient`). When Redis is down, verbs fail with `StoreError.unavailable` within the
+/// command timeout, and the connections come back by themselves.
 public final class RedisStore: PeerStore, Sendable {
     public let kind = "redis"
-    private let workers: [Worker]
-    private let next = Atomic<Int>(0)
+    private let client: RedisClient
     private let keys: RedisKeys
     private let clock: any TrackerClock
     private let ttl: Int
     private let maxPeersPerTorrent: Int
 
     public convenience init(
-        endpoint: RedisEndpoint, prefix: String = "squall:", connections: Int = 4, timeout: Duration = .seconds(1),
-        clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000
+        endpoint: RedisEndpoint, prefix: String = "squall:", connections: Int = 1, timeout: Duration = .seconds(1),
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int,
+        maxPeersPerTorrent: Int = 100_000
     ) {
         self.init(
-            options: RedisOptions(endpoint: endpoint, prefix: prefix, connections: connections, timeout: timeout), clock: clock,
-            peerTTL: peerTTL, maxPeersPerTorrent: maxPeersPerTorrent)
+            options: RedisOptions(endpoint: endpoint, prefix: prefix, connections: connections, timeout: timeout), group: group,
+            clock: clock, peerTTL: peerTTL, maxPeersPerTorrent: maxPeersPerTorrent)
     }
 
-    public init(options: RedisOptions, clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000) {
-        workers = (0..<max(1, options.connections)).map { Worker(options: options, index: $0) }
+    /// `group` should be the server's: announces then reach Redis without leaving their loop.
+    /// `clock` must be shared by every Squall on this Redis (Unix time by default).
+    public init(
+        options: RedisOptions, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000
+    ) {
+        client = RedisClient(endpoint: options.endpoint, options: options, scripts: RedisScripts.all, group: group)
         keys = RedisKeys(prefix: options.prefix)
         self.clock = clock
         ttl = peerTTL
         self.maxPeersPerTorrent = maxPeersPerTorrent
     }
 
-    private func worker() -> Worker { workers[next.add(1, ordering: .relaxed).oldValue % workers.count] }
-
     /// Connects, authenticates, selects the database and pings, once: the startup check.
     /// Blocks the calling thread (use it before serving, never on an event loop).
     public static func check(_ options: RedisOptions) throws(RedisError) {
-        let c = try Worker.connect(options)
+        let c = try RedisConnection(options.endpoint, timeout: options.connectTimeout)
+        if let password = options.password {
+            let auth = try c.command([Array("AUTH".utf8)] + (options.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+            if case .error(let message) = auth { throw RedisError("\(options.redacted): authentication failed: \(message)") }
+        }
+        if options.database != 0 {
+            if case .error(let message) = try c.command("SELECT", String(options.database)) {
+                throw RedisError("\(options.redacted): cannot select database \(options.database): \(message)")
+            }
+        }
         guard try c.command("PING") == .status("PONG") else { throw RedisError("\(options.redacted): no PONG") }
     }
 
+    /// Closes the connections to Redis (they reopen on the next verb).
+    public func close() { client.close() }
+
     public func announce(_ a: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void) {
-        let (family, address): (String, [UInt8]) =
+        let port = [UInt8(a.endpoint.port >> 8), UInt8(a.endpoint.port & 0xff)]
+        let (family, endpoint): ([UInt8], [UInt8]) =
             switch a.endpoint.address {
-            case .v4(let v4): ("4", v4.bytes)
-            case .v6(let v6): ("6", v6.bytes)
+            case .v4(let v4): ([0x34], v4.bytes + port)
+            case .v6(let v6): ([0x36], v6.bytes + port)
             }
-        let role: Int =
-            switch a.role {
-            case .leecher: 0
-            case .seeder: 1
-            case .partialSeed: 2
-            }
-        var seed = SystemRandomNumberGenerator()
+        let now = clock.now()
+        var random = SystemRandomNumberGenerator()
         let args: [[UInt8]] = [
-            a.peerID.raw.bytes, Array(family.utf8), address, Array(String(a.endpoint.port).utf8), Array(String(role).utf8),
-            Array((a.countsDownload ? "1" : "0").utf8), Array((a.remove ? "1" : "0").utf8), Array(String(a.numwant).utf8),
-            Array(String(clock.now()).utf8), Array(String(ttl).utf8), Array(String(maxPeersPerTorrent).utf8),
-            Array(a.infoHash.raw.hex.utf8), Array(String(seed.next() >> 12).utf8),
+            a.peerID.raw.bytes, family, endpoint, [0x30 + a.role.rawValue], [a.countsDownload ? 0x31 : 0x30], [a.remove ? 0x31 : 0x30],
+            Self.decimal(a.numwant), Self.decimal(Int(now)),
+            [UInt8(now >> 24), UInt8(now >> 16 & 0xff), UInt8(now >> 8 & 0xff), UInt8(now & 0xff)],
+            Self.decimal(ttl), Self.decimal(maxPeersPerTorrent), Array(a.infoHash.raw.hex.utf8), Self.decimal(Int(random.next() >> 12)),
         ]
-        let keys = keys.torrent(a.infoHash)
+        let cutoff = Int(now) - ttl
         let maxPeers = maxPeersPerTorrent
-        worker().run(completion) { c in
-            let reply = try c.eval(RedisScripts.announce, keys: keys, args: args)
-            guard let parts = reply.array else { throw StoreError.unavailable("unexpected reply \(reply)") }
-            if parts.first == .string(Array("full".utf8)) { throw StoreError.full("torrent is full (at most \(maxPeers) peers)") }
-            guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, let blob = parts[3].bytes
-            else { throw StoreError.unavailable("unexpected reply \(reply)") }
-            return SwarmReply(complete: s, incomplete: l, downloaded: d, peers: Self.decodePeers(blob))
+        client.eval(RedisScripts.announce, keys: keys.torrent(a.infoHash), arguments: args) { result in
+            completion(
+                Self.storeResult(result).flatMap { reply in
+                    guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+                    if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
+                    guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer,
+                        let blob = parts[3].bytes
+                    else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+                    return .success(SwarmReply(complete: s, incomplete: l, downloaded: d, peers: Self.decodePeers(blob, cutoff: cutoff)))
+                })
         }
     }
 
-    /// 45 bytes a peer: peer_id, flags (1 IPv4, 2 IPv6), IPv4 address and port, IPv6 address and port.
-    static func decodePeers(_ blob: [UInt8]) -> [SwarmPeer] {
-        stride(from: 0, to: blob.count - 44, by: 45).map { o in
+    /// Records as `RedisScripts` lays them out; endpoints last announced at or before `cutoff`
+    /// are dropped, and peers left with none.
+    static func decodePeers(_ blob: [UInt8], cutoff: Int) -> [SwarmPeer] {
+        var peers: [SwarmPeer] = []
+        peers.reserveCapacity(blob.count / 53)
+        func u32(_ o: Int) -> Int { Int(blob[o]) << 24 | Int(blob[o + 1]) << 16 | Int(blob[o + 2]) << 8 | Int(blob[o + 3]) }
+        func u16(_ o: Int) -> UInt16 { UInt16(blob[o]) << 8 | UInt16(blob[o + 1]) }
+        for o in stride(from: 0, to: blob.count - 52, by: 53) {
             let flags = blob[o + 20]
-            let port4 = UInt16(blob[o + 25]) << 8 | UInt16(blob[o + 26])
-            let port6 = UInt16(blob[o + 43]) << 8 | UInt16(blob[o + 44])
             let v4 =
-                flags & 1 == 0
-                ? nil : Endpoint(address: .v4(IPv4Address(blob[o + 21], blob[o + 22], blob[o + 23], blob[o + 24])), port: port4)
-            let v6 = flags & 2 == 0 ? nil : IPv6Address(Array(blob[(o + 27)..<(o + 43)])).map { Endpoint(address: .v6($0), port: port6) }
-            return SwarmPeer(peerID: PeerID(blob[o..<(o + 20)])!, v4: v4, v6: v6)
+                flags & 1 != 0 && u32(o + 45) > cutoff
+                ? Endpoint(address: .v4(IPv4Address(blob[o + 21], blob[o + 22], blob[o + 23], blob[o + 24])), port: u16(o + 25)) : nil
+            let v6 =
+                flags & 2 != 0 && u32(o + 49) > cutoff
+                ? IPv6Address(Array(blob[(o + 27)..<(o + 43)])).map { Endpoint(address: .v6($0), port: u16(o + 43)) } : nil
+            guard v4 != nil || v6 != nil, let id = PeerID(blob[o..<(o + 20)]) else { continue }
+            peers.append(SwarmPeer(peerID: id, v4: v4, v6: v6))
         }
+        return peers
     }
 
     public func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
-        let keys = keys
-        worker().run(completion) { c in
-            var out: [InfoHash: ScrapeEntry] = [:]
-            for h in hashes {
-                let k = keys.torrent(h)
-                let s = try c.command([Array("HLEN".utf8), k[1]]).integer ?? 0
-                let l = try c.command([Array("HLEN".utf8), k[2]]).integer ?? 0
-                guard s + l > 0 else { continue }
-                let meta = try c.command([Array("HMGET".utf8), k[3], Array("d".utf8), Array("p".utf8)]).array ?? []
-                let d = meta.first?.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-                let p = meta.dropFirst().first?.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
-                out[h] = ScrapeEntry(complete: s, incomplete: l, downloaded: d, downloaders: l - p)
-            }
-            return out
+        guard !hashes.isEmpty else { return completion(.success([:])) }
+        client.eval(RedisScripts.scrape, keys: hashes.flatMap { keys.scrape($0) }, arguments: []) { result in
+            completion(
+                Self.storeResult(result).flatMap { reply in
+                    let n = (reply.array ?? []).map { $0.integer ?? 0 }
+                    guard n.count == hashes.count * 4 else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+                    var out: [InfoHash: ScrapeEntry] = [:]
+                    for (i, h) in hashes.enumerated() where n[4 * i] + n[4 * i + 1] > 0 {
+                        let (s, l, d, p) = (n[4 * i], n[4 * i + 1], n[4 * i + 2], n[4 * i + 3])
+                        out[h] = ScrapeEntry(complete: s, incomplete: l, downloaded: d, downloaders: l - p)
+                    }
+                    return .success(out)
+                })
         }
     }
 
     public func scrapeAll(limit: Int, completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
-        let keys = keys
-        worker().run({ (result: Result<[InfoHash], StoreError>) in
-            switch result {
-            case .success(let hashes): self.scrape(hashes, completion: completion)
+        client.command([Array("ZRANGE".utf8), keys.index, Array("0".utf8), Self.decimal(max(0, limit - 1))]) { result in
+            switch Self.storeResult(result) {
+            case .success(let members):
+                let hashes = (members.array ?? []).compactMap {
+                    $0.bytes.flatMap { Bytes20(hex: String(decoding: $0, as: UTF8.self)) }.map(InfoHash.init)
+                }
+                self.scrape(hashes, completion: completion)
             case .failure(let e): completion(.failure(e))
-            }
-        }) { c in
-            let members = try c.command([Array("ZRANGE".utf8), keys.index, Array("0".utf8), Array(String(max(0, limit - 1)).utf8)])
-            return (members.array ?? []).compactMap {
-                $0.bytes.flatMap { Bytes20(hex: String(decoding: $0, as: UTF8.self)) }.map(InfoHash.init)
             }
         }
     }
 
     public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
-        let keys = keys
-        worker().run(completion) { c in
-            let v = try c.command([Array("HMGET".utf8), keys.totals, Array("t".utf8), Array("p".utf8), Array("s".utf8)]).array ?? []
-            let n = v.map { $0.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0 }
-            let (t, p, s) = (n.count > 0 ? n[0] : 0, n.count > 1 ? n[1] : 0, n.count > 2 ? n[2] : 0)
-            return SwarmTotals(torrents: t, peers: p, seeders: s, leechers: p - s)
+        client.command([Array("HMGET".utf8), keys.totals, Array("t".utf8), Array("p".utf8), Array("s".utf8)]) { result in
+            completion(
+                Self.storeResult(result).map { reply in
+                    let n = (reply.array ?? []).map { $0.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0 }
+                    let (t, p, s) = (n.count > 0 ? n[0] : 0, n.count > 1 ? n[1] : 0, n.count > 2 ? n[2] : 0)
+                    return SwarmTotals(torrents: t, peers: p, seeders: s, leechers: p - s)
+                })
         }
     }
 
-    /// Up when a connection answers PING within the timeout (reconnecting if it must).
+    /// Up when Redis answers PING within the timeout (reconnecting if it must).
     public func health(completion: @escaping @Sendable (Bool) -> Void) {
-        worker().run({ (r: Result<Bool, StoreError>) in completion((try? r.get()) == true) }) { c in
-            try c.command([Array("PING".utf8)]) == .status("PONG")
-        }
+        client.command([Array("PING".utf8)]) { completion((try? $0.get()) == .status("PONG")) }
     }
 
     /// Sweeps, 100 at a time, every torrent whose oldest endpoint may have expired.
     public func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
-        let keys = keys
-        let cutoff = Int(clock.now()) - ttl
-        worker().run(completion) { c in
-            var removed = 0
-            while true {
-                let due =
-                    try c.command([
-                        Array("ZRANGEBYSCORE".utf8), keys.index, Array("-inf".utf8), Array(String(cutoff).utf8),
-                        Array("LIMIT".utf8), Array("0".utf8), Array("100".utf8),
-                    ]).array ?? []
-                if due.isEmpty { return removed }
-                for member in due {
-                    guard let hex = member.bytes, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
-                    let reply = try c.eval(
-                        RedisScripts.sweepTorrent, keys: keys.torrent(InfoHash(raw)), args: [Array(String(cutoff).utf8), hex])
-                    removed += reply.integer ?? 0
+        let cutoff = Self.decimal(Int(clock.now()) - ttl)
+        Task {
+            do throws(StoreError) {
+                var removed = 0
+                while true {
+                    let due = try await call([
+                        Array("ZRANGEBYSCORE".utf8), keys.index, Array("-inf".utf8), cutoff, Array("LIMIT".utf8), Array("0".utf8),
+                        Array("100".utf8),
+                    ])
+                    let members = (due.array ?? []).compactMap(\.bytes)
+                    if members.isEmpty { return completion(.success(removed)) }
+                    for hex in members {
+                        guard let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
+                        let r = try await storeResult(
+                            RedisScripts.sweepTorrent, keys: keys.torrent(InfoHash(raw)), arguments: [cutoff, hex])
+                        removed += r.integer ?? 0
+                    }
                 }
-            }
-        }
-    }
-}
-
-/// One Redis connection and the serial queue its blocking calls run on.
-private final class Worker: @unchecked Sendable {
-    // `connection` and `scripts` are touched only on `queue`.
-    private let queue: DispatchQueue
-    private let options: RedisOptions
-    private var connection: ScriptConnection?
-
-    init(options: RedisOptions, index: Int) {
-        queue = DispatchQueue(label: "squall.redis.\(index)")
-        self.options = options
-    }
-
-    /// A connection that has authenticated and selected its database.
-    static func connect(_ o: RedisOptions) throws(RedisError) -> RedisConnection {
-        let c = try RedisConnection(o.endpoint, timeout: o.timeout)
-        if let password = o.password {
-            let auth = try c.command([Array("AUTH".utf8)] + (o.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
-            if case .error(let message) = auth { throw RedisError("\(o.redacted): authentication failed: \(message)") }
-        }
-        if o.database != 0 {
-            if case .error(let message) = try c.command("SELECT", String(o.database)) {
-                throw RedisError("\(o.redacted): cannot select database \(o.database): \(message)")
-            }
-        }
-        return c
-    }
-
-    func run<T: Sendable>(
-        _ completion: @escaping @Sendable (Result<T, StoreError>) -> Void, _ body: @escaping @Sendable (ScriptConnection) throws -> T
-    ) {
-        queue.async {
-            do {
-                if self.connection == nil { self.connection = ScriptConnection(try Self.connect(self.options)) }
-                completion(.success(try body(self.connection!)))
-            } catch let e as StoreError {
-                completion(.failure(e))
             } catch {
-                // The connection is broken: drop it, make a new one next time.
-                self.connection = nil
-                completion(.failure(.unavailable("\(error)")))
+                completion(.failure(error))
             }
         }
     }
-}
 
-/// A connection plus the SHA1 of each script it has loaded, for `EVALSHA`.
-final class ScriptConnection: @unchecked Sendable {
-    let connection: RedisConnection
-    private var loaded: [String: [UInt8]] = [:]
-
-    init(_ connection: RedisConnection) { self.connection = connection }
-
-    func command(_ args: [[UInt8]]) throws -> RedisValue {
-        let v = try connection.command(args)
-        if case .error(let message) = v { throw StoreError.unavailable("redis: \(message)") }
-        return v
+    private func call(_ arguments: [[UInt8]]) async throws(StoreError) -> RedisValue {
+        try Self.storeResult(await withCheckedContinuation { c in client.command(arguments) { c.resume(returning: $0) } }).get()
     }
 
-    /// `EVALSHA`, loading the script first (and again after `NOSCRIPT`, e.g. a Redis restart).
-    func eval(_ script: String, keys: [[UInt8]], args: [[UInt8]]) throws -> RedisValue {
-        for _ in 0..<2 {
-            let sha = try loaded[script] ?? load(script)
-            let v = try connection.command([Array("EVALSHA".utf8), sha, Array(String(keys.count).utf8)] + keys + args)
-            if case .error(let message) = v {
-                if message.hasPrefix("NOSCRIPT") {
-                    loaded[script] = nil
-                    continue
-                }
-                throw StoreError.unavailable("redis: \(message)")
-            }
-            return v
+    private func storeResult(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]]) async throws(StoreError) -> RedisValue {
+        try Self.storeResult(
+            await withCheckedContinuation { c in client.eval(script, keys: keys, arguments: arguments) { c.resume(returning: $0) } }
+        ).get()
+    }
+
+    /// A broken connection and an error reply both mean "storage unavailable" to a client.
+    private static func storeResult(_ r: Result<RedisValue, RedisError>) -> Result<RedisValue, StoreError> {
+        switch r {
+        case .success(.error(let message)): .failure(.unavailable("redis: \(message)"))
+        case .success(let v): .success(v)
+        case .failure(let e): .failure(.unavailable("\(e)"))
         }
-        throw StoreError.unavailable("redis: script could not be loaded")
     }
 
-    private func load(_ script: String) throws -> [UInt8] {
-        guard let sha = try command([Array("SCRIPT".utf8), Array("LOAD".utf8), Array(script.utf8)]).bytes else {
-            throw StoreError.unavailable("redis: SCRIPT LOAD gave no digest")
-        }
-        loaded[script] = sha
-        return sha
-    }
+    private static func decimal(_ n: Int) -> [UInt8] { Array(String(n).utf8) }
 }

@@ -82,10 +82,12 @@ public struct SquallConfig: Sendable, Equatable {
     }
 
     public struct RedisSettings: Sendable, Equatable {
-        /// `redis.connections`: connections to Redis, each on its own queue.
-        public var connections = 4
-        /// `redis.timeout_ms`: connect and command timeout; announces fail with "storage unavailable" after it.
+        /// `redis.connections`: connections to Redis per event loop; each pipelines its loop's commands.
+        public var connections = 1
+        /// `redis.timeout_ms`: command timeout; announces fail with "storage unavailable" after it.
         public var timeoutMilliseconds = 1000
+        /// `redis.connect_timeout_ms`: how long one connection attempt may take.
+        public var connectTimeoutMilliseconds = 1000
         /// `redis.prefix`: the start of every key, so several trackers can share one Redis.
         public var prefix = "squall:"
         /// `redis.username`, `redis.password`: AUTH (an ACL user, or the password alone); the URL's win.
@@ -101,6 +103,7 @@ public struct SquallConfig: Sendable, Equatable {
         o.prefix = redis.prefix
         o.connections = redis.connections
         o.timeout = .milliseconds(redis.timeoutMilliseconds)
+        o.connectTimeout = .milliseconds(redis.connectTimeoutMilliseconds)
         return o
     }
 
@@ -181,6 +184,7 @@ extension SquallConfig {
         if var t = try r.table("redis") {
             if let v = try t.int("connections") { redis.connections = v }
             if let v = try t.int("timeout_ms") { redis.timeoutMilliseconds = v }
+            if let v = try t.int("connect_timeout_ms") { redis.connectTimeoutMilliseconds = v }
             if let v = try t.string("prefix") { redis.prefix = v }
             if let v = try t.string("username") { redis.username = v }
             if let v = try t.string("password") { redis.password = v }
@@ -203,8 +207,9 @@ extension SquallConfig {
             throw ConfigError(
                 key: "storage", "'\(redactedStorage)' is not memory, redis://[user:password@]host:port[/db] or unix:///path[?db=N]")
         }
-        try positive(redis.connections, "redis.connections", max: 1024)
+        try positive(redis.connections, "redis.connections", max: 64)
         try positive(redis.timeoutMilliseconds, "redis.timeout_ms", max: 600_000)
+        try positive(redis.connectTimeoutMilliseconds, "redis.connect_timeout_ms", max: 600_000)
         guard !http.listen.isEmpty else { throw ConfigError(key: "http.listen", "needs at least one address") }
         func positive(_ v: Int, _ key: String, max: Int = Int(Int32.max)) throws(ConfigError) {
             guard v >= 1, v <= max else { throw ConfigError(key: key, "must be between 1 and \(max)") }
@@ -282,6 +287,7 @@ extension SquallConfig {
             "[redis]",
             "connections = \(redis.connections)",
             "timeout_ms = \(redis.timeoutMilliseconds)",
+            "connect_timeout_ms = \(redis.connectTimeoutMilliseconds)",
             "prefix = \(q(redis.prefix))",
         ]
         if let u = redis.username { lines.append("username = \(q(u))") }

@@ -90,6 +90,8 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "squall")
         let policy = settings.announce.policy
+        // One group for the server and the Redis connections: an announce stays on its loop.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)
         let store: any PeerStore
         if let redis = settings.redisOptions {
             // One blocking check before serving: a bad URL, password or database stops here.
@@ -98,7 +100,8 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 fail("storage: \(error)")
             }
-            store = RedisStore(options: redis, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent)
+            store = RedisStore(
+                options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent)
         } else {
             store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         }
@@ -111,7 +114,6 @@ struct Serve: AsyncParsableCommand {
             }
             logCertificates(tls!.current, logger: logger, event: "certificate loaded")
         }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)
         let server = TrackerServer(config: settings, store: store, group: group, logger: logger, tls: tls)
         let ready: Logger.Metadata
         do {
