@@ -35,6 +35,23 @@ final class RedisClient: Sendable {
         return links[n % links.count]
     }
 
+    /// How many links there are; `withLink` names one by its position.
+    var count: Int { links.count }
+
+    /// Calls `body` on the loop of a link (the caller's when it has one), with the link and its
+    /// position; everything sent from `body` goes out in one write.
+    func withLink(_ body: @escaping @Sendable (RedisLink, Int) -> Void) {
+        let n = next.add(1, ordering: .relaxed).oldValue
+        let i: Int
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let at = byLoop[ObjectIdentifier(loop)] {
+            i = at * perLoop + n % perLoop
+        } else {
+            i = n % links.count
+        }
+        let l = links[i]
+        l.onLoop { body(l, i) }
+    }
+
     func command(_ arguments: [[UInt8]], _ completion: @escaping @Sendable (Result<RedisValue, RedisError>) -> Void) {
         let l = link()
         l.onLoop { l.command(arguments, completion) }

@@ -48,7 +48,7 @@ public final class RedisConnection {
     /// Sends one command (each argument binary-safe) and waits for its reply. Error replies are
     /// values; a broken connection throws.
     public func command(_ arguments: [[UInt8]]) throws(RedisError) -> RedisValue {
-        let reply: UnsafeMutableRawPointer? = withArgv(arguments) { argc, argv, lengths in
+        let reply: UnsafeMutableRawPointer? = RedisArguments(arguments).withArgv { argc, argv, lengths in
             redisCommandArgv(context, argc, argv, lengths)
         }
         guard let reply else { throw RedisError("\(endpoint): \(Self.errorText(context))") }

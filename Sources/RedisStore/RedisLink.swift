@@ -47,24 +47,42 @@ final class RedisLink: @unchecked Sendable {
     }
 
     func command(_ arguments: [[UInt8]], _ callback: @escaping Callback) {
+        send(RedisCommand.encode(RedisArguments(arguments)), callback)
+    }
+
+    func command(_ arguments: RedisArguments, _ callback: @escaping Callback) {
         send(RedisCommand.encode(arguments), callback)
     }
 
     /// `EVALSHA`; after `NOSCRIPT` (someone flushed the script cache) the script is sent whole
-    /// with `EVAL`, which loads it again.
-    func eval(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], _ callback: @escaping Callback) {
-        let tail = [Array(String(keys.count).utf8)] + keys + arguments
+    /// with `EVAL`, which loads it again. `tail` is the key count, the keys and the arguments.
+    func eval(_ script: RedisScript, tail: RedisArguments, _ callback: @escaping Callback) {
         guard let sha = shas[script.name] else {
-            command([Array("EVAL".utf8), Array(script.source.utf8)] + tail, callback)
+            command(Self.prefixed(["EVAL", script.source], tail), callback)
             return
         }
-        command([Array("EVALSHA".utf8), sha] + tail) { result in
+        var evalsha = RedisArguments()
+        evalsha.append("EVALSHA")
+        evalsha.append(sha)
+        evalsha.append(contentsOf: tail)
+        command(evalsha) { result in
             if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
-                self.command([Array("EVAL".utf8), Array(script.source.utf8)] + tail, callback)
+                self.command(Self.prefixed(["EVAL", script.source], tail), callback)
             } else {
                 callback(result)
             }
         }
+    }
+
+    func eval(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], _ callback: @escaping Callback) {
+        eval(script, tail: RedisArguments([Array(String(keys.count).utf8)] + keys + arguments), callback)
+    }
+
+    private static func prefixed(_ head: [String], _ tail: RedisArguments) -> RedisArguments {
+        var a = RedisArguments()
+        for h in head { a.append(h) }
+        a.append(contentsOf: tail)
+        return a
     }
 
     func send(_ command: [UInt8], _ callback: @escaping Callback) {
@@ -106,7 +124,13 @@ final class RedisLink: @unchecked Sendable {
             }
         let connected: EventLoopFuture<any Channel> =
             switch endpoint {
-            case .tcp(let host, let port): bootstrap.connect(host: host, port: port)
+            case .tcp(let host, let port):
+                // An address needs no resolver (NIO's runs getaddrinfo on a shared dispatch queue).
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    bootstrap.connect(to: address)
+                } else {
+                    bootstrap.connect(host: host, port: port)
+                }
             case .unix(let path): bootstrap.connect(unixDomainSocketPath: path)
             }
         connected.assumeIsolated().whenComplete { result in
@@ -147,7 +171,7 @@ final class RedisLink: @unchecked Sendable {
         }
         if steps.isEmpty { return finish() }
         for step in steps {
-            handler.send(RedisCommand.encode(step.command)) { result in
+            handler.send(RedisCommand.encode(RedisArguments(step.command))) { result in
                 switch result {
                 case .success(.error(let message)): problem = problem ?? "\(step.name) failed: \(message)"
                 case .failure(let error): problem = problem ?? "\(error)"

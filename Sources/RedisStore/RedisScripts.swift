@@ -75,9 +75,13 @@ enum RedisScripts {
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
-    /// ttl, max peers, hex info_hash, seed.
+    /// ttl, max peers, hex info_hash, seed, sample here (0|1).
     /// Returns {seeders, leechers, downloaded, records} or {'full'}; records are the sampled
-    /// peers' 53-byte records, concatenated.
+    /// peers' 53-byte records, concatenated (empty unless asked to sample here).
+    ///
+    /// Squall samples by itself when it knows the torrent's counts from an earlier reply: it
+    /// picks slots and sends `HMGET`s right behind this script, in the same write. Lua then
+    /// touches no sampled record, which is what a sampled peer costs most inside a script.
     ///
     /// The index score of a torrent is a lower bound of its oldest endpoint's last announce: it
     /// is set when the torrent appears and corrected only by the reaper, since announces and
@@ -162,6 +166,7 @@ enum RedisScripts {
             local m = total
             if self_at >= 0 then m = m - 1 end
             local k = math.min(numwant, m)
+            if ARGV[14] ~= '1' then k = 0 end
             local sfields, lfields = {}, {}
             if k > 0 then
               math.randomseed(tonumber(ARGV[13]))

@@ -13,6 +13,8 @@ public import TrackerCore
 public final class RedisStore: PeerStore, Sendable {
     public let kind = "redis"
     private let client: RedisClient
+    /// One per link, used only on that link's loop.
+    private let hints: [SampleHints]
     private let keys: RedisKeys
     private let clock: any TrackerClock
     private let ttl: Int
@@ -35,6 +37,7 @@ public final class RedisStore: PeerStore, Sendable {
         clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000
     ) {
         client = RedisClient(endpoint: options.endpoint, options: options, scripts: RedisScripts.all, group: group)
+        hints = (0..<client.count).map { _ in SampleHints() }
         keys = RedisKeys(prefix: options.prefix)
         self.clock = clock
         ttl = peerTTL
@@ -69,25 +72,117 @@ public final class RedisStore: PeerStore, Sendable {
             }
         let now = clock.now()
         var random = SystemRandomNumberGenerator()
-        let args: [[UInt8]] = [
+        let keys = keys.torrent(a.infoHash)
+        var tail = RedisArguments()
+        tail.append(decimal: keys.count)
+        for k in keys { tail.append(k) }
+        for arg in [
             a.peerID.raw.bytes, family, endpoint, [0x30 + a.role.rawValue], [a.countsDownload ? 0x31 : 0x30], [a.remove ? 0x31 : 0x30],
-            Self.decimal(a.numwant), Self.decimal(Int(now)),
-            [UInt8(now >> 24), UInt8(now >> 16 & 0xff), UInt8(now >> 8 & 0xff), UInt8(now & 0xff)],
-            Self.decimal(ttl), Self.decimal(maxPeersPerTorrent), Array(a.infoHash.raw.hex.utf8), Self.decimal(Int(random.next() >> 12)),
-        ]
+        ] { tail.append(arg) }
+        tail.append(decimal: a.numwant)
+        tail.append(decimal: Int(now))
+        tail.append([UInt8(now >> 24), UInt8(now >> 16 & 0xff), UInt8(now >> 8 & 0xff), UInt8(now & 0xff)])
+        tail.append(decimal: ttl)
+        tail.append(decimal: maxPeersPerTorrent)
+        tail.append(a.infoHash.raw.hex)
+        tail.append(decimal: Int(random.next() >> 12))
         let cutoff = Int(now) - ttl
         let maxPeers = maxPeersPerTorrent
-        client.eval(RedisScripts.announce, keys: keys.torrent(a.infoHash), arguments: args) { result in
-            completion(
-                Self.storeResult(result).flatMap { reply in
-                    guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
-                    if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
-                    guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer,
-                        let blob = parts[3].bytes
-                    else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
-                    return .success(SwarmReply(complete: s, incomplete: l, downloaded: d, peers: Self.decodePeers(blob, cutoff: cutoff)))
-                })
+        let arguments = tail
+        client.withLink { link, index in
+            let hints = self.hints[index]
+            let known = a.remove ? nil : hints.counts(a.infoHash)
+            let reads = known.map { Self.reads(for: a, seeders: $0.seeders, leechers: $0.leechers, keys: keys, hints: hints) } ?? []
+            let gather = ReplyGather(count: 1 + reads.count) { replies in
+                let result = Self.announceReply(replies, for: a, cutoff: cutoff, maxPeers: maxPeers)
+                guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
+                    hints.forget(a.infoHash)
+                    return completion(result)
+                }
+                hints.record(a.infoHash, seeders: reply.complete, leechers: reply.incomplete)
+                // Counts from another loop's or another Squall's announces made the picks miss:
+                // read a new sample with the counts just returned (a second round trip, rare).
+                let again =
+                    known != nil && reply.peers.count < Self.expectedSample(reply, for: a)
+                    ? Self.reads(for: a, seeders: reply.complete, leechers: reply.incomplete, keys: keys, hints: hints) : []
+                guard !again.isEmpty else { return completion(result) }
+                let retry = ReplyGather(count: again.count) { replies in
+                    completion(
+                        Self.sampledPeers(replies[...], for: a, cutoff: cutoff).map { peers in
+                            var fresh = reply
+                            fresh.peers = peers
+                            return fresh
+                        })
+                }
+                for (i, read) in again.enumerated() { link.command(read) { retry.set(i, $0) } }
+            }
+            var script = arguments
+            script.append([known == nil ? 0x31 : 0x30])
+            link.eval(RedisScripts.announce, tail: script) { gather.set(0, $0) }
+            for (i, read) in reads.enumerated() { link.command(read) { gather.set(1 + i, $0) } }
         }
+    }
+
+    /// The `HMGET`s that read a sample for `a` from a swarm of these counts.
+    private static func reads(for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints) -> [RedisArguments] {
+        let picks = hints.picks(seeders: seeders, leechers: leechers, role: a.role, numwant: a.numwant)
+        var reads: [RedisArguments] = []
+        for (key, slots) in [(keys[1], picks.seeders), (keys[2], picks.leechers)] where !slots.isEmpty {
+            var read = RedisArguments()
+            read.append("HMGET")
+            read.append(key)
+            for slot in slots { read.append(decimal: slot) }
+            reads.append(read)
+        }
+        return reads
+    }
+
+    /// How many peers a full sample holds: `numwant`, or every other candidate if fewer.
+    private static func expectedSample(_ r: SwarmReply, for a: PeerAnnounce) -> Int {
+        let others =
+            switch a.role {
+            case .leecher: r.complete + r.incomplete - 1
+            case .partialSeed: r.incomplete - 1
+            case .seeder: r.incomplete
+            }
+        return min(a.numwant, max(0, others))
+    }
+
+    /// The script's reply, plus the records of the `HMGET`s sent behind it when Squall sampled.
+    private static func announceReply(
+        _ replies: [Result<RedisValue, RedisError>], for a: PeerAnnounce, cutoff: Int, maxPeers: Int
+    ) -> Result<SwarmReply, StoreError> {
+        storeResult(replies[0]).flatMap { reply in
+            guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+            if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
+            guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, let blob = parts[3].bytes
+            else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+            let peers: Result<[SwarmPeer], StoreError> =
+                replies.count > 1 ? sampledPeers(replies.dropFirst(), for: a, cutoff: cutoff) : .success(decodePeers(blob, cutoff: cutoff))
+            return peers.map { SwarmReply(complete: s, incomplete: l, downloaded: d, peers: $0) }
+        }
+    }
+
+    /// The records read by `HMGET`s: slots past the end are nil, the announcing peer is dropped,
+    /// and the sample is cut to `numwant` (one more was read when the peer could be among them).
+    private static func sampledPeers(
+        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int
+    ) -> Result<[SwarmPeer], StoreError> {
+        var blob: [UInt8] = []
+        blob.reserveCapacity(53 * (a.numwant + 1))
+        for r in replies {
+            switch storeResult(r) {
+            case .success(let value):
+                for case .string(let record) in value.array ?? [] where record.count == 53 { blob += record }
+            case .failure(let e): return .failure(e)
+            }
+        }
+        var peers = decodePeers(blob, cutoff: cutoff)
+        peers.removeAll { $0.peerID == a.peerID }
+        // Dropping a random one of a uniform sample keeps it uniform (dropping the last would not:
+        // Floyd's last pick is the only one that can be the last slot).
+        while peers.count > a.numwant { peers.remove(at: Int.random(in: peers.indices)) }
+        return .success(peers)
     }
 
     /// Records as `RedisScripts` lays them out; endpoints last announced at or before `cutoff`
@@ -203,4 +298,25 @@ public final class RedisStore: PeerStore, Sendable {
     }
 
     private static func decimal(_ n: Int) -> [UInt8] { Array(String(n).utf8) }
+}
+
+/// Collects the replies of commands sent together and calls `done` once all have arrived, in
+/// whatever order. Used on one loop only.
+final class ReplyGather {
+    private var replies: [Result<RedisValue, RedisError>?]
+    private var missing: Int
+    private let done: ([Result<RedisValue, RedisError>]) -> Void
+
+    init(count: Int, done: @escaping ([Result<RedisValue, RedisError>]) -> Void) {
+        replies = Array(repeating: nil, count: count)
+        missing = count
+        self.done = done
+    }
+
+    func set(_ i: Int, _ r: Result<RedisValue, RedisError>) {
+        guard replies[i] == nil else { return }
+        replies[i] = r
+        missing -= 1
+        if missing == 0 { done(replies.map { $0! }) }
+    }
 }

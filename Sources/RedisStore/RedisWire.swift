@@ -52,34 +52,88 @@ extension RedisValue {
     }
 }
 
-/// Calls `body` with hiredis's argv form of `arguments` (pointers and lengths), valid during the
-/// call. The arguments are laid out in one buffer, so this costs one allocation.
-func withArgv<R>(
-    _ arguments: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R
-) -> R {
-    var flat = [UInt8]()
-    flat.reserveCapacity(arguments.reduce(1) { $0 + $1.count })
-    for a in arguments { flat += a }
-    flat.append(0)
-    let lengths = arguments.map(\.count)
-    return flat.withUnsafeBufferPointer { storage in
-        let base = UnsafeRawPointer(storage.baseAddress!).assumingMemoryBound(to: CChar.self)
-        var offset = 0
-        var pointers = lengths.map { n -> UnsafePointer<CChar>? in
-            defer { offset += n }
-            return base + offset
+/// The arguments of one command, laid out in one buffer (binary-safe), so building a command
+/// of many arguments costs two allocations rather than one per argument.
+struct RedisArguments: Sendable {
+    private(set) var bytes: [UInt8] = []
+    private(set) var ends: [Int] = []
+
+    init() {}
+
+    init(_ arguments: [[UInt8]]) {
+        bytes.reserveCapacity(arguments.reduce(0) { $0 + $1.count })
+        ends.reserveCapacity(arguments.count)
+        for a in arguments { append(a) }
+    }
+
+    var count: Int { ends.count }
+
+    mutating func append(_ argument: [UInt8]) {
+        bytes += argument
+        ends.append(bytes.count)
+    }
+
+    mutating func append(_ argument: String) {
+        bytes += argument.utf8
+        ends.append(bytes.count)
+    }
+
+    /// `n` (not negative) in decimal, written in place without a String.
+    mutating func append(decimal n: Int) {
+        precondition(n >= 0, "negative arguments are written as strings")
+        var digits = 1
+        var rest = n / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
         }
-        return pointers.withUnsafeMutableBufferPointer { p in
-            lengths.withUnsafeBufferPointer { l in body(Int32(arguments.count), p.baseAddress!, l.baseAddress!) }
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digits))
+        var v = n
+        bytes.withUnsafeMutableBufferPointer { b in
+            for i in stride(from: start + digits - 1, through: start, by: -1) {
+                b[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+        }
+        ends.append(bytes.count)
+    }
+
+    mutating func append(contentsOf other: RedisArguments) {
+        let base = bytes.count
+        bytes += other.bytes
+        ends += other.ends.lazy.map { $0 + base }
+    }
+
+    /// Calls `body` with hiredis's argv form (pointers and lengths), valid during the call.
+    func withArgv<R>(_ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+        var lengths = [Int](repeating: 0, count: ends.count)
+        var start = 0
+        for (i, end) in ends.enumerated() {
+            lengths[i] = end - start
+            start = end
+        }
+        return bytes.withUnsafeBufferPointer { storage in
+            // A non-nil base even for an empty buffer: hiredis reads zero bytes from it.
+            let base = UnsafeRawPointer(storage.baseAddress ?? UnsafePointer(bitPattern: 1)!).assumingMemoryBound(to: CChar.self)
+            var pointers = [UnsafePointer<CChar>?](repeating: nil, count: ends.count)
+            var offset = 0
+            for i in 0..<ends.count {
+                pointers[i] = base + offset
+                offset = ends[i]
+            }
+            return pointers.withUnsafeMutableBufferPointer { p in
+                lengths.withUnsafeBufferPointer { l in body(Int32(ends.count), p.baseAddress!, l.baseAddress!) }
+            }
         }
     }
 }
 
 /// Commands in Redis's wire format, written by hiredis (`redisFormatCommandArgv`).
 enum RedisCommand {
-    static func encode(_ arguments: [[UInt8]]) -> [UInt8] {
+    static func encode(_ arguments: RedisArguments) -> [UInt8] {
         var target: UnsafeMutablePointer<CChar>?
-        let n = withArgv(arguments) { argc, argv, lengths in redisFormatCommandArgv(&target, argc, argv, lengths) }
+        let n = arguments.withArgv { argc, argv, lengths in redisFormatCommandArgv(&target, argc, argv, lengths) }
         guard let target, n > 0 else { preconditionFailure("redisFormatCommandArgv failed (out of memory)") }
         defer { redisFreeCommand(target) }
         return Array(UnsafeRawBufferPointer(start: target, count: Int(n)))

@@ -10,7 +10,9 @@ public struct Bytes20: Hashable, Sendable {
         (self.w0, self.w1, self.w2, self.w3, self.w4) = (w0, w1, w2, w3, w4)
     }
 
-    /// Returns nil unless `bytes` holds exactly 20 bytes.
+    /// Returns nil unless `bytes` holds exactly 20 bytes. Inlinable, so callers in other
+    /// modules get a version specialized to their collection (the generic one costs ~20x).
+    @inlinable
     public init?<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         guard bytes.count == 20 else { return nil }
         var words = (UInt32(0), UInt32(0), UInt32(0), UInt32(0), UInt32(0))
@@ -84,6 +86,7 @@ public func hexDigitValue(_ c: UInt8) -> UInt8? {
 public struct InfoHash: Hashable, Sendable, CustomStringConvertible {
     public var raw: Bytes20
     public init(_ raw: Bytes20) { self.raw = raw }
+    @inlinable
     public init?<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         guard let raw = Bytes20(bytes) else { return nil }
         self.raw = raw
@@ -95,6 +98,7 @@ public struct InfoHash: Hashable, Sendable, CustomStringConvertible {
 public struct PeerID: Hashable, Sendable, CustomStringConvertible {
     public var raw: Bytes20
     public init(_ raw: Bytes20) { self.raw = raw }
+    @inlinable
     public init?<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         guard let raw = Bytes20(bytes) else { return nil }
         self.raw = raw

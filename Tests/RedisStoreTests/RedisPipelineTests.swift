@@ -14,6 +14,18 @@ import TrackerCore
                 role: peer % 3 == 0 ? .seeder : .leecher, numwant: 50))
     }
 
+    /// An announce and how long the store took to answer it, timed from the call to the
+    /// completion (on the store's thread), so a busy test scheduler cannot stretch it.
+    static func timedAnnounce(_ s: RedisStore, peer: Int) async -> (Result<SwarmReply, StoreError>, Duration) {
+        let a = PeerAnnounce(
+            infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(peer),
+            endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, UInt8(peer))), port: 6881), role: .leecher, numwant: 50)
+        return await withCheckedContinuation { c in
+            let started = ContinuousClock.now
+            s.announce(a) { c.resume(returning: ($0, ContinuousClock.now - started)) }
+        }
+    }
+
     /// Clients connected to `server`, not counting the one asking.
     static func clients(_ server: RedisServer) throws -> Int {
         let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
@@ -43,21 +55,12 @@ import TrackerCore
         let server = try RedisServer()
         let store = RedisStore(endpoint: server.endpoint, timeout: .milliseconds(300), clock: ManualTrackerClock(), peerTTL: 1860)
         _ = try await Self.announce(store, peer: 1)
-        // DEBUG SLEEP stalls the whole server; the blocking call returns when it wakes.
-        let sleeper = Task.detached {
-            let c = try RedisConnection(server.endpoint, timeout: .seconds(5))
-            _ = try c.command("DEBUG", "SLEEP", "1.5")
-        }
-        try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
-        do {
-            _ = try await Self.announce(store, peer: 2)
-            Issue.record("announced while Redis was stalled")
-        } catch {
-            #expect((error as? StoreError)?.failure.reason == "storage unavailable, retry later")
-        }
-        #expect(ContinuousClock.now - started < .milliseconds(1000), "failed at the 300 ms timeout, not when Redis woke")
-        try await sleeper.value
+        // CLIENT PAUSE holds every client's commands for 2 s; it has begun when it answers.
+        let admin = try RedisConnection(server.endpoint, timeout: .seconds(5))
+        #expect(try admin.command("CLIENT", "PAUSE", "2000", "ALL") == .status("OK"))
+        let (result, took) = await Self.timedAnnounce(store, peer: 2)
+        #expect(result.failure?.failure.reason == "storage unavailable, retry later", "\(result)")
+        #expect(took < .milliseconds(1500), "failed at the 300 ms timeout, not when Redis woke")
         var reply: SwarmReply?
         for _ in 0..<200 where reply == nil {
             reply = try? await Self.announce(store, peer: 3)
@@ -78,4 +81,8 @@ import TrackerCore
             options: RedisOptions(endpoint: server.endpoint, password: "right"), clock: ManualTrackerClock(), peerTTL: 1860)
         #expect(try await Self.announce(right, peer: 1).incomplete == 1)
     }
+}
+
+extension Result {
+    var failure: Failure? { if case .failure(let e) = self { e } else { nil } }
 }
