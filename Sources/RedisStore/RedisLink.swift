@@ -30,7 +30,7 @@ final class RedisLink: @unchecked Sendable {
         case ready(RedisPipelineHandler)
     }
     private var state: State = .down(retryAt: .distantPast, reason: "not connected")
-    private var queued: [(command: [UInt8], callback: Callback)] = []
+    private var queued: [(command: RedisArguments, callback: Callback)] = []
     private var backoff = firstBackoff
     private var shas: [String: [UInt8]] = [:]
 
@@ -47,11 +47,11 @@ final class RedisLink: @unchecked Sendable {
     }
 
     func command(_ arguments: [[UInt8]], _ callback: @escaping Callback) {
-        send(RedisCommand.encode(RedisArguments(arguments)), callback)
+        send(RedisArguments(arguments), callback)
     }
 
     func command(_ arguments: RedisArguments, _ callback: @escaping Callback) {
-        send(RedisCommand.encode(arguments), callback)
+        send(arguments, callback)
     }
 
     /// `EVALSHA`; after `NOSCRIPT` (someone flushed the script cache) the script is sent whole
@@ -85,7 +85,7 @@ final class RedisLink: @unchecked Sendable {
         return a
     }
 
-    func send(_ command: [UInt8], _ callback: @escaping Callback) {
+    func send(_ command: RedisArguments, _ callback: @escaping Callback) {
         loop.preconditionInEventLoop()
         switch state {
         case .ready(let handler):
@@ -171,7 +171,7 @@ final class RedisLink: @unchecked Sendable {
         }
         if steps.isEmpty { return finish() }
         for step in steps {
-            handler.send(RedisCommand.encode(RedisArguments(step.command))) { result in
+            handler.send(RedisArguments(step.command)) { result in
                 switch result {
                 case .success(.error(let message)): problem = problem ?? "\(step.name) failed: \(message)"
                 case .failure(let error): problem = problem ?? "\(error)"

@@ -21,6 +21,7 @@ final class RedisPipelineHandler: ChannelInboundHandler {
     private var context: ChannelHandlerContext?
     private var timer: Scheduled<Void>?
     private var flushScheduled = false
+    private var outgoing: ByteBuffer?
     private var failure: RedisError?
 
     init(timeout: TimeAmount) { self.timeout = timeout }
@@ -28,21 +29,25 @@ final class RedisPipelineHandler: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    /// Queues `command` (already in wire format); the flush happens once per event-loop tick, so
-    /// the announces read in one tick reach Redis in one write. Call on the channel's loop.
-    func send(_ command: [UInt8], _ callback: @escaping Callback) {
+    /// Queues `command`. Commands sent during one event-loop tick are formatted into one buffer
+    /// and written once at the end of the tick, so the announces read in one tick reach Redis
+    /// in one write. Call on the channel's loop.
+    func send(_ command: RedisArguments, _ callback: @escaping Callback) {
         guard let context, failure == nil else {
             callback(.failure(failure ?? RedisError("connection closed")))
             return
         }
         waiting.append(Waiting(callback: callback, deadline: .now() + timeout))
-        context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: command)), promise: nil)
+        if outgoing == nil { outgoing = context.channel.allocator.buffer(capacity: 4096) }
+        RedisCommand.encode(command, into: &outgoing!)
         if timer == nil { armTimer(context) }
         if !flushScheduled {
             flushScheduled = true
             context.eventLoop.assumeIsolated().execute {
                 self.flushScheduled = false
-                self.context?.flush()
+                guard let context = self.context, let bytes = self.outgoing else { return }
+                self.outgoing = nil
+                context.writeAndFlush(self.wrapOutboundOut(bytes), promise: nil)
             }
         }
     }
@@ -89,6 +94,7 @@ final class RedisPipelineHandler: ChannelInboundHandler {
     }
 
     private func failAll(_ error: RedisError) {
+        outgoing = nil
         timer?.cancel()
         timer = nil
         while let w = waiting.popFirst() { w.callback(.failure(error)) }

@@ -1,4 +1,5 @@
 import CHiredis
+import NIOCore
 
 /// A Redis reply, copied out of hiredis's reply tree (binary-safe).
 public enum RedisValue: Equatable, Sendable {
@@ -131,12 +132,13 @@ struct RedisArguments: Sendable {
 
 /// Commands in Redis's wire format, written by hiredis (`redisFormatCommandArgv`).
 enum RedisCommand {
-    static func encode(_ arguments: RedisArguments) -> [UInt8] {
+    /// Appends the command to `buffer`.
+    static func encode(_ arguments: RedisArguments, into buffer: inout ByteBuffer) {
         var target: UnsafeMutablePointer<CChar>?
         let n = arguments.withArgv { argc, argv, lengths in redisFormatCommandArgv(&target, argc, argv, lengths) }
         guard let target, n > 0 else { preconditionFailure("redisFormatCommandArgv failed (out of memory)") }
         defer { redisFreeCommand(target) }
-        return Array(UnsafeRawBufferPointer(start: target, count: Int(n)))
+        buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(n)))
     }
 }
 
