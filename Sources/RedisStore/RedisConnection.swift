@@ -5,7 +5,7 @@ import CHiredis
 #endif
 
 /// Where a Redis server listens.
-public enum RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
+public enum RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
 

@@ -1,9 +1,11 @@
 import TrackerCore
 
 /// Every Redis key Squall uses. All keys start with a configurable prefix (`P`, default
-/// `squall:`) so several trackers can share one Redis; a torrent's keys share the hash tag
-/// `{hex info_hash}`, so Redis Cluster keeps them in one slot and one script can touch them all.
-/// Peer ids are stored raw (binary-safe); the info_hash appears as 40 hex digits.
+/// `squall:`) so several trackers can share one Redis; peer ids are stored raw (binary-safe);
+/// an info_hash appears as 40 hex digits (`H`).
+///
+/// On a single Redis, a torrent's keys share the hash tag `{H}`, and the index and totals are
+/// one key each:
 ///
 /// | key | type | expiry | value |
 /// | --- | --- | --- | --- |
@@ -12,24 +14,77 @@ import TrackerCore
 /// | `P{H}:l` | hash | none (reaped) | slot `0..n-1` -> record of a leecher or partial seed (swap-remove keeps slots dense) |
 /// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds |
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
-/// | `P:torrents` | sorted set | none | hex info_hash scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
+/// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders |
+///
+/// On Redis Cluster a script may only touch keys of one slot, so torrents are spread over 256
+/// buckets (`B` = the XOR of the info_hash's 20 bytes) and every key of a torrent carries its bucket's
+/// tag, as do that bucket's index and totals: `P{bB}:H:ids`, `P{bB}:H:s` ... `P{bB}:torrents`,
+/// `P{bB}:totals`. Totals are the sum over the buckets, read with one pipelined HMGET per bucket.
 ///
 /// Times are Unix seconds, so every Squall on one Redis must keep its clock in sync (NTP).
 struct RedisKeys: Sendable {
     let prefix: String
+    /// 1 on a single Redis, 256 on a cluster.
+    let buckets: Int
 
+    /// Cluster only: the slot of each bucket.
+    private let slots: [Int]
+
+    init(prefix: String, cluster: Bool = false) {
+        self.prefix = prefix
+        buckets = cluster ? 256 : 1
+        slots = cluster ? (0..<256).map { RedisSlot.of(Array("{b\($0)}".utf8)) } : []
+    }
+
+    /// Where a bucket's keys live on a cluster; nil on a single Redis.
+    func slot(_ bucket: Int) -> Int? { slots.isEmpty ? nil : slots[bucket] }
+
+    /// The XOR of the info_hash's 20 bytes (part of the key names: never change it).
+    func bucket(_ hash: InfoHash) -> Int { buckets == 1 ? 0 : hash.raw.withBytes { Int($0.reduce(0, ^)) } % buckets }
+
+    private func torrentStem(_ hash: InfoHash) -> String {
+        buckets == 1 ? prefix + "{" + hash.raw.hex + "}:" : prefix + "{b\(bucket(hash))}:" + hash.raw.hex + ":"
+    }
+
+    /// The keys of the per-torrent scripts: ids, s, l, m, x, then its bucket's index and totals.
     func torrent(_ hash: InfoHash) -> [[UInt8]] {
-        let tag = prefix + "{" + hash.raw.hex + "}:"
-        return ["ids", "s", "l", "m", "x"].map { Array((tag + $0).utf8) } + [index, totals]
+        let stem = torrentStem(hash)
+        let b = bucket(hash)
+        return ["ids", "s", "l", "m", "x"].map { Array((stem + $0).utf8) } + [index(b), totals(b)]
     }
 
     /// The keys the scrape script reads for `hash`: s, l, m.
     func scrape(_ hash: InfoHash) -> [[UInt8]] {
-        let tag = prefix + "{" + hash.raw.hex + "}:"
-        return ["s", "l", "m"].map { Array((tag + $0).utf8) }
+        let stem = torrentStem(hash)
+        return ["s", "l", "m"].map { Array((stem + $0).utf8) }
     }
 
-    var index: [UInt8] { Array((prefix + "torrents").utf8) }
-    var totals: [UInt8] { Array((prefix + "totals").utf8) }
+    func index(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "torrents" : prefix + "{b\(bucket)}:torrents").utf8) }
+    func totals(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "totals" : prefix + "{b\(bucket)}:totals").utf8) }
+}
+
+/// Redis Cluster's key slot: CRC16 (XMODEM) of the key's hash tag (the part between the first
+/// `{` and the next `}`, if not empty) or of the whole key, modulo 16384.
+enum RedisSlot {
+    static let count = 16384
+
+    static func of(_ key: [UInt8]) -> Int {
+        var tagged = key[...]
+        if let open = key.firstIndex(of: UInt8(ascii: "{")),
+            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1
+        {
+            tagged = key[(open + 1)..<close]
+        }
+        return Int(crc16(tagged)) % count
+    }
+
+    static func crc16(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+        var crc: UInt16 = 0
+        for b in bytes {
+            crc ^= UInt16(b) << 8
+            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        }
+        return crc
+    }
 }

@@ -33,6 +33,8 @@ final class RedisLink: @unchecked Sendable {
     private var queued: [(command: RedisArguments, callback: Callback)] = []
     private var backoff = firstBackoff
     private var shas: [String: [UInt8]] = [:]
+    /// The store's sample hints for the torrents this link carries (used on `loop` only).
+    let hints = SampleHints()
 
     init(endpoint: RedisEndpoint, options: RedisOptions, scripts: [RedisScript], loop: any EventLoop) {
         self.endpoint = endpoint

@@ -11,6 +11,10 @@ public struct RedisOptions: Sendable, Equatable {
     public var timeout: Duration
     /// How long a connection attempt may take.
     public var connectTimeout: Duration
+    /// Redis Cluster: the nodes to learn the slot map from (`endpoint` is the first). Empty for
+    /// a single Redis.
+    public var clusterSeeds: [RedisEndpoint] = []
+    public var isCluster: Bool { !clusterSeeds.isEmpty }
 
     public init(
         endpoint: RedisEndpoint, username: String? = nil, password: String? = nil, database: Int = 0, prefix: String = "squall:",
@@ -26,8 +30,9 @@ public struct RedisOptions: Sendable, Equatable {
         self.connectTimeout = connectTimeout
     }
 
-    /// Parses `redis://[user:password@]host:port[/db]` (IPv6 hosts in brackets) or
-    /// `unix:///path/redis.sock[?db=N]`. Nil when the URL is not of either form.
+    /// Parses `redis://[user:password@]host:port[/db]` (IPv6 hosts in brackets),
+    /// `unix:///path/redis.sock[?db=N]` or `redis+cluster://[user:password@]host:port[,host:port...]`.
+    /// Nil when the URL is none of these.
     public init?(url: String) {
         if url.hasPrefix("unix://") {
             let rest = url.dropFirst("unix://".count)
@@ -41,8 +46,9 @@ public struct RedisOptions: Sendable, Equatable {
             self.init(endpoint: .unix(path: String(path)), database: db)
             return
         }
-        guard url.hasPrefix("redis://") else { return nil }
-        var rest = url.dropFirst("redis://".count)
+        let cluster = url.hasPrefix("redis+cluster://")
+        guard url.hasPrefix("redis://") || cluster else { return nil }
+        var rest = url.dropFirst(cluster ? "redis+cluster://".count : "redis://".count)
         var username: String?, password: String?
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
@@ -64,27 +70,40 @@ public struct RedisOptions: Sendable, Equatable {
             }
             rest = rest[..<slash]
         }
+        var endpoints: [RedisEndpoint] = []
+        for hostPort in rest.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let e = Self.endpoint(hostPort) else { return nil }
+            endpoints.append(e)
+        }
+        // A cluster has only database 0; a single Redis has one address.
+        guard let first = endpoints.first, cluster ? db == 0 : endpoints.count == 1 else { return nil }
+        self.init(endpoint: first, username: username, password: password, database: db)
+        if cluster { clusterSeeds = endpoints }
+    }
+
+    private static func endpoint(_ hostPort: Substring) -> RedisEndpoint? {
         let host: Substring, portText: Substring
-        if rest.hasPrefix("["), let close = rest.firstIndex(of: "]") {
-            host = rest[rest.index(after: rest.startIndex)..<close]
-            let after = rest[rest.index(after: close)...]
+        if hostPort.hasPrefix("["), let close = hostPort.firstIndex(of: "]") {
+            host = hostPort[hostPort.index(after: hostPort.startIndex)..<close]
+            let after = hostPort[hostPort.index(after: close)...]
             portText = after.hasPrefix(":") ? after.dropFirst() : "6379"
-        } else if let colon = rest.lastIndex(of: ":") {
-            host = rest[..<colon]
-            portText = rest[rest.index(after: colon)...]
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            host = hostPort[..<colon]
+            portText = hostPort[hostPort.index(after: colon)...]
         } else {
-            host = rest
+            host = hostPort
             portText = "6379"
         }
         guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
-        self.init(endpoint: .tcp(host: String(host), port: port), username: username, password: password, database: db)
+        return .tcp(host: String(host), port: port)
     }
 
     /// The URL without its password, for logs and error messages.
     public var redacted: String {
+        let who = username.map { "\($0)@" } ?? ""
+        if isCluster { return "redis+cluster://\(who)" + clusterSeeds.map(\.description).joined(separator: ",") }
         switch endpoint {
         case .tcp(let host, let port):
-            let who = username.map { "\($0)@" } ?? ""
             let h = host.contains(":") ? "[\(host)]" : host
             return "redis://\(who)\(h):\(port)/\(database)"
         case .unix(let path):

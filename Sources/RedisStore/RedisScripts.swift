@@ -11,9 +11,13 @@ enum RedisScripts {
     /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
     static let common = #"""
         local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+        -- s and l hold a sentinel field '-' (and m its 'd') for as long as the torrent exists, so
+        -- every key of a torrent exists: Redis Cluster cannot run a multi-key script whose keys
+        -- are partly missing while their slot migrates.
+        local function size(key) return math.max(0, redis.call('HLEN', key) - 1) end
         local function slot_add(where, pid, rec)
           local key = slots_key(where)
-          local n = redis.call('HLEN', key)
+          local n = size(key)
           redis.call('HSET', key, n, rec)
           redis.call('HSET', KEYS[1], pid, where .. n)
           return n
@@ -21,7 +25,7 @@ enum RedisScripts {
         -- Swap-remove: the last slot moves into the hole, so slots stay 0..n-1.
         local function slot_remove(where, slot)
           local key = slots_key(where)
-          local last = redis.call('HLEN', key) - 1
+          local last = size(key) - 1
           if slot ~= last then
             local moved = redis.call('HGET', key, last)
             redis.call('HSET', key, slot, moved)
@@ -103,7 +107,7 @@ enum RedisScripts {
             end
             if remove then
               if id then remove_peer(pid, where, slot, rec) end
-              local reply = {redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), ''}
+              local reply = {size(KEYS[2]), size(KEYS[3]), tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), ''}
               drop_if_empty(hex)
               return reply
             end
@@ -111,8 +115,12 @@ enum RedisScripts {
             if role == '1' then want = 's' end
             local flags = 0
             if not rec then
-              if redis.call('HLEN', KEYS[2]) + redis.call('HLEN', KEYS[3]) >= maxpeers then return {'full'} end
+              if size(KEYS[2]) + size(KEYS[3]) >= maxpeers then return {'full'} end
               if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
+              if redis.call('HSETNX', KEYS[2], '-', '') == 1 then
+                redis.call('HSETNX', KEYS[3], '-', '')
+                redis.call('HSETNX', KEYS[4], 'd', 0)
+              end
               redis.call('HINCRBY', KEYS[7], 'p', 1)
               if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
               rec = pid .. string.rep('\0', 33)
@@ -155,7 +163,7 @@ enum RedisScripts {
             redis.call('ZADD', KEYS[5], oldest, pid)
 
             -- A uniform sample of k of the other candidates (Floyd), O(numwant).
-            local ns, nl = redis.call('HLEN', KEYS[2]), redis.call('HLEN', KEYS[3])
+            local ns, nl = size(KEYS[2]), size(KEYS[3])
             local with_seeders = role == '0'
             local total, self_at = nl, -1
             if with_seeders then
@@ -213,8 +221,8 @@ enum RedisScripts {
             local out = {}
             for i = 1, #KEYS, 3 do
               local m = redis.call('HMGET', KEYS[i + 2], 'd', 'p')
-              out[#out + 1] = redis.call('HLEN', KEYS[i])
-              out[#out + 1] = redis.call('HLEN', KEYS[i + 1])
+              out[#out + 1] = math.max(0, redis.call('HLEN', KEYS[i]) - 1)
+              out[#out + 1] = math.max(0, redis.call('HLEN', KEYS[i + 1]) - 1)
               out[#out + 1] = tonumber(m[1] or '0')
               out[#out + 1] = tonumber(m[2] or '0')
             end

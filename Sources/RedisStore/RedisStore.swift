@@ -1,5 +1,6 @@
 public import NIOCore
 public import NIOPosix
+import Synchronization
 public import TrackerCore
 
 /// Swarms in Redis: they survive a restart of Squall and are shared by every Squall that uses
@@ -11,10 +12,9 @@ public import TrackerCore
 /// `RedisClient`). When Redis is down, verbs fail with `StoreError.unavailable` within the
 /// command timeout, and the connections come back by themselves.
 public final class RedisStore: PeerStore, Sendable {
-    public let kind = "redis"
+    /// `redis`, or `redis-cluster`.
+    public let kind: String
     private let client: RedisClient
-    /// One per link, used only on that link's loop.
-    private let hints: [SampleHints]
     private let keys: RedisKeys
     private let clock: any TrackerClock
     private let ttl: Int
@@ -36,9 +36,9 @@ public final class RedisStore: PeerStore, Sendable {
         options: RedisOptions, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000
     ) {
-        client = RedisClient(endpoint: options.endpoint, options: options, scripts: RedisScripts.all, group: group)
-        hints = (0..<client.count).map { _ in SampleHints() }
-        keys = RedisKeys(prefix: options.prefix)
+        client = RedisClient(options: options, scripts: RedisScripts.all, group: group)
+        keys = RedisKeys(prefix: options.prefix, cluster: options.isCluster)
+        kind = options.isCluster ? "redis-cluster" : "redis"
         self.clock = clock
         ttl = peerTTL
         self.maxPeersPerTorrent = maxPeersPerTorrent
@@ -47,17 +47,43 @@ public final class RedisStore: PeerStore, Sendable {
     /// Connects, authenticates, selects the database and pings, once: the startup check.
     /// Blocks the calling thread (use it before serving, never on an event loop).
     public static func check(_ options: RedisOptions) throws(RedisError) {
-        let c = try RedisConnection(options.endpoint, timeout: options.connectTimeout)
-        if let password = options.password {
-            let auth = try c.command([Array("AUTH".utf8)] + (options.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
-            if case .error(let message) = auth { throw RedisError("\(options.redacted): authentication failed: \(message)") }
-        }
+        if options.isCluster { return try checkCluster(options) }
+        let c = try connect(options.endpoint, options)
         if options.database != 0 {
             if case .error(let message) = try c.command("SELECT", String(options.database)) {
                 throw RedisError("\(options.redacted): cannot select database \(options.database): \(message)")
             }
         }
         guard try c.command("PING") == .status("PONG") else { throw RedisError("\(options.redacted): no PONG") }
+    }
+
+    /// A cluster: the first seed that answers must report `cluster_state:ok`.
+    private static func checkCluster(_ options: RedisOptions) throws(RedisError) {
+        var last = RedisError("\(options.redacted): no seed")
+        for seed in options.clusterSeeds {
+            do throws(RedisError) {
+                let c = try connect(seed, options)
+                guard case .string(let info) = try c.command("CLUSTER", "INFO") else {
+                    throw RedisError("\(options.redacted): \(seed) is not a Redis Cluster node")
+                }
+                let text = String(decoding: info, as: UTF8.self)
+                guard text.contains("cluster_state:ok") else { throw RedisError("\(options.redacted): the cluster's state is not ok") }
+                return
+            } catch {
+                last = error
+            }
+        }
+        throw last
+    }
+
+    /// A blocking connection, authenticated.
+    private static func connect(_ endpoint: RedisEndpoint, _ options: RedisOptions) throws(RedisError) -> RedisConnection {
+        let c = try RedisConnection(endpoint, timeout: options.connectTimeout)
+        if let password = options.password {
+            let auth = try c.command([Array("AUTH".utf8)] + (options.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
+            if case .error(let message) = auth { throw RedisError("\(options.redacted): authentication failed: \(message)") }
+        }
+        return c
     }
 
     /// Closes the connections to Redis (they reopen on the next verb).
@@ -89,8 +115,9 @@ public final class RedisStore: PeerStore, Sendable {
         let cutoff = Int(now) - ttl
         let maxPeers = maxPeersPerTorrent
         let arguments = tail
-        client.withLink { link, index in
-            let hints = self.hints[index]
+        client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
+            let hints = link.hints
+            let client = self.client
             let known = a.remove ? nil : hints.counts(a.infoHash)
             let reads = known.map { Self.reads(for: a, seeders: $0.seeders, leechers: $0.leechers, keys: keys, hints: hints) } ?? []
             let gather = ReplyGather(count: 1 + reads.count) { replies in
@@ -114,12 +141,12 @@ public final class RedisStore: PeerStore, Sendable {
                             return fresh
                         })
                 }
-                for (i, read) in again.enumerated() { link.command(read) { retry.set(i, $0) } }
+                for (i, read) in again.enumerated() { client.send(on: link, { $0.command(read, $1) }) { retry.set(i, $0) } }
             }
             var script = arguments
             script.append([known == nil ? 0x31 : 0x30])
-            link.eval(RedisScripts.announce, tail: script) { gather.set(0, $0) }
-            for (i, read) in reads.enumerated() { link.command(read) { gather.set(1 + i, $0) } }
+            client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { gather.set(0, $0) }
+            for (i, read) in reads.enumerated() { client.send(on: link, { $0.command(read, $1) }) { gather.set(1 + i, $0) } }
         }
     }
 
@@ -206,50 +233,84 @@ public final class RedisStore: PeerStore, Sendable {
         return peers
     }
 
+    /// One script per bucket (one on a single Redis), all sent at once: one round trip.
     public func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
         guard !hashes.isEmpty else { return completion(.success([:])) }
-        client.eval(RedisScripts.scrape, keys: hashes.flatMap { keys.scrape($0) }, arguments: []) { result in
-            completion(
-                Self.storeResult(result).flatMap { reply in
+        let groups = Array(Dictionary(grouping: hashes, by: keys.bucket))
+        let gather = ReplyGather(count: groups.count) { replies in
+            var out: [InfoHash: ScrapeEntry] = [:]
+            for ((_, group), result) in zip(groups, replies) {
+                switch Self.storeResult(result) {
+                case .success(let reply):
                     let n = (reply.array ?? []).map { $0.integer ?? 0 }
-                    guard n.count == hashes.count * 4 else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
-                    var out: [InfoHash: ScrapeEntry] = [:]
-                    for (i, h) in hashes.enumerated() where n[4 * i] + n[4 * i + 1] > 0 {
+                    guard n.count == group.count * 4 else { return completion(.failure(.unavailable("redis: unexpected reply \(reply)"))) }
+                    for (i, h) in group.enumerated() where n[4 * i] + n[4 * i + 1] > 0 {
                         let (s, l, d, p) = (n[4 * i], n[4 * i + 1], n[4 * i + 2], n[4 * i + 3])
                         out[h] = ScrapeEntry(complete: s, incomplete: l, downloaded: d, downloaders: l - p)
                     }
-                    return .success(out)
-                })
+                case .failure(let e): return completion(.failure(e))
+                }
+            }
+            completion(.success(out))
+        }
+        for (i, (bucket, group)) in groups.enumerated() {
+            client.eval(RedisScripts.scrape, slot: keys.slot(bucket), keys: group.flatMap(keys.scrape), arguments: []) { gather.set(i, $0) }
         }
     }
 
     public func scrapeAll(limit: Int, completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {
-        client.command([Array("ZRANGE".utf8), keys.index, Array("0".utf8), Self.decimal(max(0, limit - 1))]) { result in
-            switch Self.storeResult(result) {
-            case .success(let members):
-                let hashes = (members.array ?? []).compactMap {
-                    $0.bytes.flatMap { Bytes20(hex: String(decoding: $0, as: UTF8.self)) }.map(InfoHash.init)
+        let gather = ReplyGather(count: keys.buckets) { replies in
+            var hashes: [InfoHash] = []
+            for r in replies {
+                switch Self.storeResult(r) {
+                case .success(let members):
+                    hashes += (members.array ?? []).compactMap {
+                        $0.bytes.flatMap { Bytes20(hex: String(decoding: $0, as: UTF8.self)) }.map(InfoHash.init)
+                    }
+                case .failure(let e): return completion(.failure(e))
                 }
-                self.scrape(hashes, completion: completion)
-            case .failure(let e): completion(.failure(e))
+            }
+            self.scrape(Array(hashes.prefix(limit)), completion: completion)
+        }
+        for b in 0..<keys.buckets {
+            client.command([Array("ZRANGE".utf8), keys.index(b), Array("0".utf8), Self.decimal(max(0, limit - 1))], slot: keys.slot(b)) {
+                gather.set(b, $0)
             }
         }
     }
 
+    /// The sum of every bucket's totals (one HMGET each, all sent at once).
     public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
-        client.command([Array("HMGET".utf8), keys.totals, Array("t".utf8), Array("p".utf8), Array("s".utf8)]) { result in
-            completion(
-                Self.storeResult(result).map { reply in
+        let gather = ReplyGather(count: keys.buckets) { replies in
+            var sum = SwarmTotals()
+            for r in replies {
+                switch Self.storeResult(r) {
+                case .success(let reply):
                     let n = (reply.array ?? []).map { $0.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0 }
-                    let (t, p, s) = (n.count > 0 ? n[0] : 0, n.count > 1 ? n[1] : 0, n.count > 2 ? n[2] : 0)
-                    return SwarmTotals(torrents: t, peers: p, seeders: s, leechers: p - s)
-                })
+                    guard n.count == 3 else { return completion(.failure(.unavailable("redis: unexpected reply \(reply)"))) }
+                    sum.torrents += n[0]
+                    sum.peers += n[1]
+                    sum.seeders += n[2]
+                case .failure(let e): return completion(.failure(e))
+                }
+            }
+            sum.leechers = sum.peers - sum.seeders
+            completion(.success(sum))
+        }
+        for b in 0..<keys.buckets {
+            client.command([Array("HMGET".utf8), keys.totals(b), Array("t".utf8), Array("p".utf8), Array("s".utf8)], slot: keys.slot(b)) {
+                gather.set(b, $0)
+            }
         }
     }
 
-    /// Up when Redis answers PING within the timeout (reconnecting if it must).
+    /// Up when Redis (every master of a cluster) answers PING within the timeout.
     public func health(completion: @escaping @Sendable (Bool) -> Void) {
-        client.command([Array("PING".utf8)]) { completion((try? $0.get()) == .status("PONG")) }
+        let masters = client.masters
+        let gather = ReplyGather(count: masters.count) { replies in
+            completion(replies.allSatisfy { (try? $0.get()) == .status("PONG") })
+        }
+        for (i, m) in masters.enumerated() { client.command([Array("PING".utf8)], server: m) { gather.set(i, $0) } }
     }
 
     /// Sweeps, 100 at a time, every torrent whose oldest endpoint may have expired.
@@ -258,34 +319,33 @@ public final class RedisStore: PeerStore, Sendable {
         Task {
             do throws(StoreError) {
                 var removed = 0
-                while true {
-                    let due = try await call([
-                        Array("ZRANGEBYSCORE".utf8), keys.index, Array("-inf".utf8), cutoff, Array("LIMIT".utf8), Array("0".utf8),
-                        Array("100".utf8),
-                    ])
-                    let members = (due.array ?? []).compactMap(\.bytes)
-                    if members.isEmpty { return completion(.success(removed)) }
-                    for hex in members {
-                        guard let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
-                        let r = try await storeResult(
-                            RedisScripts.sweepTorrent, keys: keys.torrent(InfoHash(raw)), arguments: [cutoff, hex])
-                        removed += r.integer ?? 0
+                for b in 0..<keys.buckets {
+                    while true {
+                        let due = try Self.storeResult(
+                            await client.command(
+                                [
+                                    Array("ZRANGEBYSCORE".utf8), keys.index(b), Array("-inf".utf8), cutoff, Array("LIMIT".utf8),
+                                    Array("0".utf8), Array("100".utf8),
+                                ], slot: keys.slot(b))
+                        ).get()
+                        let members = (due.array ?? []).compactMap(\.bytes)
+                        if members.isEmpty { break }
+                        for hex in members {
+                            guard let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
+                            let r = try Self.storeResult(
+                                await client.eval(
+                                    RedisScripts.sweepTorrent, slot: keys.slot(b), keys: keys.torrent(InfoHash(raw)),
+                                    arguments: [cutoff, hex])
+                            ).get()
+                            removed += r.integer ?? 0
+                        }
                     }
                 }
+                completion(.success(removed))
             } catch {
                 completion(.failure(error))
             }
         }
-    }
-
-    private func call(_ arguments: [[UInt8]]) async throws(StoreError) -> RedisValue {
-        try Self.storeResult(await withCheckedContinuation { c in client.command(arguments) { c.resume(returning: $0) } }).get()
-    }
-
-    private func storeResult(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]]) async throws(StoreError) -> RedisValue {
-        try Self.storeResult(
-            await withCheckedContinuation { c in client.eval(script, keys: keys, arguments: arguments) { c.resume(returning: $0) } }
-        ).get()
     }
 
     /// A broken connection and an error reply both mean "storage unavailable" to a client.
@@ -301,22 +361,27 @@ public final class RedisStore: PeerStore, Sendable {
 }
 
 /// Collects the replies of commands sent together and calls `done` once all have arrived, in
-/// whatever order. Used on one loop only.
-final class ReplyGather {
-    private var replies: [Result<RedisValue, RedisError>?]
-    private var missing: Int
-    private let done: ([Result<RedisValue, RedisError>]) -> Void
+/// whatever order and on whatever loop (a cluster's servers answer on their own links).
+final class ReplyGather: Sendable {
+    private struct State {
+        var replies: [Result<RedisValue, RedisError>?]
+        var missing: Int
+    }
+    private let state: Mutex<State>
+    private let done: @Sendable ([Result<RedisValue, RedisError>]) -> Void
 
-    init(count: Int, done: @escaping ([Result<RedisValue, RedisError>]) -> Void) {
-        replies = Array(repeating: nil, count: count)
-        missing = count
+    init(count: Int, done: @escaping @Sendable ([Result<RedisValue, RedisError>]) -> Void) {
+        state = Mutex(State(replies: Array(repeating: nil, count: count), missing: count))
         self.done = done
     }
 
     func set(_ i: Int, _ r: Result<RedisValue, RedisError>) {
-        guard replies[i] == nil else { return }
-        replies[i] = r
-        missing -= 1
-        if missing == 0 { done(replies.map { $0! }) }
+        let complete: [Result<RedisValue, RedisError>]? = state.withLock { s in
+            guard s.replies[i] == nil else { return nil }
+            s.replies[i] = r
+            s.missing -= 1
+            return s.missing == 0 ? s.replies.map { $0! } : nil
+        }
+        if let complete { done(complete) }
     }
 }

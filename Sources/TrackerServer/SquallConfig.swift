@@ -205,7 +205,9 @@ extension SquallConfig {
         }
         guard storage == "memory" || RedisOptions(url: storage) != nil else {
             throw ConfigError(
-                key: "storage", "'\(redactedStorage)' is not memory, redis://[user:password@]host:port[/db] or unix:///path[?db=N]")
+                key: "storage",
+                "'\(redactedStorage)' is not memory, redis://[user:password@]host:port[/db], unix:///path[?db=N] or redis+cluster://[user:password@]host:port[,host:port...]"
+            )
         }
         try positive(redis.connections, "redis.connections", max: 64)
         try positive(redis.timeoutMilliseconds, "redis.timeout_ms", max: 600_000)
@@ -243,10 +245,11 @@ extension SquallConfig {
 
     /// `storage` with any password in a Redis URL replaced by `***`.
     public var redactedStorage: String {
-        guard storage.hasPrefix("redis://"), let at = storage.lastIndex(of: "@") else { return storage }
-        let credentials = storage[storage.index(storage.startIndex, offsetBy: 8)..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return "redis://***" + storage[at...] }
-        return "redis://" + credentials[..<colon] + ":***" + storage[at...]
+        guard let scheme = ["redis://", "redis+cluster://"].first(where: storage.hasPrefix), let at = storage.lastIndex(of: "@")
+        else { return storage }
+        let credentials = storage[storage.index(storage.startIndex, offsetBy: scheme.count)..<at]
+        guard let colon = credentials.firstIndex(of: ":") else { return scheme + "***" + storage[at...] }
+        return scheme + credentials[..<colon] + ":***" + storage[at...]
     }
 
     /// The effective configuration as TOML; `apply(toml:)` of it gives back the same config.

@@ -61,7 +61,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         ("http = 5", "http: must be a table ([http])"),
         (
             "storage = \"postgres://x\"",
-            "storage: 'postgres://x' is not memory, redis://[user:password@]host:port[/db] or unix:///path[?db=N]"
+            "storage: 'postgres://x' is not memory, redis://[user:password@]host:port[/db], unix:///path[?db=N] or redis+cluster://[user:password@]host:port[,host:port...]"
         ),
         ("log_level = \"loud\"", "log_level: must be one of trace, debug, info, notice, warning, error, critical"),
         ("[scrape]\nfull_scrape = 1", "scrape.full_scrape: must be true or false"),
@@ -131,9 +131,17 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
             try resolve("redis://h:1", "[redis]\nconnections = 8\ntimeout_ms = 250\nprefix = \"t1:\"\npassword = \"cfg\"\n").redisOptions)
         #expect(tuned.connections == 8 && tuned.timeout == .milliseconds(250) && tuned.prefix == "t1:" && tuned.password == "cfg")
         #expect(try resolve("memory").redisOptions == nil)
+        let cluster = try #require(try resolve("redis+cluster://:pw@10.0.0.1:7000,[::1]:7001,node3").redisOptions)
+        #expect(cluster.isCluster && cluster.password == "pw" && cluster.endpoint == .tcp(host: "10.0.0.1", port: 7000))
+        #expect(
+            cluster.clusterSeeds == [.tcp(host: "10.0.0.1", port: 7000), .tcp(host: "::1", port: 7001), .tcp(host: "node3", port: 6379)])
+        #expect(cluster.redacted == "redis+cluster://10.0.0.1:7000,[::1]:7001,node3:6379")
     }
 
-    @Test(arguments: ["redis:/x", "redis://host:99999", "redis://host:1/-2", "unix://relative.sock", "postgres://x", "redis://:secret@:1"])
+    @Test(arguments: [
+        "redis:/x", "redis://host:99999", "redis://host:1/-2", "unix://relative.sock", "postgres://x", "redis://:secret@:1",
+        "redis://a:1,b:2", "redis+cluster://:secret@a:1/2", "redis+cluster://a:1,",
+    ])
     func badStorageNamesTheKeyWithoutThePassword(_ url: String) {
         do {
             _ = try resolve(url)
@@ -147,5 +155,7 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         let c = try resolve("redis://:secret@127.0.0.1:6379/1", "[redis]\nusername = \"squall\"\npassword = \"other\"\n")
         #expect(!c.toml.contains("secret") && !c.toml.contains("other"))
         #expect(c.toml.contains("storage = \"redis://:***@127.0.0.1:6379/1\"") && c.toml.contains("# password is set (not shown)"))
+        let cluster = try resolve("redis+cluster://:secret@10.0.0.1:7000,10.0.0.2:7000")
+        #expect(cluster.toml.contains("storage = \"redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7000\"") && !cluster.toml.contains("secret"))
     }
 }

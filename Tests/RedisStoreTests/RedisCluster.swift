@@ -1,0 +1,90 @@
+import Foundation
+import RedisStore
+
+/// A real three-master Redis Cluster (Debian's redis-server), made for the tests on free ports
+/// with `redis-cli --cluster create`, killed when released. Ready when every node reports
+/// `cluster_state:ok`, polled, never slept on blindly.
+final class RedisCluster: @unchecked Sendable {
+    struct Node {
+        let port: Int
+        let process: Process
+        var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
+    }
+    let nodes: [Node]
+    let dir: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "squall-cluster-\(UUID().uuidString)"
+        var nodes: [Node] = []
+        for i in 0..<3 {
+            let nodeDir = dir + "/\(i)"
+            try FileManager.default.createDirectory(atPath: nodeDir, withIntermediateDirectories: true)
+            let port = try RedisServer.freePort()
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+            p.arguments = [
+                "--port", "\(port)", "--cluster-port", "\(try RedisServer.freePort())", "--bind", "127.0.0.1",
+                "--cluster-enabled", "yes", "--cluster-config-file", nodeDir + "/nodes.conf", "--save", "", "--appendonly", "no",
+                "--dir", nodeDir, "--enable-debug-command", "local",
+            ]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            nodes.append(Node(port: port, process: p))
+        }
+        self.nodes = nodes
+        for n in nodes { try Self.waitFor(n.port) { (try? $0.command("PING")) == .status("PONG") } }
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        create.arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"]
+        create.standardOutput = FileHandle.nullDevice
+        create.standardError = FileHandle.nullDevice
+        try create.run()
+        create.waitUntilExit()
+        guard create.terminationStatus == 0 else { throw RedisError("redis-cli --cluster create failed") }
+        for n in nodes {
+            try Self.waitFor(n.port) { c in
+                guard case .string(let info) = try? c.command("CLUSTER", "INFO") else { return false }
+                return String(decoding: info, as: UTF8.self).contains("cluster_state:ok")
+            }
+        }
+    }
+
+    var url: String { "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+
+    func connection(_ i: Int) throws -> RedisConnection { try RedisConnection(nodes[i].endpoint, timeout: .seconds(5)) }
+
+    /// This node's id.
+    func id(_ i: Int) throws -> String {
+        guard case .string(let id) = try connection(i).command("CLUSTER", "MYID") else { throw RedisError("no id") }
+        return String(decoding: id, as: UTF8.self)
+    }
+
+    /// Which node serves `slot`.
+    func owner(of slot: Int) throws -> Int {
+        guard case .array(let ranges) = try connection(0).command("CLUSTER", "SLOTS") else { throw RedisError("no slots") }
+        for r in ranges {
+            guard let a = r.array, let lo = a[0].integer, let hi = a[1].integer, (lo...hi).contains(slot), let port = a[2].array?[1].integer
+            else { continue }
+            return nodes.firstIndex { $0.port == port }!
+        }
+        throw RedisError("slot \(slot) has no owner")
+    }
+
+    private static func waitFor(_ port: Int, _ ready: (RedisConnection) -> Bool) throws {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline {
+            if let c = try? RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)), ready(c) { return }
+            usleep(50_000)
+        }
+        throw RedisError("redis cluster node on port \(port) not ready")
+    }
+
+    deinit {
+        for n in nodes where n.process.isRunning {
+            kill(n.process.processIdentifier, SIGKILL)
+            n.process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
