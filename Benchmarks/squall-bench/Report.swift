@@ -136,7 +136,17 @@ func report(dir: String) throws {
     row(
         "Redis store, cost vs swarm size (swarm 1000 / swarm 10)", "squall-redis-swarm1000", "keep-alive", "squall-redis-swarm10",
         "keep-alive", limit: 1.3, label: "<= 1.3x")
-    if let line = readFile(dir + "/redis-memory.txt"), let value = line.split(separator: " ").first?.split(separator: "=").last {
+    if let line = readFile(dir + "/redis-memory-1m.txt") {
+        let v = Dictionary(
+            uniqueKeysWithValues: line.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pair -> (String, Int)? in
+                let kv = pair.split(separator: "=")
+                return kv.count == 2 ? (String(kv[0]), Int(kv[1]) ?? 0) : nil
+            })
+        if let squall = v["squall"], let bitstorm = v["bitstorm"], bitstorm > 0 {
+            md +=
+                "| Redis used_memory per peer, 1 M peers (\(v["peers"] ?? 0) peers) | \(squall) B | BitStorm layout: \(bitstorm) B | \(fmt(Double(squall) / Double(bitstorm), 2)) | - | - |\n"
+        }
+    } else if let line = readFile(dir + "/redis-memory.txt"), let value = line.split(separator: " ").first?.split(separator: "=").last {
         md +=
             "| Redis used_memory per peer (\(line.split(separator: "=").last?.trimmingCharacters(in: "\n") ?? "?") peers) | \(value) B | BitStorm layout: not measured | - | - | - |\n"
     }
