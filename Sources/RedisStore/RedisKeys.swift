@@ -12,7 +12,7 @@ import TrackerCore
 /// | `P{H}:ids` | hash | none (reaped) | peer_id -> where its record is: `s` or `l` and the slot, e.g. `l17` |
 /// | `P{H}:s` | hash | none (reaped) | slot `0..n-1` -> 53-byte record of a seeder: peer_id, flags, IPv4 + port, IPv6 + port, last announce per family |
 /// | `P{H}:l` | hash | none (reaped) | slot `0..n-1` -> record of a leecher or partial seed (swap-remove keeps slots dense) |
-/// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds |
+/// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep) |
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders |

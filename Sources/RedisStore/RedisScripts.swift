@@ -98,7 +98,15 @@ enum RedisScripts {
             local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
             local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
             local cutoff = now - ttl
-            sweep(cutoff, 32)
+            -- m's 'n' is when the torrent's oldest endpoint can first expire (a lower bound:
+            -- announces and removals only push it later), so most announces skip the sweep.
+            local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
+            local downloaded = tonumber(meta[1] or '0')
+            if now >= tonumber(meta[2] or '0') then
+              sweep(cutoff, 32)
+              local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+              if #first > 0 then redis.call('HSET', KEYS[4], 'n', tonumber(first[2]) + ttl) end
+            end
             local id = redis.call('HGET', KEYS[1], pid)
             local where, slot, rec
             if id then
@@ -107,7 +115,7 @@ enum RedisScripts {
             end
             if remove then
               if id then remove_peer(pid, where, slot, rec) end
-              local reply = {size(KEYS[2]), size(KEYS[3]), tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), ''}
+              local reply = {size(KEYS[2]), size(KEYS[3]), downloaded, ''}
               drop_if_empty(hex)
               return reply
             end
@@ -141,7 +149,7 @@ enum RedisScripts {
             end
             if counts and bit.band(flags, 4) == 0 then
               flags = flags + 4
-              redis.call('HINCRBY', KEYS[4], 'd', 1)
+              downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
             end
             local other
             if fam == '4' then
@@ -193,7 +201,7 @@ enum RedisScripts {
             local out = {}
             if #sfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[2], unpack(sfields))) end
             if #lfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[3], unpack(lfields))) end
-            return {ns, nl, tonumber(redis.call('HGET', KEYS[4], 'd') or '0'), table.concat(out)}
+            return {ns, nl, downloaded, table.concat(out)}
             """#)
 
     /// ARGV: cutoff, hex. Sweeps the whole torrent (the reaper), then sets its index score to its

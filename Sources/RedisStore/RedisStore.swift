@@ -97,7 +97,6 @@ public final class RedisStore: PeerStore, Sendable {
             case .v6(let v6): ([0x36], v6.bytes + port)
             }
         let now = clock.now()
-        var random = SystemRandomNumberGenerator()
         let keys = keys.torrent(a.infoHash)
         var tail = RedisArguments()
         tail.append(decimal: keys.count)
@@ -111,7 +110,6 @@ public final class RedisStore: PeerStore, Sendable {
         tail.append(decimal: ttl)
         tail.append(decimal: maxPeersPerTorrent)
         tail.append(a.infoHash.raw.hex)
-        tail.append(decimal: Int(random.next() >> 12))
         let cutoff = Int(now) - ttl
         let maxPeers = maxPeersPerTorrent
         let arguments = tail
@@ -121,7 +119,7 @@ public final class RedisStore: PeerStore, Sendable {
             let known = a.remove ? nil : hints.counts(a.infoHash)
             let reads = known.map { Self.reads(for: a, seeders: $0.seeders, leechers: $0.leechers, keys: keys, hints: hints) } ?? []
             let gather = ReplyGather(count: 1 + reads.count) { replies in
-                let result = Self.announceReply(replies, for: a, cutoff: cutoff, maxPeers: maxPeers)
+                let result = Self.announceReply(replies, for: a, cutoff: cutoff, maxPeers: maxPeers, hints: hints)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
                     hints.forget(a.infoHash)
                     return completion(result)
@@ -135,7 +133,7 @@ public final class RedisStore: PeerStore, Sendable {
                 guard !again.isEmpty else { return completion(result) }
                 let retry = ReplyGather(count: again.count) { replies in
                     completion(
-                        Self.sampledPeers(replies[...], for: a, cutoff: cutoff).map { peers in
+                        Self.sampledPeers(replies[...], for: a, cutoff: cutoff, hints: hints).map { peers in
                             var fresh = reply
                             fresh.peers = peers
                             return fresh
@@ -144,6 +142,7 @@ public final class RedisStore: PeerStore, Sendable {
                 for (i, read) in again.enumerated() { client.send(on: link, { $0.command(read, $1) }) { retry.set(i, $0) } }
             }
             var script = arguments
+            script.append(decimal: hints.seed())
             script.append([known == nil ? 0x31 : 0x30])
             client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { gather.set(0, $0) }
             for (i, read) in reads.enumerated() { client.send(on: link, { $0.command(read, $1) }) { gather.set(1 + i, $0) } }
@@ -177,7 +176,7 @@ public final class RedisStore: PeerStore, Sendable {
 
     /// The script's reply, plus the records of the `HMGET`s sent behind it when Squall sampled.
     private static func announceReply(
-        _ replies: [Result<RedisValue, RedisError>], for a: PeerAnnounce, cutoff: Int, maxPeers: Int
+        _ replies: [Result<RedisValue, RedisError>], for a: PeerAnnounce, cutoff: Int, maxPeers: Int, hints: SampleHints
     ) -> Result<SwarmReply, StoreError> {
         storeResult(replies[0]).flatMap { reply in
             guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
@@ -185,7 +184,8 @@ public final class RedisStore: PeerStore, Sendable {
             guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, let blob = parts[3].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             let peers: Result<[SwarmPeer], StoreError> =
-                replies.count > 1 ? sampledPeers(replies.dropFirst(), for: a, cutoff: cutoff) : .success(decodePeers(blob, cutoff: cutoff))
+                replies.count > 1
+                ? sampledPeers(replies.dropFirst(), for: a, cutoff: cutoff, hints: hints) : .success(decodePeers(blob, cutoff: cutoff))
             return peers.map { SwarmReply(complete: s, incomplete: l, downloaded: d, peers: $0) }
         }
     }
@@ -193,7 +193,7 @@ public final class RedisStore: PeerStore, Sendable {
     /// The records read by `HMGET`s: slots past the end are nil, the announcing peer is dropped,
     /// and the sample is cut to `numwant` (one more was read when the peer could be among them).
     private static func sampledPeers(
-        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int
+        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int, hints: SampleHints
     ) -> Result<[SwarmPeer], StoreError> {
         var blob: [UInt8] = []
         blob.reserveCapacity(53 * (a.numwant + 1))
@@ -208,7 +208,7 @@ public final class RedisStore: PeerStore, Sendable {
         peers.removeAll { $0.peerID == a.peerID }
         // Dropping a random one of a uniform sample keeps it uniform (dropping the last would not:
         // Floyd's last pick is the only one that can be the last slot).
-        while peers.count > a.numwant { peers.remove(at: Int.random(in: peers.indices)) }
+        while peers.count > a.numwant { peers.remove(at: hints.index(below: peers.count)) }
         return .success(peers)
     }
 

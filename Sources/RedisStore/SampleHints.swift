@@ -25,6 +25,12 @@ final class SampleHints: @unchecked Sendable {
 
     func forget(_ hash: InfoHash) { counts[hash] = nil }
 
+    /// A seed for the script's own sampler (a torrent this loop has not seen yet).
+    func seed() -> Int { Int(random.next() >> 12) }
+
+    /// A random index in `0..<n` without a system call.
+    func index(below n: Int) -> Int { Int.random(in: 0..<n, using: &random) }
+
     /// Slots to read for a peer of `role`: a uniform sample (Floyd) of the candidates, one more
     /// than `numwant` when the peer's own slot is among them (Squall drops it by peer_id).
     func picks(seeders ns: Int, leechers nl: Int, role: PeerRole, numwant: Int) -> (seeders: [Int], leechers: [Int]) {
