@@ -16,6 +16,8 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var contentLength: Int
     /// `Transfer-Encoding` was present: a body of unknown length follows.
     public var hasTransferEncoding: Bool
+    /// The `Authorization` value (for the statistics' bearer token), when sent.
+    public var authorization: [UInt8]? = nil
 
     /// The path part of the target, before any `?`.
     public var path: ArraySlice<UInt8> {
@@ -103,6 +105,8 @@ public enum HTTPHeadParser {
                 head.contentLength = Int(n)
             } else if asciiCaseEquals(name, "transfer-encoding") {
                 head.hasTransferEncoding = true
+            } else if asciiCaseEquals(name, "authorization") {
+                head.authorization = Array(value)
             }
         }
         if head.hasTransferEncoding && sawContentLength { return .failure(.malformed) }

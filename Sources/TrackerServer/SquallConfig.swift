@@ -18,8 +18,18 @@ public struct SquallConfig: Sendable, Equatable {
     public var scrape = ScrapeSettings()
     public var memory = MemorySettings()
     public var redis = RedisSettings()
+    public var stats = StatsSettings()
 
     public init() {}
+
+    public struct StatsSettings: Sendable, Equatable {
+        /// `stats.enabled`: serve the statistics page, its JSON and `/metrics`.
+        public var enabled = true
+        /// `stats.allow`: address blocks that may read them (CIDR); others get 403.
+        public var allow = AddressRange.loopback
+        /// `stats.token`: when set, requests must also send `Authorization: Bearer TOKEN`.
+        public var token: String?
+    }
 
     public struct HTTPSettings: Sendable, Equatable {
         /// `http.listen`: addresses for plain HTTP. `[::]:6969` is one dual-stack socket.
@@ -190,6 +200,24 @@ extension SquallConfig {
             if let v = try t.string("password") { redis.password = v }
             try t.finish()
         }
+        if var t = try r.table("stats") {
+            if let v = try t.bool("enabled") { stats.enabled = v }
+            if let list = try t.stringArray("allow") {
+                stats.allow = try list.map { (text) throws(ConfigError) in
+                    guard let range = AddressRange(text) else {
+                        throw ConfigError(key: "stats.allow", "'\(text)' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128")
+                    }
+                    return range
+                }
+            }
+            if let v = try t.string("token") {
+                guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+                    throw ConfigError(key: "stats.token", "must be printable ASCII without spaces")
+                }
+                stats.token = v
+            }
+            try t.finish()
+        }
         if var t = try r.table("memory") {
             if let v = try t.int("max_torrents") { memory.maxTorrents = v }
             if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
@@ -295,6 +323,13 @@ extension SquallConfig {
         ]
         if let u = redis.username { lines.append("username = \(q(u))") }
         if redis.password != nil { lines.append("# password is set (not shown)") }
+        lines += [
+            "",
+            "[stats]",
+            "enabled = \(stats.enabled)",
+            "allow = [\(stats.allow.map { q($0.description) }.joined(separator: ", "))]",
+        ]
+        if stats.token != nil { lines.append("# token is set (not shown)") }
         lines += [
             "",
             "[memory]",

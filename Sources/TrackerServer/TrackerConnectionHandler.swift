@@ -44,7 +44,10 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     private var lastActivity = NIODeadline.now()
     private var headStartedAt: NIODeadline?
 
-    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry) {
+    private let transport: Transport
+
+    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry, transport: Transport = .http) {
+        self.transport = transport
         self.router = router
         self.limits = limits
         self.registry = registry
@@ -152,7 +155,7 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
                 state = .awaiting(keepAlive: head.keepAlive && !shuttingDown, isHead: head.method == .head)
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(self, eventLoop: loop)
-                router.route(head, remote: remote) { r in
+                router.route(head, remote: remote, transport: transport) { r in
                     if loop.inEventLoop {
                         bound.value.deliver(r)
                     } else {

@@ -14,6 +14,8 @@ public struct HTTPReply: Sendable {
     public var body: [UInt8]
     public var extraHeaders: [String]
     public var close: Bool
+    /// What the metrics count this reply as; 4xx and 5xx statuses count as rejected.
+    var outcome = TrackerMetrics.Outcome.ok
 
     public init(status: Int, contentType: StaticString = "text/plain", body: [UInt8], extraHeaders: [String] = [], close: Bool = false) {
         (self.status, self.contentType, self.body, self.extraHeaders, self.close) = (status, contentType, body, extraHeaders, close)
@@ -33,10 +35,17 @@ public struct HTTPReply: Sendable {
     static func bencoded(_ w: BencodeWriter) -> HTTPReply {
         HTTPReply(status: 200, contentType: "text/plain", body: w.bytes)
     }
-    static func failure(_ f: TrackerFailure) -> HTTPReply {
+    static func failure(_ f: TrackerFailure, unavailable: Bool = false) -> HTTPReply {
         var w = BencodeWriter(capacity: 64)
         ResponseEncoding.failure(f, into: &w)
-        return bencoded(w)
+        var r = bencoded(w)
+        r.outcome = unavailable ? .unavailable : .failure
+        return r
+    }
+    static func json(_ text: String, status: Int = 200) -> HTTPReply {
+        HTTPReply(
+            status: status, contentType: "application/json", body: Array(text.utf8),
+            extraHeaders: ["Cache-Control: no-store", "X-Content-Type-Options: nosniff"])
     }
 }
 
@@ -50,17 +59,58 @@ public final class TrackerRouter: Sendable {
     let logger: Logger
     let started = ContinuousClock.now
     let tls: (any TLSContextProvider)?
+    let metrics = TrackerMetrics()
+    private let openConnections: @Sendable () -> Int
 
-    public init(store: any PeerStore, config: SquallConfig, logger: Logger, tls: (any TLSContextProvider)? = nil) {
+    public init(
+        store: any PeerStore, config: SquallConfig, logger: Logger, tls: (any TLSContextProvider)? = nil,
+        openConnections: @escaping @Sendable () -> Int = { 0 }
+    ) {
         self.tls = tls
+        self.openConnections = openConnections
         self.store = store
         self.config = config
         self.policy = config.announce.policy
         self.logger = logger
     }
 
-    /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the store.
-    func route(_ head: HTTPRequestHead, remote: PeerAddress, respond: @escaping @Sendable (HTTPReply) -> Void) {
+    /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
+    /// store. Every reply is counted in the metrics by route, transport, family and outcome.
+    func route(
+        _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, respond: @escaping @Sendable (HTTPReply) -> Void
+    ) {
+        let path = head.path
+        let route: TrackerMetrics.Route =
+            if path.elementsEqual("/announce".utf8) && !head.query.isEmpty {
+                .announce
+            } else if path.elementsEqual("/scrape".utf8) {
+                .scrape
+            } else if path.elementsEqual("/metrics".utf8) {
+                .metrics
+            } else if path.elementsEqual("/health".utf8) {
+                .health
+            } else if path.elementsEqual("/stats".utf8) || path.elementsEqual("/stats.json".utf8) || path.elementsEqual("/stats.php".utf8) {
+                .stats
+            } else {
+                .other
+            }
+        let metrics = metrics
+        let started = route == .announce ? ContinuousClock.now : nil
+        let counted: @Sendable (HTTPReply) -> Void = { reply in
+            if let started { metrics.announceLatency.recordInterval(since: started) }
+            metrics.request(route, transport, remote, reply.status >= 400 ? .rejected : reply.outcome)
+            respond(reply)
+        }
+        dispatch(head, route: route, remote: remote, respond: counted)
+    }
+
+    private func dispatch(
+        _ head: HTTPRequestHead, route: TrackerMetrics.Route, remote: PeerAddress, respond: @escaping @Sendable (HTTPReply) -> Void
+    ) {
+        if route == .stats || route == .metrics {
+            guard config.stats.enabled else { return respond(.text(404, "not found")) }
+            guard statsAllowed(head, remote: remote) else { return respond(.text(403, "forbidden")) }
+        }
         guard head.method != .other else {
             respond(.text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"]))
             return
@@ -81,6 +131,14 @@ public final class TrackerRouter: Sendable {
             }
         } else if path.elementsEqual("/stats".utf8) {
             stats(respond: respond)
+        } else if path.elementsEqual("/stats.json".utf8) {
+            statsJSON(respond: respond)
+        } else if path.elementsEqual("/metrics".utf8) {
+            let (metrics, open, expiry) = (metrics, openConnections(), certificateExpiresIn)
+            store.totals { result in
+                let body = metrics.exposition(open: open, swarm: try? result.get(), certificateExpiresIn: expiry)
+                respond(HTTPReply(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body))
+            }
         } else if path.elementsEqual("/stats.php".utf8) {
             respond(.redirect(301, to: "/stats"))
         } else if path.elementsEqual("/".utf8) {
@@ -112,7 +170,10 @@ public final class TrackerRouter: Sendable {
         let verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: policy)
         let policy = policy
         let logger = logger
+        let metrics = metrics
+        let storeStarted = ContinuousClock.now
         store.announce(verb) { result in
+            metrics.storeLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let reply):
                 logger.debug(
@@ -126,8 +187,13 @@ public final class TrackerRouter: Sendable {
                 ResponseEncoding.announce(response, into: &w)
                 respond(.bencoded(w))
             case .failure(let e):
-                if case .unavailable(let why) = e { logger.error("store unavailable", metadata: ["reason": "\(why)"]) }
-                respond(.failure(e.failure))
+                metrics.storeError(e)
+                var unavailable = false
+                if case .unavailable(let why) = e {
+                    unavailable = true
+                    logger.error("store unavailable", metadata: ["reason": "\(why)"])
+                }
+                respond(.failure(e.failure, unavailable: unavailable))
             }
         }
     }
@@ -160,6 +226,42 @@ public final class TrackerRouter: Sendable {
             store.scrapeAll(limit: config.scrape.fullScrapeLimit, completion: finish)
         } else {
             store.scrape(hashes, completion: finish)
+        }
+    }
+
+    /// `stats.allow` holds the client's address and, when `stats.token` is set, the request
+    /// carries `Authorization: Bearer TOKEN` (compared in constant time).
+    private func statsAllowed(_ head: HTTPRequestHead, remote: PeerAddress) -> Bool {
+        guard config.stats.allow.contains(where: { $0.contains(remote) }) else { return false }
+        guard let token = config.stats.token else { return true }
+        let expected = Array(("Bearer " + token).utf8)
+        guard let sent = head.authorization, sent.count == expected.count else { return false }
+        return zip(sent, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// The summary as JSON: swarm totals, announces and scrapes by transport (totals and per
+    /// second since start), uptime, version, store and its health, nearest certificate expiry.
+    private func statsJSON(respond: @escaping @Sendable (HTTPReply) -> Void) {
+        let uptime = max(1, (ContinuousClock.now - started).components.seconds)
+        let (kind, counts, expiry) = (store.kind, metrics.totals, certificateExpiresIn)
+        let store = store
+        store.totals { result in
+            store.health { up in
+                var json = #"{"version":"\#(Self.version)","uptime":\#(uptime),"store":{"kind":"\#(kind)","up":\#(up)}"#
+                if case .success(let t) = result {
+                    json +=
+                        #","torrents":\#(t.torrents),"peers":\#(t.peers),"seeders":\#(t.seeders),"leechers":\#(t.leechers)"#
+                }
+                for (name, byTransport) in [("announces", counts.announces), ("scrapes", counts.scrapes)] {
+                    let parts = Transport.allCases.map { t in
+                        let n = byTransport[t] ?? 0
+                        return #""\#(t.rawValue)":{"total":\#(n),"per_second":\#(Double(n) / Double(uptime))}"#
+                    }
+                    json += #","\#(name)":{\#(parts.joined(separator: ","))}"#
+                }
+                if let expiry { json += #","certificate_expires_in":\#(expiry)"# }
+                respond(.json(json + "}\n"))
+            }
         }
     }
 

@@ -38,10 +38,12 @@ public final class TrackerServer: Sendable {
     {
         self.config = config
         self.tls = tls
-        self.router = TrackerRouter(store: store, config: config, logger: logger, tls: tls)
+        let registry = ConnectionRegistry(group: group)
+        self.router = TrackerRouter(
+            store: store, config: config, logger: logger, tls: tls, openConnections: { registry.open.load(ordering: .relaxed) })
         self.group = group
         self.logger = logger
-        self.registry = ConnectionRegistry(group: group)
+        self.registry = registry
     }
 
     /// Binds every configured listener; returns the bound addresses (port 0 becomes a real port).
@@ -108,7 +110,8 @@ public final class TrackerServer: Sendable {
                         try channel.pipeline.syncOperations.addHandler(TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout))
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        TrackerConnectionHandler(router: router, limits: limits, registry: registry))
+                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, transport: tls == nil ? .http : .https)
+                    )
                     // The event loop hands out one cached succeeded future: nothing to allocate.
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

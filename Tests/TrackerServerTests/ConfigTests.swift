@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TrackerCore
 import TrackerServer
 
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -148,6 +149,35 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
             Issue.record("accepted \(url)")
         } catch {
             #expect(error.key == "storage" && !error.description.contains("secret"), "\(error)")
+        }
+    }
+
+    @Test func statsAccessSettings() throws {
+        let c = try resolve("memory", "[stats]\nallow = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\ntoken = \"tok3n\"\n")
+        #expect(c.stats.allow.map(\.description) == ["10.0.0.0/8", "2001:db8::/32", "192.0.2.7/32"] && c.stats.token == "tok3n")
+        #expect(!c.toml.contains("tok3n") && c.toml.contains("# token is set (not shown)"))
+        #expect(c.stats.allow[0].contains(.v4(IPv4Address(10, 9, 8, 7))) && !c.stats.allow[0].contains(.v4(IPv4Address(11, 0, 0, 1))))
+        #expect(c.stats.allow[1].contains(.v6(IPv6Address(high: 0x2001_0db8_ffff_0000, low: 1))))
+        #expect(!c.stats.allow[1].contains(.v6(IPv6Address(high: 0x2001_0db9_0000_0000, low: 1))))
+        // IPv4 clients on a dual-stack socket arrive as ::ffff:a.b.c.d.
+        #expect(c.stats.allow[2].contains(.v6(IPv6Address(high: 0, low: 0xFFFF_C000_0207))))
+        for (toml, message) in [
+            (
+                "[stats]\nallow = [\"10.0.0.0/33\"]\n",
+                "stats.allow: '10.0.0.0/33' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128"
+            ),
+            (
+                "[stats]\nallow = [\"localhost\"]\n",
+                "stats.allow: 'localhost' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128"
+            ),
+            ("[stats]\ntoken = \"has space\"\n", "stats.token: must be printable ASCII without spaces"),
+        ] {
+            do {
+                _ = try resolve("memory", toml)
+                Issue.record("accepted \(toml)")
+            } catch {
+                #expect(error.description == message)
+            }
         }
     }
 

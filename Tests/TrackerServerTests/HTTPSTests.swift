@@ -58,6 +58,24 @@ import TrackerTLS
         try await t.stop()
     }
 
+    @Test func metricsCountHTTPSAndShowTheCertificateExpiry() async throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let t = try await RunningTracker.start(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)]))
+        let port = try #require(t.tlsPort)
+        let r = try curl(["--cacert", f.ca, url("127.0.0.1", port, announceTarget(hash: testHash(41), peer: testPeer("m"), left: 1))])
+        #expect(r.status == 0)
+        let metrics = String(decoding: try curl(["--cacert", f.ca, url("127.0.0.1", port, "/metrics")]).body, as: UTF8.self)
+        let lines = metrics.split(separator: "\n")
+        #expect(lines.contains(#"squall_requests_total{route="announce",transport="https",family="ipv4",outcome="ok"} 1"#), "\(metrics)")
+        // The development certificate lives for days: the gauge holds seconds until it expires.
+        let expiry = lines.first { $0.hasPrefix("squall_certificate_expiry_seconds ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        #expect((expiry ?? 0) > 3600, "\(metrics)")
+        let summary = String(decoding: try curl(["--cacert", f.ca, url("127.0.0.1", port, "/stats.json")]).body, as: UTF8.self)
+        #expect(summary.contains(#""https":{"total":1,"#) && summary.contains(#""certificate_expires_in":"#), "\(summary)")
+        try await t.stop()
+    }
+
     @Test func tls11IsRefusedAndHealthReportsTheExpiry() async throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }

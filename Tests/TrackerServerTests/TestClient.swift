@@ -97,9 +97,9 @@ final class TestClient {
     }
 
     /// One GET on a fresh connection.
-    static func get(_ host: String, _ port: Int, _ target: String) throws -> Response {
+    static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
         let c = try TestClient(host: host, port: port)
-        try c.send("GET \(target) HTTP/1.1\r\nHost: tracker\r\n\r\n")
+        try c.send("GET \(target) HTTP/1.1\r\nHost: tracker\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n")
         return try c.readResponse()
     }
 }

@@ -1,0 +1,120 @@
+import CoreMetrics
+import Prometheus
+import Synchronization
+public import TrackerCore
+
+/// How a request reached Squall.
+public enum Transport: String, Sendable, CaseIterable {
+    case http, https
+}
+
+/// Squall's metrics, through swift-metrics into one Prometheus registry per server (no global
+/// bootstrap, so several servers in one process keep theirs apart). Every labelled counter is
+/// made up front, so a request only increments an atomic.
+final class TrackerMetrics: Sendable {
+    enum Route: String, CaseIterable { case announce, scrape, stats, metrics, health, other }
+    enum Outcome: String, CaseIterable {
+        /// Answered as asked.
+        case ok
+        /// A bencoded failure reason for the client's input (bad query, unknown torrent...).
+        case failure
+        /// The store could not answer ("storage unavailable, retry later").
+        case unavailable
+        /// Refused at the HTTP level (4xx), including 403 from the statistics' access rule.
+        case rejected
+    }
+
+    let registry = PrometheusCollectorRegistry()
+    private let requests: [CoreMetrics.Counter]
+    let announceLatency: CoreMetrics.Timer
+    let storeLatency: CoreMetrics.Timer
+    private let storeErrors: [CoreMetrics.Counter]
+    private let openConnections: CoreMetrics.Gauge
+    private let swarm: [CoreMetrics.Gauge]
+    private let certificateExpiry: CoreMetrics.Gauge
+    /// Announces and scrapes by transport, for the page's rates.
+    private let announcesHTTP = Atomic<Int>(0), announcesHTTPS = Atomic<Int>(0)
+    private let scrapesHTTP = Atomic<Int>(0), scrapesHTTPS = Atomic<Int>(0)
+
+    init() {
+        let factory = PrometheusMetricsFactory(registry: registry)
+        var made: [CoreMetrics.Counter] = []
+        for route in Route.allCases {
+            for transport in Transport.allCases {
+                for family in ["ipv4", "ipv6"] {
+                    for outcome in Outcome.allCases {
+                        made.append(
+                            CoreMetrics.Counter(
+                                label: "squall_requests_total",
+                                dimensions: [
+                                    ("route", route.rawValue), ("transport", transport.rawValue), ("family", family),
+                                    ("outcome", outcome.rawValue),
+                                ], factory: factory))
+                    }
+                }
+            }
+        }
+        requests = made
+        announceLatency = CoreMetrics.Timer(label: "squall_announce_duration_seconds", factory: factory)
+        storeLatency = CoreMetrics.Timer(label: "squall_store_announce_duration_seconds", factory: factory)
+        storeErrors = ["unavailable", "full"].map {
+            CoreMetrics.Counter(label: "squall_store_errors_total", dimensions: [("kind", $0)], factory: factory)
+        }
+        openConnections = CoreMetrics.Gauge(label: "squall_open_connections", factory: factory)
+        swarm = ["torrents", "peers", "seeders", "leechers"].map { CoreMetrics.Gauge(label: "squall_\($0)", factory: factory) }
+        certificateExpiry = CoreMetrics.Gauge(label: "squall_certificate_expiry_seconds", factory: factory)
+    }
+
+    func request(_ route: Route, _ transport: Transport, _ remote: PeerAddress, _ outcome: Outcome) {
+        let family =
+            switch remote {
+            case .v4: 0
+            case .v6(let a): a.mappedIPv4 == nil ? 1 : 0
+            }
+        let t = transport == .http ? 0 : 1
+        let r = Route.allCases.firstIndex(of: route)!, o = Outcome.allCases.firstIndex(of: outcome)!
+        requests[((r * 2 + t) * 2 + family) * Outcome.allCases.count + o].increment()
+        guard outcome != .rejected else { return }
+        switch (route, transport) {
+        case (.announce, .http): announcesHTTP.add(1, ordering: .relaxed)
+        case (.announce, .https): announcesHTTPS.add(1, ordering: .relaxed)
+        case (.scrape, .http): scrapesHTTP.add(1, ordering: .relaxed)
+        case (.scrape, .https): scrapesHTTPS.add(1, ordering: .relaxed)
+        default: break
+        }
+    }
+
+    func storeError(_ e: StoreError) {
+        switch e {
+        case .unavailable: storeErrors[0].increment()
+        case .full: storeErrors[1].increment()
+        default: break
+        }
+    }
+
+    /// Announces and scrapes answered so far, by transport.
+    var totals: (announces: [Transport: Int], scrapes: [Transport: Int]) {
+        (
+            [.http: announcesHTTP.load(ordering: .relaxed), .https: announcesHTTPS.load(ordering: .relaxed)],
+            [.http: scrapesHTTP.load(ordering: .relaxed), .https: scrapesHTTPS.load(ordering: .relaxed)]
+        )
+    }
+
+    /// The Prometheus text, with the gauges read now.
+    func exposition(open: Int, swarm totals: SwarmTotals?, certificateExpiresIn: Int?) -> [UInt8] {
+        openConnections.record(open)
+        if let t = totals {
+            for (g, v) in zip(swarm, [t.torrents, t.peers, t.seeders, t.leechers]) { g.record(v) }
+        }
+        if let c = certificateExpiresIn { certificateExpiry.record(c) }
+        return registry.emitToBuffer()
+    }
+}
+
+extension CoreMetrics.Timer {
+    /// Records the time since `start`.
+    func recordInterval(since start: ContinuousClock.Instant) {
+        let (s, atto) = (ContinuousClock.now - start).components
+        recordNanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TrackerProtocol
+import TrackerServer
+
+/// `/stats`, `/stats.json` and `/metrics`: what they report and who may read them.
+@Suite struct StatsAccessTests {
+    static let statsRoutes = ["/stats", "/stats.json", "/metrics"]
+
+    @Test func onlyAllowedAddressesReadTheStatistics() async throws {
+        let t = try await RunningTracker.start { $0.stats.allow = [AddressRange("127.0.0.1")!] }
+        defer { Task { try await t.stop() } }
+        for route in Self.statsRoutes {
+            #expect(try TestClient.get("127.0.0.1", t.port, route).status == 200, "\(route) from 127.0.0.1")
+            let refused = try TestClient.get("::1", t.port, route)
+            #expect(refused.status == 403 && !String(decoding: refused.body, as: UTF8.self).contains("squall_"), "\(route) from ::1")
+        }
+        // Announces are not affected by the rule.
+        let a = try TestClient.get("::1", t.port, announceTarget(hash: testHash(70), peer: testPeer("v6"), left: 1))
+        #expect(try BencodeValue.decode(a.body)["incomplete"] == .int(1))
+    }
+
+    @Test func aTokenIsRequiredWhenSet() async throws {
+        let t = try await RunningTracker.start { $0.stats.token = "s3cret-token" }
+        defer { Task { try await t.stop() } }
+        for route in Self.statsRoutes {
+            #expect(try TestClient.get("127.0.0.1", t.port, route).status == 403)
+            #expect(try TestClient.get("127.0.0.1", t.port, route, headers: ["Authorization: Bearer wrong-token!"]).status == 403)
+            #expect(try TestClient.get("127.0.0.1", t.port, route, headers: ["Authorization: Bearer s3cret-token"]).status == 200)
+        }
+    }
+
+    @Test func disabledStatisticsAreNotFound() async throws {
+        let t = try await RunningTracker.start { $0.stats.enabled = false }
+        defer { Task { try await t.stop() } }
+        for route in Self.statsRoutes { #expect(try TestClient.get("127.0.0.1", t.port, route).status == 404) }
+    }
+
+    @Test func summaryAndMetricsCountWhatHappened() async throws {
+        let t = try await RunningTracker.start()
+        defer { Task { try await t.stop() } }
+        for i in 0..<3 {
+            _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: testHash(71), peer: testPeer("p\(i)"), left: i == 0 ? 0 : 1))
+        }
+        _ = try TestClient.get("::1", t.port, announceTarget(hash: testHash(72), peer: testPeer("six"), left: 1))
+        _ = try TestClient.get("127.0.0.1", t.port, "/announce?info_hash=short")
+        _ = try TestClient.get("127.0.0.1", t.port, "/scrape")
+
+        let summary = try TestClient.get("127.0.0.1", t.port, "/stats.json")
+        #expect(summary.status == 200)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(summary.body)) as? [String: Any])
+        #expect(
+            json["torrents"] as? Int == 2 && json["peers"] as? Int == 4 && json["seeders"] as? Int == 1 && json["leechers"] as? Int == 3)
+        let announces = try #require(json["announces"] as? [String: Any])
+        #expect((announces["http"] as? [String: Any])?["total"] as? Int == 5, "\(announces)")
+        #expect((announces["https"] as? [String: Any])?["total"] as? Int == 0)
+        #expect((json["store"] as? [String: Any])?["kind"] as? String == "memory" && json["uptime"] as? Int != nil)
+
+        let metrics = String(decoding: try TestClient.get("127.0.0.1", t.port, "/metrics").body, as: UTF8.self)
+        let lines = Set(metrics.split(separator: "\n").map(String.init))
+        #expect(lines.contains(#"squall_requests_total{route="announce",transport="http",family="ipv4",outcome="ok"} 3"#), "\(metrics)")
+        #expect(lines.contains(#"squall_requests_total{route="announce",transport="http",family="ipv6",outcome="ok"} 1"#))
+        #expect(lines.contains(#"squall_requests_total{route="announce",transport="http",family="ipv4",outcome="failure"} 1"#))
+        #expect(lines.contains(#"squall_requests_total{route="scrape",transport="http",family="ipv4",outcome="failure"} 1"#))
+        #expect(
+            lines.contains("squall_torrents 2.0") && lines.contains("squall_peers 4.0") && lines.contains("squall_seeders 1.0"),
+            "\(metrics)")
+        #expect(lines.contains { $0.hasPrefix("squall_open_connections ") })
+        #expect(lines.contains { $0.hasPrefix(#"squall_announce_duration_seconds_count"#) && $0.hasSuffix(" 5") }, "\(metrics)")
+    }
+}
