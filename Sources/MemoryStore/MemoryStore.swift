@@ -42,6 +42,15 @@ public final class MemoryStore: PeerStore {
         var rng: SplitMix64
         var peers = 0
         var seeders = 0
+        var v4 = 0
+        var v6 = 0
+
+        mutating func add(_ d: SwarmDelta) {
+            peers += d.peers
+            seeders += d.seeders
+            v4 += d.v4
+            v6 += d.v6
+        }
     }
 
     public init(
@@ -88,8 +97,7 @@ public final class MemoryStore: PeerStore {
             let (result, d) = Self.apply(
                 a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl,
                 maxPeers: limits.maxPeersPerTorrent, seed: seed)
-            state.peers += d.peers
-            state.seeders += d.seeders
+            state.add(d)
             return result
         }
     }
@@ -108,17 +116,14 @@ public final class MemoryStore: PeerStore {
         }
         if a.remove {
             if let p = swarm.position(of: a.peerID.raw, seed: seed) {
-                let d = swarm.remove(at: p, seed: seed)
-                delta.peers += d.peers
-                delta.seeders += d.seeders
+                delta += swarm.remove(at: p, seed: seed)
             }
             return (.success(reply([])), delta)
         }
         guard let (p, d) = swarm.upsert(a, now: now, maxPeers: maxPeers, seed: seed) else {
             return (.failure(.full("torrent is full (at most \(maxPeers) peers)")), delta)
         }
-        delta.peers += d.peers
-        delta.seeders += d.seeders
+        delta += d
         let sample = swarm.sample(numwant: a.numwant, excluding: p, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
         return (.success(reply(sample)), delta)
     }
@@ -153,6 +158,8 @@ public final class MemoryStore: PeerStore {
                 t.torrents += state.torrents.count
                 t.peers += state.peers
                 t.seeders += state.seeders
+                t.ipv4Endpoints += state.v4
+                t.ipv6Endpoints += state.v6
             }
         }
         t.leechers = t.peers - t.seeders
@@ -178,8 +185,7 @@ public final class MemoryStore: PeerStore {
                 while i != state.torrents.values.endIndex {
                     if now > state.torrents.values[i].oldestSeen &+ ttl || state.torrents.values[i].count == 0 {
                         let d = state.torrents.values[i].sweep(cutoff: cutoff, now: now, seed: seed)
-                        state.peers += d.peers
-                        state.seeders += d.seeders
+                        state.add(d)
                         removed -= d.peers
                         if state.torrents.values[i].count == 0 { empty.append(state.torrents.keys[i]) }
                     }

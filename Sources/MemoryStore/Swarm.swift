@@ -28,6 +28,16 @@ struct V6Slot {
 struct SwarmDelta {
     var peers = 0
     var seeders = 0
+    /// Peers that gained (+) or lost (-) an IPv4 endpoint, and an IPv6 one.
+    var v4 = 0
+    var v6 = 0
+
+    static func += (a: inout SwarmDelta, b: SwarmDelta) {
+        a.peers += b.peers
+        a.seeders += b.seeders
+        a.v4 += b.v4
+        a.v6 += b.v6
+    }
 }
 
 /// The peers of one torrent.
@@ -192,6 +202,7 @@ struct Swarm {
 
         switch a.endpoint.address {
         case .v4(let addr):
+            if peers[p].flags & PeerSlot.hasV4 == 0 { delta.v4 = 1 }
             peers[p].v4 = addr.value
             peers[p].port4 = a.endpoint.port
             peers[p].seen4 = now
@@ -201,6 +212,7 @@ struct Swarm {
             if s < 0 {
                 s = allocV6()
                 peers[p].v6 = s
+                delta.v6 = 1
             }
             v6[Int(s)] = V6Slot(high: addr.high, low: addr.low, seen: now, port: a.endpoint.port)
         }
@@ -237,7 +249,11 @@ struct Swarm {
     /// Removes the peer at `p`.
     mutating func remove(at p: Int, seed: UInt64) -> SwarmDelta {
         var delta = SwarmDelta(peers: -1, seeders: 0)
-        if peers[p].v6 >= 0 { freeV6(peers[p].v6) }
+        if peers[p].flags & PeerSlot.hasV4 != 0 { delta.v4 = -1 }
+        if peers[p].v6 >= 0 {
+            freeV6(peers[p].v6)
+            delta.v6 = -1
+        }
         if peers[p].flags & PeerSlot.partialSeed != 0 { partialSeeds -= 1 }
         if !index.isEmpty { indexDelete(slot: indexSlot(of: peers[p].id, seed: seed), seed: seed) }
         let last = peers.count - 1
@@ -267,6 +283,7 @@ struct Swarm {
             if peers[p].flags & PeerSlot.hasV4 != 0 {
                 if peers[p].seen4 <= cutoff {
                     peers[p].flags &= ~PeerSlot.hasV4
+                    delta.v4 -= 1
                 } else {
                     alive = true
                     oldest = min(oldest, peers[p].seen4)
@@ -277,15 +294,14 @@ struct Swarm {
                 if v6[Int(s)].seen <= cutoff {
                     freeV6(s)
                     peers[p].v6 = -1
+                    delta.v6 -= 1
                 } else {
                     alive = true
                     oldest = min(oldest, v6[Int(s)].seen)
                 }
             }
             if !alive {
-                let d = remove(at: p, seed: seed)
-                delta.peers += d.peers
-                delta.seeders += d.seeders
+                delta += remove(at: p, seed: seed)
                 // Whatever moved into p (and into the seeder tail) came from a higher position,
                 // which this downward walk has already visited.
             }

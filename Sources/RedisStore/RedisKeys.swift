@@ -15,7 +15,7 @@ import TrackerCore
 /// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep) |
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
-/// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders |
+/// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
 ///
 /// On Redis Cluster a script may only touch keys of one slot, so torrents are spread over 256
 /// buckets (`B` = the XOR of the info_hash's 20 bytes) and every key of a torrent carries its bucket's

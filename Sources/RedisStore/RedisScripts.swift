@@ -40,6 +40,9 @@ enum RedisScripts {
           if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
           redis.call('HINCRBY', KEYS[7], 'p', -1)
           if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
+          local flags = string.byte(rec, 21)
+          if bit.band(flags, 1) ~= 0 then redis.call('HINCRBY', KEYS[7], '4', -1) end
+          if bit.band(flags, 2) ~= 0 then redis.call('HINCRBY', KEYS[7], '6', -1) end
         end
         -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
         local function sweep(cutoff, limit)
@@ -58,6 +61,9 @@ enum RedisScripts {
                 remove_peer(pid, where, slot, rec)
                 removed = removed + 1
               else
+                local before = string.byte(rec, 21)
+                if bit.band(before, 1) ~= bit.band(flags, 1) then redis.call('HINCRBY', KEYS[7], '4', -1) end
+                if bit.band(before, 2) ~= bit.band(flags, 2) then redis.call('HINCRBY', KEYS[7], '6', -1) end
                 redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
                 if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
               end
@@ -154,10 +160,12 @@ enum RedisScripts {
             local other
             if fam == '4' then
               if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
+              if bit.band(flags, 1) == 0 then redis.call('HINCRBY', KEYS[7], '4', 1) end
               flags = bit.bor(flags, 1)
               rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 53)
             else
               if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
+              if bit.band(flags, 2) == 0 then redis.call('HINCRBY', KEYS[7], '6', 1) end
               flags = bit.bor(flags, 2)
               rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb
             end

@@ -287,10 +287,12 @@ public final class RedisStore: PeerStore, Sendable {
                 switch Self.storeResult(r) {
                 case .success(let reply):
                     let n = (reply.array ?? []).map { $0.bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0 }
-                    guard n.count == 3 else { return completion(.failure(.unavailable("redis: unexpected reply \(reply)"))) }
+                    guard n.count == 5 else { return completion(.failure(.unavailable("redis: unexpected reply \(reply)"))) }
                     sum.torrents += n[0]
                     sum.peers += n[1]
                     sum.seeders += n[2]
+                    sum.ipv4Endpoints += n[3]
+                    sum.ipv6Endpoints += n[4]
                 case .failure(let e): return completion(.failure(e))
                 }
             }
@@ -298,7 +300,10 @@ public final class RedisStore: PeerStore, Sendable {
             completion(.success(sum))
         }
         for b in 0..<keys.buckets {
-            client.command([Array("HMGET".utf8), keys.totals(b), Array("t".utf8), Array("p".utf8), Array("s".utf8)], slot: keys.slot(b)) {
+            client.command(
+                [Array("HMGET".utf8), keys.totals(b), Array("t".utf8), Array("p".utf8), Array("s".utf8), Array("4".utf8), Array("6".utf8)],
+                slot: keys.slot(b)
+            ) {
                 gather.set(b, $0)
             }
         }

@@ -219,9 +219,21 @@ public enum StoreConformance {
             for i in 0..<(t + 1) { try await announce(f.store, hash(100 + t), peer(i), v4(i), i == 0 ? .seeder : .leecher) }
         }
         try await announce(f.store, hash(100), peer(0), v6(0), .seeder)
-        #expect(try await f.store.totals() == SwarmTotals(torrents: 5, peers: 15, seeders: 5, leechers: 10))
+        try await announce(f.store, hash(101), peer(9), v6(9))
+        let all = SwarmTotals(torrents: 5, peers: 16, seeders: 5, leechers: 11, ipv4Endpoints: 15, ipv6Endpoints: 2)
+        #expect(try await f.store.totals() == all)
+        #expect(all.ipv4Only == 14 && all.ipv6Only == 1 && all.dualStack == 1)
         try await announce(f.store, hash(104), peer(3), v4(3), stop: true)
-        #expect(try await f.store.totals() == SwarmTotals(torrents: 5, peers: 14, seeders: 5, leechers: 9))
+        #expect(
+            try await f.store.totals()
+                == SwarmTotals(torrents: 5, peers: 15, seeders: 5, leechers: 10, ipv4Endpoints: 14, ipv6Endpoints: 2))
+        // Endpoints that expire leave the family counts too: only peer 0's fresh IPv6 one stays.
+        f.clock.advance(by: f.ttl - 10)
+        try await announce(f.store, hash(100), peer(0), v6(0), .seeder)
+        f.clock.advance(by: 20)
+        try await f.store.expire()
+        #expect(
+            try await f.store.totals() == SwarmTotals(torrents: 1, peers: 1, seeders: 1, leechers: 0, ipv4Endpoints: 0, ipv6Endpoints: 1))
     }
 
     static func binaryKeys(_ f: StoreFixture) async throws {

@@ -93,7 +93,15 @@ public struct SwarmTotals: Sendable, Equatable {
     public var peers: Int
     public var seeders: Int
     public var leechers: Int
-    public init(torrents: Int = 0, peers: Int = 0, seeders: Int = 0, leechers: Int = 0) {
+    /// Peers with an IPv4 endpoint, and with an IPv6 one (a dual-stack peer counts in both).
+    public var ipv4Endpoints: Int
+    public var ipv6Endpoints: Int
+    public init(torrents: Int = 0, peers: Int = 0, seeders: Int = 0, leechers: Int = 0, ipv4Endpoints: Int = 0, ipv6Endpoints: Int = 0) {
         (self.torrents, self.peers, self.seeders, self.leechers) = (torrents, peers, seeders, leechers)
+        (self.ipv4Endpoints, self.ipv6Endpoints) = (ipv4Endpoints, ipv6Endpoints)
     }
+    /// Peers reachable over IPv4 only, IPv6 only, and both.
+    public var ipv4Only: Int { peers - ipv6Endpoints }
+    public var ipv6Only: Int { peers - ipv4Endpoints }
+    public var dualStack: Int { ipv4Endpoints + ipv6Endpoints - peers }
 }

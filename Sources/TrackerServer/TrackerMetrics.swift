@@ -31,6 +31,7 @@ final class TrackerMetrics: Sendable {
     private let storeErrors: [CoreMetrics.Counter]
     private let openConnections: CoreMetrics.Gauge
     private let swarm: [CoreMetrics.Gauge]
+    private let families: [CoreMetrics.Gauge]
     private let certificateExpiry: CoreMetrics.Gauge
     /// Announces and scrapes by transport, for the page's rates.
     private let announcesHTTP = Atomic<Int>(0), announcesHTTPS = Atomic<Int>(0)
@@ -62,6 +63,9 @@ final class TrackerMetrics: Sendable {
         }
         openConnections = CoreMetrics.Gauge(label: "squall_open_connections", factory: factory)
         swarm = ["torrents", "peers", "seeders", "leechers"].map { CoreMetrics.Gauge(label: "squall_\($0)", factory: factory) }
+        families = ["ipv4", "ipv6", "both"].map {
+            CoreMetrics.Gauge(label: "squall_peers_by_family", dimensions: [("family", $0)], factory: factory)
+        }
         certificateExpiry = CoreMetrics.Gauge(label: "squall_certificate_expiry_seconds", factory: factory)
     }
 
@@ -105,6 +109,7 @@ final class TrackerMetrics: Sendable {
         openConnections.record(open)
         if let t = totals {
             for (g, v) in zip(swarm, [t.torrents, t.peers, t.seeders, t.leechers]) { g.record(v) }
+            for (g, v) in zip(families, [t.ipv4Only, t.ipv6Only, t.dualStack]) { g.record(v) }
         }
         if let c = certificateExpiresIn { certificateExpiry.record(c) }
         return registry.emitToBuffer()

@@ -251,6 +251,7 @@ public final class TrackerRouter: Sendable {
                 if case .success(let t) = result {
                     json +=
                         #","torrents":\#(t.torrents),"peers":\#(t.peers),"seeders":\#(t.seeders),"leechers":\#(t.leechers)"#
+                        + #","peers_by_family":{"ipv4":\#(t.ipv4Only),"ipv6":\#(t.ipv6Only),"both":\#(t.dualStack)}"#
                 }
                 for (name, byTransport) in [("announces", counts.announces), ("scrapes", counts.scrapes)] {
                     let parts = Transport.allCases.map { t in
@@ -272,8 +273,11 @@ public final class TrackerRouter: Sendable {
             let rows: String
             switch result {
             case .success(let t):
-                rows = [("Torrents", t.torrents), ("Peers", t.peers), ("Seeders", t.seeders), ("Leechers", t.leechers)]
-                    .map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined()
+                rows = [
+                    ("Torrents", t.torrents), ("Peers", t.peers), ("Seeders", t.seeders), ("Leechers", t.leechers),
+                    ("Peers on IPv4 only", t.ipv4Only), ("Peers on IPv6 only", t.ipv6Only), ("Peers on both", t.dualStack),
+                ]
+                .map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined()
             case .failure:
                 rows = "<tr><th>Store</th><td>unavailable</td></tr>"
             }

@@ -78,7 +78,9 @@ import TrackerCore
             for peer in 1...(hash % 4 + 1) { _ = try await Self.announce(store, hash: hash, peer: peer) }
         }
         let expectedPeers = (1...60).reduce(0) { $0 + $1 % 4 + 1 }
-        #expect(try await store.totals() == SwarmTotals(torrents: 60, peers: expectedPeers, seeders: 0, leechers: expectedPeers))
+        #expect(
+            try await store.totals()
+                == SwarmTotals(torrents: 60, peers: expectedPeers, seeders: 0, leechers: expectedPeers, ipv4Endpoints: expectedPeers))
         for i in 0..<3 {
             guard case .integer(let keys) = try cluster.connection(i).command("DBSIZE") else { continue }
             #expect(keys > 0, "master \(i) holds some of the torrents")

@@ -44,7 +44,7 @@ import TrackerCore
         #expect(replies.count == 400)
         #expect(try Self.clients(server) == 1, "one loop, one connection, 400 announces in flight")
         let totals = try await store.totals()
-        #expect(totals == SwarmTotals(torrents: 4, peers: 400, seeders: 133, leechers: 267))
+        #expect(totals == SwarmTotals(torrents: 4, peers: 400, seeders: 133, leechers: 267, ipv4Endpoints: 400))
         // Every reply is a consistent snapshot: the announcer is counted, the sample excludes it.
         for r in replies { #expect(r.complete + r.incomplete >= 1 && r.peers.count <= min(50, r.complete + r.incomplete - 1)) }
         store.close()

@@ -63,7 +63,7 @@ import TrackerCore
         let r = try await Self.announce(second, peer: 4, port: 2004)
         #expect(r.incomplete == 4 && r.peers.count == 3)
         let totals = try await second.totals()
-        #expect(totals == SwarmTotals(torrents: 1, peers: 4, seeders: 0, leechers: 4))
+        #expect(totals == SwarmTotals(torrents: 1, peers: 4, seeders: 0, leechers: 4, ipv4Endpoints: 4))
     }
 
     @Test func redisDownFailsQuicklyThenRecoversWithScriptsReloaded() async throws {

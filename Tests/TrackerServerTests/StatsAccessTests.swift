@@ -51,6 +51,8 @@ import TrackerServer
         let json = try #require(try JSONSerialization.jsonObject(with: Data(summary.body)) as? [String: Any])
         #expect(
             json["torrents"] as? Int == 2 && json["peers"] as? Int == 4 && json["seeders"] as? Int == 1 && json["leechers"] as? Int == 3)
+        let families = try #require(json["peers_by_family"] as? [String: Int])
+        #expect(families == ["ipv4": 3, "ipv6": 1, "both": 0])
         let announces = try #require(json["announces"] as? [String: Any])
         #expect((announces["http"] as? [String: Any])?["total"] as? Int == 5, "\(announces)")
         #expect((announces["https"] as? [String: Any])?["total"] as? Int == 0)
@@ -66,6 +68,8 @@ import TrackerServer
             lines.contains("squall_torrents 2.0") && lines.contains("squall_peers 4.0") && lines.contains("squall_seeders 1.0"),
             "\(metrics)")
         #expect(lines.contains { $0.hasPrefix("squall_open_connections ") })
+        #expect(
+            lines.contains(#"squall_peers_by_family{family="ipv4"} 3.0"#) && lines.contains(#"squall_peers_by_family{family="ipv6"} 1.0"#))
         #expect(lines.contains { $0.hasPrefix(#"squall_announce_duration_seconds_count"#) && $0.hasSuffix(" 5") }, "\(metrics)")
     }
 }
