@@ -151,6 +151,28 @@ public final class MemoryStore: PeerStore {
         completion(.success(out))
     }
 
+    public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
+        let cutoff = cutoff(clock.now())
+        var rows: [TorrentRow] = []
+        for s in shards {
+            s.state.withLock { state in
+                for (h, swarm) in state.torrents where swarm.count > 0 { rows.append(swarm.row(h, cutoff: cutoff)) }
+            }
+        }
+        completion(.success(rows))
+    }
+
+    public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
+        let cutoff = cutoff(clock.now())
+        let rows = shard(for: hash).state.withLock { state in
+            state.torrents[hash].flatMap { swarm -> [PeerRow]? in
+                let rows = swarm.peerRows(limit: limit, cutoff: cutoff)
+                return rows.isEmpty ? nil : rows
+            }
+        }
+        completion(.success(rows))
+    }
+
     public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
         var t = SwarmTotals()
         for s in shards {

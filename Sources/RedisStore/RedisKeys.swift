@@ -12,7 +12,7 @@ import TrackerCore
 /// | `P{H}:ids` | hash | none (reaped) | peer_id -> where its record is: `s` or `l` and the slot, e.g. `l17` |
 /// | `P{H}:s` | hash | none (reaped) | slot `0..n-1` -> 53-byte record of a seeder: peer_id, flags, IPv4 + port, IPv6 + port, last announce per family |
 /// | `P{H}:l` | hash | none (reaped) | slot `0..n-1` -> record of a leecher or partial seed (swap-remove keeps slots dense) |
-/// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep) |
+/// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep); `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce |
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
@@ -59,6 +59,10 @@ struct RedisKeys: Sendable {
         let stem = torrentStem(hash)
         return ["s", "l", "m"].map { Array((stem + $0).utf8) }
     }
+
+    /// What the rows script puts between the prefix and the info_hash: the bucket's tag on a
+    /// cluster, nothing on a single Redis (the hash is its own tag there).
+    func rowsTag(_ bucket: Int) -> String { buckets == 1 ? "" : "{b\(bucket)}:" }
 
     func index(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "torrents" : prefix + "{b\(bucket)}:torrents").utf8) }
     func totals(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "totals" : prefix + "{b\(bucket)}:totals").utf8) }

@@ -15,6 +15,11 @@ enum RedisScripts {
         -- every key of a torrent exists: Redis Cluster cannot run a multi-key script whose keys
         -- are partly missing while their slot migrates.
         local function size(key) return math.max(0, redis.call('HLEN', key) - 1) end
+        -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
+        local function family(f, delta)
+          redis.call('HINCRBY', KEYS[7], f, delta)
+          redis.call('HINCRBY', KEYS[4], f, delta)
+        end
         local function slot_add(where, pid, rec)
           local key = slots_key(where)
           local n = size(key)
@@ -41,8 +46,8 @@ enum RedisScripts {
           redis.call('HINCRBY', KEYS[7], 'p', -1)
           if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
           local flags = string.byte(rec, 21)
-          if bit.band(flags, 1) ~= 0 then redis.call('HINCRBY', KEYS[7], '4', -1) end
-          if bit.band(flags, 2) ~= 0 then redis.call('HINCRBY', KEYS[7], '6', -1) end
+          if bit.band(flags, 1) ~= 0 then family('4', -1) end
+          if bit.band(flags, 2) ~= 0 then family('6', -1) end
         end
         -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
         local function sweep(cutoff, limit)
@@ -62,8 +67,8 @@ enum RedisScripts {
                 removed = removed + 1
               else
                 local before = string.byte(rec, 21)
-                if bit.band(before, 1) ~= bit.band(flags, 1) then redis.call('HINCRBY', KEYS[7], '4', -1) end
-                if bit.band(before, 2) ~= bit.band(flags, 2) then redis.call('HINCRBY', KEYS[7], '6', -1) end
+                if bit.band(before, 1) ~= bit.band(flags, 1) then family('4', -1) end
+                if bit.band(before, 2) ~= bit.band(flags, 2) then family('6', -1) end
                 redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
                 if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
               end
@@ -160,12 +165,12 @@ enum RedisScripts {
             local other
             if fam == '4' then
               if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
-              if bit.band(flags, 1) == 0 then redis.call('HINCRBY', KEYS[7], '4', 1) end
+              if bit.band(flags, 1) == 0 then family('4', 1) end
               flags = bit.bor(flags, 1)
               rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 53)
             else
               if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
-              if bit.band(flags, 2) == 0 then redis.call('HINCRBY', KEYS[7], '6', 1) end
+              if bit.band(flags, 2) == 0 then family('6', 1) end
               flags = bit.bor(flags, 2)
               rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb
             end
@@ -177,6 +182,7 @@ enum RedisScripts {
             local oldest = now
             if other and other < now then oldest = other end
             redis.call('ZADD', KEYS[5], oldest, pid)
+            redis.call('HSET', KEYS[4], 'a', now)
 
             -- A uniform sample of k of the other candidates (Floyd), O(numwant).
             local ns, nl = size(KEYS[2]), size(KEYS[3])
@@ -245,5 +251,50 @@ enum RedisScripts {
             return out
             """#)
 
-    static let all = [announce, sweepTorrent, scrape]
+    /// KEYS: one bucket's index. ARGV: first rank, count, prefix, bucket tag (`{bB}:` on a
+    /// cluster, empty on a single Redis). Returns {hex, seeders, leechers, downloaded, IPv4
+    /// peers, IPv6 peers, last announce} per torrent, flattened: a chunk of the statistics
+    /// table, read without touching any peer.
+    static let torrentRows = RedisScript(
+        name: "rows",
+        source: #"""
+            local first = tonumber(ARGV[1])
+            local hexes = redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
+            local out = {}
+            for _, hex in ipairs(hexes) do
+              local stem
+              if ARGV[4] == '' then stem = ARGV[3] .. '{' .. hex .. '}:' else stem = ARGV[3] .. ARGV[4] .. hex .. ':' end
+              local m = redis.call('HMGET', stem .. 'm', 'd', '4', '6', 'a')
+              out[#out + 1] = hex
+              out[#out + 1] = math.max(0, redis.call('HLEN', stem .. 's') - 1)
+              out[#out + 1] = math.max(0, redis.call('HLEN', stem .. 'l') - 1)
+              for i = 1, 4 do out[#out + 1] = tonumber(m[i] or '0') end
+            end
+            return out
+            """#)
+
+    /// KEYS: a torrent's s and l. ARGV: limit. Returns {seeder records, leecher records}, at
+    /// most `limit` in all: the statistics' detail view (never the announce path).
+    static let peerRows = RedisScript(
+        name: "peers",
+        source: #"""
+            local limit, got, out = tonumber(ARGV[1]), 0, {}
+            for i = 1, 2 do
+              local n = math.max(0, redis.call('HLEN', KEYS[i]) - 1)
+              local k = math.min(n, limit - got)
+              local recs = {}
+              if k > 0 then
+                local fields = {}
+                for j = 0, k - 1 do fields[#fields + 1] = j end
+                for _, r in ipairs(redis.call('HMGET', KEYS[i], unpack(fields))) do
+                  if r then recs[#recs + 1] = r end
+                end
+              end
+              got = got + #recs
+              out[i] = recs
+            end
+            return out
+            """#)
+
+    static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows]
 }

@@ -309,6 +309,70 @@ public final class RedisStore: PeerStore, Sendable {
         }
     }
 
+    /// Every torrent's row, 500 torrents a script call, bucket by bucket. Counts of IPv4 and
+    /// IPv6 peers include endpoints past their time until the next sweep of their torrent.
+    public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
+        let chunk = 500
+        Task {
+            do throws(StoreError) {
+                var rows: [TorrentRow] = []
+                for b in 0..<keys.buckets {
+                    var first = 0
+                    while true {
+                        let reply = try Self.storeResult(
+                            await client.eval(
+                                RedisScripts.torrentRows, slot: keys.slot(b), keys: [keys.index(b)],
+                                arguments: [Self.decimal(first), Self.decimal(chunk), Array(keys.prefix.utf8), Array(keys.rowsTag(b).utf8)])
+                        ).get()
+                        let v = reply.array ?? []
+                        for o in stride(from: 0, to: v.count - 6, by: 7) {
+                            guard let hex = v[o].bytes, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
+                            let n = (1...6).map { v[o + $0].integer ?? 0 }
+                            guard n[0] + n[1] > 0 else { continue }
+                            rows.append(
+                                TorrentRow(
+                                    infoHash: InfoHash(raw), seeders: n[0], leechers: n[1], completed: n[2], ipv4: n[3], ipv6: n[4],
+                                    lastAnnounce: UInt32(clamping: n[5])))
+                        }
+                        if v.count < 7 * chunk { break }
+                        first += chunk
+                    }
+                }
+                completion(.success(rows))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
+        let cutoff = Int(clock.now()) - ttl
+        let torrentKeys = keys.scrape(hash)
+        client.eval(
+            RedisScripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: Array(torrentKeys.prefix(2)),
+            arguments: [Self.decimal(limit)]
+        ) { result in
+            completion(
+                Self.storeResult(result).map { reply in
+                    let parts = reply.array ?? []
+                    var rows: [PeerRow] = []
+                    for (i, part) in parts.prefix(2).enumerated() {
+                        for case .string(let record) in part.array ?? [] where record.count == 53 {
+                            guard let peer = Self.decodePeers(record, cutoff: cutoff).first else { continue }
+                            let flags = record[20]
+                            func u32(_ o: Int) -> UInt32 {
+                                UInt32(record[o]) << 24 | UInt32(record[o + 1]) << 16 | UInt32(record[o + 2]) << 8 | UInt32(record[o + 3])
+                            }
+                            let last = max(peer.v4 == nil ? 0 : u32(45), peer.v6 == nil ? 0 : u32(49))
+                            let role: PeerRole = i == 0 ? .seeder : flags & 8 != 0 ? .partialSeed : .leecher
+                            rows.append(PeerRow(peerID: peer.peerID, role: role, v4: peer.v4, v6: peer.v6, lastAnnounce: last))
+                        }
+                    }
+                    return rows.isEmpty ? nil : rows
+                })
+        }
+    }
+
     /// Up when Redis (every master of a cluster) answers PING within the timeout.
     public func health(completion: @escaping @Sendable (Bool) -> Void) {
         let masters = client.masters

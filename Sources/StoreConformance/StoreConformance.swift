@@ -43,6 +43,7 @@ public enum StoreConformance {
         Case(name: "totals add up", body: totals),
         Case(name: "binary info_hash and peer_id bytes", body: binaryKeys),
         Case(name: "large swarms stay consistent through churn", body: churn),
+        Case(name: "statistics rows and peers", body: statisticsRows),
     ]
 
     // MARK: helpers
@@ -234,6 +235,31 @@ public enum StoreConformance {
         try await f.store.expire()
         #expect(
             try await f.store.totals() == SwarmTotals(torrents: 1, peers: 1, seeders: 1, leechers: 0, ipv4Endpoints: 0, ipv6Endpoints: 1))
+    }
+
+    static func statisticsRows(_ f: StoreFixture) async throws {
+        #expect(try await f.store.torrentRows().isEmpty)
+        let a = hash(300), b = hash(301)
+        try await announce(f.store, a, peer(0), v4(0), .seeder)
+        f.clock.advance(by: 5)
+        try await announce(f.store, a, peer(1), v6(1))
+        try await announce(f.store, a, peer(1), v4(1), completed: true)
+        try await announce(f.store, a, peer(2), v4(2), .partialSeed)
+        try await announce(f.store, b, peer(3), v4(3))
+        let rows = try await f.store.torrentRows()
+        #expect(rows.count == 2)
+        #expect(
+            rows.first { $0.infoHash == a }
+                == TorrentRow(infoHash: a, seeders: 1, leechers: 2, completed: 1, ipv4: 3, ipv6: 1, lastAnnounce: f.clock.now()))
+        #expect(rows.first { $0.infoHash == b }?.leechers == 1)
+
+        let peers = try #require(try await f.store.peerRows(of: a))
+        #expect(peers.count == 3 && peers.first?.role == .seeder && peers.first?.peerID == peer(0))
+        let dual = try #require(peers.first { $0.peerID == peer(1) })
+        #expect(dual.role == .leecher && dual.v4 == v4(1) && dual.v6 == v6(1) && dual.lastAnnounce == f.clock.now())
+        #expect(peers.first { $0.peerID == peer(2) }?.role == .partialSeed)
+        #expect(try await f.store.peerRows(of: a, limit: 2)?.count == 2)
+        #expect(try await f.store.peerRows(of: hash(302)) == nil)
     }
 
     static func binaryKeys(_ f: StoreFixture) async throws {

@@ -77,6 +77,11 @@ public protocol PeerStore: Sendable {
     func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void)
     /// Drops what has expired. Stores call it from their own background service too.
     func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void)
+    /// Every torrent with peers, as the statistics table shows it (the caller filters, sorts and
+    /// pages: see `TorrentQuery`). Endpoints past their time are not counted.
+    func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void)
+    /// At most `limit` peers of one torrent, seeders first; nil when the torrent has none.
+    func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void)
     /// A short name for logs and `/health`: `memory`, `redis`...
     var kind: String { get }
     /// Whether the store can serve right now (for `/health`); answers within the store's timeout.
@@ -100,6 +105,12 @@ extension PeerStore {
     }
     public func totals() async throws(StoreError) -> SwarmTotals {
         try await bridge { self.totals(completion: $0) }
+    }
+    public func torrentRows() async throws(StoreError) -> [TorrentRow] {
+        try await bridge { self.torrentRows(completion: $0) }
+    }
+    public func peerRows(of hash: InfoHash, limit: Int = 1000) async throws(StoreError) -> [PeerRow]? {
+        try await bridge { self.peerRows(of: hash, limit: limit, completion: $0) }
     }
     @discardableResult
     public func expire() async throws(StoreError) -> Int {

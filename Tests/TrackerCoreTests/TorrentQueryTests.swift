@@ -1,0 +1,52 @@
+import Testing
+import TrackerCore
+
+/// The statistics table's paging, sorting and search, on plain rows.
+@Suite struct TorrentQueryTests {
+    static func row(_ n: Int, seeders: Int, leechers: Int = 0, last: UInt32 = 0) -> TorrentRow {
+        var bytes = [UInt8](repeating: 0, count: 20)
+        bytes[0] = UInt8(n >> 8)
+        bytes[1] = UInt8(n & 0xff)
+        return TorrentRow(
+            infoHash: InfoHash(bytes)!, seeders: seeders, leechers: leechers, completed: n % 7, ipv4: n % 5, ipv6: n % 3, lastAnnounce: last)
+    }
+
+    @Test func pagesAreSortedByTheColumnWithTiesByInfoHash() {
+        let rows = (0..<100).map { Self.row($0, seeders: $0 % 10, leechers: 100 - $0) }.shuffled()
+        let page = TorrentQuery(start: 0, length: 15, order: .seeders, ascending: false).run(on: rows)
+        #expect(page.total == 100 && page.filtered == 100 && page.rows.count == 15)
+        #expect(page.rows.prefix(10).allSatisfy { $0.seeders == 9 } && page.rows[10].seeders == 8)
+        let nines = page.rows.prefix(10).map(\.infoHash.raw.hex)
+        #expect(nines == nines.sorted(), "ties in info_hash order")
+        let second = TorrentQuery(start: 15, length: 15, order: .seeders, ascending: false).run(on: rows)
+        #expect(Set(second.rows.map(\.infoHash)).isDisjoint(with: page.rows.map(\.infoHash)), "pages do not overlap")
+        let byLeechers = TorrentQuery(start: 0, length: 3, order: .leechers, ascending: true).run(on: rows)
+        #expect(byLeechers.rows.map(\.leechers) == [1, 2, 3])
+        let byHash = TorrentQuery(start: 0, length: 2, order: .infoHash, ascending: false).run(on: rows)
+        #expect(byHash.rows.map(\.infoHash) == [Self.row(99, seeders: 0).infoHash, Self.row(98, seeders: 0).infoHash])
+    }
+
+    @Test func thePartialSelectionAgreesWithAFullSortOnEveryColumn() {
+        var rng = SplitMix64(seed: 7)
+        let rows = (0..<2000).map { Self.row($0, seeders: Int(rng.next() % 50), leechers: Int(rng.next() % 50), last: UInt32(rng.next() % 100)) }
+        for column in TorrentQuery.Column.allCases {
+            for ascending in [true, false] {
+                let all = TorrentQuery(start: 0, length: 2000, order: column, ascending: ascending).run(on: rows).rows
+                for start in [0, 10, 400, 1990] {
+                    let page = TorrentQuery(start: start, length: 10, order: column, ascending: ascending).run(on: rows).rows
+                    #expect(page == Array(all[start..<min(2000, start + 10)]), "\(column) \(ascending) \(start)")
+                }
+            }
+        }
+    }
+
+    @Test func searchIsAnInfoHashPrefixInEitherCase() {
+        let rows = (0..<600).map { Self.row($0, seeders: 1) }
+        // Rows 256...511 start with 01.
+        let page = TorrentQuery(start: 0, length: 10, search: "01", order: .infoHash, ascending: true).run(on: rows)
+        #expect(page.total == 600 && page.filtered == 256 && page.rows.first?.infoHash == Self.row(256, seeders: 0).infoHash)
+        #expect(TorrentQuery(search: "01FF").run(on: rows).filtered == 1)
+        #expect(TorrentQuery(search: "zz").run(on: rows).filtered == 0)
+        #expect(TorrentQuery(start: 700, length: 10).run(on: rows).rows.isEmpty)
+    }
+}
