@@ -152,21 +152,23 @@ public final class MemoryStore: PeerStore {
     }
 
     public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
-        let cutoff = cutoff(clock.now())
+        let now = clock.now()
+        let cutoff = cutoff(now)
         var rows: [TorrentRow] = []
         for s in shards {
             s.state.withLock { state in
-                for (h, swarm) in state.torrents where swarm.count > 0 { rows.append(swarm.row(h, cutoff: cutoff)) }
+                for (h, swarm) in state.torrents where swarm.count > 0 { rows.append(swarm.row(h, cutoff: cutoff, now: now)) }
             }
         }
         completion(.success(rows))
     }
 
     public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
-        let cutoff = cutoff(clock.now())
+        let now = clock.now()
+        let cutoff = cutoff(now)
         let rows = shard(for: hash).state.withLock { state in
             state.torrents[hash].flatMap { swarm -> [PeerRow]? in
-                let rows = swarm.peerRows(limit: limit, cutoff: cutoff)
+                let rows = swarm.peerRows(limit: limit, cutoff: cutoff, now: now)
                 return rows.isEmpty ? nil : rows
             }
         }

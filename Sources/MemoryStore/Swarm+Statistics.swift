@@ -2,7 +2,7 @@ import TrackerCore
 
 extension Swarm {
     /// The statistics table's row: endpoints past `cutoff` (not swept yet) are not counted.
-    func row(_ hash: InfoHash, cutoff: UInt32) -> TorrentRow {
+    func row(_ hash: InfoHash, cutoff: UInt32, now: UInt32) -> TorrentRow {
         var v4 = 0, v6count = 0
         var last: UInt32 = 0
         for p in peers {
@@ -17,11 +17,11 @@ extension Swarm {
         }
         return TorrentRow(
             infoHash: hash, seeders: Int(seeders), leechers: leechers, completed: Int(downloaded), ipv4: v4, ipv6: v6count,
-            lastAnnounce: last)
+            idle: now &- last)
     }
 
     /// At most `limit` peers with a live endpoint, seeders first.
-    func peerRows(limit: Int, cutoff: UInt32) -> [PeerRow] {
+    func peerRows(limit: Int, cutoff: UInt32, now: UInt32) -> [PeerRow] {
         var out: [PeerRow] = []
         for (i, p) in peers.enumerated() where out.count < limit {
             let e4 =
@@ -35,7 +35,7 @@ extension Swarm {
             }
             guard e4 != nil || e6 != nil else { continue }
             let role: PeerRole = i < Int(seeders) ? .seeder : p.flags & PeerSlot.partialSeed != 0 ? .partialSeed : .leecher
-            out.append(PeerRow(peerID: PeerID(p.id), role: role, v4: e4, v6: e6, lastAnnounce: last))
+            out.append(PeerRow(peerID: PeerID(p.id), role: role, v4: e4, v6: e6, idle: now &- last))
         }
         return out
     }

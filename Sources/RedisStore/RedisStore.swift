@@ -313,6 +313,7 @@ public final class RedisStore: PeerStore, Sendable {
     /// IPv6 peers include endpoints past their time until the next sweep of their torrent.
     public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
         let chunk = 500
+        let now = Int(clock.now())
         Task {
             do throws(StoreError) {
                 var rows: [TorrentRow] = []
@@ -332,7 +333,7 @@ public final class RedisStore: PeerStore, Sendable {
                             rows.append(
                                 TorrentRow(
                                     infoHash: InfoHash(raw), seeders: n[0], leechers: n[1], completed: n[2], ipv4: n[3], ipv6: n[4],
-                                    lastAnnounce: UInt32(clamping: n[5])))
+                                    idle: UInt32(clamping: max(0, now - n[5]))))
                         }
                         if v.count < 7 * chunk { break }
                         first += chunk
@@ -346,7 +347,8 @@ public final class RedisStore: PeerStore, Sendable {
     }
 
     public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
-        let cutoff = Int(clock.now()) - ttl
+        let now = Int(clock.now())
+        let cutoff = now - ttl
         let torrentKeys = keys.scrape(hash)
         client.eval(
             RedisScripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: Array(torrentKeys.prefix(2)),
@@ -365,7 +367,10 @@ public final class RedisStore: PeerStore, Sendable {
                             }
                             let last = max(peer.v4 == nil ? 0 : u32(45), peer.v6 == nil ? 0 : u32(49))
                             let role: PeerRole = i == 0 ? .seeder : flags & 8 != 0 ? .partialSeed : .leecher
-                            rows.append(PeerRow(peerID: peer.peerID, role: role, v4: peer.v4, v6: peer.v6, lastAnnounce: last))
+                            rows.append(
+                                PeerRow(
+                                    peerID: peer.peerID, role: role, v4: peer.v4, v6: peer.v6,
+                                    idle: UInt32(clamping: max(0, now - Int(last)))))
                         }
                     }
                     return rows.isEmpty ? nil : rows

@@ -250,16 +250,19 @@ public enum StoreConformance {
         #expect(rows.count == 2)
         #expect(
             rows.first { $0.infoHash == a }
-                == TorrentRow(infoHash: a, seeders: 1, leechers: 2, completed: 1, ipv4: 3, ipv6: 1, lastAnnounce: f.clock.now()))
+                == TorrentRow(infoHash: a, seeders: 1, leechers: 2, completed: 1, ipv4: 3, ipv6: 1, idle: 0))
         #expect(rows.first { $0.infoHash == b }?.leechers == 1)
 
         let peers = try #require(try await f.store.peerRows(of: a))
         #expect(peers.count == 3 && peers.first?.role == .seeder && peers.first?.peerID == peer(0))
         let dual = try #require(peers.first { $0.peerID == peer(1) })
-        #expect(dual.role == .leecher && dual.v4 == v4(1) && dual.v6 == v6(1) && dual.lastAnnounce == f.clock.now())
+        #expect(dual.role == .leecher && dual.v4 == v4(1) && dual.v6 == v6(1) && dual.idle == 0)
         #expect(peers.first { $0.peerID == peer(2) }?.role == .partialSeed)
         #expect(try await f.store.peerRows(of: a, limit: 2)?.count == 2)
         #expect(try await f.store.peerRows(of: hash(302)) == nil)
+        f.clock.advance(by: 7)
+        #expect(try await f.store.torrentRows().first { $0.infoHash == a }?.idle == 7)
+        #expect(try await f.store.peerRows(of: b)?.first?.idle == 7)
     }
 
     static func binaryKeys(_ f: StoreFixture) async throws {

@@ -8,12 +8,12 @@ public struct TorrentRow: Sendable, Equatable {
     /// Peers with an IPv4 endpoint, and with an IPv6 one.
     public var ipv4: Int
     public var ipv6: Int
-    /// The last announce to this torrent, in the store's clock.
-    public var lastAnnounce: UInt32
+    /// Seconds since the last announce to this torrent.
+    public var idle: UInt32
 
-    public init(infoHash: InfoHash, seeders: Int, leechers: Int, completed: Int, ipv4: Int, ipv6: Int, lastAnnounce: UInt32) {
+    public init(infoHash: InfoHash, seeders: Int, leechers: Int, completed: Int, ipv4: Int, ipv6: Int, idle: UInt32) {
         (self.infoHash, self.seeders, self.leechers, self.completed) = (infoHash, seeders, leechers, completed)
-        (self.ipv4, self.ipv6, self.lastAnnounce) = (ipv4, ipv6, lastAnnounce)
+        (self.ipv4, self.ipv6, self.idle) = (ipv4, ipv6, idle)
     }
 }
 
@@ -23,18 +23,18 @@ public struct PeerRow: Sendable, Equatable {
     public var role: PeerRole
     public var v4: Endpoint?
     public var v6: Endpoint?
-    /// The peer's last announce (over either family), in the store's clock.
-    public var lastAnnounce: UInt32
+    /// Seconds since the peer's last announce (over either family).
+    public var idle: UInt32
 
-    public init(peerID: PeerID, role: PeerRole, v4: Endpoint?, v6: Endpoint?, lastAnnounce: UInt32) {
-        (self.peerID, self.role, self.v4, self.v6, self.lastAnnounce) = (peerID, role, v4, v6, lastAnnounce)
+    public init(peerID: PeerID, role: PeerRole, v4: Endpoint?, v6: Endpoint?, idle: UInt32) {
+        (self.peerID, self.role, self.v4, self.v6, self.idle) = (peerID, role, v4, v6, idle)
     }
 }
 
 /// A page of the torrents table: what DataTables' server-side mode asks for.
 public struct TorrentQuery: Sendable, Equatable {
     public enum Column: Int, Sendable, CaseIterable {
-        case infoHash, seeders, leechers, completed, ipv4, ipv6, lastAnnounce
+        case infoHash, seeders, leechers, completed, ipv4, ipv6, idle
     }
     public var start: Int
     public var length: Int
@@ -87,7 +87,7 @@ public struct TorrentQuery: Sendable, Equatable {
         case .completed: r.completed
         case .ipv4: r.ipv4
         case .ipv6: r.ipv6
-        case .lastAnnounce: Int(r.lastAnnounce)
+        case .idle: Int(r.idle)
         }
     }
 

@@ -29,6 +29,8 @@ public struct SquallConfig: Sendable, Equatable {
         public var allow = AddressRange.loopback
         /// `stats.token`: when set, requests must also send `Authorization: Bearer TOKEN`.
         public var token: String?
+        /// `stats.show_peer_addresses`: show peers' IP addresses in the detail view.
+        public var showPeerAddresses = false
     }
 
     public struct HTTPSettings: Sendable, Equatable {
@@ -210,6 +212,7 @@ extension SquallConfig {
                     return range
                 }
             }
+            if let v = try t.bool("show_peer_addresses") { stats.showPeerAddresses = v }
             if let v = try t.string("token") {
                 guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                     throw ConfigError(key: "stats.token", "must be printable ASCII without spaces")
@@ -328,6 +331,7 @@ extension SquallConfig {
             "[stats]",
             "enabled = \(stats.enabled)",
             "allow = [\(stats.allow.map { q($0.description) }.joined(separator: ", "))]",
+            "show_peer_addresses = \(stats.showPeerAddresses)",
         ]
         if stats.token != nil { lines.append("# token is set (not shown)") }
         lines += [

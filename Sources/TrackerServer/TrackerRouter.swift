@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 public import TrackerCore
 import TrackerProtocol
 public import TrackerTLS
@@ -60,6 +61,9 @@ public final class TrackerRouter: Sendable {
     let started = ContinuousClock.now
     let tls: (any TLSContextProvider)?
     let metrics = TrackerMetrics()
+    /// The torrents table's rows, read from the store at most every two seconds: DataTables asks
+    /// again for every page, sort and keystroke.
+    private let rowsCache = Mutex<(at: ContinuousClock.Instant, rows: [TorrentRow])?>(nil)
     private let openConnections: @Sendable () -> Int
 
     public init(
@@ -89,7 +93,9 @@ public final class TrackerRouter: Sendable {
                 .metrics
             } else if path.elementsEqual("/health".utf8) {
                 .health
-            } else if path.elementsEqual("/stats".utf8) || path.elementsEqual("/stats.json".utf8) || path.elementsEqual("/stats.php".utf8) {
+            } else if path.elementsEqual("/stats".utf8) || path.elementsEqual("/stats.json".utf8) || path.elementsEqual("/stats.php".utf8)
+                || path.starts(with: "/stats/".utf8)
+            {
                 .stats
             } else {
                 .other
@@ -133,6 +139,13 @@ public final class TrackerRouter: Sendable {
             stats(respond: respond)
         } else if path.elementsEqual("/stats.json".utf8) {
             statsJSON(respond: respond)
+        } else if path.elementsEqual("/stats/torrents.json".utf8) {
+            torrentsJSON(FormFields.parse(head.query), respond: respond)
+        } else if path.starts(with: "/stats/torrents/".utf8), path.count == "/stats/torrents/".utf8.count + 45,
+            path.suffix(5).elementsEqual(".json".utf8),
+            let raw = Bytes20(hex: String(decoding: path.dropFirst("/stats/torrents/".utf8.count).dropLast(5), as: UTF8.self))
+        {
+            torrentJSON(InfoHash(raw), respond: respond)
         } else if path.elementsEqual("/metrics".utf8) {
             let (metrics, open, expiry) = (metrics, openConnections(), certificateExpiresIn)
             store.totals { result in
@@ -263,6 +276,78 @@ public final class TrackerRouter: Sendable {
                 if let expiry { json += #","certificate_expires_in":\#(expiry)"# }
                 respond(.json(json + "}\n"))
             }
+        }
+    }
+
+    /// DataTables' server-side protocol: `draw`, `start`, `length`, `search[value]` (an
+    /// info_hash prefix), `order[0][column]` and `order[0][dir]`. Rows are
+    /// `[info_hash, seeders, leechers, completed, IPv4 peers, IPv6 peers, seconds since the last announce]`.
+    private func torrentsJSON(_ p: [String: String], respond: @escaping @Sendable (HTTPReply) -> Void) {
+        // DataTables wants `draw` echoed as a number (never as the text sent).
+        let draw = Int(p["draw"] ?? "") ?? 0
+        let length = Int(p["length"] ?? "").map { $0 < 0 ? 500 : min($0, 500) } ?? 25
+        let search = (p["search[value]"] ?? "").filter(\.isHexDigit)
+        let column = Int(p["order[0][column]"] ?? "").flatMap(TorrentQuery.Column.init(rawValue:)) ?? .seeders
+        let query = TorrentQuery(
+            start: Int(p["start"] ?? "") ?? 0, length: length, search: search, order: column, ascending: p["order[0][dir]"] == "asc")
+        withRows { result in
+            switch result {
+            case .success(let rows):
+                let page = query.run(on: rows)
+                let data = page.rows.map {
+                    "[\(JSONText.quoted($0.infoHash.raw.hex)),\($0.seeders),\($0.leechers),\($0.completed),\($0.ipv4),\($0.ipv6),\($0.idle)]"
+                }
+                respond(
+                    .json(
+                        #"{"draw":\#(draw),"recordsTotal":\#(page.total),"recordsFiltered":\#(page.filtered),"data":[\#(data.joined(separator: ","))]}"#
+                            + "\n"))
+            case .failure(let e):
+                respond(.json(#"{"error":"\#(e.failure.reason)"}"# + "\n", status: 503))
+            }
+        }
+    }
+
+    /// One torrent's peers (at most 1000): peer_id in hex, the client decoded from it, role,
+    /// families, port, seconds since the last announce; addresses only with
+    /// `stats.show_peer_addresses`.
+    private func torrentJSON(_ hash: InfoHash, respond: @escaping @Sendable (HTTPReply) -> Void) {
+        let showAddresses = config.stats.showPeerAddresses
+        store.peerRows(of: hash, limit: 1000) { result in
+            switch result {
+            case .success(nil):
+                respond(.json(#"{"error":"unknown torrent"}"# + "\n", status: 404))
+            case .success(let peers?):
+                let items = peers.map { p -> String in
+                    let role =
+                        switch p.role {
+                        case .seeder: "seeder"
+                        case .leecher: "leecher"
+                        case .partialSeed: "partial seed"
+                        }
+                    let families = [p.v4.map { _ in "\"ipv4\"" }, p.v6.map { _ in "\"ipv6\"" }].compactMap { $0 }
+                    var item =
+                        #"{"peer_id":\#(JSONText.quoted(p.peerID.raw.hex)),"client":\#(p.peerID.clientName.map(JSONText.quoted) ?? "null"),"#
+                        + #""role":"\#(role)","families":[\#(families.joined(separator: ","))],"port":\#((p.v4 ?? p.v6)?.port ?? 0),"idle":\#(p.idle)"#
+                    if showAddresses {
+                        if let v4 = p.v4 { item += #","ipv4":\#(JSONText.quoted("\(v4.address)"))"# }
+                        if let v6 = p.v6 { item += #","ipv6":\#(JSONText.quoted("\(v6.address)"))"# }
+                    }
+                    return item + "}"
+                }
+                respond(.json(#"{"info_hash":"\#(hash.raw.hex)","peers":[\#(items.joined(separator: ","))]}"# + "\n"))
+            case .failure(let e):
+                respond(.json(#"{"error":"\#(e.failure.reason)"}"# + "\n", status: 503))
+            }
+        }
+    }
+
+    /// The cached rows, or fresh ones when the cache is older than two seconds.
+    private func withRows(_ body: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
+        let now = ContinuousClock.now
+        if let cached = rowsCache.withLock({ $0 }), now - cached.at < .seconds(2) { return body(.success(cached.rows)) }
+        store.torrentRows { result in
+            if case .success(let rows) = result { self.rowsCache.withLock { $0 = (now, rows) } }
+            body(result)
         }
     }
 

@@ -8,7 +8,7 @@ import TrackerCore
         bytes[0] = UInt8(n >> 8)
         bytes[1] = UInt8(n & 0xff)
         return TorrentRow(
-            infoHash: InfoHash(bytes)!, seeders: seeders, leechers: leechers, completed: n % 7, ipv4: n % 5, ipv6: n % 3, lastAnnounce: last)
+            infoHash: InfoHash(bytes)!, seeders: seeders, leechers: leechers, completed: n % 7, ipv4: n % 5, ipv6: n % 3, idle: last)
     }
 
     @Test func pagesAreSortedByTheColumnWithTiesByInfoHash() {
@@ -28,7 +28,9 @@ import TrackerCore
 
     @Test func thePartialSelectionAgreesWithAFullSortOnEveryColumn() {
         var rng = SplitMix64(seed: 7)
-        let rows = (0..<2000).map { Self.row($0, seeders: Int(rng.next() % 50), leechers: Int(rng.next() % 50), last: UInt32(rng.next() % 100)) }
+        let rows = (0..<2000).map {
+            Self.row($0, seeders: Int(rng.next() % 50), leechers: Int(rng.next() % 50), last: UInt32(rng.next() % 100))
+        }
         for column in TorrentQuery.Column.allCases {
             for ascending in [true, false] {
                 let all = TorrentQuery(start: 0, length: 2000, order: column, ascending: ascending).run(on: rows).rows

@@ -5,7 +5,7 @@ import TrackerServer
 
 /// `/stats`, `/stats.json` and `/metrics`: what they report and who may read them.
 @Suite struct StatsAccessTests {
-    static let statsRoutes = ["/stats", "/stats.json", "/metrics"]
+    static let statsRoutes = ["/stats", "/stats.json", "/metrics", "/stats/torrents.json?draw=1"]
 
     @Test func onlyAllowedAddressesReadTheStatistics() async throws {
         let t = try await RunningTracker.start { $0.stats.allow = [AddressRange("127.0.0.1")!] }
@@ -71,5 +71,58 @@ import TrackerServer
         #expect(
             lines.contains(#"squall_peers_by_family{family="ipv4"} 3.0"#) && lines.contains(#"squall_peers_by_family{family="ipv6"} 1.0"#))
         #expect(lines.contains { $0.hasPrefix(#"squall_announce_duration_seconds_count"#) && $0.hasSuffix(" 5") }, "\(metrics)")
+    }
+
+    static func json(_ r: TestClient.Response) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])
+    }
+
+    @Test func theTorrentsTableIsPagedSortedAndSearchedByTheServer() async throws {
+        let t = try await RunningTracker.start()
+        defer { Task { try await t.stop() } }
+        for (n, peers) in [(80, 3), (81, 1), (82, 2)] {
+            for i in 0..<peers {
+                _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: testHash(UInt8(n)), peer: testPeer("t\(n)p\(i)"), left: 0))
+            }
+        }
+        let q = "draw=3&start=0&length=2&search%5Bvalue%5D=&order%5B0%5D%5Bcolumn%5D=1&order%5B0%5D%5Bdir%5D=desc"
+        let page = try Self.json(try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?" + q))
+        #expect(page["draw"] as? Int == 3 && page["recordsTotal"] as? Int == 3 && page["recordsFiltered"] as? Int == 3)
+        let data = try #require(page["data"] as? [[Any]])
+        #expect(data.count == 2 && data[0][0] as? String == PercentDecoding.hex(testHash(80)) && data[0][1] as? Int == 3)
+        #expect(data[1][1] as? Int == 2)
+        let second = try Self.json(
+            try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?draw=4&start=2&length=2&order%5B0%5D%5Bcolumn%5D=1"))
+        #expect((second["data"] as? [[Any]])?.first?[1] as? Int == 1)
+        let hex = PercentDecoding.hex(testHash(81))
+        let searched = try Self.json(
+            try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?draw=5&search%5Bvalue%5D=" + hex.prefix(12).uppercased()))
+        #expect(searched["recordsFiltered"] as? Int == 1 && (searched["data"] as? [[Any]])?.first?[0] as? String == hex)
+        // draw goes back as a number, whatever was sent.
+        let hostile = try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?draw=%3Cscript%3E")
+        #expect(try Self.json(hostile)["draw"] as? Int == 0 && !String(decoding: hostile.body, as: UTF8.self).contains("<"))
+    }
+
+    @Test func theDetailViewNamesClientsEscapesEverythingAndHidesAddresses() async throws {
+        for show in [false, true] {
+            let t = try await RunningTracker.start { $0.stats.showPeerAddresses = show }
+            let hash = testHash(90)
+            _ = try TestClient.get(
+                "127.0.0.1", t.port, announceTarget(hash: hash, peer: Array("-qB4650-abcdefghijkl".utf8), port: 7000, left: 0))
+            _ = try TestClient.get("::1", t.port, announceTarget(hash: hash, peer: Array("<script>alert(1)<!--".utf8), port: 7001, left: 1))
+            let r = try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(PercentDecoding.hex(hash)).json")
+            let body = String(decoding: r.body, as: UTF8.self)
+            #expect(r.status == 200 && !body.contains("<") && !body.contains("script>"), "\(body)")
+            let peers = try #require(try Self.json(r)["peers"] as? [[String: Any]])
+            let qb = try #require(peers.first { $0["role"] as? String == "seeder" })
+            #expect(
+                qb["client"] as? String == "qBittorrent 4.6.5.0" && qb["port"] as? Int == 7000 && qb["families"] as? [String] == ["ipv4"])
+            let odd = try #require(peers.first { $0["role"] as? String == "leecher" })
+            #expect(odd["client"] is NSNull && odd["peer_id"] as? String == PercentDecoding.hex(Array("<script>alert(1)<!--".utf8)))
+            #expect(odd["families"] as? [String] == ["ipv6"])
+            #expect(body.contains("127.0.0.1") == show && (qb["ipv4"] as? String == "127.0.0.1") == show)
+            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(PercentDecoding.hex(testHash(91))).json").status == 404)
+            try await t.stop()
+        }
     }
 }
