@@ -5,8 +5,8 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages: OpenSSL to build and serve HTTPS (and its CLI for the development
 # certificate) and hiredis to build the Redis store; the tests add curl, redis-server and real
 # BitTorrent clients for the interop tests.
-RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev
-TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server aria2 transmission-cli
+RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev libjs-jquery libjs-jquery-datatables libjs-chart.js
+TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server aria2 transmission-cli chromium
 ARGS ?=
 # HTTPS for `make run`: a development certificate from certs/make-dev-cert.sh.
 DEV_CERTS := certs/dev

@@ -31,6 +31,8 @@ public struct SquallConfig: Sendable, Equatable {
         public var token: String?
         /// `stats.show_peer_addresses`: show peers' IP addresses in the detail view.
         public var showPeerAddresses = false
+        /// `stats.assets_dir`: where jQuery, DataTables and Chart.js are (Debian's libjs-* packages).
+        public var assetsDirectory = "/usr/share/javascript"
     }
 
     public struct HTTPSettings: Sendable, Equatable {
@@ -213,6 +215,7 @@ extension SquallConfig {
                 }
             }
             if let v = try t.bool("show_peer_addresses") { stats.showPeerAddresses = v }
+            if let v = try t.string("assets_dir") { stats.assetsDirectory = v }
             if let v = try t.string("token") {
                 guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                     throw ConfigError(key: "stats.token", "must be printable ASCII without spaces")
@@ -332,6 +335,7 @@ extension SquallConfig {
             "enabled = \(stats.enabled)",
             "allow = [\(stats.allow.map { q($0.description) }.joined(separator: ", "))]",
             "show_peer_addresses = \(stats.showPeerAddresses)",
+            "assets_dir = \(q(stats.assetsDirectory))",
         ]
         if stats.token != nil { lines.append("# token is set (not shown)") }
         lines += [

@@ -64,6 +64,8 @@ public final class TrackerRouter: Sendable {
     /// The torrents table's rows, read from the store at most every two seconds: DataTables asks
     /// again for every page, sort and keystroke.
     private let rowsCache = Mutex<(at: ContinuousClock.Instant, rows: [TorrentRow])?>(nil)
+    let assets: StatsAssets
+    let history = StatsHistory()
     private let openConnections: @Sendable () -> Int
 
     public init(
@@ -72,6 +74,8 @@ public final class TrackerRouter: Sendable {
     ) {
         self.tls = tls
         self.openConnections = openConnections
+        // Read once, before serving: never a file read on an event loop.
+        self.assets = config.stats.enabled ? StatsAssets(directory: config.stats.assetsDirectory) : StatsAssets(directory: "/nonexistent")
         self.store = store
         self.config = config
         self.policy = config.announce.policy
@@ -139,6 +143,10 @@ public final class TrackerRouter: Sendable {
             stats(respond: respond)
         } else if path.elementsEqual("/stats.json".utf8) {
             statsJSON(respond: respond)
+        } else if path.elementsEqual("/stats/history.json".utf8) {
+            respond(.json(history.json))
+        } else if path.starts(with: "/stats/assets/".utf8) {
+            respond(asset(String(decoding: path.dropFirst("/stats/assets/".utf8.count), as: UTF8.self)))
         } else if path.elementsEqual("/stats/torrents.json".utf8) {
             torrentsJSON(FormFields.parse(head.query), respond: respond)
         } else if path.starts(with: "/stats/torrents/".utf8), path.count == "/stats/torrents/".utf8.count + 45,
@@ -351,32 +359,52 @@ public final class TrackerRouter: Sendable {
         }
     }
 
+    /// The page: summary, first page of the table (server-rendered), scripts when present.
     private func stats(respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let uptime = (ContinuousClock.now - started).components.seconds
-        let kind = store.kind
-        store.totals { result in
-            let rows: String
-            switch result {
-            case .success(let t):
-                rows = [
-                    ("Torrents", t.torrents), ("Peers", t.peers), ("Seeders", t.seeders), ("Leechers", t.leechers),
-                    ("Peers on IPv4 only", t.ipv4Only), ("Peers on IPv6 only", t.ipv6Only), ("Peers on both", t.dualStack),
-                ]
-                .map { "<tr><th>\($0.0)</th><td>\($0.1)</td></tr>" }.joined()
-            case .failure:
-                rows = "<tr><th>Store</th><td>unavailable</td></tr>"
+        let uptime = max(1, (ContinuousClock.now - started).components.seconds)
+        let (kind, counts, expiry, assets) = (store.kind, metrics.totals, certificateExpiresIn, assets)
+        let store = store
+        store.totals { totals in
+            store.health { up in
+                self.withRows { rows in
+                    let summary = StatsPage.Summary(
+                        version: Self.version, uptime: uptime, store: kind, storeUp: up, totals: try? totals.get(),
+                        announcesPerSecond: counts.announces.mapValues { Double($0) / Double(uptime) },
+                        scrapesPerSecond: counts.scrapes.mapValues { Double($0) / Double(uptime) }, certificateExpiresIn: expiry)
+                    let first = (try? rows.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
+                    respond(
+                        HTTPReply(
+                            status: 200, contentType: "text/html; charset=utf-8",
+                            body: Array(StatsPage.html(summary, firstPage: first, assets: assets).utf8),
+                            extraHeaders: [StatsPage.contentSecurityPolicy, "Cache-Control: no-store", "X-Content-Type-Options: nosniff"]))
+                }
             }
-            let html = """
-                <!doctype html><html><head><meta charset="utf-8"><title>Squall tracker statistics</title></head>
-                <body><h1>Squall \(Self.version)</h1><table>\(rows)<tr><th>Store</th><td>\(kind)</td></tr>\
-                <tr><th>Uptime</th><td>\(uptime) s</td></tr></table></body></html>
+        }
+    }
 
-                """
-            respond(
-                HTTPReply(
-                    status: 200, contentType: "text/html; charset=utf-8", body: Array(html.utf8),
-                    extraHeaders: ["Content-Security-Policy: default-src 'none'", "Cache-Control: no-store"]
-                ))
+    /// One of the page's files: Squall's own script and stylesheet, or a listed Debian file.
+    private func asset(_ path: String) -> HTTPReply {
+        let headers = ["Cache-Control: max-age=3600", "X-Content-Type-Options: nosniff"]
+        switch path {
+        case "squall-stats.js":
+            return HTTPReply(
+                status: 200, contentType: "text/javascript; charset=utf-8", body: Array(StatsPage.script.utf8), extraHeaders: headers)
+        case "squall-stats.css":
+            return HTTPReply(
+                status: 200, contentType: "text/css; charset=utf-8", body: Array(StatsPage.stylesheet.utf8), extraHeaders: headers)
+        default:
+            guard let f = assets.files[path] else { return .text(404, "not found") }
+            return HTTPReply(status: 200, contentType: f.contentType, body: f.bytes, extraHeaders: headers)
+        }
+    }
+
+    /// One sample for the charts (the server calls it every `StatsHistory.interval` seconds).
+    func sampleHistory() {
+        let counts = metrics.totals
+        let announces = counts.announces.values.reduce(0, +)
+        let history = history
+        store.totals { result in
+            history.record(time: Int(time(nil)), announces: announces, peers: (try? result.get().peers) ?? 0)
         }
     }
 }

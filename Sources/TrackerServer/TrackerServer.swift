@@ -30,6 +30,7 @@ public final class TrackerServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listeners = Mutex<[any Channel]>([])
+    private let sampler = Mutex<RepeatedTask?>(nil)
     private let registry: ConnectionRegistry
     private let tls: (any TLSContextProvider)?
 
@@ -62,12 +63,20 @@ public final class TrackerServer: Sendable {
                 throw ListenError(address: address, reason: Self.describe(error))
             }
         }
+        if config.stats.enabled {
+            let router = router
+            let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(Int64(StatsHistory.interval))) { _ in
+                router.sampleHistory()
+            }
+            sampler.withLock { $0 = task }
+        }
         return bound
     }
 
     /// Stops accepting, lets each connection finish the reply it is writing, then closes them,
     /// forcing any still open after `grace`.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
+        sampler.withLock { $0?.cancel() }
         await closeListeners()
         await registry.drain(deadline: .now() + grace)
     }
