@@ -27,7 +27,9 @@ final class TrackerMetrics: Sendable {
     let registry = PrometheusCollectorRegistry()
     private let requests: [CoreMetrics.Counter]
     let announceLatency: CoreMetrics.Timer
-    let storeLatency: CoreMetrics.Timer
+    /// Store verbs' latency, by `op`: announce, scrape.
+    let storeAnnounceLatency: CoreMetrics.Timer
+    let storeScrapeLatency: CoreMetrics.Timer
     private let storeErrors: [CoreMetrics.Counter]
     private let openConnections: CoreMetrics.Gauge
     private let swarm: [CoreMetrics.Gauge]
@@ -57,7 +59,8 @@ final class TrackerMetrics: Sendable {
         }
         requests = made
         announceLatency = CoreMetrics.Timer(label: "squall_announce_duration_seconds", factory: factory)
-        storeLatency = CoreMetrics.Timer(label: "squall_store_announce_duration_seconds", factory: factory)
+        storeAnnounceLatency = CoreMetrics.Timer(label: "squall_store_duration_seconds", dimensions: [("op", "announce")], factory: factory)
+        storeScrapeLatency = CoreMetrics.Timer(label: "squall_store_duration_seconds", dimensions: [("op", "scrape")], factory: factory)
         storeErrors = ["unavailable", "full"].map {
             CoreMetrics.Counter(label: "squall_store_errors_total", dimensions: [("kind", $0)], factory: factory)
         }

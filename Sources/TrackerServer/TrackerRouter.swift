@@ -194,7 +194,7 @@ public final class TrackerRouter: Sendable {
         let metrics = metrics
         let storeStarted = ContinuousClock.now
         store.announce(verb) { result in
-            metrics.storeLatency.recordInterval(since: storeStarted)
+            metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let reply):
                 logger.debug(
@@ -229,14 +229,19 @@ public final class TrackerRouter: Sendable {
             respond(.failure(error as? TrackerFailure ?? TrackerFailure("malformed query")))
             return
         }
+        let (metrics, storeStarted) = (metrics, ContinuousClock.now)
         let finish: @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void = { result in
+            metrics.storeScrapeLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let files):
                 var w = BencodeWriter(capacity: 16 + 100 * files.count)
                 ResponseEncoding.scrape(files, into: &w)
                 respond(.bencoded(w))
             case .failure(let e):
-                respond(.failure(e.failure))
+                metrics.storeError(e)
+                var unavailable = false
+                if case .unavailable = e { unavailable = true }
+                respond(.failure(e.failure, unavailable: unavailable))
             }
         }
         if hashes.isEmpty {

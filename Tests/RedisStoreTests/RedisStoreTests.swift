@@ -97,3 +97,33 @@ import TrackerCore
         #expect(reply?.incomplete == 1, "reconnected by itself")
     }
 }
+
+/// The statistics table's query over rows read from Redis (the same query the memory store's
+/// rows go through).
+@Suite struct RedisStatisticsTests {
+    @Test func theTorrentsTableIsPagedSortedAndSearchedOverRedisRows() async throws {
+        let server = try RedisServer()
+        let store = RedisStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
+        // Torrent n has n % 4 + 1 peers, the first a seeder when n is even: 1200 torrents, more
+        // than two of the rows script's chunks of 500.
+        for n in 0..<1200 {
+            let hash = StoreConformance.hashForTests(1000 + n)
+            for i in 0...(n % 4) {
+                _ = try await store.announce(
+                    PeerAnnounce(
+                        infoHash: hash, peerID: StoreConformance.peerForTests(i),
+                        endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, UInt8(i + 1))), port: 6881),
+                        role: i == 0 && n % 2 == 0 ? .seeder : .leecher, numwant: 0))
+            }
+        }
+        let rows = try await store.torrentRows()
+        #expect(rows.count == 1200)
+        let page = TorrentQuery(start: 0, length: 10, order: .leechers, ascending: false).run(on: rows)
+        #expect(page.total == 1200 && page.rows.count == 10 && page.rows.allSatisfy { $0.leechers == 4 })
+        let last = TorrentQuery(start: 1195, length: 10, order: .leechers, ascending: false).run(on: rows)
+        #expect(last.rows.count == 5 && last.rows.allSatisfy { $0.leechers <= 1 })
+        let target = StoreConformance.hashForTests(1007)
+        let found = TorrentQuery(search: String(target.raw.hex.prefix(16)), order: .infoHash, ascending: true).run(on: rows)
+        #expect(found.rows.first?.infoHash == target && found.rows.first?.leechers == 4 && found.rows.first?.ipv4 == 4)
+    }
+}
