@@ -65,16 +65,18 @@ final class RedisClient: Sendable {
     /// Calls `body` on the loop of a link to the server of `slot` (the caller's loop when it has
     /// one); everything `body` sends on the link goes out in one write.
     func withLink(slot: Int?, _ body: @escaping @Sendable (RedisLink) -> Void) {
-        let n = next.add(1, ordering: .relaxed).oldValue
-        let all = links(server(slot: slot))
-        let i: Int
-        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let at = byLoop[ObjectIdentifier(loop)] {
-            i = at * perLoop + n % perLoop
-        } else {
-            i = n % all.count
-        }
-        let l = all[i]
+        let l = pick(server(slot: slot))
         l.onLoop { body(l) }
+    }
+
+    /// A link to `server`: on the caller's loop when it is one of the group's, else round-robin.
+    private func pick(_ server: RedisEndpoint) -> RedisLink {
+        let all = links(server)
+        let n = next.add(1, ordering: .relaxed).oldValue
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let at = byLoop[ObjectIdentifier(loop)] {
+            return all[at * perLoop + n % perLoop]
+        }
+        return all[n % all.count]
     }
 
     /// A link to `server` on `loop` (for following a redirection without leaving the loop).
@@ -118,11 +120,7 @@ final class RedisClient: Sendable {
     /// A command for one particular server (a cluster's master), not routed by slot.
     func command(_ arguments: [[UInt8]], server: RedisEndpoint, _ completion: @escaping @Sendable (Result<RedisValue, RedisError>) -> Void)
     {
-        let all = links(server)
-        let at =
-            MultiThreadedEventLoopGroup.currentEventLoop.flatMap { byLoop[ObjectIdentifier($0)] } ?? next.add(1, ordering: .relaxed)
-            .oldValue % loops.count
-        let l = all[at * perLoop]
+        let l = pick(server)
         l.onLoop { l.command(arguments, completion) }
     }
 

@@ -217,20 +217,27 @@ public final class RedisStore: PeerStore, Sendable {
     static func decodePeers(_ blob: [UInt8], cutoff: Int) -> [SwarmPeer] {
         var peers: [SwarmPeer] = []
         peers.reserveCapacity(blob.count / 53)
+        forEachRecord(blob, cutoff: cutoff) { peer, _, _ in peers.append(peer) }
+        return peers
+    }
+
+    /// Calls `body` with each record's peer (endpoints last announced at or before `cutoff`
+    /// dropped; records left with none skipped), its flags and its newest live announce.
+    static func forEachRecord(_ blob: [UInt8], cutoff: Int, _ body: (SwarmPeer, UInt8, Int) -> Void) {
         func u32(_ o: Int) -> Int { Int(blob[o]) << 24 | Int(blob[o + 1]) << 16 | Int(blob[o + 2]) << 8 | Int(blob[o + 3]) }
         func u16(_ o: Int) -> UInt16 { UInt16(blob[o]) << 8 | UInt16(blob[o + 1]) }
         for o in stride(from: 0, to: blob.count - 52, by: 53) {
             let flags = blob[o + 20]
+            let (seen4, seen6) = (u32(o + 45), u32(o + 49))
             let v4 =
-                flags & 1 != 0 && u32(o + 45) > cutoff
+                flags & 1 != 0 && seen4 > cutoff
                 ? Endpoint(address: .v4(IPv4Address(blob[o + 21], blob[o + 22], blob[o + 23], blob[o + 24])), port: u16(o + 25)) : nil
             let v6 =
-                flags & 2 != 0 && u32(o + 49) > cutoff
+                flags & 2 != 0 && seen6 > cutoff
                 ? IPv6Address(Array(blob[(o + 27)..<(o + 43)])).map { Endpoint(address: .v6($0), port: u16(o + 43)) } : nil
             guard v4 != nil || v6 != nil, let id = PeerID(blob[o..<(o + 20)]) else { continue }
-            peers.append(SwarmPeer(peerID: id, v4: v4, v6: v6))
+            body(SwarmPeer(peerID: id, v4: v4, v6: v6), flags, max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6))
         }
-        return peers
     }
 
     /// One script per bucket (one on a single Redis), all sent at once: one round trip.
@@ -360,17 +367,13 @@ public final class RedisStore: PeerStore, Sendable {
                     var rows: [PeerRow] = []
                     for (i, part) in parts.prefix(2).enumerated() {
                         for case .string(let record) in part.array ?? [] where record.count == 53 {
-                            guard let peer = Self.decodePeers(record, cutoff: cutoff).first else { continue }
-                            let flags = record[20]
-                            func u32(_ o: Int) -> UInt32 {
-                                UInt32(record[o]) << 24 | UInt32(record[o + 1]) << 16 | UInt32(record[o + 2]) << 8 | UInt32(record[o + 3])
+                            Self.forEachRecord(record, cutoff: cutoff) { peer, flags, last in
+                                let role: PeerRole = i == 0 ? .seeder : flags & 8 != 0 ? .partialSeed : .leecher
+                                rows.append(
+                                    PeerRow(
+                                        peerID: peer.peerID, role: role, v4: peer.v4, v6: peer.v6,
+                                        idle: UInt32(clamping: max(0, now - last))))
                             }
-                            let last = max(peer.v4 == nil ? 0 : u32(45), peer.v6 == nil ? 0 : u32(49))
-                            let role: PeerRole = i == 0 ? .seeder : flags & 8 != 0 ? .partialSeed : .leecher
-                            rows.append(
-                                PeerRow(
-                                    peerID: peer.peerID, role: role, v4: peer.v4, v6: peer.v6,
-                                    idle: UInt32(clamping: max(0, now - Int(last)))))
                         }
                     }
                     return rows.isEmpty ? nil : rows
