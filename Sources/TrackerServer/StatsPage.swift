@@ -11,15 +11,39 @@ enum StatsPage {
         "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
         + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    struct Summary {
+    /// What the page and `/stats.json` both show.
+    struct Summary: Sendable {
         var version: String
+        /// Seconds, at least 1.
         var uptime: Int64
         var store: String
         var storeUp: Bool
         var totals: SwarmTotals?
-        var announcesPerSecond: [Transport: Double]
-        var scrapesPerSecond: [Transport: Double]
+        /// Answered since start, by transport.
+        var announces: [Transport: Int]
+        var scrapes: [Transport: Int]
         var certificateExpiresIn: Int?
+
+        func perSecond(_ n: Int) -> Double { Double(n) / Double(uptime) }
+
+        /// `/stats.json`.
+        var json: String {
+            var json = #"{"version":"\#(version)","uptime":\#(uptime),"store":{"kind":"\#(store)","up":\#(storeUp)}"#
+            if let t = totals {
+                json +=
+                    #","torrents":\#(t.torrents),"peers":\#(t.peers),"seeders":\#(t.seeders),"leechers":\#(t.leechers)"#
+                    + #","peers_by_family":{"ipv4":\#(t.ipv4Only),"ipv6":\#(t.ipv6Only),"both":\#(t.dualStack)}"#
+            }
+            for (name, byTransport) in [("announces", announces), ("scrapes", scrapes)] {
+                let parts = Transport.allCases.map { t in
+                    let n = byTransport[t] ?? 0
+                    return #""\#(t.rawValue)":{"total":\#(n),"per_second":\#(perSecond(n))}"#
+                }
+                json += #","\#(name)":{\#(parts.joined(separator: ","))}"#
+            }
+            if let c = certificateExpiresIn { json += #","certificate_expires_in":\#(c)"# }
+            return json + "}\n"
+        }
     }
 
     static func html(_ s: Summary, firstPage: [TorrentRow], assets: StatsAssets) -> String {
@@ -33,8 +57,8 @@ enum StatsPage {
             ]
         }
         for t in Transport.allCases {
-            rows.append(("Announces per second (\(t.rawValue.uppercased()))", format(s.announcesPerSecond[t] ?? 0)))
-            rows.append(("Scrapes per second (\(t.rawValue.uppercased()))", format(s.scrapesPerSecond[t] ?? 0)))
+            rows.append(("Announces per second (\(t.rawValue.uppercased()))", format(s.perSecond(s.announces[t] ?? 0))))
+            rows.append(("Scrapes per second (\(t.rawValue.uppercased()))", format(s.perSecond(s.scrapes[t] ?? 0))))
         }
         if let c = s.certificateExpiresIn { rows.append(("Certificate expires in", "\(c / 86400) days")) }
         let summary = rows.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")

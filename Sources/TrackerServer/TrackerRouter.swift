@@ -270,26 +270,20 @@ public final class TrackerRouter: Sendable {
     /// The summary as JSON: swarm totals, announces and scrapes by transport (totals and per
     /// second since start), uptime, version, store and its health, nearest certificate expiry.
     private func statsJSON(respond: @escaping @Sendable (HTTPReply) -> Void) {
+        summary { respond(.json($0.json)) }
+    }
+
+    /// Reads what the page and `/stats.json` show: the store's totals and health, the counts.
+    private func summary(_ body: @escaping @Sendable (StatsPage.Summary) -> Void) {
         let uptime = max(1, (ContinuousClock.now - started).components.seconds)
         let (kind, counts, expiry) = (store.kind, metrics.totals, certificateExpiresIn)
         let store = store
-        store.totals { result in
+        store.totals { totals in
             store.health { up in
-                var json = #"{"version":"\#(Self.version)","uptime":\#(uptime),"store":{"kind":"\#(kind)","up":\#(up)}"#
-                if case .success(let t) = result {
-                    json +=
-                        #","torrents":\#(t.torrents),"peers":\#(t.peers),"seeders":\#(t.seeders),"leechers":\#(t.leechers)"#
-                        + #","peers_by_family":{"ipv4":\#(t.ipv4Only),"ipv6":\#(t.ipv6Only),"both":\#(t.dualStack)}"#
-                }
-                for (name, byTransport) in [("announces", counts.announces), ("scrapes", counts.scrapes)] {
-                    let parts = Transport.allCases.map { t in
-                        let n = byTransport[t] ?? 0
-                        return #""\#(t.rawValue)":{"total":\#(n),"per_second":\#(Double(n) / Double(uptime))}"#
-                    }
-                    json += #","\#(name)":{\#(parts.joined(separator: ","))}"#
-                }
-                if let expiry { json += #","certificate_expires_in":\#(expiry)"# }
-                respond(.json(json + "}\n"))
+                body(
+                    StatsPage.Summary(
+                        version: Self.version, uptime: uptime, store: kind, storeUp: up, totals: try? totals.get(),
+                        announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry))
             }
         }
     }
@@ -371,23 +365,15 @@ public final class TrackerRouter: Sendable {
 
     /// The page: summary, first page of the table (server-rendered), scripts when present.
     private func stats(respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let uptime = max(1, (ContinuousClock.now - started).components.seconds)
-        let (kind, counts, expiry, assets) = (store.kind, metrics.totals, certificateExpiresIn, assets)
-        let store = store
-        store.totals { totals in
-            store.health { up in
-                self.withRows { rows in
-                    let summary = StatsPage.Summary(
-                        version: Self.version, uptime: uptime, store: kind, storeUp: up, totals: try? totals.get(),
-                        announcesPerSecond: counts.announces.mapValues { Double($0) / Double(uptime) },
-                        scrapesPerSecond: counts.scrapes.mapValues { Double($0) / Double(uptime) }, certificateExpiresIn: expiry)
-                    let first = (try? rows.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
-                    respond(
-                        HTTPReply(
-                            status: 200, contentType: "text/html; charset=utf-8",
-                            body: Array(StatsPage.html(summary, firstPage: first, assets: assets).utf8),
-                            extraHeaders: [StatsPage.contentSecurityPolicy, "Cache-Control: no-store", "X-Content-Type-Options: nosniff"]))
-                }
+        let assets = assets
+        summary { summary in
+            self.withRows { rows in
+                let first = (try? rows.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
+                respond(
+                    HTTPReply(
+                        status: 200, contentType: "text/html; charset=utf-8",
+                        body: Array(StatsPage.html(summary, firstPage: first, assets: assets).utf8),
+                        extraHeaders: [StatsPage.contentSecurityPolicy, "Cache-Control: no-store", "X-Content-Type-Options: nosniff"]))
             }
         }
     }
