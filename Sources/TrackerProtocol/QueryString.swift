@@ -61,12 +61,6 @@ public enum PercentDecoding {
         return Bytes20(w0: words.0, w1: words.1, w2: words.2, w3: words.3, w4: words.4)
     }
 
-    /// Lower-case hexadecimal of `bytes`.
-    public static func hex<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]] }, as: UTF8.self)
-    }
-
     /// Encodes every byte outside RFC 3986's unreserved set as `%XX`.
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         let digits = Array("0123456789ABCDEF".utf8)

@@ -62,6 +62,8 @@ func announceTarget(hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 
     "/announce?info_hash=\(PercentDecoding.encode(hash))&peer_id=\(PercentDecoding.encode(peer))&port=\(port)&uploaded=0&downloaded=0&left=\(left)\(extra)"
 }
 
+/// Lower-case hex of 20 bytes (an info_hash or a peer_id), as Squall prints them.
+func hex20(_ bytes: [UInt8]) -> String { Bytes20(bytes)!.hex }
 func testHash(_ n: UInt8) -> [UInt8] { [0, 0xFF, 0x25, 0x2B, n] + [UInt8](repeating: n, count: 15) }
 func testPeer(_ name: String) -> [UInt8] { Array(("-SQ0100-" + name + String(repeating: "x", count: 12)).utf8.prefix(20)) }
 

@@ -89,12 +89,12 @@ import TrackerServer
         let page = try Self.json(try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?" + q))
         #expect(page["draw"] as? Int == 3 && page["recordsTotal"] as? Int == 3 && page["recordsFiltered"] as? Int == 3)
         let data = try #require(page["data"] as? [[Any]])
-        #expect(data.count == 2 && data[0][0] as? String == PercentDecoding.hex(testHash(80)) && data[0][1] as? Int == 3)
+        #expect(data.count == 2 && data[0][0] as? String == hex20(testHash(80)) && data[0][1] as? Int == 3)
         #expect(data[1][1] as? Int == 2)
         let second = try Self.json(
             try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?draw=4&start=2&length=2&order%5B0%5D%5Bcolumn%5D=1"))
         #expect((second["data"] as? [[Any]])?.first?[1] as? Int == 1)
-        let hex = PercentDecoding.hex(testHash(81))
+        let hex = hex20(testHash(81))
         let searched = try Self.json(
             try TestClient.get("127.0.0.1", t.port, "/stats/torrents.json?draw=5&search%5Bvalue%5D=" + hex.prefix(12).uppercased()))
         #expect(searched["recordsFiltered"] as? Int == 1 && (searched["data"] as? [[Any]])?.first?[0] as? String == hex)
@@ -110,7 +110,7 @@ import TrackerServer
             _ = try TestClient.get(
                 "127.0.0.1", t.port, announceTarget(hash: hash, peer: Array("-qB4650-abcdefghijkl".utf8), port: 7000, left: 0))
             _ = try TestClient.get("::1", t.port, announceTarget(hash: hash, peer: Array("<script>alert(1)<!--".utf8), port: 7001, left: 1))
-            let r = try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(PercentDecoding.hex(hash)).json")
+            let r = try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(hex20(hash)).json")
             let body = String(decoding: r.body, as: UTF8.self)
             #expect(r.status == 200 && !body.contains("<") && !body.contains("script>"), "\(body)")
             let peers = try #require(try Self.json(r)["peers"] as? [[String: Any]])
@@ -118,10 +118,10 @@ import TrackerServer
             #expect(
                 qb["client"] as? String == "qBittorrent 4.6.5.0" && qb["port"] as? Int == 7000 && qb["families"] as? [String] == ["ipv4"])
             let odd = try #require(peers.first { $0["role"] as? String == "leecher" })
-            #expect(odd["client"] is NSNull && odd["peer_id"] as? String == PercentDecoding.hex(Array("<script>alert(1)<!--".utf8)))
+            #expect(odd["client"] is NSNull && odd["peer_id"] as? String == hex20(Array("<script>alert(1)<!--".utf8)))
             #expect(odd["families"] as? [String] == ["ipv6"])
             #expect(body.contains("127.0.0.1") == show && (qb["ipv4"] as? String == "127.0.0.1") == show)
-            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(PercentDecoding.hex(testHash(91))).json").status == 404)
+            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/torrents/\(hex20(testHash(91))).json").status == 404)
             try await t.stop()
         }
     }

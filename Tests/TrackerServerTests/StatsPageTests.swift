@@ -87,17 +87,17 @@ import TrackerServer
         #expect(byLeechers.console.isEmpty, "\(byLeechers.console)")
         #expect(byLeechers.rows("torrents").compactMap { Int($0[2]) }.first == 0)
 
-        let hex = PercentDecoding.hex(testHash(105))
+        let hex = hex20(testHash(105))
         let searched = try Self.open(base + "#search=" + hex.prefix(10))
         #expect(searched.console.isEmpty, "\(searched.console)")
         #expect(searched.rows("torrents").map { $0[0] } == [hex], "\(searched.rows("torrents"))")
 
-        let detail = try Self.open(base + "#torrent=" + PercentDecoding.hex(hostile))
+        let detail = try Self.open(base + "#torrent=" + hex20(hostile))
         #expect(detail.console.isEmpty, "\(detail.console)")
         let peers = detail.rows("peers")
         #expect(peers.count == 2, "\(peers)")
         #expect(peers.contains { $0.count >= 3 && $0[1] == "qBittorrent 4.6.5.0" && $0[2] == "seeder" })
-        #expect(peers.contains { $0.first == PercentDecoding.hex(Self.hostilePeer) && $0[2] == "leecher" })
+        #expect(peers.contains { $0.first == hex20(Self.hostilePeer) && $0[2] == "leecher" })
         #expect(!detail.dom.contains("<script>alert"), "the hostile peer_id never becomes markup")
     }
 
