@@ -8,85 +8,90 @@
 /// An announce returns sampled records as they are stored: Squall, not Lua, decodes them and
 /// drops endpoints past their time, so the script's work per sampled peer is one hash lookup.
 enum RedisScripts {
-    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
-    static let common = #"""
-        local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
-        -- s and l hold a sentinel field '-' (and m its 'd') for as long as the torrent exists, so
-        -- every key of a torrent exists: Redis Cluster cannot run a multi-key script whose keys
-        -- are partly missing while their slot migrates.
+    /// How many peers a slot hash holds. s and l hold a sentinel field '-' (and m its 'd') for as
+    /// long as the torrent exists, so every key of a torrent exists: Redis Cluster cannot run a
+    /// multi-key script whose keys are partly missing while their slot migrates.
+    static let size = #"""
         local function size(key) return math.max(0, redis.call('HLEN', key) - 1) end
-        -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
-        local function family(f, delta)
-          redis.call('HINCRBY', KEYS[7], f, delta)
-          redis.call('HINCRBY', KEYS[4], f, delta)
-        end
-        local function slot_add(where, pid, rec)
-          local key = slots_key(where)
-          local n = size(key)
-          redis.call('HSET', key, n, rec)
-          redis.call('HSET', KEYS[1], pid, where .. n)
-          return n
-        end
-        -- Swap-remove: the last slot moves into the hole, so slots stay 0..n-1.
-        local function slot_remove(where, slot)
-          local key = slots_key(where)
-          local last = size(key) - 1
-          if slot ~= last then
-            local moved = redis.call('HGET', key, last)
-            redis.call('HSET', key, slot, moved)
-            redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
-          end
-          redis.call('HDEL', key, last)
-        end
-        local function remove_peer(pid, where, slot, rec)
-          slot_remove(where, slot)
-          redis.call('HDEL', KEYS[1], pid)
-          redis.call('ZREM', KEYS[5], pid)
-          if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
-          redis.call('HINCRBY', KEYS[7], 'p', -1)
-          if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
-          local flags = string.byte(rec, 21)
-          if bit.band(flags, 1) ~= 0 then family('4', -1) end
-          if bit.band(flags, 2) ~= 0 then family('6', -1) end
-        end
-        -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
-        local function sweep(cutoff, limit)
-          local removed = 0
-          local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, limit)
-          for _, pid in ipairs(stale) do
-            local id = redis.call('HGET', KEYS[1], pid)
-            if id then
-              local where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-              local rec = redis.call('HGET', slots_key(where), slot)
-              local flags = string.byte(rec, 21)
-              local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
-              if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
-              if bit.band(flags, 2) ~= 0 and s6 <= cutoff then flags = flags - 2 end
-              if bit.band(flags, 3) == 0 then
-                remove_peer(pid, where, slot, rec)
-                removed = removed + 1
-              else
-                local before = string.byte(rec, 21)
-                if bit.band(before, 1) ~= bit.band(flags, 1) then family('4', -1) end
-                if bit.band(before, 2) ~= bit.band(flags, 2) then family('6', -1) end
-                redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
-                if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
-              end
-            else
-              redis.call('ZREM', KEYS[5], pid)
-            end
-          end
-          return removed
-        end
-        -- A torrent left without peers leaves the index and the totals, and its keys go.
-        local function drop_if_empty(hex)
-          if redis.call('HLEN', KEYS[1]) > 0 then return false end
-          if redis.call('ZREM', KEYS[6], hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', -1) end
-          redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-          return true
-        end
 
         """#
+
+    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
+    static let common =
+        size + #"""
+            local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+            -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
+            local function family(f, delta)
+              redis.call('HINCRBY', KEYS[7], f, delta)
+              redis.call('HINCRBY', KEYS[4], f, delta)
+            end
+            local function slot_add(where, pid, rec)
+              local key = slots_key(where)
+              local n = size(key)
+              redis.call('HSET', key, n, rec)
+              redis.call('HSET', KEYS[1], pid, where .. n)
+              return n
+            end
+            -- Swap-remove: the last slot moves into the hole, so slots stay 0..n-1.
+            local function slot_remove(where, slot)
+              local key = slots_key(where)
+              local last = size(key) - 1
+              if slot ~= last then
+                local moved = redis.call('HGET', key, last)
+                redis.call('HSET', key, slot, moved)
+                redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
+              end
+              redis.call('HDEL', key, last)
+            end
+            local function remove_peer(pid, where, slot, rec)
+              slot_remove(where, slot)
+              redis.call('HDEL', KEYS[1], pid)
+              redis.call('ZREM', KEYS[5], pid)
+              if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
+              redis.call('HINCRBY', KEYS[7], 'p', -1)
+              if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
+              local flags = string.byte(rec, 21)
+              if bit.band(flags, 1) ~= 0 then family('4', -1) end
+              if bit.band(flags, 2) ~= 0 then family('6', -1) end
+            end
+            -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
+            local function sweep(cutoff, limit)
+              local removed = 0
+              local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, limit)
+              for _, pid in ipairs(stale) do
+                local id = redis.call('HGET', KEYS[1], pid)
+                if id then
+                  local where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
+                  local rec = redis.call('HGET', slots_key(where), slot)
+                  local flags = string.byte(rec, 21)
+                  local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
+                  if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
+                  if bit.band(flags, 2) ~= 0 and s6 <= cutoff then flags = flags - 2 end
+                  if bit.band(flags, 3) == 0 then
+                    remove_peer(pid, where, slot, rec)
+                    removed = removed + 1
+                  else
+                    local before = string.byte(rec, 21)
+                    if bit.band(before, 1) ~= bit.band(flags, 1) then family('4', -1) end
+                    if bit.band(before, 2) ~= bit.band(flags, 2) then family('6', -1) end
+                    redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
+                    if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
+                  end
+                else
+                  redis.call('ZREM', KEYS[5], pid)
+                end
+              end
+              return removed
+            end
+            -- A torrent left without peers leaves the index and the totals, and its keys go.
+            local function drop_if_empty(hex)
+              if redis.call('HLEN', KEYS[1]) > 0 then return false end
+              if redis.call('ZREM', KEYS[6], hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', -1) end
+              redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+              return true
+            end
+
+            """#
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
@@ -239,12 +244,12 @@ enum RedisScripts {
     /// seeds} per torrent, flattened: a whole scrape in one round trip.
     static let scrape = RedisScript(
         name: "scrape",
-        source: #"""
+        source: size + #"""
             local out = {}
             for i = 1, #KEYS, 3 do
               local m = redis.call('HMGET', KEYS[i + 2], 'd', 'p')
-              out[#out + 1] = math.max(0, redis.call('HLEN', KEYS[i]) - 1)
-              out[#out + 1] = math.max(0, redis.call('HLEN', KEYS[i + 1]) - 1)
+              out[#out + 1] = size(KEYS[i])
+              out[#out + 1] = size(KEYS[i + 1])
               out[#out + 1] = tonumber(m[1] or '0')
               out[#out + 1] = tonumber(m[2] or '0')
             end
@@ -257,7 +262,7 @@ enum RedisScripts {
     /// table, read without touching any peer.
     static let torrentRows = RedisScript(
         name: "rows",
-        source: #"""
+        source: size + #"""
             local first = tonumber(ARGV[1])
             local hexes = redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
             local out = {}
@@ -266,8 +271,8 @@ enum RedisScripts {
               if ARGV[4] == '' then stem = ARGV[3] .. '{' .. hex .. '}:' else stem = ARGV[3] .. ARGV[4] .. hex .. ':' end
               local m = redis.call('HMGET', stem .. 'm', 'd', '4', '6', 'a')
               out[#out + 1] = hex
-              out[#out + 1] = math.max(0, redis.call('HLEN', stem .. 's') - 1)
-              out[#out + 1] = math.max(0, redis.call('HLEN', stem .. 'l') - 1)
+              out[#out + 1] = size(stem .. 's')
+              out[#out + 1] = size(stem .. 'l')
               for i = 1, 4 do out[#out + 1] = tonumber(m[i] or '0') end
             end
             return out
@@ -277,10 +282,10 @@ enum RedisScripts {
     /// most `limit` in all: the statistics' detail view (never the announce path).
     static let peerRows = RedisScript(
         name: "peers",
-        source: #"""
+        source: size + #"""
             local limit, got, out = tonumber(ARGV[1]), 0, {}
             for i = 1, 2 do
-              local n = math.max(0, redis.call('HLEN', KEYS[i]) - 1)
+              local n = size(KEYS[i])
               local k = math.min(n, limit - got)
               local recs = {}
               if k > 0 then
