@@ -1,3 +1,4 @@
+import Foundation
 import RedisStore
 import StoreConformance
 import Testing
@@ -64,6 +65,19 @@ import TrackerCore
         #expect(r.incomplete == 4 && r.peers.count == 3)
         let totals = try await second.totals()
         #expect(totals == SwarmTotals(torrents: 1, peers: 4, seeders: 0, leechers: 4, ipv4Endpoints: 4))
+    }
+
+    /// Regression: the store once timed peers from process start, so two Squalls (or one after
+    /// a restart) disagreed about every peer's age. Its default clock is Unix time.
+    @Test func theDefaultClockIsUnixTimeSoProcessesAgree() async throws {
+        let server = try RedisServer()
+        let store = RedisStore(endpoint: server.endpoint, peerTTL: 1860)
+        _ = try await Self.announce(store, peer: 1, port: 4001)
+        let before = Int(time(nil))
+        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let hex = StoreConformance.hashForTests(1).raw.hex
+        let stamp = try c.command("HGET", "squall:{\(hex)}:m", "a").bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) }
+        #expect(stamp.map { abs($0 - before) <= 5 } == true, "last announce \(String(describing: stamp)), now \(before)")
     }
 
     @Test func redisDownFailsQuicklyThenRecoversWithScriptsReloaded() async throws {

@@ -129,8 +129,12 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
         let unix = try #require(try resolve("unix:///run/redis/redis.sock?db=2").redisOptions)
         #expect(unix.endpoint == .unix(path: "/run/redis/redis.sock") && unix.database == 2)
         let tuned = try #require(
-            try resolve("redis://h:1", "[redis]\nconnections = 8\ntimeout_ms = 250\nprefix = \"t1:\"\npassword = \"cfg\"\n").redisOptions)
+            try resolve(
+                "redis://h:1",
+                "[redis]\nconnections = 8\ntimeout_ms = 250\nconnect_timeout_ms = 400\nprefix = \"t1:\"\npassword = \"cfg\"\n"
+            ).redisOptions)
         #expect(tuned.connections == 8 && tuned.timeout == .milliseconds(250) && tuned.prefix == "t1:" && tuned.password == "cfg")
+        #expect(tuned.connectTimeout == .milliseconds(400))
         #expect(try resolve("memory").redisOptions == nil)
         let cluster = try #require(try resolve("redis+cluster://:pw@10.0.0.1:7000,[::1]:7001,node3").redisOptions)
         #expect(cluster.isCluster && cluster.password == "pw" && cluster.endpoint == .tcp(host: "10.0.0.1", port: 7000))
