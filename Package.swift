@@ -43,6 +43,8 @@ let package = Package(
             swiftSettings: strict
         ),
         // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
+        // accept4(2), which Swift's Glibc module does not declare; used by the plain-HTTP acceptor.
+        .systemLibrary(name: "CSquallSockets"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Wrappers for OpenSSL's function-like macros; nothing else.
         .target(name: "CSquallTLSShims", dependencies: ["COpenSSL"]),
@@ -60,7 +62,7 @@ let package = Package(
         .target(
             name: "TrackerServer",
             dependencies: [
-                "TrackerCore", "TrackerProtocol", "MemoryStore", "RedisStore", "TrackerTLS",
+                "TrackerCore", "TrackerProtocol", "MemoryStore", "RedisStore", "TrackerTLS", "CSquallSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,14 @@ import NIOCore
 import TrackerProtocol
 
 extension ByteBuffer {
+    /// Writes `reply` as a whole HTTP/1.1 response; a reply to HEAD carries no body.
+    mutating func writeReply(_ reply: HTTPReply, keepAlive: Bool, isHead: Bool) {
+        writeResponseHead(
+            status: reply.status, contentType: reply.contentType, contentLength: reply.body.count, keepAlive: keepAlive,
+            extra: reply.extraHeaders)
+        if !isHead { writeBytes(reply.body) }
+    }
+
     /// Writes an HTTP/1.1 status line and headers, ending with the empty line, from static
     /// bytes where it can: this runs once per announce.
     mutating func writeResponseHead(status: Int, contentType: StaticString, contentLength: Int, keepAlive: Bool, extra: [String]) {

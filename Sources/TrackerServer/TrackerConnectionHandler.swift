@@ -46,8 +46,21 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
 
     private let transport: Transport
 
-    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry, transport: Transport = .http) {
+    /// How a connection reaches the handler: accepted by NIO, or handed over by `HTTPAcceptor`
+    /// after it read the first bytes or wrote part of a reply.
+    enum Start: Sendable {
+        case fresh
+        /// Bytes already read from the connection, to be served before anything it reads.
+        case received(ByteBuffer)
+        /// The rest of a reply to a client that asked to close; written, then the connection closes.
+        case replying(ByteBuffer)
+    }
+    private var start: Start
+
+    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry, transport: Transport = .http, start: Start = .fresh)
+    {
         self.transport = transport
+        self.start = start
         self.router = router
         self.limits = limits
         self.registry = registry
@@ -71,6 +84,19 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
         if let r = PeerAddress(context.channel.remoteAddress) { remote = r }
         lastActivity = .now()
         context.fireChannelActive()
+        switch start {
+        case .fresh:
+            break
+        case .received(let bytes):
+            start = .fresh
+            receive(context, bytes)
+            channelReadComplete(context: context)
+        case .replying(let rest):
+            start = .fresh
+            state = .closing
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(rest)).whenComplete { _ in channel.close(promise: nil) }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -79,8 +105,12 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        receive(context, unwrapInboundIn(data))
+    }
+
+    private func receive(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
         if case .closing = state { return }
-        var incoming = unwrapInboundIn(data)
+        var incoming = bytes
         if buffer == nil || buffer!.readableBytes == 0 {
             buffer = incoming
         } else {
@@ -182,9 +212,7 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     private func reply(_ context: ChannelHandlerContext, _ r: HTTPReply, keepAlive: Bool, isHead: Bool) {
         let keep = keepAlive && !r.close && !shuttingDown
         var out = context.channel.allocator.buffer(capacity: 128 + (isHead ? 0 : r.body.count))
-        out.writeResponseHead(
-            status: r.status, contentType: r.contentType, contentLength: r.body.count, keepAlive: keep, extra: r.extraHeaders)
-        if !isHead { out.writeBytes(r.body) }
+        out.writeReply(r, keepAlive: keep, isHead: isHead)
         lastActivity = .now()
         if keep {
             state = .idle

@@ -24,7 +24,20 @@ final class TrackerMetrics: Sendable {
         case rejected
     }
 
+    /// Where a plain-HTTP connection was served (see `HTTPAcceptor`).
+    enum Served: String, CaseIterable {
+        /// Its one request answered on the accepting thread.
+        case atAccept = "at_accept"
+        /// Handed to an event loop with what was read (keep-alive, an incomplete head, a body).
+        case onLoop = "on_loop"
+        /// Handed to an event loop before the client had sent anything.
+        case onLoopWaiting = "on_loop_waiting"
+        /// Answered on the accepting thread, the rest of the reply written from an event loop.
+        case onLoopWriting = "on_loop_writing"
+    }
+
     let registry = PrometheusCollectorRegistry()
+    private let served: [CoreMetrics.Counter]
     private let requests: [CoreMetrics.Counter]
     let announceLatency: CoreMetrics.Timer
     /// Store verbs' latency, by `op`: announce, scrape.
@@ -65,6 +78,9 @@ final class TrackerMetrics: Sendable {
             CoreMetrics.Counter(label: "squall_store_errors_total", dimensions: [("kind", $0)], factory: factory)
         }
         openConnections = CoreMetrics.Gauge(label: "squall_open_connections", factory: factory)
+        served = Served.allCases.map {
+            CoreMetrics.Counter(label: "squall_http_connections_total", dimensions: [("served", $0.rawValue)], factory: factory)
+        }
         swarm = ["torrents", "peers", "seeders", "leechers"].map { CoreMetrics.Gauge(label: "squall_\($0)", factory: factory) }
         families = ["ipv4", "ipv6", "both"].map {
             CoreMetrics.Gauge(label: "squall_peers_by_family", dimensions: [("family", $0)], factory: factory)
@@ -89,6 +105,10 @@ final class TrackerMetrics: Sendable {
         case (.scrape, .https): scrapesHTTPS.add(1, ordering: .relaxed)
         default: break
         }
+    }
+
+    func connection(_ where_: Served) {
+        served[Served.allCases.firstIndex(of: where_)!].increment()
     }
 
     func storeError(_ e: StoreError) {

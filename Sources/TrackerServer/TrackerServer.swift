@@ -30,6 +30,7 @@ public final class TrackerServer: Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let listeners = Mutex<[any Channel]>([])
+    private let acceptors = Mutex<[HTTPAcceptor]>([])
     private let sampler = Mutex<RepeatedTask?>(nil)
     private let registry: ConnectionRegistry
     private let tls: (any TLSContextProvider)?
@@ -54,12 +55,22 @@ public final class TrackerServer: Sendable {
         let plan = config.http.listen.map { ($0, false) } + (tls == nil ? [] : config.https.listen.map { ($0, true) })
         for (address, secure) in plan {
             do {
-                let channel = try await bootstrap(tls: secure ? tls : nil).bind(host: address.host, port: address.port).get()
-                listeners.withLock { $0.append(channel) }
-                if let local = channel.localAddress { bound.append(BoundListener(address: local, tls: secure)) }
+                if secure, let tls {
+                    let channel = try await bootstrap(tls: tls).bind(host: address.host, port: address.port).get()
+                    listeners.withLock { $0.append(channel) }
+                    if let local = channel.localAddress { bound.append(BoundListener(address: local, tls: secure)) }
+                } else {
+                    // Plain HTTP is accepted outside NIO's ServerSocketChannel: see HTTPAcceptor.
+                    let acceptor = HTTPAcceptor(
+                        socket: try ListeningSocket(address, backlog: Self.backlog), loops: Array(group.makeIterator()), router: router,
+                        limits: limits, registry: registry, maxConnections: config.http.maxConnections)
+                    acceptor.start()
+                    acceptors.withLock { $0.append(acceptor) }
+                    bound.append(BoundListener(address: acceptor.bound, tls: false))
+                }
                 logger.info("listening", metadata: [secure ? "https" : "http": "\(address)"])
             } catch {
-                await closeListeners()
+                await closeListeners(deadline: .now())
                 throw ListenError(address: address, reason: Self.describe(error))
             }
         }
@@ -77,30 +88,45 @@ public final class TrackerServer: Sendable {
     /// forcing any still open after `grace`.
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         sampler.withLock { $0?.cancel() }
-        await closeListeners()
-        await registry.drain(deadline: .now() + grace)
+        let deadline = NIODeadline.now() + grace
+        await closeListeners(deadline: deadline)
+        await registry.drain(deadline: deadline)
     }
 
-    private func closeListeners() async {
+    /// Closes the listeners; a plain-HTTP acceptor also waits (until `deadline`) for the replies
+    /// it is still answering.
+    private func closeListeners(deadline: NIODeadline) async {
         let open = listeners.withLock { l -> [any Channel] in
             defer { l.removeAll() }
             return l
         }
         for channel in open { try? await channel.close() }
+        let accepting = acceptors.withLock { a -> [HTTPAcceptor] in
+            defer { a.removeAll() }
+            return a
+        }
+        for acceptor in accepting { await acceptor.stop(deadline: deadline) }
     }
 
-    private func bootstrap(tls: (any TLSContextProvider)?) -> ServerBootstrap {
-        let router = router
-        let limits = ConnectionLimits(
+    private static let backlog: CInt = 4096
+
+    private var limits: ConnectionLimits {
+        ConnectionLimits(
             maxHeaderBytes: config.http.maxHeaderBytes,
             idleTimeout: .seconds(Int64(config.http.idleTimeout)),
             headerTimeout: .seconds(Int64(config.http.headerTimeout))
         )
+    }
+
+    /// The HTTPS listeners' bootstrap (plain HTTP has `HTTPAcceptor`).
+    private func bootstrap(tls: any TLSContextProvider) -> ServerBootstrap {
+        let router = router
+        let limits = limits
         let maxConnections = config.http.maxConnections
         let registry = registry
         let handshakeTimeout = TimeAmount.seconds(Int64(config.https.handshakeTimeout))
         return ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 4096)
+            .serverChannelOption(.backlog, value: Self.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Accept up to 16 connections per wakeup; clients that connect per announce come in bursts.
             .serverChannelOption(.maxMessagesPerRead, value: 16)
@@ -115,12 +141,9 @@ public final class TrackerServer: Sendable {
                     return channel.close()
                 }
                 do {
-                    if let tls {
-                        try channel.pipeline.syncOperations.addHandler(TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout))
-                    }
+                    try channel.pipeline.syncOperations.addHandler(TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout))
                     try channel.pipeline.syncOperations.addHandler(
-                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, transport: tls == nil ? .http : .https)
-                    )
+                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, transport: .https))
                     // The event loop hands out one cached succeeded future: nothing to allocate.
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -17,7 +17,9 @@ final class TestClient {
     let fd: Int32
     private var pending: [UInt8] = []
 
-    init(host: String, port: Int, timeoutSeconds: Int = 10) throws {
+    /// `maxSegment` advertises a small TCP segment size, which keeps the server's send buffer
+    /// small (Linux sizes it from the segment size), so that a large reply takes several writes.
+    init(host: String, port: Int, timeoutSeconds: Int = 10, maxSegment: Int32? = nil) throws {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_NUMERICHOST
@@ -28,6 +30,7 @@ final class TestClient {
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if var mss = maxSegment { setsockopt(fd, Int32(IPPROTO_TCP), TCP_MAXSEG, &mss, socklen_t(MemoryLayout<Int32>.size)) }
         guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
             close(fd)
             throw Failure(description: "connect to \(host):\(port) failed: errno \(errno)")

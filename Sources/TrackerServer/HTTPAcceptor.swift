@@ -1,0 +1,209 @@
+import CSquallSockets
+import NIOCore
+import NIOPosix
+import Synchronization
+import TrackerCore
+import TrackerProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Accepts plain-HTTP connections on threads of its own and answers a client that connects for
+/// one request without building a NIO channel for it.
+///
+/// Many clients open a connection per announce and ask to close it. A NIO channel costs such a
+/// connection more than its announce does (allocating the channel and its pipeline, promises,
+/// and six more system calls: `getsockname`, `getpeername`, three `epoll_ctl` to register and one
+/// to deregister). Here each connection is `accept4`, `read`, `write`, `close`: the listening
+/// socket defers accepting until the request's bytes are there (`TCP_DEFER_ACCEPT`), so the read
+/// finds them. Every other connection (keep-alive, a head not complete in the first read, a
+/// body, a reply the socket did not take in one write) is handed to an event loop as a NIO
+/// channel, with what was read or what is left to write, and `TrackerConnectionHandler` serves it
+/// as it serves every other connection. Departure from NIO: accepting happens outside its
+/// `ServerSocketChannel`; measured in Benchmarks/ (the close rows) and explained in the README.
+///
+/// Threads block in `accept4` (dedicated threads, never an event loop's); `stop` wakes them.
+final class HTTPAcceptor: Sendable {
+    private let socket: ListeningSocket
+    private let loops: [any EventLoop]
+    private let router: TrackerRouter
+    private let limits: ConnectionLimits
+    private let registry: ConnectionRegistry
+    private let maxConnections: Int
+    private let pool: NIOThreadPool
+    /// Requests the fast path routed whose reply is not written yet (the Redis store answers
+    /// later, from an event loop).
+    private let pending = Atomic<Int>(0)
+
+    var bound: SocketAddress { socket.bound }
+
+    init(
+        socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry,
+        maxConnections: Int
+    ) {
+        self.socket = socket
+        self.loops = loops
+        self.router = router
+        self.limits = limits
+        self.registry = registry
+        self.maxConnections = maxConnections
+        self.pool = NIOThreadPool(numberOfThreads: loops.count)
+    }
+
+    /// Starts one accepting thread per event loop; each hands its connections to its own loop.
+    func start() {
+        pool.start()
+        for i in loops.indices {
+            pool.submit { [self] state in
+                guard case .active = state else { return }
+                acceptLoop(loop: loops[i])
+            }
+        }
+    }
+
+    /// Stops accepting, waits for the threads to leave, then for replies still being answered
+    /// (until `deadline`). Connections already handed to event loops are the registry's.
+    func stop(deadline: NIODeadline) async {
+        socket.wake()
+        try? await pool.shutdownGracefully()
+        socket.close()
+        while pending.load(ordering: .acquiring) > 0, NIODeadline.now() < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// The request to answer at once, when `bytes` (what one read returned) is exactly one
+    /// complete request head, with no body, from a client that asked to close afterwards;
+    /// nil when the connection belongs on an event loop.
+    static func oneShot(_ bytes: UnsafeRawBufferPointer, maxHeadBytes: Int) -> HTTPRequestHead? {
+        guard case .head(let head, let consumed) = HTTPHeadParser.parse(bytes, maxHeadBytes: maxHeadBytes),
+            consumed == bytes.count, !head.keepAlive, head.contentLength == 0, !head.hasTransferEncoding
+        else { return nil }
+        return head
+    }
+
+    // MARK: the accepting thread
+
+    private func acceptLoop(loop: any EventLoop) {
+        // As much as a connection may buffer unanswered, so that a request refused for its size
+        // is usually read whole: closing with bytes unread would reset the connection and the
+        // client could lose the reply.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(limits.maxBufferedBytes, 16 * 1024), alignment: 16)
+        defer { buffer.deallocate() }
+        let flags = CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+        var starved = false
+        while true {
+            var storage = sockaddr_storage()
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let fd = accept4(socket.descriptor, &storage, &length, flags)
+            if fd < 0 {
+                let code = errno
+                switch code {
+                case EINTR, ECONNABORTED, EAGAIN, EPROTO: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    // Out of descriptors or memory: let connections close before trying again.
+                    if !starved {
+                        router.logger.warning(
+                            "cannot accept HTTP connections", metadata: ["error": "\(IOError(errnoCode: code, reason: "accept4"))"])
+                        starved = true
+                    }
+                    usleep(10_000)
+                    continue
+                default:
+                    // EINVAL once `stop` shut the socket down.
+                    return
+                }
+            }
+            starved = false
+            if registry.open.add(1, ordering: .relaxed).newValue > maxConnections {
+                close(fd: fd)
+                continue
+            }
+            serve(fd, remote: PeerAddress(storage), loop: loop, buffer: buffer)
+        }
+    }
+
+    private func serve(_ fd: CInt, remote: PeerAddress?, loop: any EventLoop, buffer: UnsafeMutableRawBufferPointer) {
+        var n: Int
+        repeat { n = read(fd, buffer.baseAddress, buffer.count) } while n < 0 && errno == EINTR
+        if n == 0 { return close(fd: fd) }
+        if n < 0 {
+            // Deferred accepting timed out before the client sent anything: let a loop wait.
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                router.metrics.connection(.onLoopWaiting)
+                return handOff(fd, .fresh, to: loop)
+            }
+            return close(fd: fd)
+        }
+        let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+        guard let remote, let head = Self.oneShot(bytes, maxHeadBytes: limits.maxHeaderBytes) else {
+            router.metrics.connection(.onLoop)
+            return handOff(fd, .received(ByteBuffer(bytes: bytes)), to: loop)
+        }
+        let isHead = head.method == .head
+        pending.add(1, ordering: .relaxed)
+        router.route(head, remote: remote, transport: .http) { [self] reply in
+            finish(fd, reply, isHead: isHead, loop: loop)
+            pending.subtract(1, ordering: .releasing)
+        }
+    }
+
+    /// Writes the reply and closes; what the socket does not take at once goes to an event loop.
+    private func finish(_ fd: CInt, _ reply: HTTPReply, isHead: Bool, loop: any EventLoop) {
+        var out = ByteBufferAllocator().buffer(capacity: 160 + (isHead ? 0 : reply.body.count))
+        out.writeReply(reply, keepAlive: false, isHead: isHead)
+        var written: Int
+        repeat {
+            written = out.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
+        } while written < 0 && errno == EINTR
+        if written < 0 {
+            // EAGAIN: the socket took nothing yet. Anything else: the client is gone, so there is
+            // nothing left to write.
+            written = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : out.readableBytes
+        }
+        if written == out.readableBytes {
+            router.metrics.connection(.atAccept)
+            return close(fd: fd)
+        }
+        out.moveReaderIndex(forwardBy: written)
+        router.metrics.connection(.onLoopWriting)
+        handOff(fd, .replying(out), to: loop)
+    }
+
+    private func close(fd: CInt) {
+        _ = Glibc.close(fd)
+        registry.open.subtract(1, ordering: .relaxed)
+    }
+
+    /// Makes `fd` a NIO channel on `loop`, served from `start` on by a `TrackerConnectionHandler`,
+    /// which then owns the connection's place in `registry.open`.
+    private func handOff(_ fd: CInt, _ start: TrackerConnectionHandler.Start, to loop: any EventLoop) {
+        let (router, limits, registry) = (router, limits, registry)
+        let claim = ClaimFlag()
+        ClientBootstrap(group: loop)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
+                do {
+                    try channel.pipeline.syncOperations.addHandler(
+                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, start: start))
+                    claim.set()
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .withConnectedSocket(fd)
+            .whenFailure { _ in
+                // Before the handler took the connection's place, nobody else gives it back.
+                if !claim.isSet { registry.open.subtract(1, ordering: .relaxed) }
+            }
+    }
+}
+
+/// Set once a handler has taken over a handed-off connection's place in the open count.
+private final class ClaimFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}

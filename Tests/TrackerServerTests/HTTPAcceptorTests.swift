@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import TrackerCore
+import TrackerProtocol
+
+@testable import TrackerServer
+
+/// Which requests the accepting thread answers itself (pure: no sockets).
+@Suite struct OneShotRequestTests {
+    private func oneShot(_ text: String) -> HTTPRequestHead? {
+        Array(text.utf8).withUnsafeBytes { HTTPAcceptor.oneShot($0, maxHeadBytes: 8192) }
+    }
+
+    @Test func aWholeHeadAskingToCloseIsAnsweredAtAccept() {
+        #expect(oneShot("GET /announce?x HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")?.method == .get)
+        #expect(oneShot("GET /scrape HTTP/1.0\r\n\r\n") != nil, "HTTP/1.0 closes unless asked otherwise")
+        #expect(oneShot("HEAD /health HTTP/1.1\r\nConnection: close\r\n\r\n")?.method == .head)
+    }
+
+    @Test func everythingElseGoesToAnEventLoop() {
+        #expect(oneShot("GET /announce?x HTTP/1.1\r\nHost: t\r\n\r\n") == nil, "keep-alive")
+        #expect(oneShot("GET /scrape HTTP/1.0\r\nConnection: keep-alive\r\n\r\n") == nil, "HTTP/1.0 keep-alive")
+        #expect(oneShot("GET /announce?x HTTP/1.1\r\nConnection: close\r\n") == nil, "head not complete")
+        #expect(oneShot("GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n") == nil, "more than one request")
+        #expect(oneShot("POST /announce HTTP/1.1\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc") == nil, "a body")
+        #expect(oneShot("BLAH\r\n\r\n") == nil, "malformed: the handler answers 400")
+    }
+}
+
+/// The plain-HTTP listener's paths, on real sockets: answered on the accepting thread, or handed
+/// to an event loop after reading, before anything arrived, or in the middle of a reply.
+@Suite struct HTTPAcceptorTests {
+    private func served(_ t: RunningTracker) throws -> [String: Int] {
+        let text = String(decoding: try t.get("127.0.0.1", "/metrics").body, as: UTF8.self)
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("squall_http_connections_total{served=\"") {
+            let parts = line.split(separator: "\"")
+            if parts.count >= 3, let n = Int(parts[2].split(separator: " ").last ?? "") { counts[String(parts[1])] = n }
+        }
+        return counts
+    }
+
+    private func closeRequest(
+        _ host: String, _ port: Int, _ target: String, method: String = "GET", maxSegment: Int32? = nil
+    ) throws -> (TestClient.Response, Bool) {
+        let c = try TestClient(host: host, port: port, maxSegment: maxSegment)
+        try c.send("\(method) \(target) HTTP/1.1\r\nHost: tracker\r\nConnection: close\r\n\r\n")
+        let r = try c.readResponse(head: method == "HEAD")
+        return (r, try c.closedByPeer())
+    }
+
+    @Test func aConnectionPerAnnounceIsAnsweredAtAcceptOnBothFamilies() async throws {
+        let t = try await RunningTracker.start()
+        let h = testHash(40)
+        let (seed, seedClosed) = try closeRequest(
+            "127.0.0.1", t.port, announceTarget(hash: h, peer: testPeer("v4seed"), port: 7001, left: 0))
+        #expect(seed.status == 200 && seed.header("Connection") == "close" && seedClosed)
+        let (leech, leechClosed) = try closeRequest(
+            "::1", t.port, announceTarget(hash: h, peer: testPeer("v6leech"), port: 7002, left: 5) + "&numwant=10")
+        let reply = try BencodeValue.decode(leech.body)
+        #expect(leechClosed && reply["complete"] == .int(1) && reply["incomplete"] == .int(1))
+        // The remote address came from accept4: the IPv4 seeder is listed as IPv4.
+        #expect(compactV4(reply["peers"]) == ["127.0.0.1:7001"])
+        let (scrape, _) = try closeRequest("::1", t.port, "/scrape?info_hash=" + h.map { String(format: "%%%02X", $0) }.joined())
+        #expect(scrape.status == 200 && String(decoding: scrape.body, as: UTF8.self).contains("8:completei1e"))
+        let (head, headClosed) = try closeRequest("127.0.0.1", t.port, "/health", method: "HEAD")
+        #expect(head.status == 200 && head.body.isEmpty && Int(head.header("Content-Length") ?? "") ?? 0 > 0 && headClosed)
+        let counts = try served(t)
+        #expect(counts["at_accept"] == 4)
+        #expect(counts["on_loop"] == 1, "the keep-alive /metrics request")
+        try await t.stop()
+    }
+
+    @Test func aReplyLargerThanOneWriteIsFinishedOnAnEventLoop() async throws {
+        let t = try await RunningTracker.start { $0.scrape.fullScrape = true }
+        // About 3000 torrents: a full scrape of some 200 kB, more than the socket takes at once
+        // from a client with a small segment size.
+        let c = try TestClient(host: "127.0.0.1", port: t.port)
+        for i in 0..<3000 {
+            let hash = [UInt8(i >> 8), UInt8(i & 0xFF)] + [UInt8](repeating: 0x51, count: 18)
+            try c.send("GET \(announceTarget(hash: hash, peer: testPeer("big"), left: 0)) HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+        }
+        let (full, closed) = try closeRequest("127.0.0.1", t.port, "/scrape", maxSegment: 536)
+        guard case .dict(let files)? = try BencodeValue.decode(full.body)["files"] else {
+            Issue.record("no files in the full scrape")
+            return
+        }
+        #expect(files.count == 3000 && closed)
+        let counts = try served(t)
+        #expect(counts["on_loop_writing"] == 1 && counts["at_accept", default: 0] == 0)
+        try await t.stop()
+    }
+
+    @Test func aClientThatSendsNothingYetIsWaitedForOnAnEventLoop() async throws {
+        let t = try await RunningTracker.start()
+        let quiet = try TestClient(host: "::1", port: t.port)
+        // The kernel holds the connection back for a second (TCP_DEFER_ACCEPT), then hands it
+        // over with nothing to read: the acceptor passes it to a loop that waits for the request.
+        let deadline = Date().addingTimeInterval(20)
+        while try served(t)["on_loop_waiting", default: 0] == 0 {
+            guard Date() < deadline else {
+                Issue.record("the quiet connection was never accepted")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try quiet.send("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(try quiet.readResponse().status == 200)
+        #expect(try quiet.closedByPeer())
+        try await t.stop()
+    }
+}
