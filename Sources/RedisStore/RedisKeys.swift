@@ -10,9 +10,9 @@ import TrackerCore
 /// | key | type | expiry | value |
 /// | --- | --- | --- | --- |
 /// | `P{H}:ids` | hash | none (reaped) | peer_id -> where its record is: `s` or `l` and the slot, e.g. `l17` |
-/// | `P{H}:s` | hash | none (reaped) | slot `0..n-1` -> 53-byte record of a seeder: peer_id, flags, IPv4 + port, IPv6 + port, last announce per family |
-/// | `P{H}:l` | hash | none (reaped) | slot `0..n-1` -> record of a leecher or partial seed (swap-remove keeps slots dense) |
-/// | `P{H}:m` | hash | none | `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep); `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce |
+/// | `P{H}:s` | string | none (reaped) | the seeders' 53-byte records (peer_id, flags, IPv4 + port, IPv6 + port, last announce per family), slot i at byte 53·i, in random order; bytes past the count are zeros |
+/// | `P{H}:l` | string | none (reaped) | the same for leechers and partial seeds |
+/// | `P{H}:m` | hash | none | `s`, `l`: seeders and leechers (slots in use); `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep); `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce |
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
@@ -54,8 +54,11 @@ struct RedisKeys: Sendable {
         return ["ids", "s", "l", "m", "x"].map { Array((stem + $0).utf8) } + [index(b), totals(b)]
     }
 
-    /// The keys the scrape script reads for `hash`: s, l, m.
-    func scrape(_ hash: InfoHash) -> [[UInt8]] {
+    /// The key the scrape script reads for `hash`: m, which holds its counts.
+    func meta(_ hash: InfoHash) -> [UInt8] { Array((torrentStem(hash) + "m").utf8) }
+
+    /// The keys the peer rows script reads for `hash`: s, l, m.
+    func records(_ hash: InfoHash) -> [[UInt8]] {
         let stem = torrentStem(hash)
         return ["s", "l", "m"].map { Array((stem + $0).utf8) }
     }

@@ -2,46 +2,56 @@
 /// are a torrent's keys in the order `RedisKeys.torrent` gives them: ids, s, l, m, x, index,
 /// totals.
 ///
-/// A peer's record is 53 bytes, kept in its slot of `s` or `l`: peer_id (1-20), flags (21:
+/// A peer's record is 53 bytes, kept in its slot of the string `s` or `l` (slot i at byte
+/// 53·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
 /// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed), IPv4 address and port (22-27), IPv6
 /// address and port (28-45), last announce over IPv4 (46-49) and over IPv6 (50-53), big-endian.
 /// An announce returns sampled records as they are stored: Squall, not Lua, decodes them and
 /// drops endpoints past their time, so the script's work per sampled peer is one hash lookup.
 enum RedisScripts {
-    /// How many peers a slot hash holds. s and l hold a sentinel field '-' (and m its 'd') for as
-    /// long as the torrent exists, so every key of a torrent exists: Redis Cluster cannot run a
-    /// multi-key script whose keys are partly missing while their slot migrates.
-    static let size = #"""
-        local function size(key) return math.max(0, redis.call('HLEN', key) - 1) end
+    /// Slots of the strings s and l. Both exist (maybe empty) and m holds 'd' for as long as the
+    /// torrent exists, so every key of a torrent exists: Redis Cluster cannot run a multi-key
+    /// script whose keys are partly missing while their slot migrates. Slots at or past the
+    /// count hold zeros (a removed peer's record is zeroed), which readers skip.
+    static let slots = #"""
+        local function size(where) return tonumber(redis.call('HGET', KEYS[4], where) or '0') end
+        local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * 53, slot * 53 + 52) end
+        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * 53, rec) end
 
         """#
 
     /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
     static let common =
-        size + #"""
-            local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+        slots + #"""
             -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
             local function family(f, delta)
               redis.call('HINCRBY', KEYS[7], f, delta)
               redis.call('HINCRBY', KEYS[4], f, delta)
             end
+            -- A new record takes a random slot and the record there moves to the end (an inside-out
+            -- shuffle), and removal moves the last record into the hole: the slot order stays a
+            -- uniformly random permutation, so any run of slots is a uniform sample.
             local function slot_add(where, pid, rec)
-              local key = slots_key(where)
-              local n = size(key)
-              redis.call('HSET', key, n, rec)
-              redis.call('HSET', KEYS[1], pid, where .. n)
-              return n
+              local n = redis.call('HINCRBY', KEYS[4], where, 1) - 1
+              local j = math.random(0, n)
+              if j ~= n then
+                local moved = rec_at(where, j)
+                rec_put(where, n, moved)
+                redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. n)
+              end
+              rec_put(where, j, rec)
+              redis.call('HSET', KEYS[1], pid, where .. j)
+              return j
             end
-            -- Swap-remove: the last slot moves into the hole, so slots stay 0..n-1.
             local function slot_remove(where, slot)
-              local key = slots_key(where)
-              local last = size(key) - 1
+              local last = redis.call('HINCRBY', KEYS[4], where, -1)
               if slot ~= last then
-                local moved = redis.call('HGET', key, last)
-                redis.call('HSET', key, slot, moved)
+                local moved = rec_at(where, last)
+                rec_put(where, slot, moved)
                 redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
               end
-              redis.call('HDEL', key, last)
+              rec_put(where, last, string.rep('\0', 53))
             end
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
@@ -62,7 +72,7 @@ enum RedisScripts {
                 local id = redis.call('HGET', KEYS[1], pid)
                 if id then
                   local where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-                  local rec = redis.call('HGET', slots_key(where), slot)
+                  local rec = rec_at(where, slot)
                   local flags = string.byte(rec, 21)
                   local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
                   if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
@@ -74,7 +84,7 @@ enum RedisScripts {
                     local before = string.byte(rec, 21)
                     if bit.band(before, 1) ~= bit.band(flags, 1) then family('4', -1) end
                     if bit.band(before, 2) ~= bit.band(flags, 2) then family('6', -1) end
-                    redis.call('HSET', slots_key(where), slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
+                    rec_put(where, slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
                     if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
                   end
                 else
@@ -109,6 +119,7 @@ enum RedisScripts {
     static let announce = RedisScript(
         name: "announce",
         source: common + #"""
+            math.randomseed(tonumber(ARGV[13]))
             local pid, fam, ep, role = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
             local counts, remove = ARGV[5] == '1', ARGV[6] == '1'
             local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
@@ -127,11 +138,11 @@ enum RedisScripts {
             local where, slot, rec
             if id then
               where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-              rec = redis.call('HGET', slots_key(where), slot)
+              rec = rec_at(where, slot)
             end
             if remove then
               if id then remove_peer(pid, where, slot, rec) end
-              local reply = {size(KEYS[2]), size(KEYS[3]), downloaded, ''}
+              local reply = {size('s'), size('l'), downloaded, ''}
               drop_if_empty(hex)
               return reply
             end
@@ -139,11 +150,11 @@ enum RedisScripts {
             if role == '1' then want = 's' end
             local flags = 0
             if not rec then
-              if size(KEYS[2]) + size(KEYS[3]) >= maxpeers then return {'full'} end
+              if size('s') + size('l') >= maxpeers then return {'full'} end
               if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
-              if redis.call('HSETNX', KEYS[2], '-', '') == 1 then
-                redis.call('HSETNX', KEYS[3], '-', '')
-                redis.call('HSETNX', KEYS[4], 'd', 0)
+              if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
+                redis.call('SET', KEYS[2], '', 'NX')
+                redis.call('SET', KEYS[3], '', 'NX')
               end
               redis.call('HINCRBY', KEYS[7], 'p', 1)
               if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
@@ -180,7 +191,7 @@ enum RedisScripts {
               rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb
             end
             if id and where == want then
-              redis.call('HSET', slots_key(want), slot, rec)
+              rec_put(want, slot, rec)
             else
               slot = slot_add(want, pid, rec)
             end
@@ -190,7 +201,7 @@ enum RedisScripts {
             redis.call('HSET', KEYS[4], 'a', now)
 
             -- A uniform sample of k of the other candidates (Floyd), O(numwant).
-            local ns, nl = size(KEYS[2]), size(KEYS[3])
+            local ns, nl = size('s'), size('l')
             local with_seeders = role == '0'
             local total, self_at = nl, -1
             if with_seeders then
@@ -202,9 +213,8 @@ enum RedisScripts {
             if self_at >= 0 then m = m - 1 end
             local k = math.min(numwant, m)
             if ARGV[14] ~= '1' then k = 0 end
-            local sfields, lfields = {}, {}
+            local out = {}
             if k > 0 then
-              math.randomseed(tonumber(ARGV[13]))
               local chosen = {}
               for j = m - k, m - 1 do
                 local t = math.random(0, j)
@@ -212,14 +222,11 @@ enum RedisScripts {
                 chosen[t] = true
                 local p = t
                 if self_at >= 0 and p >= self_at then p = p + 1 end
-                if with_seeders and p < ns then sfields[#sfields + 1] = p
-                elseif with_seeders then lfields[#lfields + 1] = p - ns
-                else lfields[#lfields + 1] = p end
+                if with_seeders and p < ns then out[#out + 1] = rec_at('s', p)
+                elseif with_seeders then out[#out + 1] = rec_at('l', p - ns)
+                else out[#out + 1] = rec_at('l', p) end
               end
             end
-            local out = {}
-            if #sfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[2], unpack(sfields))) end
-            if #lfields > 0 then out[#out + 1] = table.concat(redis.call('HMGET', KEYS[3], unpack(lfields))) end
             return {ns, nl, downloaded, table.concat(out)}
             """#)
 
@@ -240,18 +247,15 @@ enum RedisScripts {
             return removed
             """#)
 
-    /// KEYS: s, l, m of each torrent in turn. Returns {seeders, leechers, downloaded, partial
+    /// KEYS: m of each torrent in turn. Returns {seeders, leechers, downloaded, partial
     /// seeds} per torrent, flattened: a whole scrape in one round trip.
     static let scrape = RedisScript(
         name: "scrape",
-        source: size + #"""
+        source: #"""
             local out = {}
-            for i = 1, #KEYS, 3 do
-              local m = redis.call('HMGET', KEYS[i + 2], 'd', 'p')
-              out[#out + 1] = size(KEYS[i])
-              out[#out + 1] = size(KEYS[i + 1])
-              out[#out + 1] = tonumber(m[1] or '0')
-              out[#out + 1] = tonumber(m[2] or '0')
+            for i = 1, #KEYS do
+              local m = redis.call('HMGET', KEYS[i], 's', 'l', 'd', 'p')
+              for j = 1, 4 do out[#out + 1] = tonumber(m[j] or '0') end
             end
             return out
             """#)
@@ -262,38 +266,33 @@ enum RedisScripts {
     /// table, read without touching any peer.
     static let torrentRows = RedisScript(
         name: "rows",
-        source: size + #"""
+        source: #"""
             local first = tonumber(ARGV[1])
             local hexes = redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
             local out = {}
             for _, hex in ipairs(hexes) do
               local stem
               if ARGV[4] == '' then stem = ARGV[3] .. '{' .. hex .. '}:' else stem = ARGV[3] .. ARGV[4] .. hex .. ':' end
-              local m = redis.call('HMGET', stem .. 'm', 'd', '4', '6', 'a')
+              local m = redis.call('HMGET', stem .. 'm', 's', 'l', 'd', '4', '6', 'a')
               out[#out + 1] = hex
-              out[#out + 1] = size(stem .. 's')
-              out[#out + 1] = size(stem .. 'l')
-              for i = 1, 4 do out[#out + 1] = tonumber(m[i] or '0') end
+              for i = 1, 6 do out[#out + 1] = tonumber(m[i] or '0') end
             end
             return out
             """#)
 
-    /// KEYS: a torrent's s and l. ARGV: limit. Returns {seeder records, leecher records}, at
+    /// KEYS: a torrent's s, l and m. ARGV: limit. Returns {seeder records, leecher records}, at
     /// most `limit` in all: the statistics' detail view (never the announce path).
     static let peerRows = RedisScript(
         name: "peers",
-        source: size + #"""
+        source: #"""
             local limit, got, out = tonumber(ARGV[1]), 0, {}
+            local counts = redis.call('HMGET', KEYS[3], 's', 'l')
             for i = 1, 2 do
-              local n = size(KEYS[i])
-              local k = math.min(n, limit - got)
+              local k = math.min(tonumber(counts[i] or '0'), limit - got)
               local recs = {}
               if k > 0 then
-                local fields = {}
-                for j = 0, k - 1 do fields[#fields + 1] = j end
-                for _, r in ipairs(redis.call('HMGET', KEYS[i], unpack(fields))) do
-                  if r then recs[#recs + 1] = r end
-                end
+                local all = redis.call('GETRANGE', KEYS[i], 0, k * 53 - 1)
+                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * 53 + 1, j * 53 + 53) end
               end
               got = got + #recs
               out[i] = recs

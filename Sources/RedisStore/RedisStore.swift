@@ -149,18 +149,16 @@ public final class RedisStore: PeerStore, Sendable {
         }
     }
 
-    /// The `HMGET`s that read a sample for `a` from a swarm of these counts.
+    /// The `GETRANGE`s that read a sample for `a` from a swarm of these counts.
     private static func reads(for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints) -> [RedisArguments] {
-        let picks = hints.picks(seeders: seeders, leechers: leechers, role: a.role, numwant: a.numwant)
-        var reads: [RedisArguments] = []
-        for (key, slots) in [(keys[1], picks.seeders), (keys[2], picks.leechers)] where !slots.isEmpty {
+        hints.ranges(seeders: seeders, leechers: leechers, role: a.role, numwant: a.numwant).map { r in
             var read = RedisArguments()
-            read.append("HMGET")
-            read.append(key)
-            for slot in slots { read.append(decimal: slot) }
-            reads.append(read)
+            read.append("GETRANGE")
+            read.append(r.seeders ? keys[1] : keys[2])
+            read.append(decimal: r.first * 53)
+            read.append(decimal: (r.first + r.count) * 53 - 1)
+            return read
         }
-        return reads
     }
 
     /// How many peers a full sample holds: `numwant`, or every other candidate if fewer.
@@ -174,7 +172,7 @@ public final class RedisStore: PeerStore, Sendable {
         return min(a.numwant, max(0, others))
     }
 
-    /// The script's reply, plus the records of the `HMGET`s sent behind it when Squall sampled.
+    /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     private static func announceReply(
         _ replies: [Result<RedisValue, RedisError>], for a: PeerAnnounce, cutoff: Int, maxPeers: Int, hints: SampleHints
     ) -> Result<SwarmReply, StoreError> {
@@ -190,8 +188,9 @@ public final class RedisStore: PeerStore, Sendable {
         }
     }
 
-    /// The records read by `HMGET`s: slots past the end are nil, the announcing peer is dropped,
-    /// and the sample is cut to `numwant` (one more was read when the peer could be among them).
+    /// The records read by `GETRANGE`s: slots past the end are zeros or missing, the announcing
+    /// peer is dropped, a peer read twice (moved by another announce between two reads) is kept
+    /// once, and the sample is cut to `numwant` at random.
     private static func sampledPeers(
         _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int, hints: SampleHints
     ) -> Result<[SwarmPeer], StoreError> {
@@ -200,14 +199,18 @@ public final class RedisStore: PeerStore, Sendable {
         for r in replies {
             switch storeResult(r) {
             case .success(let value):
-                for case .string(let record) in value.array ?? [] where record.count == 53 { blob += record }
+                if case .string(let records) = value { blob += records.prefix(records.count - records.count % 53) }
             case .failure(let e): return .failure(e)
             }
         }
         var peers = decodePeers(blob, cutoff: cutoff)
         peers.removeAll { $0.peerID == a.peerID }
-        // Dropping a random one of a uniform sample keeps it uniform (dropping the last would not:
-        // Floyd's last pick is the only one that can be the last slot).
+        if replies.count > 1 {
+            var seen = Set<PeerID>()
+            peers.removeAll { !seen.insert($0.peerID).inserted }
+        }
+        // Cut at random: the runs are read in slot order, so cutting the end would favour the
+        // first slots.
         while peers.count > a.numwant { peers.remove(at: hints.index(below: peers.count)) }
         return .success(peers)
     }
@@ -261,7 +264,7 @@ public final class RedisStore: PeerStore, Sendable {
             completion(.success(out))
         }
         for (i, (bucket, group)) in groups.enumerated() {
-            client.eval(RedisScripts.scrape, slot: keys.slot(bucket), keys: group.flatMap(keys.scrape), arguments: []) { gather.set(i, $0) }
+            client.eval(RedisScripts.scrape, slot: keys.slot(bucket), keys: group.map(keys.meta), arguments: []) { gather.set(i, $0) }
         }
     }
 
@@ -356,9 +359,8 @@ public final class RedisStore: PeerStore, Sendable {
     public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
         let now = Int(clock.now())
         let cutoff = now - ttl
-        let torrentKeys = keys.scrape(hash)
         client.eval(
-            RedisScripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: Array(torrentKeys.prefix(2)),
+            RedisScripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: keys.records(hash),
             arguments: [Self.decimal(limit)]
         ) { result in
             completion(
