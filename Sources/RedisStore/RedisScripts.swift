@@ -105,13 +105,16 @@ enum RedisScripts {
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
-    /// ttl, max peers, hex info_hash, seed, sample here (0|1).
-    /// Returns {seeders, leechers, downloaded, records} or {'full'}; records are the sampled
-    /// peers' 53-byte records, concatenated (empty unless asked to sample here).
+    /// ttl, max peers, hex info_hash, seed, sample here (0|1), then Squall's runs to read as
+    /// triples: `s` or `l`, first byte, last byte.
+    /// Returns {seeders, leechers, downloaded, records, run...} or {'full'}; records are the
+    /// 53-byte records of the sample made here, concatenated; each run what one of Squall's runs
+    /// read.
     ///
     /// Squall samples by itself when it knows the torrent's counts from an earlier reply: it
-    /// picks slots and sends `HMGET`s right behind this script, in the same write. Lua then
-    /// touches no sampled record, which is what a sampled peer costs most inside a script.
+    /// picks runs of slots (`SampleHints`) and the script reads each with one `GETRANGE`, after
+    /// the announce is recorded. Lua touches no record one by one, which is what a sampled peer
+    /// cost most inside a script, and no extra command is sent.
     ///
     /// The index score of a torrent is a lower bound of its oldest endpoint's last announce: it
     /// is set when the torrent appears and corrected only by the reaper, since announces and
@@ -227,7 +230,13 @@ enum RedisScripts {
                 else out[#out + 1] = rec_at('l', p) end
               end
             end
-            return {ns, nl, downloaded, table.concat(out)}
+            -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
+            -- every string it makes, so joining them here would cost as much again.
+            local reply = {ns, nl, downloaded, table.concat(out)}
+            for i = 15, #ARGV, 3 do
+              reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
+            end
+            return reply
             """#)
 
     /// ARGV: cutoff, hex. Sweeps the whole torrent (the reaper), then sets its index score to its

@@ -117,9 +117,19 @@ public final class RedisStore: PeerStore, Sendable {
             let hints = link.hints
             let client = self.client
             let known = a.remove ? nil : hints.counts(a.infoHash)
-            let reads = known.map { Self.reads(for: a, seeders: $0.seeders, leechers: $0.leechers, keys: keys, hints: hints) } ?? []
-            let gather = ReplyGather(count: 1 + reads.count) { replies in
-                let result = Self.announceReply(replies, for: a, cutoff: cutoff, maxPeers: maxPeers, hints: hints)
+            var script = arguments
+            script.append(decimal: hints.seed())
+            script.append([known == nil ? 0x31 : 0x30])
+            if let known {
+                for r in hints.ranges(seeders: known.seeders, leechers: known.leechers, role: a.role, numwant: a.numwant) {
+                    script.append([r.seeders ? 0x73 : 0x6C])
+                    script.append(decimal: r.first * 53)
+                    script.append(decimal: (r.first + r.count) * 53 - 1)
+                }
+            }
+            client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
+                let result = Self.announceReply(
+                    reply, for: a, squallSampled: known != nil, cutoff: cutoff, maxPeers: maxPeers, hints: hints)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
                     hints.forget(a.infoHash)
                     return completion(result)
@@ -141,15 +151,11 @@ public final class RedisStore: PeerStore, Sendable {
                 }
                 for (i, read) in again.enumerated() { client.send(on: link, { $0.command(read, $1) }) { retry.set(i, $0) } }
             }
-            var script = arguments
-            script.append(decimal: hints.seed())
-            script.append([known == nil ? 0x31 : 0x30])
-            client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { gather.set(0, $0) }
-            for (i, read) in reads.enumerated() { client.send(on: link, { $0.command(read, $1) }) { gather.set(1 + i, $0) } }
         }
     }
 
-    /// The `GETRANGE`s that read a sample for `a` from a swarm of these counts.
+    /// The `GETRANGE`s that read a sample for `a` from a swarm of these counts (the second read
+    /// when the counts the script was given were too old).
     private static func reads(for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints) -> [RedisArguments] {
         hints.ranges(seeders: seeders, leechers: leechers, role: a.role, numwant: a.numwant).map { r in
             var read = RedisArguments()
@@ -174,23 +180,20 @@ public final class RedisStore: PeerStore, Sendable {
 
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     private static func announceReply(
-        _ replies: [Result<RedisValue, RedisError>], for a: PeerAnnounce, cutoff: Int, maxPeers: Int, hints: SampleHints
+        _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, cutoff: Int, maxPeers: Int, hints: SampleHints
     ) -> Result<SwarmReply, StoreError> {
-        storeResult(replies[0]).flatMap { reply in
+        storeResult(result).flatMap { reply in
             guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
-            guard parts.count == 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, let blob = parts[3].bytes
+            guard parts.count >= 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
-            let peers: Result<[SwarmPeer], StoreError> =
-                replies.count > 1
-                ? sampledPeers(replies.dropFirst(), for: a, cutoff: cutoff, hints: hints) : .success(decodePeers(blob, cutoff: cutoff))
-            return peers.map { SwarmReply(complete: s, incomplete: l, downloaded: d, peers: $0) }
+            for case .string(let run) in parts.dropFirst(4) { blob += run }
+            let peers = squallSampled ? cut(decodePeers(blob, cutoff: cutoff), for: a, hints: hints) : decodePeers(blob, cutoff: cutoff)
+            return .success(SwarmReply(complete: s, incomplete: l, downloaded: d, peers: peers))
         }
     }
 
-    /// The records read by `GETRANGE`s: slots past the end are zeros or missing, the announcing
-    /// peer is dropped, a peer read twice (moved by another announce between two reads) is kept
-    /// once, and the sample is cut to `numwant` at random.
+    /// The records read by `GETRANGE`s sent apart from the script; see `cut`.
     private static func sampledPeers(
         _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int, hints: SampleHints
     ) -> Result<[SwarmPeer], StoreError> {
@@ -204,15 +207,20 @@ public final class RedisStore: PeerStore, Sendable {
             }
         }
         var peers = decodePeers(blob, cutoff: cutoff)
+        // Another announce may move a record between two separate reads.
+        var seen = Set<PeerID>()
+        peers.removeAll { !seen.insert($0.peerID).inserted }
+        return .success(cut(peers, for: a, hints: hints))
+    }
+
+    /// A sample Squall's runs read (slots past the end read as zeros or nothing, already
+    /// skipped): without the announcing peer, cut to `numwant` at random, since the runs come in
+    /// slot order and cutting the end would favour the first slots.
+    private static func cut(_ sample: [SwarmPeer], for a: PeerAnnounce, hints: SampleHints) -> [SwarmPeer] {
+        var peers = sample
         peers.removeAll { $0.peerID == a.peerID }
-        if replies.count > 1 {
-            var seen = Set<PeerID>()
-            peers.removeAll { !seen.insert($0.peerID).inserted }
-        }
-        // Cut at random: the runs are read in slot order, so cutting the end would favour the
-        // first slots.
         while peers.count > a.numwant { peers.remove(at: hints.index(below: peers.count)) }
-        return .success(peers)
+        return peers
     }
 
     /// Records as `RedisScripts` lays them out; endpoints last announced at or before `cutoff`

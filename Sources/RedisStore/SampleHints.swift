@@ -2,9 +2,9 @@ import TrackerCore
 
 /// What one event loop remembers of each torrent's size: the seeder and leecher counts of its
 /// last reply there. With them, the next announce picks its sample's slots before the script
-/// runs and reads them with `GETRANGE`s pipelined behind it, so no sampled record passes through
-/// Lua. Counts may be one announce old: slots past the end read as zeros or nothing and are
-/// skipped, and a slot added since is left out of this one sample. Touched only on its loop.
+/// runs and the script reads them with one `GETRANGE` each. Counts may be one announce old:
+/// slots past the end read as zeros or nothing and are skipped, and a slot added since is left
+/// out of this one sample. Touched only on its loop.
 final class SampleHints: @unchecked Sendable {
     private var counts: [InfoHash: (seeders: Int, leechers: Int)] = [:]
     private var random: SplitMix64
@@ -31,10 +31,11 @@ final class SampleHints: @unchecked Sendable {
     /// A random index in `0..<n` without a system call.
     func index(below n: Int) -> Int { Int.random(in: 0..<n, using: &random) }
 
-    /// Slots read together: a sample is made of runs of this many adjacent slots. The slot order
-    /// is a random permutation kept up by the scripts, so a run is a uniform sample; several runs
-    /// cost a few `GETRANGE`s instead of a hash lookup per peer.
-    static let run = 12
+    /// Slots read together: a sample is made of runs of this many adjacent slots (two for the
+    /// usual 50). The slot order is a random permutation kept up by the scripts, so a run is a
+    /// uniform sample; a run costs one `GETRANGE` instead of a hash lookup per peer. Shorter runs
+    /// mix samples more but cost a command each.
+    static let run = 26
 
     /// A range of slots of `s` (seeders) or `l`.
     struct Slots: Equatable {
