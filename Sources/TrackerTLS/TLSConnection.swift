@@ -51,11 +51,14 @@ final class TLSConnection {
         return progress(after: r)
     }
 
-    /// Decrypts into `into` (at most `capacity` bytes); returns how many, or why none.
+    /// Decrypts into `into` (at most `capacity` bytes); returns how many, and `.done` when more
+    /// may follow or `.needMoreInput` when nothing fed is left to decrypt. A read that empties
+    /// both OpenSSL's record buffer and the input says so itself, which spares the caller a
+    /// second `SSL_read` only to learn that (one per request on a keep-alive connection).
     func read(into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, progress: Progress) {
         OpenSSLErrors.clear()
         let r = SSL_read(ssl, buffer.baseAddress, Int32(buffer.count))
-        if r > 0 { return (Int(r), .done) }
+        if r > 0 { return (Int(r), SSL_pending(ssl) == 0 && BIO_ctrl_pending(input) == 0 ? .needMoreInput : .done) }
         return (0, progress(after: r))
     }
 
