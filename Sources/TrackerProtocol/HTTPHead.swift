@@ -86,10 +86,14 @@ public enum HTTPHeadParser {
         var sawContentLength = false
         while let line = lines.next() {
             if line.isEmpty { break }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex else { return .failure(.malformed) }
+            // One pass to the colon; a space or tab before it is forbidden (request smuggling vector).
+            var colon = line.startIndex
+            while colon < line.endIndex, line[colon] != UInt8(ascii: ":") {
+                if line[colon] == UInt8(ascii: " ") || line[colon] == UInt8(ascii: "\t") { return .failure(.malformed) }
+                colon += 1
+            }
+            guard colon < line.endIndex, colon > line.startIndex else { return .failure(.malformed) }
             let name = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<colon])
-            // A space before the colon is forbidden (request smuggling vector).
-            if name.contains(UInt8(ascii: " ")) || name.contains(UInt8(ascii: "\t")) { return .failure(.malformed) }
             let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
             if asciiCaseEquals(name, "connection") {
                 if containsToken(value, "close") {
@@ -119,17 +123,24 @@ public enum HTTPHeadParser {
         var version: Int
     }
 
+    /// `METHOD SP TARGET SP HTTP/x.y`, each part checked in the one pass that finds its end: the
+    /// target is most of a tracker's request.
     private static func parseRequestLine(_ line: Slice<UnsafeRawBufferPointer>) -> RequestLine? {
-        guard let sp1 = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
-        let rest = line[(sp1 + 1)...]
-        guard let sp2 = rest.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        var sp1 = line.startIndex
+        while sp1 < line.endIndex, line[sp1] != UInt8(ascii: " ") {
+            guard line[sp1] > 0x20, line[sp1] < 0x7F else { return nil }
+            sp1 += 1
+        }
+        guard sp1 < line.endIndex, sp1 > line.startIndex else { return nil }
+        var sp2 = sp1 + 1
+        while sp2 < line.endIndex, line[sp2] != UInt8(ascii: " ") {
+            guard line[sp2] > 0x20, line[sp2] != 0x7F else { return nil }
+            sp2 += 1
+        }
+        guard sp2 < line.endIndex, sp2 > sp1 + 1 else { return nil }
         let methodBytes = UnsafeRawBufferPointer(rebasing: line[line.startIndex..<sp1])
-        let target = rest[rest.startIndex..<sp2]
-        let version = UnsafeRawBufferPointer(rebasing: rest[(sp2 + 1)...])
-        guard !methodBytes.isEmpty, !target.isEmpty, !target.contains(UInt8(ascii: " ")),
-            methodBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
-            target.allSatisfy({ $0 > 0x20 && $0 != 0x7F })
-        else { return nil }
+        let target = line[(sp1 + 1)..<sp2]
+        let version = UnsafeRawBufferPointer(rebasing: line[(sp2 + 1)...])
         guard version.count == 8, version[0] == UInt8(ascii: "H"), version[1] == UInt8(ascii: "T"),
             version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
             version[6] == UInt8(ascii: "."),
