@@ -13,17 +13,10 @@ public enum ResponseEncoding {
         w.key("interval"); w.int(r.interval)
         w.key("min interval"); w.int(r.minInterval)
         if r.compact {
-            var v4 = 0, v6 = 0
-            for p in r.peers {
-                if p.v4 != nil { v4 += 1 }
-                if p.v6 != nil { v6 += 1 }
-            }
             w.key("peers")
-            w.stringHeader(length: v4 * 6)
-            for p in r.peers { if let e = p.v4 { appendCompact(e, to: &w.bytes) } }
+            compactList(r.peers, ipv6: false, into: &w)
             w.key("peers6")
-            w.stringHeader(length: v6 * 18)
-            for p in r.peers { if let e = p.v6 { appendCompact(e, to: &w.bytes) } }
+            compactList(r.peers, ipv6: true, into: &w)
         } else {
             w.key("peers")
             w.listStart()
@@ -67,19 +60,38 @@ public enum ResponseEncoding {
         w.end()
     }
 
-    @inline(__always)
-    static func appendCompact(_ e: Endpoint, to out: inout [UInt8]) {
-        switch e.address {
-        case .v4(let a):
-            out.append(UInt8(truncatingIfNeeded: a.value >> 24))
-            out.append(UInt8(truncatingIfNeeded: a.value >> 16))
-            out.append(UInt8(truncatingIfNeeded: a.value >> 8))
-            out.append(UInt8(truncatingIfNeeded: a.value))
-        case .v6(let a):
-            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: a.high >> UInt64(s))) }
-            for s in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: a.low >> UInt64(s))) }
+    /// Writes the byte string of the peers' IPv4 (6 bytes each) or IPv6 (18 bytes each)
+    /// endpoints: address then port, big-endian. The bytes are reserved once and stored in
+    /// place; a reply carries up to two lists of numwant entries, and appending them byte by
+    /// byte was the largest part of encoding a reply.
+    static func compactList(_ peers: [SwarmPeer], ipv6: Bool, into w: inout BencodeWriter) {
+        let entryBytes = ipv6 ? 18 : 6
+        @inline(__always) func pick(_ p: SwarmPeer) -> Endpoint? {
+            switch (ipv6 ? p.v6 : p.v4)?.address {
+            case .v4?: ipv6 ? nil : p.v4
+            case .v6?: ipv6 ? p.v6 : nil
+            case nil: nil
+            }
         }
-        out.append(UInt8(truncatingIfNeeded: e.port >> 8))
-        out.append(UInt8(truncatingIfNeeded: e.port))
+        var count = 0
+        for p in peers where pick(p) != nil { count += 1 }
+        w.stringHeader(length: count * entryBytes)
+        guard count > 0 else { return }
+        var offset = w.bytes.count
+        w.bytes.append(contentsOf: repeatElement(0, count: count * entryBytes))
+        w.bytes.withUnsafeMutableBytes { raw in
+            for p in peers {
+                guard let e = pick(p) else { continue }
+                switch e.address {
+                case .v4(let a):
+                    raw.storeBytes(of: a.value.bigEndian, toByteOffset: offset, as: UInt32.self)
+                case .v6(let a):
+                    raw.storeBytes(of: a.high.bigEndian, toByteOffset: offset, as: UInt64.self)
+                    raw.storeBytes(of: a.low.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+                }
+                raw.storeBytes(of: e.port.bigEndian, toByteOffset: offset + entryBytes - 2, as: UInt16.self)
+                offset += entryBytes
+            }
+        }
     }
 }

@@ -53,6 +53,7 @@ import TrackerCore
         let v6 = try #require(d["peers6"]?.bytesValue)
         #expect(v6.count == 36)
         #expect(Array(v6[0..<18]) == [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xC8, 0xD6])
+        #expect(Array(v6[18..<36]) == [0xFE, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAB, 0xCD, 0, 1])
         #expect(d["external ip"]?.bytesValue?.count == 16)
     }
 
