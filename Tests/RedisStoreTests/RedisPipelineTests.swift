@@ -1,6 +1,7 @@
 import NIOPosix
 import RedisStore
 import StoreConformance
+import Synchronization
 import Testing
 import TrackerCore
 
@@ -16,10 +17,12 @@ import TrackerCore
 
     /// An announce and how long the store took to answer it, timed from the call to the
     /// completion (on the store's thread), so a busy test scheduler cannot stretch it.
-    static func timedAnnounce(_ s: RedisStore, peer: Int) async -> (Result<SwarmReply, StoreError>, Duration) {
+    static func timedAnnounce(_ s: RedisStore, hash: Int = 1, peer: Int) async -> (Result<SwarmReply, StoreError>, Duration) {
         let a = PeerAnnounce(
-            infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(peer),
-            endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, UInt8(peer))), port: 6881), role: .leecher, numwant: 50)
+            infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),
+            endpoint: Endpoint(
+                address: .v4(IPv4Address(10, 0, UInt8(truncatingIfNeeded: peer >> 8), UInt8(truncatingIfNeeded: peer))), port: 6881),
+            role: .leecher, numwant: 50)
         return await withCheckedContinuation { c in
             let started = ContinuousClock.now
             s.announce(a) { c.resume(returning: ($0, ContinuousClock.now - started)) }
@@ -68,6 +71,69 @@ import TrackerCore
         }
         // Peer 3 is a seeder; peer 2's announce may or may not have run once Redis woke.
         #expect(reply?.complete == 1 && (reply?.incomplete == 1 || reply?.incomplete == 2), "back: \(String(describing: reply))")
+    }
+
+    /// Redis is killed while announces are in flight on every connection, and comes back empty:
+    /// every announce completes (a reply or the failure reason, within the timeout), and once
+    /// Redis is back the store serves again by itself, with counts that start afresh.
+    @Test func redisKilledAndRestartedUnderAnnounces() async throws {
+        let server = try RedisServer()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let store = RedisStore(
+            endpoint: server.endpoint, connections: 1, timeout: .milliseconds(500), group: group, clock: ManualTrackerClock(),
+            peerTTL: 1860)
+        struct Tally: Sendable { var ok = 0, failed = 0, okAfterRestart = 0, slowest = Duration.zero }
+        final class Shared: Sendable {
+            let phase = Atomic(0)  // 0 before the kill, 1 while down, 2 once restarted
+            let tally = Mutex(Tally())
+            let stop = Atomic(false)
+        }
+        let shared = Shared()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for worker in 0..<8 {
+                tasks.addTask {
+                    var n = 0
+                    while !shared.stop.load(ordering: .relaxed) {
+                        n += 1
+                        let peer = worker * 10_000 + n % 200
+                        let seen = shared.phase.load(ordering: .relaxed)
+                        let (result, took) = await Self.timedAnnounce(store, hash: 1 + worker % 3, peer: peer)
+                        try shared.tally.withLock { t in
+                            t.slowest = max(t.slowest, took)
+                            switch result {
+                            case .success: t.ok += 1; if seen == 2 { t.okAfterRestart += 1 }
+                            case .failure(let e):
+                                guard e.failure.reason == "storage unavailable, retry later" else { throw e }
+                                t.failed += 1
+                            }
+                        }
+                    }
+                }
+            }
+            func waitFor(_ what: @Sendable (Tally) -> Bool) async throws {
+                let start = ContinuousClock.now
+                while !shared.tally.withLock({ what($0) }), ContinuousClock.now - start < .seconds(15) {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+            try await waitFor { $0.ok >= 200 }
+            shared.phase.store(1, ordering: .relaxed)
+            server.stop()
+            try await waitFor { $0.failed >= 50 }
+            try server.restart()
+            shared.phase.store(2, ordering: .relaxed)
+            try await waitFor { $0.okAfterRestart >= 200 }
+            shared.stop.store(true, ordering: .relaxed)
+            try await tasks.waitForAll()
+        }
+        let t = shared.tally.withLock { $0 }
+        #expect(t.ok >= 200 && t.failed >= 50 && t.okAfterRestart >= 200, "\(t)")
+        #expect(t.slowest < .seconds(2), "every announce answered within about the 500 ms timeout: \(t)")
+        // The restarted Redis is empty: only peers announced since count, and they all do.
+        let totals = try await store.totals()
+        #expect(totals.peers > 0 && totals.peers <= 8 * 200 && totals.torrents <= 3, "\(totals)")
+        store.close()
+        try await group.shutdownGracefully()
     }
 
     @Test func aWrongPasswordFailsAnnouncesAndNeverHangs() async throws {
