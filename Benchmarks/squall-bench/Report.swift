@@ -13,7 +13,7 @@ struct Run {
 
 /// The fixed-body nginx a target is compared with: same transport, same address family.
 func referenceFor(_ target: String) -> String {
-    if target.contains("https") || target.contains("tls") { return "nginx-fixed-https" }
+    if target.contains("https") || target.contains("tls") { return target.hasSuffix("6") ? "nginx-fixed-https6" : "nginx-fixed-https" }
     return target.hasSuffix("6") ? "nginx-fixed-http6" : "nginx-fixed-http"
 }
 
@@ -118,6 +118,9 @@ func report(dir: String) throws {
     row(
         "HTTPS keep-alive", "squall-https", "keep-alive", "nginx-fixed-https", "keep-alive", limit: 1.5,
         label: "<= 1.5x nginx TLS fixed body")
+    row(
+        "HTTPS keep-alive over IPv6", "squall-https6", "keep-alive", "nginx-fixed-https6", "keep-alive", limit: 1.5,
+        label: "<= 1.5x nginx TLS fixed body (IPv6)")
     row(
         "HTTPS full handshake per announce", "squall-https", "close", "nginx-fixed-https", "close", limit: 1.0,
         label: "<= nginx TLS fixed body")
