@@ -9,9 +9,11 @@ func pipeline(pool: Pool, announces: Int) throws {
     let policy = AnnouncePolicy()
     var rng = SystemRandomNumberGenerator()
     var requests: [[UInt8]] = []
+    // A peer chosen uniformly from all peers, as announce.lua chooses them, so busy torrents
+    // get more announces (a uniform torrent would make nearly every reply a small swarm's).
     for _ in 0..<4096 {
-        let k = Int.random(in: pool.sizes.indices, using: &rng)
-        let j = Int.random(in: 0..<pool.sizes[k], using: &rng)
+        var (k, j) = (0, Int.random(in: 0..<pool.peerCount, using: &rng))
+        while j >= pool.sizes[k] { (k, j) = (k + 1, j - pool.sizes[k]) }
         let target = announceTarget(path: "/announce", pool: pool, torrent: k, peer: j, event: nil)
         requests.append(Array("GET \(target) HTTP/1.1\r\nHost: tracker\r\n\r\n".utf8))
     }
