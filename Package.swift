@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "RedisStore", "StoreConformance", "TrackerCore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict

@@ -27,7 +27,10 @@ final class RedisPipelineHandler: ChannelInboundHandler {
     init(timeout: TimeAmount) { self.timeout = timeout }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        connectionEnded()
+    }
 
     /// Queues `command`. Commands sent during one event-loop tick are formatted into one buffer
     /// and written once at the end of the tick, so the announces read in one tick reach Redis
@@ -66,8 +69,17 @@ final class RedisPipelineHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(failure ?? RedisError("connection closed"))
+        connectionEnded()
         context.fireChannelInactive()
+    }
+
+    /// The connection is gone: what waits fails, and so does every later `send`. The link keeps
+    /// sending here until the channel's close future completes, a loop tick after this, and a
+    /// command queued on a dead connection would never be answered (no reply, and no context
+    /// left for its timeout).
+    private func connectionEnded() {
+        if failure == nil { failure = RedisError("connection closed") }
+        failAll(failure!)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
