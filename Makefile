@@ -44,9 +44,14 @@ run: deps-run
 	@echo "squall: HTTPS clients must trust $(DEV_CERTS)/ca.pem, e.g. curl --cacert $(DEV_CERTS)/ca.pem https://localhost:6970/health"
 	.build/release/squall --config Config/squall.toml $(TLS_ARGS) $(ARGS)
 
+# The suite takes under a minute; a run past TEST_TIMEOUT seconds is a hang (a completion that
+# never comes), and fails with a message instead of holding CI until its own limit.
+TEST_TIMEOUT ?= 1200
+
 test: deps-test lint
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --disable-xctest
+	@timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest; rc=$$?; \
+	if [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; then echo "make test: the tests did not finish within $(TEST_TIMEOUT) s (a hang)"; fi; exit $$rc
 
 # Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
 bench: deps-run
