@@ -143,7 +143,9 @@ public final class RedisStore: PeerStore, Sendable {
                 guard !again.isEmpty else { return completion(result) }
                 let retry = ReplyGather(count: again.count) { replies in
                     completion(
-                        Self.sampledPeers(replies[...], for: a, cutoff: cutoff, hints: hints).map { peers in
+                        Self.sampledPeers(
+                            replies[...], for: a, limit: Self.expectedSample(reply, for: a), cutoff: cutoff, hints: hints
+                        ).map { peers in
                             var fresh = reply
                             fresh.peers = peers
                             return fresh
@@ -188,14 +190,19 @@ public final class RedisStore: PeerStore, Sendable {
             guard parts.count >= 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             for case .string(let run) in parts.dropFirst(4) { blob += run }
-            let peers = squallSampled ? cut(decodePeers(blob, cutoff: cutoff), for: a, hints: hints) : decodePeers(blob, cutoff: cutoff)
+            let peers =
+                squallSampled
+                ? cut(decodePeers(blob, cutoff: cutoff), for: a, limit: a.numwant, hints: hints) : decodePeers(blob, cutoff: cutoff)
             return .success(SwarmReply(complete: s, incomplete: l, downloaded: d, peers: peers))
         }
     }
 
-    /// The records read by `GETRANGE`s sent apart from the script; see `cut`.
+    /// The records read by `GETRANGE`s sent apart from the script; see `cut`. They are read after
+    /// the counts the reply carries, and peers that joined since can take slots in the ranges
+    /// read (moving the announcer's own record out of them), so the sample is cut to `limit`,
+    /// what those counts allow: a reply never lists more peers than it counts.
     private static func sampledPeers(
-        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, cutoff: Int, hints: SampleHints
+        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, limit: Int, cutoff: Int, hints: SampleHints
     ) -> Result<[SwarmPeer], StoreError> {
         var blob: [UInt8] = []
         blob.reserveCapacity(53 * (a.numwant + 1))
@@ -210,16 +217,16 @@ public final class RedisStore: PeerStore, Sendable {
         // Another announce may move a record between two separate reads.
         var seen = Set<PeerID>()
         peers.removeAll { !seen.insert($0.peerID).inserted }
-        return .success(cut(peers, for: a, hints: hints))
+        return .success(cut(peers, for: a, limit: limit, hints: hints))
     }
 
     /// A sample Squall's runs read (slots past the end read as zeros or nothing, already
-    /// skipped): without the announcing peer, cut to `numwant` at random, since the runs come in
-    /// slot order and cutting the end would favour the first slots.
-    private static func cut(_ sample: [SwarmPeer], for a: PeerAnnounce, hints: SampleHints) -> [SwarmPeer] {
+    /// skipped): without the announcing peer, cut to `limit` (at most numwant) at random, since
+    /// the runs come in slot order and cutting the end would favour the first slots.
+    private static func cut(_ sample: [SwarmPeer], for a: PeerAnnounce, limit: Int, hints: SampleHints) -> [SwarmPeer] {
         var peers = sample
         peers.removeAll { $0.peerID == a.peerID }
-        while peers.count > a.numwant { peers.remove(at: hints.index(below: peers.count)) }
+        while peers.count > limit { peers.remove(at: hints.index(below: peers.count)) }
         return peers
     }
 

@@ -63,7 +63,11 @@ import TrackerCore
         let totals = try await store.totals()
         #expect(totals == SwarmTotals(torrents: 4, peers: 400, seeders: 133, leechers: 267, ipv4Endpoints: 400))
         // Every reply is a consistent snapshot: the announcer is counted, the sample excludes it.
-        for r in replies { #expect(r.complete + r.incomplete >= 1 && r.peers.count <= min(50, r.complete + r.incomplete - 1)) }
+        for r in replies {
+            #expect(
+                r.complete + r.incomplete >= 1 && r.peers.count <= min(50, r.complete + r.incomplete - 1),
+                "\(r.peers.count) peers, \(r.complete) seeders, \(r.incomplete) leechers")
+        }
         store.close()
         try await group.shutdownGracefully()
     }
