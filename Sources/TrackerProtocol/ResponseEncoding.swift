@@ -66,11 +66,12 @@ public enum ResponseEncoding {
     /// byte was the largest part of encoding a reply.
     static func compactList(_ peers: [SwarmPeer], ipv6: Bool, into w: inout BencodeWriter) {
         let entryBytes = ipv6 ? 18 : 6
+        // The list's endpoint of a peer, if it has one of the list's family.
         @inline(__always) func pick(_ p: SwarmPeer) -> Endpoint? {
-            switch (ipv6 ? p.v6 : p.v4)?.address {
-            case .v4?: ipv6 ? nil : p.v4
-            case .v6?: ipv6 ? p.v6 : nil
-            case nil: nil
+            guard let e = ipv6 ? p.v6 : p.v4 else { return nil }
+            switch e.address {
+            case .v4: return ipv6 ? nil : e
+            case .v6: return ipv6 ? e : nil
             }
         }
         var count = 0

@@ -57,6 +57,25 @@ import TrackerCore
         #expect(d["external ip"]?.bytesValue?.count == 16)
     }
 
+    /// A store that put an endpoint in the other family's field gets it left out of the compact
+    /// lists, whose length prefixes still match their bytes.
+    @Test func compactListsHoldOnlyTheirFamily() throws {
+        let mixed = [
+            SwarmPeer(
+                peerID: PeerID(Array("-qB4650-000000000009".utf8))!,
+                v4: Endpoint(address: .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: 0x9)), port: 9),
+                v6: Endpoint(address: .v4(IPv4Address(10, 0, 0, 9)), port: 9))
+        ]
+        var w = BencodeWriter()
+        ResponseEncoding.announce(
+            AnnounceResponse(
+                interval: 1800, minInterval: 900, complete: 0, incomplete: 1, downloaded: 0, peers: Self.peers + mixed,
+                externalIP: .v4(IPv4Address(127, 0, 0, 1)), compact: true, noPeerID: false),
+            into: &w)
+        let d = try BencodeValue.decode(w.bytes)
+        #expect(d["peers"]?.bytesValue?.count == 12 && d["peers6"]?.bytesValue?.count == 36)
+    }
+
     @Test func dictionaryModelListsEveryEndpoint() throws {
         var w = BencodeWriter()
         ResponseEncoding.announce(response(compact: false), into: &w)
