@@ -13,16 +13,22 @@ import Testing
 
     static func ping() -> RedisArguments { RedisArguments([Array("PING".utf8)]) }
 
+    /// A handler on an embedded channel with one command sent, and where its results go.
+    static func handlerWithACommandSent() throws -> (EmbeddedChannel, RedisPipelineHandler, Calls) {
+        let channel = EmbeddedChannel()
+        let handler = RedisPipelineHandler(timeout: .seconds(1))
+        try channel.pipeline.syncOperations.addHandler(handler)
+        let calls = Calls()
+        handler.send(ping()) { calls.results.append($0) }
+        return (channel, handler, calls)
+    }
+
     /// Regression: a Redis killed under load closes the connection, and announces sent between
     /// channelInactive and the handler's removal (the link still thinks it is ready until the
     /// channel's close future completes, a loop tick later) were queued on the dead connection
     /// and never answered: their timeout timer found no context and gave up.
     @Test func aCommandSentAfterTheConnectionWentInactiveFailsAtOnce() throws {
-        let channel = EmbeddedChannel()
-        let handler = RedisPipelineHandler(timeout: .seconds(1))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let calls = Calls()
-        handler.send(Self.ping()) { calls.results.append($0) }
+        let (channel, handler, calls) = try Self.handlerWithACommandSent()
         channel.pipeline.fireChannelInactive()
         #expect(calls.results.count == 1, "the command in flight fails with the connection")
         handler.send(Self.ping()) { calls.results.append($0) }
@@ -33,11 +39,7 @@ import Testing
     }
 
     @Test func aClosedConnectionFailsWhatWaitsAndWhatComesAfter() throws {
-        let channel = EmbeddedChannel()
-        let handler = RedisPipelineHandler(timeout: .seconds(1))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let calls = Calls()
-        handler.send(Self.ping()) { calls.results.append($0) }
+        let (channel, handler, calls) = try Self.handlerWithACommandSent()
         try channel.close().wait()
         #expect(calls.results.count == 1)
         handler.send(Self.ping()) { calls.results.append($0) }
@@ -46,11 +48,7 @@ import Testing
     }
 
     @Test func repliesAnswerCommandsInOrder() throws {
-        let channel = EmbeddedChannel()
-        let handler = RedisPipelineHandler(timeout: .seconds(1))
-        try channel.pipeline.syncOperations.addHandler(handler)
-        let calls = Calls()
-        handler.send(Self.ping()) { calls.results.append($0) }
+        let (channel, handler, calls) = try Self.handlerWithACommandSent()
         handler.send(Self.ping()) { calls.results.append($0) }
         try channel.writeInbound(ByteBuffer(string: "+PONG\r\n:7\r\n"))
         #expect(calls.results.count == 2)
