@@ -31,14 +31,15 @@ import TrackerCore
         return await withCheckedContinuation { c in
             let once = Once()
             let started = ContinuousClock.now
+            let watchdog = Task {
+                do { try await Task.sleep(for: giveUp) } catch { return }  // cancelled: answered
+                if !once.done.exchange(true, ordering: .acquiringAndReleasing) { c.resume(returning: nil) }
+            }
             s.announce(a) { result in
                 if !once.done.exchange(true, ordering: .acquiringAndReleasing) {
                     c.resume(returning: (result, ContinuousClock.now - started))
                 }
-            }
-            Task {
-                try? await Task.sleep(for: giveUp)
-                if !once.done.exchange(true, ordering: .acquiringAndReleasing) { c.resume(returning: nil) }
+                watchdog.cancel()  // no sleeping task left behind per answered announce
             }
         }
     }
@@ -104,7 +105,7 @@ import TrackerCore
             peerTTL: 1860)
         struct Tally: Sendable { var ok = 0, failed = 0, okAfterRestart = 0, lost = 0, slowest = Duration.zero }
         final class Shared: Sendable {
-            let phase = Atomic(0)  // 0 before the kill, 1 while down, 2 once restarted
+            let restarted = Atomic(false)
             let tally = Mutex(Tally())
             let stop = Atomic(false)
         }
@@ -116,7 +117,7 @@ import TrackerCore
                     while !shared.stop.load(ordering: .relaxed) {
                         n += 1
                         let peer = worker * 10_000 + n % 200
-                        let seen = shared.phase.load(ordering: .relaxed)
+                        let afterRestart = shared.restarted.load(ordering: .relaxed)
                         let answer = await Self.timedAnnounce(store, hash: 1 + worker % 3, peer: peer, giveUp: .seconds(5))
                         guard let (result, took) = answer else {
                             shared.tally.withLock { $0.lost += 1 }
@@ -125,7 +126,7 @@ import TrackerCore
                         try shared.tally.withLock { t in
                             t.slowest = max(t.slowest, took)
                             switch result {
-                            case .success: t.ok += 1; if seen == 2 { t.okAfterRestart += 1 }
+                            case .success: t.ok += 1; if afterRestart { t.okAfterRestart += 1 }
                             case .failure(let e):
                                 guard e.failure.reason == "storage unavailable, retry later" else { throw e }
                                 t.failed += 1
@@ -141,11 +142,10 @@ import TrackerCore
                 }
             }
             try await waitFor { $0.ok >= 200 }
-            shared.phase.store(1, ordering: .relaxed)
             server.stop()
             try await waitFor { $0.failed >= 50 }
             try server.restart()
-            shared.phase.store(2, ordering: .relaxed)
+            shared.restarted.store(true, ordering: .relaxed)
             try await waitFor { $0.okAfterRestart >= 200 }
             shared.stop.store(true, ordering: .relaxed)
             try await tasks.waitForAll()
