@@ -2,17 +2,21 @@ import NIOCore
 import TrackerProtocol
 
 extension ByteBuffer {
-    /// Writes `reply` as a whole HTTP/1.1 response; a reply to HEAD carries no body.
-    mutating func writeReply(_ reply: HTTPReply, keepAlive: Bool, isHead: Bool) {
+    /// Writes `reply` as a whole HTTP/1.1 response framed as `framing` says; a reply to HEAD
+    /// carries no body.
+    mutating func writeReply(_ reply: HTTPReply, _ framing: ReplyFraming) {
         writeResponseHead(
-            status: reply.status, contentType: reply.contentType, contentLength: reply.body.count, keepAlive: keepAlive,
-            extra: reply.extraHeaders)
-        if !isHead { writeBytes(reply.body) }
+            status: reply.status, contentType: reply.contentType, contentLength: reply.body.count, keepAlive: framing.keepAlive,
+            extra: reply.extraHeaders, http10: framing.http10)
+        if !framing.isHead { writeBytes(reply.body) }
     }
 
     /// Writes an HTTP/1.1 status line and headers, ending with the empty line, from static
-    /// bytes where it can: this runs once per announce.
-    mutating func writeResponseHead(status: Int, contentType: StaticString, contentLength: Int, keepAlive: Bool, extra: [String]) {
+    /// bytes where it can: this runs once per announce. An HTTP/1.0 client closes unless told
+    /// otherwise, so a connection kept open for one says `Connection: keep-alive`.
+    mutating func writeResponseHead(
+        status: Int, contentType: StaticString, contentLength: Int, keepAlive: Bool, extra: [String], http10: Bool = false
+    ) {
         switch status {
         case 200: writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: ")
         default:
@@ -26,7 +30,11 @@ extension ByteBuffer {
             writeString(line)
             writeStaticString("\r\n")
         }
-        if !keepAlive { writeStaticString("Connection: close\r\n") }
+        if !keepAlive {
+            writeStaticString("Connection: close\r\n")
+        } else if http10 {
+            writeStaticString("Connection: keep-alive\r\n")
+        }
         writeStaticString("\r\n")
     }
 

@@ -30,7 +30,6 @@ final class HTTPAcceptor: Sendable {
     private let router: TrackerRouter
     private let limits: ConnectionLimits
     private let registry: ConnectionRegistry
-    private let maxConnections: Int
     private let pool: NIOThreadPool
     /// Requests the fast path routed whose reply is not written yet (the Redis store answers
     /// later, from an event loop).
@@ -39,15 +38,13 @@ final class HTTPAcceptor: Sendable {
     var bound: SocketAddress { socket.bound }
 
     init(
-        socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry,
-        maxConnections: Int
+        socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry
     ) {
         self.socket = socket
         self.loops = loops
         self.router = router
         self.limits = limits
         self.registry = registry
-        self.maxConnections = maxConnections
         self.pool = NIOThreadPool(numberOfThreads: loops.count)
     }
 
@@ -71,16 +68,6 @@ final class HTTPAcceptor: Sendable {
         while pending.load(ordering: .acquiring) > 0, NIODeadline.now() < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-    }
-
-    /// The request to answer at once, when `bytes` (what one read returned) is exactly one
-    /// complete request head, with no body, from a client that asked to close afterwards;
-    /// nil when the connection belongs on an event loop.
-    static func oneShot(_ bytes: UnsafeRawBufferPointer, maxHeadBytes: Int) -> HTTPRequestHead? {
-        guard case .head(let head, let consumed) = HTTPHeadParser.parse(bytes, maxHeadBytes: maxHeadBytes),
-            consumed == bytes.count, !head.keepAlive, head.contentLength == 0, !head.hasTransferEncoding
-        else { return nil }
-        return head
     }
 
     // MARK: the accepting thread
@@ -116,43 +103,51 @@ final class HTTPAcceptor: Sendable {
                 }
             }
             starved = false
-            if registry.open.add(1, ordering: .relaxed).newValue > maxConnections {
-                close(fd: fd)
+            let remote = PeerAddress(storage)
+            let source = remote.map(SourceKey.init)
+            if let refusal = registry.admit(source) {
+                router.metrics.refused(refusal)
+                _ = Glibc.close(fd)
                 continue
             }
-            serve(fd, remote: PeerAddress(storage), loop: loop, buffer: buffer)
+            serve(fd, remote: remote, source: source, loop: loop, buffer: buffer)
         }
     }
 
-    private func serve(_ fd: CInt, remote: PeerAddress?, loop: any EventLoop, buffer: UnsafeMutableRawBufferPointer) {
+    private func serve(_ fd: CInt, remote: PeerAddress?, source: SourceKey?, loop: any EventLoop, buffer: UnsafeMutableRawBufferPointer) {
+        // The header deadline runs from accept, wherever the connection ends up being served.
+        var machine = ConnectionStateMachine(limits: limits, acceptedAt: .now())
         var n: Int
         repeat { n = read(fd, buffer.baseAddress, buffer.count) } while n < 0 && errno == EINTR
-        if n == 0 { return close(fd: fd) }
+        if n == 0 { return close(fd, source) }
         if n < 0 {
             // Deferred accepting timed out before the client sent anything: let a loop wait.
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 router.metrics.connection(.onLoopWaiting)
-                return handOff(fd, .fresh, to: loop)
+                return handOff(fd, source, machine, to: loop)
             }
-            return close(fd: fd)
+            return close(fd, source)
         }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
-        guard let remote, let head = Self.oneShot(bytes, maxHeadBytes: limits.maxHeaderBytes) else {
+        guard let remote, let (head, _) = machine.oneShot(bytes) as (HTTPRequestHead, ReplyFraming)? else {
             router.metrics.connection(.onLoop)
-            return handOff(fd, .received(ByteBuffer(bytes: bytes)), to: loop)
+            machine.received(ByteBuffer(bytes: bytes), now: .now())
+            return handOff(fd, source, machine, to: loop)
         }
-        let isHead = head.method == .head
         pending.add(1, ordering: .relaxed)
+        let routed = machine
         router.route(head, remote: remote, transport: .http) { [self] reply in
-            finish(fd, reply, isHead: isHead, loop: loop)
+            finish(fd, source, routed, reply, loop: loop)
             pending.subtract(1, ordering: .releasing)
         }
     }
 
     /// Writes the reply and closes; what the socket does not take at once goes to an event loop.
-    private func finish(_ fd: CInt, _ reply: HTTPReply, isHead: Bool, loop: any EventLoop) {
-        var out = ByteBufferAllocator().buffer(capacity: 160 + (isHead ? 0 : reply.body.count))
-        out.writeReply(reply, keepAlive: false, isHead: isHead)
+    private func finish(_ fd: CInt, _ source: SourceKey?, _ routed: ConnectionStateMachine, _ reply: HTTPReply, loop: any EventLoop) {
+        var machine = routed
+        guard case .write(let framing) = machine.replied(close: true, now: .now()) else { return close(fd, source) }
+        var out = ByteBufferAllocator().buffer(capacity: 160 + (framing.isHead ? 0 : reply.body.count))
+        out.writeReply(reply, framing)
         var written: Int
         repeat {
             written = out.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }
@@ -164,29 +159,33 @@ final class HTTPAcceptor: Sendable {
         }
         if written == out.readableBytes {
             router.metrics.connection(.atAccept)
-            return close(fd: fd)
+            return close(fd, source)
         }
         out.moveReaderIndex(forwardBy: written)
         router.metrics.connection(.onLoopWriting)
-        handOff(fd, .replying(out), to: loop)
+        handOff(fd, source, machine, replying: out, to: loop)
     }
 
-    private func close(fd: CInt) {
+    private func close(_ fd: CInt, _ source: SourceKey?) {
         _ = Glibc.close(fd)
-        registry.open.subtract(1, ordering: .relaxed)
+        registry.release(source)
     }
 
-    /// Makes `fd` a NIO channel on `loop`, served from `start` on by a `TrackerConnectionHandler`,
-    /// which then owns the connection's place in `registry.open`.
-    private func handOff(_ fd: CInt, _ start: TrackerConnectionHandler.Start, to loop: any EventLoop) {
-        let (router, limits, registry) = (router, limits, registry)
+    /// Makes `fd` a NIO channel on `loop`, served by a `TrackerConnectionHandler` that goes on
+    /// from `machine` (and first writes `replying`, when given), and then owns the connection's
+    /// place in the registry.
+    private func handOff(
+        _ fd: CInt, _ source: SourceKey?, _ machine: ConnectionStateMachine, replying: ByteBuffer? = nil, to loop: any EventLoop
+    ) {
+        let (router, registry) = (router, registry)
         let claim = ClaimFlag()
         ClientBootstrap(group: loop)
             .channelOption(.maxMessagesPerRead, value: 16)
+            .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 do {
                     try channel.pipeline.syncOperations.addHandler(
-                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, start: start))
+                        TrackerConnectionHandler(router: router, registry: registry, source: source, machine: machine, replying: replying))
                     claim.set()
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -196,7 +195,7 @@ final class HTTPAcceptor: Sendable {
             .withConnectedSocket(fd)
             .whenFailure { _ in
                 // Before the handler took the connection's place, nobody else gives it back.
-                if !claim.isSet { registry.open.subtract(1, ordering: .relaxed) }
+                if !claim.isSet { registry.release(source) }
             }
     }
 }

@@ -33,14 +33,45 @@ final class LoopConnections {
     }
 }
 
-/// Every event loop's `LoopConnections`, fixed when the server starts.
+/// Every event loop's `LoopConnections`, fixed when the server starts, and the admission of
+/// new connections: `http.max_connections` in all, `http.max_connections_per_source` from one
+/// IPv4 address or IPv6 /64.
 final class ConnectionRegistry: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>]
     private let sweeps: Mutex<[RepeatedTask]>
     /// Open connections across all loops, for `http.max_connections`.
     let open = Atomic<Int>(0)
+    let maxConnections: Int
+    let sources: SourceLimiter
 
-    init(group: any EventLoopGroup) {
+    /// Why a new connection was closed at accept.
+    enum Refusal: String, CaseIterable, Sendable {
+        case maxConnections = "max_connections"
+        case perSource = "per_source"
+    }
+
+    /// Takes a place for a new connection from `source`, or says why there is none. Whoever gets
+    /// nil gives the place back with `release` exactly once.
+    func admit(_ source: SourceKey?) -> Refusal? {
+        if open.add(1, ordering: .relaxed).newValue > maxConnections {
+            open.subtract(1, ordering: .relaxed)
+            return .maxConnections
+        }
+        if let source, !sources.acquire(source) {
+            open.subtract(1, ordering: .relaxed)
+            return .perSource
+        }
+        return nil
+    }
+
+    func release(_ source: SourceKey?) {
+        open.subtract(1, ordering: .relaxed)
+        if let source { sources.release(source) }
+    }
+
+    init(group: any EventLoopGroup, maxConnections: Int = .max, maxPerSource: Int = 0) {
+        self.maxConnections = maxConnections
+        self.sources = SourceLimiter(limit: maxPerSource)
         var byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>] = [:]
         var sweeps: [RepeatedTask] = []
         for loop in group.makeIterator() {

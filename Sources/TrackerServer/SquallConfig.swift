@@ -46,6 +46,15 @@ public struct SquallConfig: Sendable, Equatable {
         public var maxHeaderBytes = 8192
         /// `http.max_connections`: simultaneous connections; more are closed on accept.
         public var maxConnections = 10_000
+        /// `http.max_connections_per_source`: simultaneous connections from one IPv4 address or
+        /// one IPv6 /64; more are closed on accept. 0 means no limit.
+        public var maxConnectionsPerSource = 256
+        /// `http.write_timeout`: seconds a reply waiting for the client to read it may go without
+        /// any of it being sent; then the connection is closed.
+        public var writeTimeout = 10
+        /// `http.max_unflushed_bytes`: output that may wait for a client to read it; a connection
+        /// past it is closed instead of being sent more.
+        public var maxUnflushedBytes = 262_144
         /// `http.threads`: event-loop threads; 0 means one per CPU this process may run on.
         public var threads = 0
 
@@ -162,6 +171,9 @@ extension SquallConfig {
             if let v = try t.int("header_timeout") { http.headerTimeout = v }
             if let v = try t.int("max_header_bytes") { http.maxHeaderBytes = v }
             if let v = try t.int("max_connections") { http.maxConnections = v }
+            if let v = try t.int("max_connections_per_source") { http.maxConnectionsPerSource = v }
+            if let v = try t.int("write_timeout") { http.writeTimeout = v }
+            if let v = try t.int("max_unflushed_bytes") { http.maxUnflushedBytes = v }
             if let v = try t.int("threads") { http.threads = v }
             try t.finish()
         }
@@ -256,6 +268,13 @@ extension SquallConfig {
             throw ConfigError(key: "http.max_header_bytes", "must be between 512 and 1048576")
         }
         try positive(http.maxConnections, "http.max_connections", max: 10_000_000)
+        guard (0...10_000_000).contains(http.maxConnectionsPerSource) else {
+            throw ConfigError(key: "http.max_connections_per_source", "must be between 0 (no limit) and 10000000")
+        }
+        try positive(http.writeTimeout, "http.write_timeout", max: 3600)
+        guard (65_536...1_073_741_824).contains(http.maxUnflushedBytes) else {
+            throw ConfigError(key: "http.max_unflushed_bytes", "must be between 65536 and 1073741824")
+        }
         guard (0...1024).contains(http.threads) else { throw ConfigError(key: "http.threads", "must be between 0 and 1024") }
         try positive(https.handshakeTimeout, "https.handshake_timeout", max: 600)
         if !https.listen.isEmpty, https.certificates.isEmpty {
@@ -301,6 +320,9 @@ extension SquallConfig {
             "header_timeout = \(http.headerTimeout)",
             "max_header_bytes = \(http.maxHeaderBytes)",
             "max_connections = \(http.maxConnections)",
+            "max_connections_per_source = \(http.maxConnectionsPerSource)",
+            "write_timeout = \(http.writeTimeout)",
+            "max_unflushed_bytes = \(http.maxUnflushedBytes)",
             "threads = \(http.threads)",
             "",
             "[https]",

@@ -2,68 +2,51 @@ import NIOCore
 import TrackerCore
 import TrackerProtocol
 
-/// Per-connection limits.
-struct ConnectionLimits: Sendable {
-    var maxHeaderBytes: Int
-    var idleTimeout: TimeAmount
-    var headerTimeout: TimeAmount
-    /// Unanswered bytes a client may pipeline before the connection is closed.
-    var maxBufferedBytes: Int { maxHeaderBytes * 8 }
-}
-
-/// Serves HTTP/1.1 on one connection: reads request heads, routes them, writes replies in order.
+/// Serves HTTP/1.1 on one connection by doing what its `ConnectionStateMachine` says: reads
+/// request heads, routes them, writes replies in order, and closes on the machine's deadlines.
 ///
 /// A lean parser instead of NIOHTTP1's general pipeline: the tracker's routes are a few GETs with
-/// no body, and the announce hot path is dominated by HTTP framing costs otherwise. One request
-/// is in flight at a time; pipelined requests wait in `buffer` and are answered in order.
-final class TrackerConnectionHandler: ChannelInboundHandler {
+/// no body, and the announce hot path is dominated by HTTP framing costs otherwise. It is a
+/// duplex handler only to hold back the channel's `read` while output is backed up: a client
+/// that does not read its replies stops being read (NIO's `BackPressureHandler` does the same).
+final class TrackerConnectionHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private enum State {
-        case idle
-        /// A request is with the router; its reply decides what happens next.
-        case awaiting(keepAlive: Bool, isHead: Bool)
-        case closing
-    }
-
     private let router: TrackerRouter
-    private let limits: ConnectionLimits
     private let registry: ConnectionRegistry
     private var connections: LoopConnections?
     /// This handler's place in its loop's `LoopConnections`.
     var slot = -1
-    private var state = State.idle
-    private var buffer: ByteBuffer?
+    private var machine: ConnectionStateMachine
     private var remote = PeerAddress.v4(IPv4Address(0))
+    /// The place this connection holds in the registry's counts, given back when it goes.
+    private let source: SourceKey?
     private var context: ChannelHandlerContext?
     private var processing = false
     private var inRead = false
     private var needsFlush = false
-    private var shuttingDown = false
-    private var lastActivity = NIODeadline.now()
-    private var headStartedAt: NIODeadline?
+    /// The channel asked to read while the machine did not want to.
+    private var readHeld = false
+    private var yielded = false
+    /// The rest of a reply the accepting thread began, written first.
+    private var replying: ByteBuffer?
 
     private let transport: Transport
 
-    /// How a connection reaches the handler: accepted by NIO, or handed over by `HTTPAcceptor`
-    /// after it read the first bytes or wrote part of a reply.
-    enum Start: Sendable {
-        case fresh
-        /// Bytes already read from the connection, to be served before anything it reads.
-        case received(ByteBuffer)
-        /// The rest of a reply to a client that asked to close; written, then the connection closes.
-        case replying(ByteBuffer)
-    }
-    private var start: Start
-
-    init(router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry, transport: Transport = .http, start: Start = .fresh)
-    {
+    /// `machine` carries what happened before the handler took over: the accept time (for the
+    /// header deadline), bytes read, or a reply being written (`replying`, then close).
+    init(
+        router: TrackerRouter, registry: ConnectionRegistry, source: SourceKey?, transport: Transport = .http,
+        machine: ConnectionStateMachine, replying: ByteBuffer? = nil
+    ) {
         self.transport = transport
-        self.start = start
         self.router = router
-        self.limits = limits
         self.registry = registry
+        self.source = source
+        self.machine = machine
+        self.replying = replying
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -75,54 +58,45 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         connections?.remove(self)
         connections = nil
-        registry.open.subtract(1, ordering: .relaxed)
+        registry.release(source)
+        machine.closed()
         self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
         // channel.remoteAddress is cached at accept; context.remoteAddress asks the kernel again.
         if let r = PeerAddress(context.channel.remoteAddress) { remote = r }
-        lastActivity = .now()
         context.fireChannelActive()
-        switch start {
-        case .fresh:
-            break
-        case .received(let bytes):
-            start = .fresh
-            receive(context, bytes)
-            channelReadComplete(context: context)
-        case .replying(let rest):
-            start = .fresh
-            state = .closing
+        if let rest = replying {
+            replying = nil
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(rest)).whenComplete { _ in channel.close(promise: nil) }
+        } else if machine.bufferedBytes > 0 {
+            inRead = true
+            process(context)
+            inRead = false
+            channelReadComplete(context: context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state = .closing
+        machine.closed()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        receive(context, unwrapInboundIn(data))
-    }
-
-    private func receive(_ context: ChannelHandlerContext, _ bytes: ByteBuffer) {
-        if case .closing = state { return }
-        var incoming = bytes
-        if buffer == nil || buffer!.readableBytes == 0 {
-            buffer = incoming
-        } else {
-            buffer!.writeBuffer(&incoming)
+        switch machine.received(unwrapInboundIn(data), now: .now()) {
+        case .ignored: return
+        case .overflow: return close(context, .buffered)
+        case .buffered: break
         }
-        lastActivity = .now()
         inRead = true
-        processBuffered(context)
+        process(context)
         inRead = false
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        machine.newTurn()
         if needsFlush {
             needsFlush = false
             context.flush()
@@ -130,59 +104,95 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
+    func read(context: ChannelHandlerContext) {
+        if machine.wantsRead {
+            context.read()
+        } else {
+            readHeld = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if machine.writabilityChanged(context.channel.isWritable) { resume(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            // FIN, or the TLS layer's close_notify: answer what was asked, then close.
+            if machine.receivedEnd() { return close(context, nil) }
+            process(context)
+            flushIfNeeded(context)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        close(context, nil)
+    }
+
     /// Finish the reply in progress, then close; returns the channel's close future.
     func requestShutdown() -> EventLoopFuture<Void>? {
         guard let context else { return nil }
-        shuttingDown = true
-        if case .idle = state, (buffer?.readableBytes ?? 0) == 0 { closeNow(context) }
+        if machine.shutdown() { close(context, nil) }
         return context.channel.closeFuture
     }
 
     func forceClose() {
         guard let context else { return }
-        state = .closing
+        machine.closed()
         context.close(promise: nil)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        closeNow(context)
     }
 
     // MARK: requests
 
-    private func processBuffered(_ context: ChannelHandlerContext) {
+    /// Another turn after output drained or after yielding to other connections.
+    private func resume(_ context: ChannelHandlerContext) {
+        machine.newTurn()
+        process(context)
+        flushIfNeeded(context)
+        if readHeld, machine.wantsRead {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func process(_ context: ChannelHandlerContext) {
         guard !processing else { return }
         processing = true
         defer { processing = false }
-        while case .idle = state, let readable = buffer?.readableBytes, readable > 0 {
-            let outcome = buffer!.withUnsafeReadableBytes { HTTPHeadParser.parse($0, maxHeadBytes: limits.maxHeaderBytes) }
-            switch outcome {
-            case .incomplete:
-                if headStartedAt == nil { headStartedAt = .now() }
-                return
-            case .failure(let e):
-                let status =
-                    switch e {
-                    case .malformed: 400
-                    case .tooLarge: 431
-                    case .unsupportedVersion: 505
-                    }
-                buffer = nil
-                reply(context, .text(status, HTTPResponseHead.reason(status).lowercased(), close: true), keepAlive: false, isHead: false)
-                return
-            case .head(let head, let consumed):
-                buffer!.moveReaderIndex(forwardBy: consumed)
-                headStartedAt = nil
-                if head.contentLength > 0 || head.hasTransferEncoding {
-                    // No route takes a body; answer and close rather than read one.
-                    let r: HTTPReply =
-                        head.method == .other
-                        ? .text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"])
-                        : .text(400, "request bodies are not accepted", close: true)
-                    reply(context, r, keepAlive: false, isHead: false)
-                    return
+        while true {
+            switch machine.next(now: .now()) {
+            case .wait:
+                if readHeld, machine.wantsRead {
+                    readHeld = false
+                    context.read()
                 }
-                state = .awaiting(keepAlive: head.keepAlive && !shuttingDown, isHead: head.method == .head)
+                return
+            case .yield:
+                guard !yielded else { return }
+                yielded = true
+                needsFlush = true
+                let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+                context.eventLoop.execute {
+                    let handler = bound.value
+                    handler.yielded = false
+                    if let context = handler.context { handler.resume(context) }
+                }
+                return
+            case .close(let reason):
+                return close(context, reason)
+            case .reject(let rejection):
+                let status = rejection.status
+                let reply: HTTPReply =
+                    switch rejection {
+                    case .methodWithBody: .text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"])
+                    case .body: .text(400, "request bodies are not accepted", close: true)
+                    default: .text(status, HTTPResponseHead.reason(status).lowercased(), close: true)
+                    }
+                return writeFinal(context, reply, ReplyFraming(keepAlive: false, isHead: false, http10: false))
+            case .route(let head, _):
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(self, eventLoop: loop)
                 router.route(head, remote: remote, transport: transport) { r in
@@ -194,41 +204,55 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
                 }
             }
         }
-        if let b = buffer, b.readableBytes > limits.maxBufferedBytes { closeNow(context) }
     }
 
     private func deliver(_ r: HTTPReply) {
-        guard case .awaiting(let keepAlive, let isHead) = state, let context else { return }
-        reply(context, r, keepAlive: keepAlive, isHead: isHead)
-        guard case .idle = state else { return }
-        if !inRead {
-            context.flush()
-            processBuffered(context)
-        }
-        if shuttingDown, case .idle = state, (buffer?.readableBytes ?? 0) == 0 { closeNow(context) }
-    }
-
-    /// Writes a reply; leaves the state `.idle` for keep-alive, or closes after the write.
-    private func reply(_ context: ChannelHandlerContext, _ r: HTTPReply, keepAlive: Bool, isHead: Bool) {
-        let keep = keepAlive && !r.close && !shuttingDown
-        var out = context.channel.allocator.buffer(capacity: 128 + (isHead ? 0 : r.body.count))
-        out.writeReply(r, keepAlive: keep, isHead: isHead)
-        lastActivity = .now()
-        if keep {
-            state = .idle
+        guard let context else { return }
+        let unflushed = context.channel.isWritable ? 0 : Self.unflushed(context)
+        switch machine.replied(close: r.close, unflushed: unflushed, now: .now()) {
+        case .drop:
+            return
+        case .close(let reason):
+            return close(context, reason)
+        case .write(let framing) where framing.keepAlive:
+            var out = context.channel.allocator.buffer(capacity: 128 + (framing.isHead ? 0 : r.body.count))
+            out.writeReply(r, framing)
             context.write(wrapOutboundOut(out), promise: nil)
-            if inRead { needsFlush = true }
-        } else {
-            state = .closing
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+            needsFlush = true
+            if !inRead, !processing {
+                // An answer from the store, after the read that asked for it.
+                process(context)
+                flushIfNeeded(context)
+            }
+        case .write(let framing):
+            writeFinal(context, r, framing)
         }
     }
 
-    private func closeNow(_ context: ChannelHandlerContext) {
-        if case .closing = state { return }
-        state = .closing
+    /// Writes the last reply and closes once it is sent (or at the write deadline).
+    private func writeFinal(_ context: ChannelHandlerContext, _ r: HTTPReply, _ framing: ReplyFraming) {
+        var out = context.channel.allocator.buffer(capacity: 128 + (framing.isHead ? 0 : r.body.count))
+        out.writeReply(r, framing)
+        needsFlush = false
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    private func flushIfNeeded(_ context: ChannelHandlerContext) {
+        guard needsFlush, !inRead else { return }
+        needsFlush = false
+        context.flush()
+    }
+
+    private func close(_ context: ChannelHandlerContext, _ reason: CloseReason?) {
+        if let reason { router.metrics.closed(reason) }
+        machine.closed()
         context.close(promise: nil)
+    }
+
+    /// Output queued in the channel and not yet taken by the socket.
+    private static func unflushed(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
     // MARK: timeouts
@@ -236,13 +260,15 @@ final class TrackerConnectionHandler: ChannelInboundHandler {
     /// Called about once a second by the loop's `LoopConnections`.
     func checkDeadlines(now: NIODeadline) {
         guard let context else { return }
-        if case .closing = state { return }
-        if let started = headStartedAt, now >= started + limits.headerTimeout {
-            headStartedAt = nil
-            buffer = nil
-            reply(context, .text(408, "request timeout", close: true), keepAlive: false, isHead: false)
-        } else if case .idle = state, headStartedAt == nil, now >= lastActivity + limits.idleTimeout {
-            closeNow(context)
+        let unflushed = machine.isClosing || !context.channel.isWritable ? Self.unflushed(context) : 0
+        switch machine.tick(now: now, unflushed: unflushed) {
+        case .none:
+            return
+        case .timeout408:
+            router.metrics.closed(.headerTimeout)
+            writeFinal(context, .text(408, "request timeout", close: true), ReplyFraming(keepAlive: false, isHead: false, http10: false))
+        case .close(let reason):
+            close(context, reason)
         }
     }
 }

@@ -45,6 +45,11 @@ final class TrackerMetrics: Sendable {
     let storeScrapeLatency: CoreMetrics.Timer
     private let storeErrors: [CoreMetrics.Counter]
     private let openConnections: CoreMetrics.Gauge
+    /// Connections closed at accept, by `reason`: max_connections, per_source.
+    private let refusals: [CoreMetrics.Counter]
+    /// Connections Squall closed on a deadline or a bound, by `reason` (`CloseReason`).
+    private let closes: [CoreMetrics.Counter]
+    private let handshakeFailures: CoreMetrics.Counter
     private let swarm: [CoreMetrics.Gauge]
     private let families: [CoreMetrics.Gauge]
     private let certificateExpiry: CoreMetrics.Gauge
@@ -78,6 +83,13 @@ final class TrackerMetrics: Sendable {
             CoreMetrics.Counter(label: "squall_store_errors_total", dimensions: [("kind", $0)], factory: factory)
         }
         openConnections = CoreMetrics.Gauge(label: "squall_open_connections", factory: factory)
+        refusals = ConnectionRegistry.Refusal.allCases.map {
+            CoreMetrics.Counter(label: "squall_connections_refused_total", dimensions: [("reason", $0.rawValue)], factory: factory)
+        }
+        closes = CloseReason.allCases.map {
+            CoreMetrics.Counter(label: "squall_connections_closed_total", dimensions: [("reason", $0.rawValue)], factory: factory)
+        }
+        handshakeFailures = CoreMetrics.Counter(label: "squall_tls_handshake_failures_total", factory: factory)
         served = Served.allCases.map {
             CoreMetrics.Counter(label: "squall_http_connections_total", dimensions: [("served", $0.rawValue)], factory: factory)
         }
@@ -110,6 +122,16 @@ final class TrackerMetrics: Sendable {
     func connection(_ where_: Served) {
         served[Served.allCases.firstIndex(of: where_)!].increment()
     }
+
+    func refused(_ r: ConnectionRegistry.Refusal) {
+        refusals[ConnectionRegistry.Refusal.allCases.firstIndex(of: r)!].increment()
+    }
+
+    func closed(_ r: CloseReason) {
+        closes[CloseReason.allCases.firstIndex(of: r)!].increment()
+    }
+
+    func handshakeFailed() { handshakeFailures.increment() }
 
     func storeError(_ e: StoreError) {
         switch e {

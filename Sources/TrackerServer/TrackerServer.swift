@@ -40,7 +40,8 @@ public final class TrackerServer: Sendable {
     {
         self.config = config
         self.tls = tls
-        let registry = ConnectionRegistry(group: group)
+        let registry = ConnectionRegistry(
+            group: group, maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
         self.router = TrackerRouter(
             store: store, config: config, logger: logger, tls: tls, openConnections: { registry.open.load(ordering: .relaxed) })
         self.group = group
@@ -63,7 +64,7 @@ public final class TrackerServer: Sendable {
                     // Plain HTTP is accepted outside NIO's ServerSocketChannel: see HTTPAcceptor.
                     let acceptor = HTTPAcceptor(
                         socket: try ListeningSocket(address, backlog: Self.backlog), loops: Array(group.makeIterator()), router: router,
-                        limits: limits, registry: registry, maxConnections: config.http.maxConnections)
+                        limits: limits, registry: registry)
                     acceptor.start()
                     acceptors.withLock { $0.append(acceptor) }
                     bound.append(BoundListener(address: acceptor.bound, tls: false))
@@ -114,7 +115,9 @@ public final class TrackerServer: Sendable {
         ConnectionLimits(
             maxHeaderBytes: config.http.maxHeaderBytes,
             idleTimeout: .seconds(Int64(config.http.idleTimeout)),
-            headerTimeout: .seconds(Int64(config.http.headerTimeout))
+            headerTimeout: .seconds(Int64(config.http.headerTimeout)),
+            writeTimeout: .seconds(Int64(config.http.writeTimeout)),
+            maxUnflushedBytes: config.http.maxUnflushedBytes
         )
     }
 
@@ -122,9 +125,14 @@ public final class TrackerServer: Sendable {
     private func bootstrap(tls: any TLSContextProvider) -> ServerBootstrap {
         let router = router
         let limits = limits
-        let maxConnections = config.http.maxConnections
         let registry = registry
         let handshakeTimeout = TimeAmount.seconds(Int64(config.https.handshakeTimeout))
+        let metrics = router.metrics
+        let logger = logger
+        let failed: @Sendable (String) -> Void = { reason in
+            metrics.handshakeFailed()
+            logger.debug("TLS handshake failed", metadata: ["reason": "\(reason)"])
+        }
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: Self.backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -134,20 +142,25 @@ public final class TrackerServer: Sendable {
             // it, so Nagle never holds a reply back; the setsockopt would cost a system call per
             // connection.
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts down its side after its request still gets the reply.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                // The handler gives the slot back when it is removed.
-                if registry.open.add(1, ordering: .relaxed).newValue > maxConnections {
-                    registry.open.subtract(1, ordering: .relaxed)
+                let source = PeerAddress(channel.remoteAddress).map(SourceKey.init)
+                // The handler gives the place back when it is removed.
+                if let refusal = registry.admit(source) {
+                    metrics.refused(refusal)
                     return channel.close()
                 }
                 do {
-                    try channel.pipeline.syncOperations.addHandler(TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout))
+                    let machine = ConnectionStateMachine(limits: limits, acceptedAt: .now())
                     try channel.pipeline.syncOperations.addHandler(
-                        TrackerConnectionHandler(router: router, limits: limits, registry: registry, transport: .https))
+                        TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout, onHandshakeFailure: failed))
+                    try channel.pipeline.syncOperations.addHandler(
+                        TrackerConnectionHandler(router: router, registry: registry, source: source, transport: .https, machine: machine))
                     // The event loop hands out one cached succeeded future: nothing to allocate.
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
-                    registry.open.subtract(1, ordering: .relaxed)
+                    registry.release(source)
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }

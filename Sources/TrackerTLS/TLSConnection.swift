@@ -34,9 +34,18 @@ final class TLSConnection {
 
     deinit { SSL_free(ssl) }
 
+    /// The most one OpenSSL call is given: its lengths are `Int32`, so a larger buffer goes in
+    /// chunks instead of trapping on the conversion.
+    static let maxChunk = 1 << 30
+
     func feed(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        _ = BIO_write(input, base, Int32(bytes.count))
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(Self.maxChunk, bytes.count - offset)
+            guard BIO_write(input, base + offset, Int32(n)) == Int32(n) else { return }
+            offset += n
+        }
     }
 
     /// Advances the handshake with the input fed so far.
@@ -62,11 +71,18 @@ final class TLSConnection {
         return (0, progress(after: r))
     }
 
-    /// Encrypts all of `bytes` (memory BIOs take everything at once).
-    func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// Encrypts all of `bytes` (memory BIOs take everything at once), in chunks of at most
+    /// `chunk` bytes.
+    func write(_ bytes: UnsafeRawBufferPointer, chunk: Int = TLSConnection.maxChunk) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
         OpenSSLErrors.clear()
-        return SSL_write(ssl, base, Int32(bytes.count)) == Int32(bytes.count)
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(chunk, bytes.count - offset)
+            guard SSL_write(ssl, base + offset, Int32(n)) == Int32(n) else { return false }
+            offset += n
+        }
+        return true
     }
 
     /// Queues a close_notify alert.

@@ -9,31 +9,55 @@ public protocol TLSContextProvider: Sendable {
 /// Terminates TLS on one connection: ciphertext from the socket in, plaintext to the next
 /// handler; plaintext from the next handler out as ciphertext. Closes the connection, sending
 /// nothing, when the handshake fails or does not finish within `handshakeTimeout` (plaintext
-/// HTTP sent to the TLS port fails the handshake).
+/// HTTP sent to the TLS port is answered with a 400 that says so). A close_notify from the
+/// client reaches the next handler as `ChannelEvent.inputClosed`, so a request right before it
+/// is still answered; the close that follows sends Squall's own close_notify.
 public final class TLSServerHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
+    /// Where the connection stands; each event is handled by what the state allows.
+    enum State: Equatable {
+        /// Nothing received yet: the first byte tells TLS from plain HTTP.
+        case awaitingFirstByte
+        case handshaking
+        /// Application data both ways.
+        case established
+        /// The client sent close_notify: no more input, replies may still go out.
+        case inputClosed
+        /// Closing: nothing more is read or written.
+        case closing
+    }
+
     private let provider: any TLSContextProvider
     private let handshakeTimeout: TimeAmount
+    private let onHandshakeFailure: (@Sendable (String) -> Void)?
     private var connection: TLSConnection?
     private var timeout: Scheduled<Void>?
-    private var closing = false
+    private(set) var state = State.awaitingFirstByte
     private var producedPlaintext = false
-    private var sawFirstByte = false
 
-    public init(provider: any TLSContextProvider, handshakeTimeout: TimeAmount) {
+    /// `onHandshakeFailure` hears of every handshake that fails or times out, with OpenSSL's reason.
+    public init(provider: any TLSContextProvider, handshakeTimeout: TimeAmount, onHandshakeFailure: (@Sendable (String) -> Void)? = nil) {
         self.provider = provider
         self.handshakeTimeout = handshakeTimeout
+        self.onHandshakeFailure = onHandshakeFailure
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
         connection = try? TLSConnection(contexts: provider.current)
         let channel = context.channel
-        timeout = context.eventLoop.scheduleTask(in: handshakeTimeout) { channel.close(promise: nil) }
-        if connection == nil { context.close(promise: nil) }
+        let failed = onHandshakeFailure
+        timeout = context.eventLoop.scheduleTask(in: handshakeTimeout) {
+            failed?("handshake timeout")
+            channel.close(promise: nil)
+        }
+        if connection == nil {
+            state = .closing
+            context.close(promise: nil)
+        }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -42,29 +66,34 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let connection, !closing else { return }
+        guard let connection else { return }
         let incoming = unwrapInboundIn(data)
-        if !sawFirstByte, let first = incoming.getInteger(at: incoming.readerIndex, as: UInt8.self) {
-            sawFirstByte = true
+        switch state {
+        case .closing, .inputClosed:
+            return
+        case .awaitingFirstByte:
+            guard let first = incoming.getInteger(at: incoming.readerIndex, as: UInt8.self) else { return }
             // A TLS connection starts with a handshake record (0x16); an upper-case ASCII letter
             // is an HTTP method: someone used http:// with the TLS port. Say so, as nginx does.
-            if first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z") {
-                answerPlainHTTP(context)
-                return
-            }
+            if first >= UInt8(ascii: "A"), first <= UInt8(ascii: "Z") { return answerPlainHTTP(context) }
+            state = .handshaking
+        case .handshaking, .established:
+            break
         }
         incoming.withUnsafeReadableBytes { connection.feed($0) }
-        if !connection.handshakeComplete {
+        if state == .handshaking {
             switch connection.handshake() {
             case .done:
+                state = .established
                 timeout?.cancel()
                 timeout = nil
             case .needMoreInput:
                 flushOutput(context)
                 return
-            case .closedByPeer, .failed:
-                fail(context)
-                return
+            case .closedByPeer:
+                return fail(context, "closed during the handshake")
+            case .failed(let reason):
+                return fail(context, reason)
             }
         }
         readPlaintext(context, connection)
@@ -76,6 +105,15 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             producedPlaintext = false
             context.fireChannelReadComplete()
         }
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A FIN before the handshake finished leaves nothing to answer.
+        if case .some(.inputClosed) = event as? ChannelEvent, state != .established {
+            if state != .inputClosed { fail(context, nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     /// Decrypts everything the ciphertext so far holds into one buffer and hands it on.
@@ -97,17 +135,20 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         case .needMoreInput, .done:
             return
         case .closedByPeer:
-            closing = true
-            connection.shutdown()
-            flushOutput(context)
-            context.close(promise: nil)
+            guard state == .established else { return }
+            state = .inputClosed
+            if producedPlaintext {
+                producedPlaintext = false
+                context.fireChannelReadComplete()
+            }
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         case .failed:
-            fail(context)
+            fail(context, nil)
         }
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard let connection, connection.handshakeComplete else {
+        guard let connection, state == .established || state == .inputClosed else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -115,7 +156,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         let ok = plaintext.withUnsafeReadableBytes { connection.write($0) }
         guard ok else {
             promise?.fail(ChannelError.ioOnClosedChannel)
-            fail(context)
+            fail(context, nil)
             return
         }
         writeOutput(context, promise: promise)
@@ -126,10 +167,12 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .all, !closing, let connection, connection.handshakeComplete {
-            closing = true
+        if mode == .all, let connection, state == .established || state == .inputClosed {
+            state = .closing
             connection.shutdown()
             flushOutput(context)
+        } else if mode == .all {
+            state = .closing
         }
         context.close(mode: mode, promise: promise)
     }
@@ -159,7 +202,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     private func answerPlainHTTP(_ context: ChannelHandlerContext) {
-        closing = true
+        state = .closing
         timeout?.cancel()
         let body = "400 Bad Request: plain HTTP was sent to an HTTPS port; use https://\n"
         var out = context.channel.allocator.buffer(capacity: 160)
@@ -170,8 +213,10 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private func fail(_ context: ChannelHandlerContext) {
-        closing = true
+    /// Closes without a close_notify; a failure before the connection was established is reported.
+    private func fail(_ context: ChannelHandlerContext, _ reason: String?) {
+        if state == .handshaking || state == .awaitingFirstByte { onHandshakeFailure?(reason ?? "handshake failed") }
+        state = .closing
         timeout?.cancel()
         context.close(promise: nil)
     }

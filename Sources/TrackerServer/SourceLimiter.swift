@@ -1,0 +1,68 @@
+import Synchronization
+import TrackerCore
+
+/// Where connections come from, for limits per source: one IPv4 address, or one IPv6 /64 (the
+/// smallest block an IPv6 subscriber is normally given, so one host cannot dodge the limit by
+/// picking new addresses inside its prefix).
+struct SourceKey: Hashable, Sendable {
+    /// The IPv4 address, or the first 64 bits of the IPv6 address.
+    let bits: UInt64
+    let isIPv6: Bool
+
+    init(_ address: PeerAddress) {
+        switch address.normalized {
+        case .v4(let a): (bits, isIPv6) = (UInt64(a.value), false)
+        case .v6(let a): (bits, isIPv6) = (a.high, true)
+        }
+    }
+}
+
+/// Open connections per source, capped at `limit` (0: no cap). Entries exist only while their
+/// source has a connection open, so the table never holds more than `http.max_connections`
+/// entries. Sharded so the accepting threads and event loops seldom wait on one lock.
+final class SourceLimiter: Sendable {
+    let limit: Int
+    private final class Shard: Sendable {
+        let table = Mutex<[SourceKey: Int32]>([:])
+    }
+    private let shards: [Shard]
+
+    /// `shards` must be a power of two.
+    init(limit: Int, shards: Int = 16) {
+        self.limit = limit
+        self.shards = (0..<shards).map { _ in Shard() }
+    }
+
+    private func shard(_ key: SourceKey) -> Int {
+        // The low bits of an IPv4 address and the bits just above a /64's host part both vary
+        // between neighbours; fold them so that neighbours spread over the shards.
+        let folded = key.bits ^ (key.bits >> 17) ^ (key.bits >> 32)
+        return Int(truncatingIfNeeded: folded) & (shards.count - 1)
+    }
+
+    /// Takes a place for one more connection from `key`; false when the source is at its cap.
+    func acquire(_ key: SourceKey) -> Bool {
+        guard limit > 0 else { return true }
+        return shards[shard(key)].table.withLock { table in
+            let n = table[key, default: 0]
+            guard n < limit else { return false }
+            table[key] = n + 1
+            return true
+        }
+    }
+
+    /// Gives back a place taken with `acquire`.
+    func release(_ key: SourceKey) {
+        guard limit > 0 else { return }
+        shards[shard(key)].table.withLock { table in
+            guard let n = table[key] else { return }
+            if n <= 1 { table[key] = nil } else { table[key] = n - 1 }
+        }
+    }
+
+    /// Connections open from `key` (for tests and the metrics).
+    func count(_ key: SourceKey) -> Int { Int(shards[shard(key)].table.withLock { $0[key] ?? 0 }) }
+
+    /// Sources with a connection open.
+    var sources: Int { shards.reduce(0) { $0 + $1.table.withLock { $0.count } } }
+}
