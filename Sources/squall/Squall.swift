@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
         overrides.announceInterval = announceInterval
         overrides.logLevel = logLevel
 
-        let settings: SquallConfig
+        var settings: SquallConfig
         do {
             var text: String?
             if let config {
@@ -89,6 +89,16 @@ struct Serve: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "squall")
+        if let limit = FileLimit.raiseToHard() {
+            let wanted = settings.http.maxConnections
+            let fits = FileLimit.connections(wanted: wanted, reserve: FileLimit.reserve(for: settings), limit: limit)
+            if fits < wanted {
+                logger.warning(
+                    "the open-file limit is too low for http.max_connections; serving fewer connections",
+                    metadata: ["open_files": "\(limit)", "max_connections": "\(fits)", "configured": "\(wanted)"])
+                settings.http.maxConnections = fits
+            }
+        }
         let policy = settings.announce.policy
         // One group for the server and the Redis connections: an announce stays on its loop.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)

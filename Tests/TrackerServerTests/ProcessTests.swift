@@ -1,4 +1,5 @@
 import Foundation
+import TrackerServer
 import Synchronization
 import Testing
 import TrackerProtocol
@@ -336,5 +337,38 @@ final class SquallProcess {
         #expect(sent.count == 5 && sent.allSatisfy { $0 > 1 << 20 }, "every flood sent at least 1 MiB: \(sent)")
         #expect(peak - before < 100 << 20, "RSS went from \(before >> 20) MiB to \(peak >> 20) MiB; sent \(sent)")
         #expect(try TestClient.get("127.0.0.1", port, "/health").status == 200)
+    }
+}
+
+/// The open-file limit: raised to the hard limit at startup, and `http.max_connections` lowered
+/// with one warning when even that cannot hold it.
+@Suite struct FileLimitTests {
+    @Test func theSoftLimitIsRaisedAndMaxConnectionsClampedWithOneWarning() throws {
+        let squall = Process()
+        squall.executableURL = URL(fileURLWithPath: "/bin/bash")
+        squall.arguments = ["-c", "ulimit -Hn 600 && ulimit -Sn 100 && exec '\(ProcessTests.binary.path)' --http 127.0.0.1:0"]
+        let err = Pipe()
+        squall.standardError = err
+        squall.standardOutput = FileHandle.nullDevice
+        try squall.run()
+        var log = ""
+        while !log.contains(" ready") {
+            let chunk = err.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        let limits = try String(contentsOfFile: "/proc/\(squall.processIdentifier)/limits", encoding: .utf8)
+        let files = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map { $0.split(separator: " ") } ?? []
+        #expect(files.count >= 5 && files[3] == "600" && files[4] == "600", "soft limit raised to the hard one: \(files)")
+        let warnings = log.split(separator: "\n").filter { $0.contains("open-file limit") }
+        #expect(warnings.count == 1 && warnings[0].contains("open_files=600") && warnings[0].contains("configured=10000"), "\(log)")
+        squall.terminate()
+        squall.waitUntilExit()
+    }
+
+    @Test func connectionsFitTheLimit() {
+        #expect(FileLimit.connections(wanted: 10_000, reserve: 100, limit: 1_048_576) == 10_000)
+        #expect(FileLimit.connections(wanted: 10_000, reserve: 100, limit: 1024) == 924)
+        #expect(FileLimit.connections(wanted: 10_000, reserve: 100, limit: 50) == 1)
     }
 }
