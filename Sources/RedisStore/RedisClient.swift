@@ -176,7 +176,7 @@ final class RedisClient: Sendable {
                 for range in ranges {
                     guard let r = range.array, r.count >= 3, let start = r[0].integer, let end = r[1].integer,
                         let node = r[2].array, node.count >= 2, let host = node[0].bytes, let port = node[1].integer,
-                        (0..<RedisSlot.count).contains(start), (start..<RedisSlot.count).contains(end)
+                        (0..<RedisSlot.count).contains(start), (start..<RedisSlot.count).contains(end), (1...65535).contains(port)
                     else { continue }
                     // An empty host means "the address you reached me at".
                     let name = host.isEmpty ? nil : String(decoding: host, as: UTF8.self)
@@ -200,8 +200,10 @@ struct Redirect {
 
     init?(_ message: String) {
         let parts = message.split(separator: " ")
-        guard parts.count == 3, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]),
-            let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...])
+        // Range-checked: a slot or port out of range from a broken or hostile server is no
+        // redirect (the command fails) rather than an index out of range.
+        guard parts.count == 3, parts[0] == "MOVED" || parts[0] == "ASK", let slot = Int(parts[1]), (0..<RedisSlot.count).contains(slot),
+            let colon = parts[2].lastIndex(of: ":"), let port = Int(parts[2][parts[2].index(after: colon)...]), (1...65535).contains(port)
         else { return nil }
         var host = parts[2][..<colon]
         if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }

@@ -64,15 +64,25 @@ enum RedisScripts {
               if bit.band(flags, 1) ~= 0 then family('4', -1) end
               if bit.band(flags, 2) ~= 0 then family('6', -1) end
             end
-            -- Drops endpoints last seen at or before cutoff, and peers left without one; at most limit.
+            -- Drops endpoints last seen at or before cutoff, and peers left without one; at most
+            -- limit. Returns how many peers it removed and how many broken entries it dropped (an
+            -- expiry entry whose id or record is missing or does not match its peer_id).
             local function sweep(cutoff, limit)
-              local removed = 0
+              local removed, repaired = 0, 0
               local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, limit)
               for _, pid in ipairs(stale) do
                 local id = redis.call('HGET', KEYS[1], pid)
+                local where, slot, rec
                 if id then
-                  local where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-                  local rec = rec_at(where, slot)
+                  where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
+                  if (where == 's' or where == 'l') and slot and slot >= 0 and slot < size(where) then rec = rec_at(where, slot) end
+                  if rec and (#rec ~= 53 or string.sub(rec, 1, 20) ~= pid) then rec = nil end
+                  if not rec then
+                    redis.call('HDEL', KEYS[1], pid)
+                    repaired = repaired + 1
+                  end
+                end
+                if rec then
                   local flags = string.byte(rec, 21)
                   local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
                   if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
@@ -91,7 +101,7 @@ enum RedisScripts {
                   redis.call('ZREM', KEYS[5], pid)
                 end
               end
-              return removed
+              return removed, repaired
             end
             -- A torrent left without peers leaves the index and the totals, and its keys go.
             local function drop_if_empty(hex)
@@ -133,7 +143,7 @@ enum RedisScripts {
             local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
             local downloaded = tonumber(meta[1] or '0')
             if now >= tonumber(meta[2] or '0') then
-              sweep(cutoff, 32)
+              local _ = sweep(cutoff, 32)
               local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
               if #first > 0 then redis.call('HSET', KEYS[4], 'n', tonumber(first[2]) + ttl) end
             end
@@ -239,21 +249,32 @@ enum RedisScripts {
             return reply
             """#)
 
-    /// ARGV: cutoff, hex. Sweeps the whole torrent (the reaper), then sets its index score to its
-    /// oldest endpoint or drops it. Returns how many peers were removed.
+    /// ARGV: cutoff, hex, limit, HSCAN cursor ('0' to start). One bounded step of the reaper on
+    /// one torrent: sweeps at most `limit` endpoints past the cutoff, or, when the torrent's
+    /// expiry set is missing, lists `limit` of its peers as due again (the repair goes on from
+    /// the cursor returned). When nothing past the cutoff is left, sets the torrent's index
+    /// score to its oldest endpoint or drops the torrent. Returns {removed, more (0|1), cursor,
+    /// repaired}: call again while `more` is 1.
     static let sweepTorrent = RedisScript(
         name: "sweep",
         source: common + #"""
-            local cutoff, removed = tonumber(ARGV[1]), 0
-            -- Every pass removes or re-scores past the cutoff what it looks at, so this ends.
-            repeat
-              removed = removed + sweep(cutoff, 1000)
-            until #redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, 1) == 0
+            local cutoff, limit, cursor = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
+            -- Peers with no expiry entry (the set was lost): listed as due, a chunk a call, so
+            -- the sweeps that follow read their records and remove or re-score them.
+            if cursor ~= '0' or (redis.call('EXISTS', KEYS[5]) == 0 and redis.call('HLEN', KEYS[1]) > 0) then
+              local scan = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', limit)
+              for i = 1, #scan[2], 2 do redis.call('ZADD', KEYS[5], 0, scan[2][i]) end
+              return {0, 1, scan[1], math.floor(#scan[2] / 2)}
+            end
+            -- One bounded pass a call; Squall calls again while there is more.
+            local removed, repaired = sweep(cutoff, limit)
+            if #redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, 1) > 0 then return {removed, 1, '0', repaired} end
             if not drop_if_empty(ARGV[2]) then
               local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+              if #first == 0 then return {removed, 1, '0', repaired} end
               redis.call('ZADD', KEYS[6], 'XX', first[2], ARGV[2])
             end
-            return removed
+            return {removed, 0, '0', repaired}
             """#)
 
     /// KEYS: m of each torrent in turn. Returns {seeders, leechers, downloaded, partial

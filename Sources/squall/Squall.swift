@@ -111,7 +111,8 @@ struct Serve: AsyncParsableCommand {
                 fail("storage: \(error)")
             }
             store = RedisStore(
-                options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent)
+                options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent,
+                logger: logger)
         } else {
             store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         }
