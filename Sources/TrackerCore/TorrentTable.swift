@@ -1,3 +1,5 @@
+import Synchronization
+
 /// One torrent as the statistics table shows it.
 public struct TorrentRow: Sendable, Equatable {
     public var infoHash: InfoHash
@@ -48,27 +50,54 @@ public struct TorrentQuery: Sendable, Equatable {
     }
 
     /// Filters `rows` by the search prefix, sorts them by the column (ties by info_hash, so
-    /// pages never overlap), and cuts the page. Only the page is sorted in full: the rest is
-    /// partitioned around it, O(n + page log page).
-    public func run(on rows: [TorrentRow]) -> TorrentPage {
-        let prefix = Array(search.lowercased().utf8)
-        let filtered = prefix.isEmpty ? rows : rows.filter { Array($0.infoHash.raw.hex.utf8).starts(with: prefix) }
-        let (order, ascending) = (order, ascending)
-        let before: (TorrentRow, TorrentRow) -> Bool = { a, b in
-            let (x, y) = ascending ? (a, b) : (b, a)
-            if order == .infoHash { return Self.hashBefore(x.infoHash.raw, y.infoHash.raw) }
-            let k = Self.key(x, order), l = Self.key(y, order)
-            if k != l { return k < l }
-            return Self.hashBefore(a.infoHash.raw, b.infoHash.raw)
+    /// pages never overlap), and cuts the page. Sorts once; `run(on: TorrentTable)` keeps the
+    /// order for the next page.
+    public func run(on rows: [TorrentRow]) -> TorrentPage { run(on: TorrentTable(rows: rows)) }
+
+    /// The page from `table`'s kept order for this column and direction: O(length) without a
+    /// search, one pass over the rows with one (comparing nibbles, making no strings).
+    public func run(on table: TorrentTable) -> TorrentPage {
+        let rows = table.rows
+        let order = table.order(self.order, ascending: ascending)
+        let prefix = Array(search.utf8).compactMap(hexDigitValue)
+        if prefix.count < search.utf8.count {
+            // Not hexadecimal: no info_hash starts with it.
+            return TorrentPage(total: rows.count, filtered: 0, rows: [])
         }
-        guard start < filtered.count, length > 0 else { return TorrentPage(total: rows.count, filtered: filtered.count, rows: []) }
-        let end = min(filtered.count, start + length)
-        // A partial selection: a full sort of 100,000 rows per page would be wasteful.
-        let page: [TorrentRow] =
-            end * 4 < filtered.count
-            ? Array(Self.smallest(end, of: filtered, by: before)[start..<end])
-            : Array(filtered.sorted(by: before)[start..<end])
-        return TorrentPage(total: rows.count, filtered: filtered.count, rows: page)
+        if prefix.isEmpty {
+            guard start < rows.count, length > 0 else { return TorrentPage(total: rows.count, filtered: rows.count, rows: []) }
+            let end = min(rows.count, start + length)
+            return TorrentPage(total: rows.count, filtered: rows.count, rows: order[start..<end].map { rows[Int($0)] })
+        }
+        var filtered = 0
+        var page: [TorrentRow] = []
+        for i in order where Self.hash(rows[Int(i)].infoHash.raw, startsWith: prefix) {
+            if filtered >= start, page.count < length { page.append(rows[Int(i)]) }
+            filtered += 1
+        }
+        return TorrentPage(total: rows.count, filtered: filtered, rows: page)
+    }
+
+    /// Whether the hash's hexadecimal form starts with `nibbles` (values 0...15).
+    static func hash(_ hash: Bytes20, startsWith nibbles: [UInt8]) -> Bool {
+        guard nibbles.count <= 40 else { return false }
+        return hash.withBytes { bytes in
+            for (i, n) in nibbles.enumerated() {
+                let byte = bytes[i / 2]
+                if (i % 2 == 0 ? byte >> 4 : byte & 0x0F) != n { return false }
+            }
+            return true
+        }
+    }
+
+    /// The table's order: by `column` in `ascending` or descending order, ties by info_hash
+    /// ascending (by info_hash itself, simply that direction).
+    static func before(_ a: TorrentRow, _ b: TorrentRow, _ column: Column, _ ascending: Bool) -> Bool {
+        let (x, y) = ascending ? (a, b) : (b, a)
+        if column == .infoHash { return hashBefore(x.infoHash.raw, y.infoHash.raw) }
+        let k = key(x, column), l = key(y, column)
+        if k != l { return k < l }
+        return hashBefore(a.infoHash.raw, b.infoHash.raw)
     }
 
     /// Byte order (as the hex strings sort), without making the strings.
@@ -90,23 +119,6 @@ public struct TorrentQuery: Sendable, Equatable {
         case .idle: Int(r.idle)
         }
     }
-
-    /// The `k` first rows in `before` order, sorted, keeping a sorted buffer of at most `k`.
-    private static func smallest(_ k: Int, of rows: [TorrentRow], by before: (TorrentRow, TorrentRow) -> Bool) -> [TorrentRow] {
-        var best: [TorrentRow] = []
-        best.reserveCapacity(k + 1)
-        for r in rows {
-            if best.count == k, let last = best.last, !before(r, last) { continue }
-            var lo = 0, hi = best.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if before(best[mid], r) { lo = mid + 1 } else { hi = mid }
-            }
-            best.insert(r, at: lo)
-            if best.count > k { best.removeLast() }
-        }
-        return best
-    }
 }
 
 /// A page of the torrents table and the counts DataTables shows under it.
@@ -115,4 +127,30 @@ public struct TorrentPage: Sendable, Equatable {
     public var filtered: Int
     public var rows: [TorrentRow]
     public init(total: Int, filtered: Int, rows: [TorrentRow]) { (self.total, self.filtered, self.rows) = (total, filtered, rows) }
+}
+
+/// A snapshot of the torrents table with its sorted orders, each computed once (O(n log n)) on
+/// first use and kept with the rows, so a page costs O(length) without a search and one pass
+/// over the rows with one: DataTables asks again for every page, sort and keystroke.
+public final class TorrentTable: Sendable {
+    public let rows: [TorrentRow]
+    private struct Key: Hashable {
+        var column: TorrentQuery.Column
+        var ascending: Bool
+    }
+    /// Row indices in each order asked for so far (at most 14: seven columns, two directions).
+    private let orders = Mutex<[Key: [Int32]]>([:])
+
+    public init(rows: [TorrentRow]) { self.rows = rows }
+
+    /// Row indices sorted by `column` (ties by info_hash ascending, so pages never overlap).
+    public func order(_ column: TorrentQuery.Column, ascending: Bool) -> [Int32] {
+        let key = Key(column: column, ascending: ascending)
+        if let cached = orders.withLock({ $0[key] }) { return cached }
+        let rows = rows
+        var indices = (0..<Int32(rows.count)).map { $0 }
+        indices.sort { i, j in TorrentQuery.before(rows[Int(i)], rows[Int(j)], column, ascending) }
+        orders.withLock { $0[key] = indices }
+        return indices
+    }
 }

@@ -18,6 +18,9 @@ public struct HTTPRequestHead: Sendable, Equatable {
     public var hasTransferEncoding: Bool
     /// The `Authorization` value (for the statistics' bearer token), when sent.
     public var authorization: [UInt8]? = nil
+    /// The `Host` value (for the statistics' DNS-rebinding rule), when sent; not kept for
+    /// `/announce` and `/scrape`, which do not look at it.
+    public var host: [UInt8]? = nil
 
     /// The path part of the target, before any `?`.
     public var path: ArraySlice<UInt8> {
@@ -84,6 +87,9 @@ public enum HTTPHeadParser {
             keepAlive: parsed.version == 1, contentLength: 0, hasTransferEncoding: false
         )
         var sawContentLength = false
+        // Only routes that answer browsers look at the Host (the statistics' DNS-rebinding
+        // rule), so announces and scrapes, the hot path, skip copying it.
+        let wantsHost = !parsed.target.starts(with: "/announce".utf8) && !parsed.target.starts(with: "/scrape".utf8)
         while let line = lines.next() {
             if line.isEmpty { break }
             // One pass to the colon; a space or tab before it is forbidden (request smuggling vector).
@@ -109,6 +115,8 @@ public enum HTTPHeadParser {
                 head.contentLength = Int(n)
             } else if asciiCaseEquals(name, "transfer-encoding") {
                 head.hasTransferEncoding = true
+            } else if wantsHost, asciiCaseEquals(name, "host") {
+                head.host = Array(value)
             } else if asciiCaseEquals(name, "authorization") {
                 head.authorization = Array(value)
             }

@@ -29,6 +29,9 @@ public struct SquallConfig: Sendable, Equatable {
         public var allow = AddressRange.loopback
         /// `stats.token`: when set, requests must also send `Authorization: Bearer TOKEN`.
         public var token: String?
+        /// `stats.hosts`: host names the statistics and metrics answer to besides `localhost`
+        /// and address literals; any other `Host` gets 403 (no DNS rebinding).
+        public var hosts: [String] = []
         /// `stats.show_peer_addresses`: show peers' IP addresses in the detail view.
         public var showPeerAddresses = false
         /// `stats.assets_dir`: where jQuery, DataTables and Chart.js are (Debian's libjs-* packages).
@@ -226,6 +229,14 @@ extension SquallConfig {
                     return range
                 }
             }
+            if let list = try t.stringArray("hosts") {
+                stats.hosts = try list.map { (text) throws(ConfigError) in
+                    guard HostRule.name(Array(text.utf8)) != nil, !text.contains(":") else {
+                        throw ConfigError(key: "stats.hosts", "'\(text)' is not a host name such as tracker.example.org")
+                    }
+                    return text.lowercased()
+                }
+            }
             if let v = try t.bool("show_peer_addresses") { stats.showPeerAddresses = v }
             if let v = try t.string("assets_dir") { stats.assetsDirectory = v }
             if let v = try t.string("token") {
@@ -356,6 +367,7 @@ extension SquallConfig {
             "[stats]",
             "enabled = \(stats.enabled)",
             "allow = [\(stats.allow.map { q($0.description) }.joined(separator: ", "))]",
+            "hosts = [\(stats.hosts.map(q).joined(separator: ", "))]",
             "show_peer_addresses = \(stats.showPeerAddresses)",
             "assets_dir = \(q(stats.assetsDirectory))",
         ]

@@ -61,11 +61,11 @@ public final class TrackerRouter: Sendable {
     let started = ContinuousClock.now
     let tls: (any TLSContextProvider)?
     let metrics = TrackerMetrics()
-    /// The torrents table's rows, read from the store at most every two seconds, or ten times as
-    /// long as the last read took (a Redis with 100,000 torrents takes about half a second), so
-    /// an open page never costs the store more than a tenth of its time: DataTables asks again
-    /// for every page, sort and keystroke.
-    private let rowsCache = Mutex<(at: ContinuousClock.Instant, keep: Duration, rows: [TorrentRow])?>(nil)
+    /// The torrents table's rows and sorted orders, single-flight (see `StatsRowsCache`).
+    private let rows: StatsRowsCache
+    /// Store outages logged by their transitions, not per request.
+    private let outages: OutageLog
+    private let hosts: HostRule
     let assets: StatsAssets
     let history = StatsHistory()
     private let openConnections: @Sendable () -> Int
@@ -82,6 +82,9 @@ public final class TrackerRouter: Sendable {
         self.config = config
         self.policy = config.announce.policy
         self.logger = logger
+        self.rows = StatsRowsCache { [store] done in store.torrentRows(completion: done) }
+        self.outages = OutageLog(logger: logger)
+        self.hosts = HostRule(names: config.stats.hosts)
     }
 
     /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
@@ -137,7 +140,8 @@ public final class TrackerRouter: Sendable {
         } else if path.elementsEqual("/scrape".utf8) {
             scrape(head.query, respond: respond)
         } else if path.elementsEqual("/health".utf8) {
-            let json = health
+            // Outside stats.allow, a client learns only whether the tracker serves.
+            let json: @Sendable (Bool) -> String = addressAllowed(remote) ? health : Self.bareHealth
             store.health { up in
                 respond(HTTPReply(status: up ? 200 : 503, contentType: "application/json", body: Array(json(up).utf8)))
             }
@@ -174,6 +178,8 @@ public final class TrackerRouter: Sendable {
     /// Seconds until the nearest certificate expires, when TLS is served.
     var certificateExpiresIn: Int? { tls.map { $0.current.nearestExpiry - Int(time(nil)) } }
 
+    @Sendable private static func bareHealth(_ storeUp: Bool) -> String { #"{"status":"\#(storeUp ? "ok" : "unavailable")"}"# + "\n" }
+
     /// `{"status":"ok"|"unavailable","version":...,"store":"memory"|"redis"|"down",...}`
     @Sendable private func health(_ storeUp: Bool) -> String {
         let status = storeUp ? "ok" : "unavailable"
@@ -194,11 +200,13 @@ public final class TrackerRouter: Sendable {
         let policy = policy
         let logger = logger
         let metrics = metrics
+        let outages = outages
         let storeStarted = ContinuousClock.now
         store.announce(verb) { result in
             metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let reply):
+                outages.succeeded()
                 logger.debug(
                     "announce",
                     metadata: [
@@ -214,7 +222,7 @@ public final class TrackerRouter: Sendable {
                 var unavailable = false
                 if case .unavailable(let why) = e {
                     unavailable = true
-                    logger.error("store unavailable", metadata: ["reason": "\(why)"])
+                    outages.failed(why)
                 }
                 respond(.failure(e.failure, unavailable: unavailable))
             }
@@ -231,18 +239,22 @@ public final class TrackerRouter: Sendable {
             respond(.failure(error as? TrackerFailure ?? TrackerFailure("malformed query")))
             return
         }
-        let (metrics, storeStarted) = (metrics, ContinuousClock.now)
+        let (metrics, storeStarted, outages) = (metrics, ContinuousClock.now, outages)
         let finish: @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void = { result in
             metrics.storeScrapeLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let files):
+                outages.succeeded()
                 var w = BencodeWriter(capacity: 16 + 100 * files.count)
                 ResponseEncoding.scrape(files, into: &w)
                 respond(.bencoded(w))
             case .failure(let e):
                 metrics.storeError(e)
                 var unavailable = false
-                if case .unavailable = e { unavailable = true }
+                if case .unavailable(let why) = e {
+                    unavailable = true
+                    outages.failed(why)
+                }
                 respond(.failure(e.failure, unavailable: unavailable))
             }
         }
@@ -257,15 +269,16 @@ public final class TrackerRouter: Sendable {
         }
     }
 
-    /// `stats.allow` holds the client's address and, when `stats.token` is set, the request
-    /// carries `Authorization: Bearer TOKEN` (compared in constant time).
+    /// `stats.allow` holds the client's address, the Host is one `stats.hosts` allows (no DNS
+    /// rebinding) and, when `stats.token` is set, the request carries `Authorization: Bearer
+    /// TOKEN` (digests compared in constant time: no length or prefix shows in the timing).
     private func statsAllowed(_ head: HTTPRequestHead, remote: PeerAddress) -> Bool {
-        guard config.stats.allow.contains(where: { $0.contains(remote) }) else { return false }
+        guard addressAllowed(remote), hosts.allows(head.host) else { return false }
         guard let token = config.stats.token else { return true }
-        let expected = Array(("Bearer " + token).utf8)
-        guard let sent = head.authorization, sent.count == expected.count else { return false }
-        return zip(sent, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+        return Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8))
     }
+
+    private func addressAllowed(_ remote: PeerAddress) -> Bool { config.stats.allow.contains { $0.contains(remote) } }
 
     /// The summary as JSON: swarm totals, announces and scrapes by transport (totals and per
     /// second since start), uptime, version, store and its health, nearest certificate expiry.
@@ -299,10 +312,10 @@ public final class TrackerRouter: Sendable {
         let column = Int(p["order[0][column]"] ?? "").flatMap(TorrentQuery.Column.init(rawValue:)) ?? .seeders
         let query = TorrentQuery(
             start: Int(p["start"] ?? "") ?? 0, length: length, search: search, order: column, ascending: p["order[0][dir]"] == "asc")
-        withRows { result in
+        rows.withTable { result in
             switch result {
-            case .success(let rows):
-                let page = query.run(on: rows)
+            case .success(let table):
+                let page = query.run(on: table)
                 let data = page.rows.map {
                     "[\(JSONText.quoted($0.infoHash.raw.hex)),\($0.seeders),\($0.leechers),\($0.completed),\($0.ipv4),\($0.ipv6),\($0.idle)]"
                 }
@@ -350,25 +363,12 @@ public final class TrackerRouter: Sendable {
         }
     }
 
-    /// The cached rows, or fresh ones when the cache is past its time.
-    private func withRows(_ body: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
-        let now = ContinuousClock.now
-        if let cached = rowsCache.withLock({ $0 }), now - cached.at < cached.keep { return body(.success(cached.rows)) }
-        store.torrentRows { result in
-            if case .success(let rows) = result {
-                let took = ContinuousClock.now - now
-                self.rowsCache.withLock { $0 = (now, max(.seconds(2), took * 10), rows) }
-            }
-            body(result)
-        }
-    }
-
     /// The page: summary, first page of the table (server-rendered), scripts when present.
     private func stats(respond: @escaping @Sendable (HTTPReply) -> Void) {
         let assets = assets
         summary { summary in
-            self.withRows { rows in
-                let first = (try? rows.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
+            self.rows.withTable { table in
+                let first = (try? table.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
                 respond(
                     HTTPReply(
                         status: 200, contentType: "text/html; charset=utf-8",

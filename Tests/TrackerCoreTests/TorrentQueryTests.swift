@@ -1,5 +1,6 @@
 import Testing
-import TrackerCore
+
+@testable import TrackerCore
 
 /// The statistics table's paging, sorting and search, on plain rows.
 @Suite struct TorrentQueryTests {
@@ -50,5 +51,48 @@ import TrackerCore
         #expect(TorrentQuery(search: "01FF").run(on: rows).filtered == 1)
         #expect(TorrentQuery(search: "zz").run(on: rows).filtered == 0)
         #expect(TorrentQuery(start: 700, length: 10).run(on: rows).rows.isEmpty)
+    }
+}
+
+/// The table's kept order at the size of a large tracker: a page anywhere costs the page.
+@Suite struct TorrentTableTests {
+    static func rows(_ n: Int) -> [TorrentRow] {
+        var rng = SplitMix64(seed: 11)
+        return (0..<n).map { i in
+            var bytes = (0..<20).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            bytes[19] = UInt8(i & 0xFF)
+            return TorrentRow(
+                infoHash: InfoHash(bytes)!, seeders: Int.random(in: 0..<50, using: &rng), leechers: Int.random(in: 0..<50, using: &rng),
+                completed: i % 13, ipv4: i % 5, ipv6: i % 3, idle: UInt32(i % 1800))
+        }
+    }
+
+    @Test func pagesAnywhereIn100000TorrentsAreFastAndAgreeWithAFullSort() {
+        let n = 100_000
+        let table = TorrentTable(rows: Self.rows(n))
+        // Built once per refresh of the rows (and kept with them), not per page.
+        _ = table.order(.seeders, ascending: false)
+        let full = table.rows.sorted { TorrentQuery.before($0, $1, .seeders, false) }
+        for start in [0, n / 4 - 500, n / 2, n - 25] {
+            let clock = ContinuousClock()
+            var page: TorrentPage?
+            let took = clock.measure { page = TorrentQuery(start: start, length: 25, order: .seeders).run(on: table) }
+            #expect(took < .milliseconds(50), "page at \(start) took \(took)")
+            #expect(page?.rows == Array(full[start..<min(n, start + 25)]), "page at \(start)")
+        }
+        // A search is one pass over the kept order (checked for its result, not timed).
+        let prefix = String(table.rows[12345].infoHash.raw.hex.prefix(3))
+        let found = TorrentQuery(start: 0, length: 25, search: prefix, order: .seeders).run(on: table)
+        let matching = full.filter { $0.infoHash.raw.hex.hasPrefix(prefix) }
+        #expect(found.filtered == matching.count && found.rows == Array(matching.prefix(25)))
+    }
+
+    @Test func hexPrefixesMatchNibbleByNibble() {
+        let hash = InfoHash([0xAB, 0xCD] + [UInt8](repeating: 0, count: 18))!.raw
+        #expect(TorrentQuery.hash(hash, startsWith: [0xA]))
+        #expect(TorrentQuery.hash(hash, startsWith: [0xA, 0xB, 0xC]))
+        #expect(!TorrentQuery.hash(hash, startsWith: [0xA, 0xC]))
+        #expect(TorrentQuery.hash(hash, startsWith: [0xA, 0xB, 0xC, 0xD] + [UInt8](repeating: 0, count: 36)))
+        #expect(!TorrentQuery.hash(hash, startsWith: [UInt8](repeating: 0, count: 41)))
     }
 }

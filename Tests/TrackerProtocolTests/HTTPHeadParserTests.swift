@@ -77,3 +77,19 @@ func parseHead(_ s: String, max: Int = 8192) -> HTTPHeadParser.Outcome {
         #expect(parseHead(String(repeating: "a", count: 100), max: 512) == .incomplete)
     }
 }
+
+/// The Host is kept for the routes that check it, and skipped on the announce hot path.
+@Suite struct HostHeaderTests {
+    func head(_ text: String) -> HTTPRequestHead? {
+        guard case .head(let h, _) = Array(text.utf8).withUnsafeBytes({ HTTPHeadParser.parse($0, maxHeadBytes: 8192) }) else { return nil }
+        return h
+    }
+
+    @Test func hostIsKeptForStatisticsAndSkippedForAnnounces() {
+        #expect(head("GET /stats HTTP/1.1\r\nHost: Tracker.Example:6969\r\n\r\n")?.host == Array("Tracker.Example:6969".utf8))
+        #expect(head("GET /metrics HTTP/1.1\r\nhost:  localhost \r\n\r\n")?.host == Array("localhost".utf8))
+        #expect(head("GET /announce?info_hash=x HTTP/1.1\r\nHost: t\r\n\r\n")?.host == nil)
+        #expect(head("GET /scrape HTTP/1.1\r\nHost: t\r\n\r\n")?.host == nil)
+        #expect(head("GET /stats HTTP/1.1\r\n\r\n")?.host == nil)
+    }
+}

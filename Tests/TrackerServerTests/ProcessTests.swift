@@ -1,8 +1,8 @@
 import Foundation
-import TrackerServer
 import Synchronization
 import Testing
 import TrackerProtocol
+import TrackerServer
 
 /// The built `squall` executable, run as an operator would.
 @Suite struct ProcessTests {
@@ -346,7 +346,7 @@ final class SquallProcess {
     @Test func theSoftLimitIsRaisedAndMaxConnectionsClampedWithOneWarning() throws {
         let squall = Process()
         squall.executableURL = URL(fileURLWithPath: "/bin/bash")
-        squall.arguments = ["-c", "ulimit -Hn 600 && ulimit -Sn 100 && exec '\(ProcessTests.binary.path)' --http 127.0.0.1:0"]
+        squall.arguments = ["-c", "ulimit -Sn 100 && ulimit -Hn 600 && exec '\(ProcessTests.binary.path)' --http 127.0.0.1:0"]
         let err = Pipe()
         squall.standardError = err
         squall.standardOutput = FileHandle.nullDevice

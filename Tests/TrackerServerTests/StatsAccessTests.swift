@@ -30,6 +30,36 @@ import TrackerServer
         }
     }
 
+    /// DNS rebinding: a page from a name the attacker controls, resolved to 127.0.0.1, reads
+    /// nothing, because the browser sends that name as the Host.
+    @Test func onlyKnownHostNamesReadTheStatistics() async throws {
+        let t = try await RunningTracker.start { $0.stats.hosts = ["tracker.example.org"] }
+        defer { Task { try await t.stop() } }
+        for route in Self.statsRoutes {
+            for host in ["evil.example", "evil.example:\(t.port)", "localhost.evil.example", "127.0.0.1.evil.example"] {
+                let r = try TestClient.get("127.0.0.1", t.port, route, headers: ["Host: \(host)"])
+                #expect(r.status == 403 && !String(decoding: r.body, as: UTF8.self).contains("squall_"), "\(route) with Host \(host)")
+            }
+            for host in ["localhost", "LocalHost:\(t.port)", "127.0.0.1:\(t.port)", "[::1]:\(t.port)", "tracker.example.org", "10.1.2.3"] {
+                #expect(
+                    try TestClient.get("127.0.0.1", t.port, route, headers: ["Host: \(host)"]).status == 200, "\(route) with Host \(host)")
+            }
+        }
+        // Announces do not look at the Host.
+        let a = try TestClient.get(
+            "127.0.0.1", t.port, announceTarget(hash: testHash(73), peer: testPeer("h"), left: 1), headers: ["Host: evil.example"])
+        #expect(a.status == 200)
+    }
+
+    @Test func healthTellsOutsidersOnlyItsStatus() async throws {
+        let t = try await RunningTracker.start { $0.stats.allow = [AddressRange("127.0.0.1")!] }
+        defer { Task { try await t.stop() } }
+        let inside = String(decoding: try TestClient.get("127.0.0.1", t.port, "/health").body, as: UTF8.self)
+        #expect(inside.contains(#""version""#) && inside.contains(#""store":"memory""#))
+        let outside = try TestClient.get("::1", t.port, "/health")
+        #expect(outside.status == 200 && String(decoding: outside.body, as: UTF8.self) == #"{"status":"ok"}"# + "\n")
+    }
+
     @Test func disabledStatisticsAreNotFound() async throws {
         let t = try await RunningTracker.start { $0.stats.enabled = false }
         defer { Task { try await t.stop() } }

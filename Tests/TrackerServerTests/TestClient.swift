@@ -102,7 +102,9 @@ final class TestClient {
     /// One GET on a fresh connection.
     static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
         let c = try TestClient(host: host, port: port)
-        try c.send("GET \(target) HTTP/1.1\r\nHost: tracker\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n")
+        // A Host the statistics answer to by default (stats.hosts), unless the test sends its own.
+        let host = headers.contains { $0.lowercased().hasPrefix("host:") } ? "" : "Host: localhost\r\n"
+        try c.send("GET \(target) HTTP/1.1\r\n" + host + headers.map { $0 + "\r\n" }.joined() + "\r\n")
         return try c.readResponse()
     }
 }
