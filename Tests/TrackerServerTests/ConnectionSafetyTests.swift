@@ -73,14 +73,7 @@ import TrackerTLS
         try held[0].send("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
         _ = try held[0].readResponse()
         #expect(try held[0].closedByPeer())
-        var served = false
-        for _ in 0..<50 where !served {
-            let next = try TestClient(host: "127.0.0.1", port: t.port)
-            try? next.send("GET /health HTTP/1.1\r\n\r\n")
-            served = (try? next.readResponse().status) == 200
-            if !served { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        #expect(served)
+        #expect(try await TestClient.eventuallyServed("127.0.0.1", t.port))
         try await t.stop()
     }
 

@@ -129,9 +129,17 @@ final class SquallProcess {
     private let err = Pipe()
     private(set) var log = ""
 
-    init(_ args: [String]) throws {
-        process.executableURL = ProcessTests.binary
-        process.arguments = args
+    /// `shellPrefix`, when given, runs the binary through bash after it (e.g. `ulimit` calls).
+    init(_ args: [String], shellPrefix: String? = nil) throws {
+        if let shellPrefix {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = [
+                "-c", shellPrefix + " && exec '\(ProcessTests.binary.path)' " + args.map { "'\($0)'" }.joined(separator: " "),
+            ]
+        } else {
+            process.executableURL = ProcessTests.binary
+            process.arguments = args
+        }
         process.standardError = err
         process.standardOutput = FileHandle.nullDevice
         try process.run()
@@ -344,26 +352,15 @@ final class SquallProcess {
 /// with one warning when even that cannot hold it.
 @Suite struct FileLimitTests {
     @Test func theSoftLimitIsRaisedAndMaxConnectionsClampedWithOneWarning() throws {
-        let squall = Process()
-        squall.executableURL = URL(fileURLWithPath: "/bin/bash")
-        squall.arguments = ["-c", "ulimit -Sn 100 && ulimit -Hn 600 && exec '\(ProcessTests.binary.path)' --http 127.0.0.1:0"]
-        let err = Pipe()
-        squall.standardError = err
-        squall.standardOutput = FileHandle.nullDevice
-        try squall.run()
-        var log = ""
-        while !log.contains(" ready") {
-            let chunk = err.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
-        let limits = try String(contentsOfFile: "/proc/\(squall.processIdentifier)/limits", encoding: .utf8)
+        let squall = try SquallProcess(["--http", "127.0.0.1:0"], shellPrefix: "ulimit -Sn 100 && ulimit -Hn 600")
+        defer { _ = squall.stop() }
+        squall.waitFor(" ready")
+        let log = squall.log
+        let limits = try String(contentsOfFile: "/proc/\(squall.process.processIdentifier)/limits", encoding: .utf8)
         let files = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }.map { $0.split(separator: " ") } ?? []
         #expect(files.count >= 5 && files[3] == "600" && files[4] == "600", "soft limit raised to the hard one: \(files)")
         let warnings = log.split(separator: "\n").filter { $0.contains("open-file limit") }
         #expect(warnings.count == 1 && warnings[0].contains("open_files=600") && warnings[0].contains("configured=10000"), "\(log)")
-        squall.terminate()
-        squall.waitUntilExit()
     }
 
     @Test func connectionsFitTheLimit() {

@@ -99,6 +99,18 @@ final class TestClient {
         return nil
     }
 
+    /// Whether a fresh connection gets /health answered within about a second of tries: the
+    /// place a closed connection held is given back asynchronously.
+    static func eventuallyServed(_ host: String, _ port: Int) async throws -> Bool {
+        for _ in 0..<50 {
+            let next = try TestClient(host: host, port: port)
+            try? next.send("GET /health HTTP/1.1\r\n\r\n")
+            if (try? next.readResponse().status) == 200 { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
     /// One GET on a fresh connection.
     static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
         let c = try TestClient(host: host, port: port)
