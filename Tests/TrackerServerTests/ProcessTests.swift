@@ -257,6 +257,76 @@ final class SquallProcess {
         }
     }
 
+    /// A TLS client that sends its request and its close_notify together, then reads (Python's
+    /// ssl over memory BIOs: OpenSSL lets a client read after sending close_notify).
+    static let closeNotifyClient = #"""
+        import socket, ssl, sys
+        host, port, ca, target = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+        ctx = ssl.create_default_context(cafile=ca)
+        sock = socket.create_connection((host, port), timeout=10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        def flush():
+            data = out.read()
+            if data: sock.sendall(data)
+        while True:
+            try:
+                tls.do_handshake(); break
+            except ssl.SSLWantReadError:
+                flush()
+                data = sock.recv(65536)
+                if not data: sys.exit("closed during the handshake")
+                inc.write(data)
+        flush()
+        # The request and the close_notify in one write: the server sees both in one read.
+        tls.write(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target).encode())
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        flush()
+        reply = b""
+        while True:
+            data = sock.recv(65536)
+            if not data: break
+            inc.write(data)
+            try:
+                while True:
+                    chunk = tls.read(65536)
+                    if not chunk: break
+                    reply += chunk
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+            if b"\r\n\r\n" in reply: 
+                head, _, body = reply.partition(b"\r\n\r\n")
+                n = [int(l.split(b":")[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")]
+                if n and len(body) >= n[0]: break
+        sys.stdout.write(reply.decode("latin-1"))
+        """#
+
+    /// Regression: the TLS layer closed the connection on the client's close_notify, so a reply
+    /// the store gave later (Redis answers after the read that asked) was never written.
+    @Test func aTLSCloseNotifyRightBehindARequestStillGetsTheRedisStoresReply() throws {
+        let redis = try Redis(password: "pw")
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let squall = try SquallProcess([
+            "--storage", "redis://:pw@127.0.0.1:\(redis.port)", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--tls-cert", f.cert,
+            "--tls-key", f.key,
+        ])
+        defer { _ = squall.stop() }
+        #expect(squall.waitFor(" ready"), "\(squall.log)")
+        let port = try #require(squall.ports("https").first, "\(squall.log)")
+        let script = NSTemporaryDirectory() + "squall-close-notify-\(UUID().uuidString).py"
+        try Self.closeNotifyClient.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        for i in 0..<5 {
+            let target = announceTarget(hash: testHash(60), peer: testPeer("cn\(i)"), left: 1)
+            let reply = try shell("/usr/bin/python3 '\(script)' 127.0.0.1 \(port) '\(f.ca)' '\(target)'")
+            #expect(reply.hasPrefix("HTTP/1.1 200 OK") && reply.contains("10:incompletei\(i + 1)e"), "\(reply)")
+        }
+    }
+
     @Test func badRedisSettingsStopStartupWithOneLineAndNoPassword() throws {
         let redis = try Redis(password: "sekret")
         for (url, expected) in [
