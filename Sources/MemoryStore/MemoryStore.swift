@@ -7,8 +7,11 @@ public struct MemoryStoreLimits: Sendable, Equatable {
     public var maxTorrents: Int
     /// Peers one torrent holds at once; new peers beyond it are refused.
     public var maxPeersPerTorrent: Int
-    public init(maxTorrents: Int = 1_000_000, maxPeersPerTorrent: Int = 100_000) {
-        (self.maxTorrents, self.maxPeersPerTorrent) = (maxTorrents, maxPeersPerTorrent)
+    /// Peers the whole store holds at once; new peers beyond it are refused (peers already in
+    /// keep announcing), so many torrents of modest swarms cannot exhaust memory either.
+    public var maxPeers: Int
+    public init(maxTorrents: Int = 1_000_000, maxPeersPerTorrent: Int = 100_000, maxPeers: Int = 10_000_000) {
+        (self.maxTorrents, self.maxPeersPerTorrent, self.maxPeers) = (maxTorrents, maxPeersPerTorrent, maxPeers)
     }
 }
 
@@ -30,6 +33,8 @@ public final class MemoryStore: PeerStore {
     private let ttl: UInt32
     private let limits: MemoryStoreLimits
     private let torrentCount = Atomic<Int>(0)
+    /// Peers in all shards, for `maxPeers`: moved only when a peer joins or leaves.
+    private let peerCount = Atomic<Int>(0)
     static let lazySweepSpacing: UInt32 = 10
 
     final class Shard: Sendable {
@@ -84,9 +89,12 @@ public final class MemoryStore: PeerStore {
         let cutoff = cutoff(now)
         let seed = seed
         let limits = limits
+        // Approximate by at most one peer per thread racing here; a bound, not an exact count.
+        let storeFull = peerCount.load(ordering: .relaxed) >= limits.maxPeers
         return shard(for: a.infoHash).state.withLock { state -> Result<SwarmReply, StoreError> in
             if state.torrents[a.infoHash] == nil {
                 if a.remove { return .success(SwarmReply(complete: 0, incomplete: 0, downloaded: 0, peers: [])) }
+                if storeFull { return .failure(Self.storeFull(limits)) }
                 // Reserve a torrent slot; give it back if another shard won the last one.
                 if torrentCount.add(1, ordering: .relaxed).newValue > limits.maxTorrents {
                     torrentCount.subtract(1, ordering: .relaxed)
@@ -96,16 +104,22 @@ public final class MemoryStore: PeerStore {
             }
             let (result, d) = Self.apply(
                 a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl,
-                maxPeers: limits.maxPeersPerTorrent, seed: seed)
+                maxPeers: limits.maxPeersPerTorrent, storeFull: storeFull ? Self.storeFull(limits) : nil, seed: seed)
             state.add(d)
+            if d.peers != 0 { peerCount.add(d.peers, ordering: .relaxed) }
             return result
         }
     }
 
-    /// One announce against one swarm; returns the reply and how the counts moved.
+    private static func storeFull(_ limits: MemoryStoreLimits) -> StoreError {
+        .full("tracker is full (at most \(limits.maxPeers) peers)")
+    }
+
+    /// One announce against one swarm; returns the reply and how the counts moved. With
+    /// `storeFull`, only peers already in the swarm are served (a new one gets that failure).
     private static func apply(
         _ a: PeerAnnounce, to swarm: inout Swarm, rng: inout SplitMix64, now: UInt32, cutoff: UInt32, ttl: UInt32,
-        maxPeers: Int, seed: UInt64
+        maxPeers: Int, storeFull: StoreError?, seed: UInt64
     ) -> (Result<SwarmReply, StoreError>, SwarmDelta) {
         var delta = SwarmDelta()
         if now > swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
@@ -120,8 +134,8 @@ public final class MemoryStore: PeerStore {
             }
             return (.success(reply([])), delta)
         }
-        guard let (p, d) = swarm.upsert(a, now: now, maxPeers: maxPeers, seed: seed) else {
-            return (.failure(.full("torrent is full (at most \(maxPeers) peers)")), delta)
+        guard let (p, d) = swarm.upsert(a, now: now, maxPeers: storeFull == nil ? maxPeers : 0, seed: seed) else {
+            return (.failure(storeFull ?? .full("torrent is full (at most \(maxPeers) peers)")), delta)
         }
         delta += d
         let sample = swarm.sample(numwant: a.numwant, excluding: p, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
@@ -210,6 +224,7 @@ public final class MemoryStore: PeerStore {
                     if now > state.torrents.values[i].oldestSeen &+ ttl || state.torrents.values[i].count == 0 {
                         let d = state.torrents.values[i].sweep(cutoff: cutoff, now: now, seed: seed)
                         state.add(d)
+                        if d.peers != 0 { peerCount.add(d.peers, ordering: .relaxed) }
                         removed -= d.peers
                         if state.torrents.values[i].count == 0 { empty.append(state.torrents.keys[i]) }
                     }

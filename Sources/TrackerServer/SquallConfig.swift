@@ -138,7 +138,11 @@ public struct SquallConfig: Sendable, Equatable {
         public var maxTorrents = 1_000_000
         /// `memory.max_peers_per_torrent`: peers one torrent holds.
         public var maxPeersPerTorrent = 100_000
-        public var limits: MemoryStoreLimits { MemoryStoreLimits(maxTorrents: maxTorrents, maxPeersPerTorrent: maxPeersPerTorrent) }
+        /// `memory.max_peers`: peers the memory store holds in all.
+        public var maxPeers = 10_000_000
+        public var limits: MemoryStoreLimits {
+            MemoryStoreLimits(maxTorrents: maxTorrents, maxPeersPerTorrent: maxPeersPerTorrent, maxPeers: maxPeers)
+        }
     }
 }
 
@@ -250,6 +254,7 @@ extension SquallConfig {
         if var t = try r.table("memory") {
             if let v = try t.int("max_torrents") { memory.maxTorrents = v }
             if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
+            if let v = try t.int("max_peers") { memory.maxPeers = v }
             try t.finish()
         }
         try r.finish()
@@ -305,6 +310,7 @@ extension SquallConfig {
         try positive(scrape.fullScrapeLimit, "scrape.full_scrape_limit", max: 100_000_000)
         try positive(memory.maxTorrents, "memory.max_torrents", max: 1_000_000_000)
         try positive(memory.maxPeersPerTorrent, "memory.max_peers_per_torrent", max: 100_000_000)
+        try positive(memory.maxPeers, "memory.max_peers", max: 10_000_000_000)
     }
 
     /// `storage` with any password in a Redis URL replaced by `***`.
@@ -377,6 +383,7 @@ extension SquallConfig {
             "[memory]",
             "max_torrents = \(memory.maxTorrents)",
             "max_peers_per_torrent = \(memory.maxPeersPerTorrent)",
+            "max_peers = \(memory.maxPeers)",
         ]
         return lines.joined(separator: "\n") + "\n"
     }
