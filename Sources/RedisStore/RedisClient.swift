@@ -13,8 +13,10 @@ public import TrackerCore
 /// announces of the same loop; calls from elsewhere hop to a loop chosen round-robin.
 ///
 /// On a cluster, each command goes to the master of its key's slot, as the slot map says. The
-/// map is read with `CLUSTER SLOTS` at start and again (at most once a second) whenever a
-/// server answers `MOVED`; the command itself follows `MOVED` and `ASK` at once.
+/// map is read with `CLUSTER SLOTS` at start, every 30 s, and again (at most once a second)
+/// whenever a server answers `MOVED` or a command fails to reach its server (refused, reset,
+/// timed out): a master that died sends no `MOVED`, and once its replica is promoted the map
+/// names the new master. The command itself follows `MOVED` and `ASK` at once.
 final class RedisClient: Sendable {
     typealias Callback = RedisLink.Callback
     private let options: RedisOptions
@@ -32,6 +34,9 @@ final class RedisClient: Sendable {
         var lastRefresh = NIODeadline.distantPast
     }
     private let routing = Mutex(Routing())
+    /// Cluster only: the periodic re-read of the slot map.
+    private let refresher = Mutex<RepeatedTask?>(nil)
+    static let refreshPeriod = TimeAmount.seconds(30)
 
     init(options: RedisOptions, scripts: [RedisScript], group: any EventLoopGroup) {
         self.options = options
@@ -39,8 +44,16 @@ final class RedisClient: Sendable {
         loops = Array(group.makeIterator())
         perLoop = max(1, options.connections)
         byLoop = Dictionary(uniqueKeysWithValues: loops.enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
-        if options.isCluster { refreshSlots() }
+        if options.isCluster {
+            refreshSlots()
+            let task = loops[0].scheduleRepeatedTask(initialDelay: Self.refreshPeriod, delay: Self.refreshPeriod) { [weak self] _ in
+                self?.refreshSlots()
+            }
+            refresher.withLock { $0 = task }
+        }
     }
+
+    deinit { refresher.withLock { $0?.cancel() } }
 
     /// The links of every server known so far.
     private var allLinks: [RedisLink] { routing.withLock { r in r.servers.values.flatMap { $0 } } }
@@ -95,6 +108,8 @@ final class RedisClient: Sendable {
     ) {
         if asking { link.command([Array("ASKING".utf8)]) { _ in } }
         command(link) { result in
+            // A server that cannot be reached may be a dead master: see whether the map moved.
+            if self.options.isCluster, case .failure = result { self.refreshSlots() }
             guard self.options.isCluster, hops < 5, case .success(.error(let message)) = result else { return callback(result) }
             // A multi-key command on a slot being migrated, its keys split between the two
             // masters for a moment: Redis asks to try again shortly.

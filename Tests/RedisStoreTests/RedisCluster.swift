@@ -1,9 +1,9 @@
 import Foundation
 import RedisStore
 
-/// A real three-master Redis Cluster (Debian's redis-server), made for the tests on free ports
-/// with `redis-cli --cluster create`, killed when released. Ready when every node reports
-/// `cluster_state:ok`, polled, never slept on blindly.
+/// A real Redis Cluster (Debian's redis-server), three masters by default, optionally with
+/// replicas, made for the tests on free ports with `redis-cli --cluster create`, killed when
+/// released. Ready when every node reports `cluster_state:ok`, polled, never slept on blindly.
 final class RedisCluster: @unchecked Sendable {
     struct Node {
         let port: Int
@@ -13,10 +13,12 @@ final class RedisCluster: @unchecked Sendable {
     let nodes: [Node]
     let dir: String
 
-    init() throws {
+    /// `nodeTimeout` is `cluster-node-timeout`: how long a master may be unreachable before its
+    /// replica is promoted.
+    init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int = 15_000) throws {
         dir = NSTemporaryDirectory() + "squall-cluster-\(UUID().uuidString)"
         var nodes: [Node] = []
-        for i in 0..<3 {
+        for i in 0..<(3 * (1 + replicasPerMaster)) {
             let nodeDir = dir + "/\(i)"
             try FileManager.default.createDirectory(atPath: nodeDir, withIntermediateDirectories: true)
             let port = try RedisServer.freePort()
@@ -25,7 +27,7 @@ final class RedisCluster: @unchecked Sendable {
             p.arguments = [
                 "--port", "\(port)", "--cluster-port", "\(try RedisServer.freePort())", "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-config-file", nodeDir + "/nodes.conf", "--save", "", "--appendonly", "no",
-                "--dir", nodeDir, "--enable-debug-command", "local",
+                "--dir", nodeDir, "--enable-debug-command", "local", "--cluster-node-timeout", "\(nodeTimeoutMilliseconds)",
             ]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
@@ -36,7 +38,10 @@ final class RedisCluster: @unchecked Sendable {
         for n in nodes { try Self.waitFor(n.port) { (try? $0.command("PING")) == .status("PONG") } }
         let create = Process()
         create.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        create.arguments = ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + ["--cluster-replicas", "0", "--cluster-yes"]
+        create.arguments =
+            ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + [
+                "--cluster-replicas", "\(replicasPerMaster)", "--cluster-yes",
+            ]
         create.standardOutput = FileHandle.nullDevice
         create.standardError = FileHandle.nullDevice
         try create.run()
@@ -46,6 +51,12 @@ final class RedisCluster: @unchecked Sendable {
             try Self.waitFor(n.port) { c in
                 guard case .string(let info) = try? c.command("CLUSTER", "INFO") else { return false }
                 return String(decoding: info, as: UTF8.self).contains("cluster_state:ok")
+            }
+            // A replica that never finished its first sync would not take over from its master.
+            try Self.waitFor(n.port) { c in
+                guard case .string(let info) = try? c.command("INFO", "replication") else { return false }
+                let text = String(decoding: info, as: UTF8.self)
+                return text.contains("role:master") || text.contains("master_link_status:up")
             }
         }
     }

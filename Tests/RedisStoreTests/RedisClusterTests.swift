@@ -71,6 +71,36 @@ import TrackerCore
         }
     }
 
+    /// A master killed for good sends no MOVED: the store must notice by itself. Before, the
+    /// slot map was read only at start and on MOVED, so the dead master's third of the torrents
+    /// failed until Squall restarted.
+    @Test func aMasterKilledForGoodIsRoutedAroundOnceItsReplicaIsPromoted() async throws {
+        let nodeTimeout = 1.0
+        let cluster = try RedisCluster(replicasPerMaster: 1, nodeTimeoutMilliseconds: Int(nodeTimeout * 1000))
+        let store = try Self.store(cluster, prefix: "f:", clock: ManualTrackerClock())
+        for hash in 1...60 { _ = try await Self.announce(store, hash: hash, peer: 1) }
+        let victim = try cluster.owner(of: try Self.slot(cluster, hash: 1))
+        kill(cluster.nodes[victim].process.processIdentifier, SIGKILL)
+        let killed = Date()
+        // Clients go on announcing; from node-timeout + 5 s on, almost every announce succeeds.
+        var (ok, failed, during) = (0, 0, 0)
+        while Date().timeIntervalSince(killed) < nodeTimeout + 8 {
+            for hash in 1...60 {
+                let served = (try? await Self.announce(store, hash: hash, peer: 2)) != nil
+                if Date().timeIntervalSince(killed) < nodeTimeout + 5 {
+                    if !served { during += 1 }
+                } else if served {
+                    ok += 1
+                } else {
+                    failed += 1
+                }
+            }
+        }
+        #expect(during > 0, "the dead master's torrents failed for a while (else the test proves nothing)")
+        #expect(ok + failed >= 60)
+        #expect(Double(ok) >= 0.99 * Double(ok + failed), "after node-timeout + 5 s: \(ok) served, \(failed) failed")
+    }
+
     @Test func torrentsSpreadOverTheMastersAndTotalsAddUp() async throws {
         let cluster = try RedisCluster()
         let store = try Self.store(cluster, prefix: "t:", clock: ManualTrackerClock())
