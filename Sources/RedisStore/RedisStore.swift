@@ -184,6 +184,10 @@ public final class RedisStore: PeerStore, Sendable {
         return min(a.numwant, max(0, others))
     }
 
+    /// The most seeders or leechers a reply may report: far above any swarm, far below what
+    /// would overflow slot offsets (53 bytes a slot).
+    static let maxCount = 1 << 32
+
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     private static func announceReply(
         _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, cutoff: Int, maxPeers: Int, hints: SampleHints
@@ -193,6 +197,11 @@ public final class RedisStore: PeerStore, Sendable {
             if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
             guard parts.count >= 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
+            // Range-checked: the next sample's slots are computed from these counts, and counts
+            // no swarm can have (edited or corrupted keys) must not overflow that arithmetic.
+            guard (0...maxCount).contains(s), (0...maxCount).contains(l), (0...Int(Int32.max) * 1024).contains(d) else {
+                return .failure(.unavailable("redis: counts out of range (seeders \(s), leechers \(l), downloaded \(d))"))
+            }
             for case .string(let run) in parts.dropFirst(4) { blob += run }
             let peers =
                 squallSampled
@@ -274,8 +283,10 @@ public final class RedisStore: PeerStore, Sendable {
                     let n = (reply.array ?? []).map { $0.integer ?? 0 }
                     guard n.count == group.count * 4 else { return completion(.failure(.unavailable("redis: unexpected reply \(reply)"))) }
                     for (i, h) in group.enumerated() where n[4 * i] + n[4 * i + 1] > 0 {
-                        let (s, l, d, p) = (n[4 * i], n[4 * i + 1], n[4 * i + 2], n[4 * i + 3])
-                        out[h] = ScrapeEntry(complete: s, incomplete: l, downloaded: d, downloaders: l - p)
+                        // Clamped: counts edited in Redis must not make a negative or absurd entry.
+                        let c = { (v: Int) in min(max(v, 0), Self.maxCount) }
+                        let (s, l, d, p) = (c(n[4 * i]), c(n[4 * i + 1]), c(n[4 * i + 2]), c(n[4 * i + 3]))
+                        out[h] = ScrapeEntry(complete: s, incomplete: l, downloaded: d, downloaders: max(0, l - p))
                     }
                 case .failure(let e): return completion(.failure(e))
                 }

@@ -63,6 +63,25 @@ import TrackerCore
         #expect(try await within(30) { try await store.expire() } == 1)
     }
 
+    /// Counts no swarm can have, edited into Redis, give an error reply, never a trap: the next
+    /// sample's slot offsets are computed from them.
+    @Test func countsOutOfRangeAreAnErrorNotATrap() async throws {
+        let server = try RedisServer()
+        let store = RedisStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
+        let h = hash(6)
+        for p in 1...3 { try await announce(store, h, peer: p) }
+        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        for (field, value) in [("l", "9223372036854775807"), ("l", "-5"), ("d", "-1")] {
+            _ = try c.command("HSET", "squall:{\(h.raw.hex)}:m", field, value)
+            await #expect(throws: StoreError.self, "\(field) = \(value)") { try await announce(store, h, peer: 4) }
+            // The same loop again: the counts must not have been remembered for the next sample.
+            await #expect(throws: StoreError.self) { try await announce(store, h, peer: 5) }
+            _ = try c.command("HSET", "squall:{\(h.raw.hex)}:m", "l", "3", "d", "0")
+        }
+        let entry = try await store.scrape([h])[h]
+        #expect(entry == nil || (entry!.complete >= 0 && entry!.incomplete >= 0 && entry!.downloaders >= 0))
+    }
+
     /// A stale torrent of 100,000 peers is swept in calls of bounded Redis time: before, one
     /// script call swept it whole and blocked Redis for about a second.
     @Test func aHugeStaleTorrentIsSweptInShortCalls() async throws {
