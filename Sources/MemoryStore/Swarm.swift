@@ -54,6 +54,8 @@ struct Swarm {
     var partialSeeds: UInt32 = 0
     var downloaded: UInt32 = 0
     var v6FreeHead: Int32 = -1
+    /// Slots of `v6` in use (the rest are on the free list).
+    var v6Live: Int32 = 0
     /// A lower bound on the oldest `seen` of any endpoint: nothing can have expired before
     /// `oldestSeen + ttl`.
     var oldestSeen: UInt32 = 0
@@ -158,6 +160,7 @@ struct Swarm {
     // MARK: v6 pool
 
     private mutating func allocV6() -> Int32 {
+        v6Live += 1
         if v6FreeHead >= 0 {
             let s = v6FreeHead
             v6FreeHead = Int32(bitPattern: v6[Int(s)].seen)
@@ -171,6 +174,22 @@ struct Swarm {
     private mutating func freeV6(_ s: Int32) {
         v6[Int(s)] = V6Slot(high: 0, low: 0, seen: UInt32(bitPattern: v6FreeHead), port: 0)
         v6FreeHead = s
+        v6Live -= 1
+    }
+
+    /// Gives memory back once most of the pool is free (a swarm that had many IPv6 peers and
+    /// lost them): live slots move to a pool sized for them and the peers follow. Each
+    /// compaction needs three quarters of the pool freed first, so its cost is amortised.
+    private mutating func compactV6IfSparse() {
+        guard v6.count > 64, Int(v6Live) * 4 < v6.count else { return }
+        var fresh: [V6Slot] = []
+        fresh.reserveCapacity(max(16, Int(v6Live) + Int(v6Live) / 4))
+        for p in peers.indices where peers[p].v6 >= 0 {
+            fresh.append(v6[Int(peers[p].v6)])
+            peers[p].v6 = Int32(fresh.count - 1)
+        }
+        v6 = fresh
+        v6FreeHead = -1
     }
 
     /// Grows a full array by a quarter (at least one slot) instead of doubling it: most swarms
@@ -269,7 +288,12 @@ struct Swarm {
         }
         peers.removeLast()
         maintainIndex(seed: seed)
-        if peers.isEmpty { v6 = []; v6FreeHead = -1 }
+        if peers.isEmpty {
+            v6 = []
+            v6FreeHead = -1
+        } else {
+            compactV6IfSparse()
+        }
         return delta
     }
 
@@ -310,6 +334,7 @@ struct Swarm {
         oldestSeen = peers.isEmpty ? 0 : oldest
         lastSweep = now
         if peers.capacity > 4 * peers.count + 16 { peers = Array(peers) }
+        compactV6IfSparse()
         return delta
     }
 
