@@ -115,9 +115,11 @@ enum RedisScripts {
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
-    /// ttl, max peers, hex info_hash, seed, sample here (0|1), then Squall's runs to read as
+    /// ttl, max peers, hex info_hash, seed, sample here (0|1), max torrents and max peers of
+    /// this totals hash (the bucket's share on a cluster), then Squall's runs to read as
     /// triples: `s` or `l`, first byte, last byte.
-    /// Returns {seeders, leechers, downloaded, records, run...} or {'full'}; records are the
+    /// Returns {seeders, leechers, downloaded, records, run...}, or {'full'} (the torrent),
+    /// {'full_torrents'} or {'full_peers'} (the tracker) for a new peer; records are the
     /// 53-byte records of the sample made here, concatenated; each run what one of Squall's runs
     /// read.
     ///
@@ -164,6 +166,12 @@ enum RedisScripts {
             local flags = 0
             if not rec then
               if size('s') + size('l') >= maxpeers then return {'full'} end
+              -- The tracker's caps, read from the totals it keeps, only when a peer is new.
+              local totals = redis.call('HMGET', KEYS[7], 't', 'p')
+              if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
+              if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[6], hex) then
+                return {'full_torrents'}
+              end
               if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
               if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
                 redis.call('SET', KEYS[2], '', 'NX')
@@ -243,7 +251,7 @@ enum RedisScripts {
             -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
             -- every string it makes, so joining them here would cost as much again.
             local reply = {ns, nl, downloaded, table.concat(out)}
-            for i = 15, #ARGV, 3 do
+            for i = 17, #ARGV, 3 do
               reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
             end
             return reply

@@ -20,6 +20,9 @@ public final class RedisStore: PeerStore, Sendable {
     private let clock: any TrackerClock
     private let ttl: Int
     private let maxPeersPerTorrent: Int
+    /// Torrents and peers the tracker holds in all (`memory.max_torrents`, `memory.max_peers`);
+    /// on a cluster each of the 256 buckets holds its share.
+    private let maxTorrents: Int, maxPeers: Int
     private let logger: Logger
 
     public convenience init(
@@ -37,8 +40,9 @@ public final class RedisStore: PeerStore, Sendable {
     public init(
         options: RedisOptions, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int, maxPeersPerTorrent: Int = 100_000,
-        logger: Logger = Logger(label: "squall.redis")
+        maxTorrents: Int = 1_000_000, maxPeers: Int = 10_000_000, logger: Logger = Logger(label: "squall.redis")
     ) {
+        (self.maxTorrents, self.maxPeers) = (maxTorrents, maxPeers)
         self.logger = logger
         client = RedisClient(options: options, scripts: RedisScripts.all, group: group)
         keys = RedisKeys(prefix: options.prefix, cluster: options.isCluster)
@@ -115,7 +119,8 @@ public final class RedisStore: PeerStore, Sendable {
         tail.append(decimal: maxPeersPerTorrent)
         tail.append(a.infoHash.raw.hex)
         let cutoff = Int(now) - ttl
-        let maxPeers = maxPeersPerTorrent
+        let limits = (perTorrent: maxPeersPerTorrent, torrents: maxTorrents, peers: maxPeers)
+        let shares = (torrents: bucketShare(of: maxTorrents), peers: bucketShare(of: maxPeers))
         let arguments = tail
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
             let hints = link.hints
@@ -124,6 +129,8 @@ public final class RedisStore: PeerStore, Sendable {
             var script = arguments
             script.append(decimal: hints.seed())
             script.append([known == nil ? 0x31 : 0x30])
+            script.append(decimal: shares.torrents)
+            script.append(decimal: shares.peers)
             if let known {
                 for r in hints.ranges(seeders: known.seeders, leechers: known.leechers, role: a.role, numwant: a.numwant) {
                     script.append([r.seeders ? 0x73 : 0x6C])
@@ -133,7 +140,7 @@ public final class RedisStore: PeerStore, Sendable {
             }
             client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
                 let result = Self.announceReply(
-                    reply, for: a, squallSampled: known != nil, cutoff: cutoff, maxPeers: maxPeers, hints: hints)
+                    reply, for: a, squallSampled: known != nil, cutoff: cutoff, limits: limits, hints: hints)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
                     hints.forget(a.infoHash)
                     return completion(result)
@@ -184,17 +191,28 @@ public final class RedisStore: PeerStore, Sendable {
         return min(a.numwant, max(0, others))
     }
 
+    /// A tracker-wide cap as one totals hash sees it: all of it on a single Redis, a bucket's
+    /// share (rounded up) on a cluster, where each bucket keeps its own totals.
+    private func bucketShare(of cap: Int) -> Int { keys.buckets == 1 ? cap : (cap + keys.buckets - 1) / keys.buckets }
+
     /// The most seeders or leechers a reply may report: far above any swarm, far below what
     /// would overflow slot offsets (53 bytes a slot).
     static let maxCount = 1 << 32
 
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     private static func announceReply(
-        _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, cutoff: Int, maxPeers: Int, hints: SampleHints
+        _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, cutoff: Int,
+        limits: (perTorrent: Int, torrents: Int, peers: Int), hints: SampleHints
     ) -> Result<SwarmReply, StoreError> {
         storeResult(result).flatMap { reply in
             guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
-            if parts.first == .string(Array("full".utf8)) { return .failure(.full("torrent is full (at most \(maxPeers) peers)")) }
+            // The same failure reasons as the memory store's.
+            switch parts.first {
+            case .string(Array("full".utf8)): return .failure(.full("torrent is full (at most \(limits.perTorrent) peers)"))
+            case .string(Array("full_torrents".utf8)): return .failure(.full("tracker is full (at most \(limits.torrents) torrents)"))
+            case .string(Array("full_peers".utf8)): return .failure(.full("tracker is full (at most \(limits.peers) peers)"))
+            default: break
+            }
             guard parts.count >= 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             // Range-checked: the next sample's slots are computed from these counts, and counts

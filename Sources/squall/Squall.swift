@@ -112,7 +112,7 @@ struct Serve: AsyncParsableCommand {
             }
             store = RedisStore(
                 options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent,
-                logger: logger)
+                maxTorrents: settings.memory.maxTorrents, maxPeers: settings.memory.maxPeers, logger: logger)
         } else {
             store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         }

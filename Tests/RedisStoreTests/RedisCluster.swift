@@ -82,8 +82,10 @@ final class RedisCluster: @unchecked Sendable {
         throw RedisError("slot \(slot) has no owner")
     }
 
+    /// Polls until `ready`; 45 s, as a loaded two-core machine running the whole suite can take
+    /// long to bring six nodes and their replication up.
     private static func waitFor(_ port: Int, _ ready: (RedisConnection) -> Bool) throws {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(45)
         while Date() < deadline {
             if let c = try? RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)), ready(c) { return }
             usleep(50_000)

@@ -63,6 +63,32 @@ import TrackerCore
         #expect(try await within(30) { try await store.expire() } == 1)
     }
 
+    /// The tracker-wide caps, counted in the totals the store keeps, with the memory store's
+    /// failure reasons; peers already in keep announcing.
+    @Test func torrentAndPeerCapsRefuseNewcomersWithTheMemoryStoresReasons() async throws {
+        let server = try RedisServer()
+        let clock = ManualTrackerClock()
+        let store = RedisStore(
+            options: RedisOptions(endpoint: server.endpoint, prefix: "squall:", connections: 1, timeout: .seconds(2)), clock: clock,
+            peerTTL: 1860, maxTorrents: 2, maxPeers: 3)
+        try await announce(store, hash(1), peer: 1)
+        try await announce(store, hash(1), peer: 2)
+        try await announce(store, hash(2), peer: 3)
+        await #expect(throws: StoreError.full("tracker is full (at most 3 peers)")) { try await announce(store, hash(1), peer: 4) }
+        try await announce(store, hash(2), peer: 3)
+        _ = try await store.announce(
+            PeerAnnounce(
+                infoHash: hash(1), peerID: StoreConformance.peerForTests(2),
+                endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, 2)), port: 6881), role: .leecher, remove: true, numwant: 0))
+        await #expect(throws: StoreError.full("tracker is full (at most 2 torrents)")) { try await announce(store, hash(3), peer: 5) }
+        try await announce(store, hash(1), peer: 5)
+        #expect(try await store.totals() == SwarmTotals(torrents: 2, peers: 3, seeders: 0, leechers: 3, ipv4Endpoints: 3))
+        // Expiry gives the places back.
+        clock.advance(by: 1900)
+        _ = try await store.expire()
+        try await announce(store, hash(3), peer: 6)
+    }
+
     /// Counts no swarm can have, edited into Redis, give an error reply, never a trap: the next
     /// sample's slot offsets are computed from them.
     @Test func countsOutOfRangeAreAnErrorNotATrap() async throws {
