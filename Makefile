@@ -13,7 +13,7 @@ ARGS ?=
 DEV_CERTS := certs/dev
 TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
-.PHONY: all build run test bench lint format deps-run deps-test clean
+.PHONY: all build run test bench fuzz lint format deps-run deps-test clean
 
 all: build
 
@@ -57,6 +57,11 @@ test: deps-test lint
 # Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
 bench: deps-run
 	bash Benchmarks/run
+
+# libFuzzer on the pure parsers, FUZZ_SECONDS (180) per target; fails on any finding
+# (Tests/Fuzz/run documents knobs). Not part of `make test`.
+fuzz: deps-run
+	bash Tests/Fuzz/run
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:
