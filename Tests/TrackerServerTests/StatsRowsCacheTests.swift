@@ -29,13 +29,19 @@ final class ManualInstant: Sendable {
             infoHash: InfoHash([n] + [UInt8](repeating: 0, count: 19))!, seeders: 1, leechers: 0, completed: 0, ipv4: 1, ipv6: 0, idle: 0)
     }
 
-    @Test func concurrentMissesShareOneRead() {
+    /// A cache on a moved clock whose reads wait until the test completes them.
+    static func cache() -> (ManualInstant, Reads, StatsRowsCache) {
         let clock = ManualInstant()
         let reads = Reads()
         let cache = StatsRowsCache(minimumKeep: .seconds(2), now: { clock.now }) { done in
             reads.count.add(1, ordering: .relaxed)
             reads.pending.withLock { $0.append(done) }
         }
+        return (clock, reads, cache)
+    }
+
+    @Test func concurrentMissesShareOneRead() {
+        let (clock, reads, cache) = Self.cache()
         let answered = Atomic<Int>(0)
         for _ in 0..<20 { cache.withTable { if case .success(let t) = $0, t.rows.count == 1 { answered.add(1, ordering: .relaxed) } } }
         #expect(reads.count.load(ordering: .relaxed) == 1, "twenty misses, one read")
@@ -56,12 +62,7 @@ final class ManualInstant: Sendable {
     }
 
     @Test func rowsAreKeptTenTimesAsLongAsTheReadTook() {
-        let clock = ManualInstant()
-        let reads = Reads()
-        let cache = StatsRowsCache(minimumKeep: .seconds(2), now: { clock.now }) { done in
-            reads.count.add(1, ordering: .relaxed)
-            reads.pending.withLock { $0.append(done) }
-        }
+        let (clock, reads, cache) = Self.cache()
         cache.withTable { _ in }
         clock.advance(.seconds(1))
         reads.complete([row(1)])
