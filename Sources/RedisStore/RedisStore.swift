@@ -20,9 +20,11 @@ public final class RedisStore: PeerStore, Sendable {
     private let clock: any TrackerClock
     private let ttl: Int
     private let maxPeersPerTorrent: Int
-    /// Torrents and peers the tracker holds in all (`memory.max_torrents`, `memory.max_peers`);
-    /// on a cluster each of the 256 buckets holds its share.
+    /// Torrents and peers the tracker holds in all (`memory.max_torrents`, `memory.max_peers`),
+    /// and what each totals hash holds: all of it on a single Redis, a bucket's share (rounded
+    /// up) on a cluster, where each of the 256 buckets keeps its own totals.
     private let maxTorrents: Int, maxPeers: Int
+    private let shares: (torrents: Int, peers: Int)
     private let logger: Logger
 
     public convenience init(
@@ -45,7 +47,10 @@ public final class RedisStore: PeerStore, Sendable {
         (self.maxTorrents, self.maxPeers) = (maxTorrents, maxPeers)
         self.logger = logger
         client = RedisClient(options: options, scripts: RedisScripts.all, group: group)
-        keys = RedisKeys(prefix: options.prefix, cluster: options.isCluster)
+        let keys = RedisKeys(prefix: options.prefix, cluster: options.isCluster)
+        self.keys = keys
+        let share = { (cap: Int) in (cap + keys.buckets - 1) / keys.buckets }
+        shares = (share(maxTorrents), share(maxPeers))
         kind = options.isCluster ? "redis-cluster" : "redis"
         self.clock = clock
         ttl = peerTTL
@@ -120,7 +125,7 @@ public final class RedisStore: PeerStore, Sendable {
         tail.append(a.infoHash.raw.hex)
         let cutoff = Int(now) - ttl
         let limits = (perTorrent: maxPeersPerTorrent, torrents: maxTorrents, peers: maxPeers)
-        let shares = (torrents: bucketShare(of: maxTorrents), peers: bucketShare(of: maxPeers))
+        let shares = shares
         let arguments = tail
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
             let hints = link.hints
@@ -190,10 +195,6 @@ public final class RedisStore: PeerStore, Sendable {
             }
         return min(a.numwant, max(0, others))
     }
-
-    /// A tracker-wide cap as one totals hash sees it: all of it on a single Redis, a bucket's
-    /// share (rounded up) on a cluster, where each bucket keeps its own totals.
-    private func bucketShare(of cap: Int) -> Int { keys.buckets == 1 ? cap : (cap + keys.buckets - 1) / keys.buckets }
 
     /// The most seeders or leechers a reply may report: far above any swarm, far below what
     /// would overflow slot offsets (53 bytes a slot).

@@ -2,6 +2,12 @@ import NIOCore
 import TrackerProtocol
 
 extension ByteBuffer {
+    /// `reply` as a whole HTTP/1.1 response framed as `framing` says, in a buffer of its own.
+    init(reply: HTTPReply, _ framing: ReplyFraming, allocator: ByteBufferAllocator) {
+        self = allocator.buffer(capacity: 160 + (framing.isHead ? 0 : reply.body.count))
+        writeReply(reply, framing)
+    }
+
     /// Writes `reply` as a whole HTTP/1.1 response framed as `framing` says; a reply to HEAD
     /// carries no body.
     mutating func writeReply(_ reply: HTTPReply, _ framing: ReplyFraming) {

@@ -36,6 +36,9 @@ struct ReplyFraming: Equatable, Sendable {
     var isHead: Bool
     /// HTTP/1.0 closes by default, so a kept connection must say `Connection: keep-alive`.
     var http10: Bool
+
+    /// A reply Squall sends on its own (a refusal, 408) before closing.
+    static let closing = ReplyFraming(keepAlive: false, isHead: false, http10: false)
 }
 
 /// Why a connection was closed by Squall rather than by its client.
@@ -91,6 +94,13 @@ struct ConnectionStateMachine {
     /// A request refused before routing, each with its status.
     enum Rejection: Equatable {
         case malformed, tooLarge, unsupportedVersion, body, methodWithBody
+        init(_ e: HTTPHeadError) {
+            switch e {
+            case .malformed: self = .malformed
+            case .tooLarge: self = .tooLarge
+            case .unsupportedVersion: self = .unsupportedVersion
+            }
+        }
         var status: Int {
             switch self {
             case .malformed, .body: 400
@@ -174,9 +184,14 @@ struct ConnectionStateMachine {
     }
 
     private mutating func overflow() -> Receipt {
+        dropInputAndClose()
+        return .overflow
+    }
+
+    /// Whatever the client sent and is not answered is dropped; the connection goes to closing.
+    private mutating func dropInputAndClose() {
         buffer = nil
         state = .closing
-        return .overflow
     }
 
     /// The next thing to do with what is buffered.
@@ -200,19 +215,13 @@ struct ConnectionStateMachine {
             if inputClosed { return closeQuietly() }
             return .wait
         case .failure(let e):
-            buffer = nil
-            state = .closing
-            switch e {
-            case .malformed: return .reject(.malformed)
-            case .tooLarge: return .reject(.tooLarge)
-            case .unsupportedVersion: return .reject(.unsupportedVersion)
-            }
+            dropInputAndClose()
+            return .reject(Rejection(e))
         case .head(let head, let consumed):
             buffer!.moveReaderIndex(forwardBy: consumed)
             if head.contentLength > 0 || head.hasTransferEncoding {
                 // No route takes a body; answer and close rather than read one.
-                buffer = nil
-                state = .closing
+                dropInputAndClose()
                 return .reject(head.method == .other ? .methodWithBody : .body)
             }
             answeredThisTurn += 1
@@ -225,9 +234,10 @@ struct ConnectionStateMachine {
 
     /// The request in `bytes` (the first read of a new connection) when the accepting thread
     /// may answer it itself: exactly one complete head, no body, from a client that asked to
-    /// close. Then the machine is routing it; otherwise nil and the machine is unchanged (give it
-    /// the bytes with `received` and hand it to an event loop).
-    mutating func oneShot(_ bytes: UnsafeRawBufferPointer) -> (HTTPRequestHead, ReplyFraming)? {
+    /// close. Then the machine is routing it (its reply comes back through `replied`); otherwise
+    /// nil and the machine is unchanged (give it the bytes with `received` and hand it to an
+    /// event loop).
+    mutating func oneShot(_ bytes: UnsafeRawBufferPointer) -> HTTPRequestHead? {
         guard case .readingHead = state, bufferedBytes == 0,
             case .head(let head, let consumed) = HTTPHeadParser.parse(bytes, maxHeadBytes: limits.maxHeaderBytes),
             consumed == bytes.count, !head.keepAlive, head.contentLength == 0, !head.hasTransferEncoding
@@ -235,7 +245,7 @@ struct ConnectionStateMachine {
         let framing = ReplyFraming(keepAlive: false, isHead: head.method == .head, http10: head.minorVersion == 0)
         answeredThisTurn += 1
         state = .routing(framing)
-        return (head, framing)
+        return head
     }
 
     /// What to do with a reply from the router.
@@ -254,8 +264,7 @@ struct ConnectionStateMachine {
     mutating func replied(close: Bool, unflushed: Int = 0, now: NIODeadline) -> ReplyDecision {
         guard case .routing(var framing) = state else { return .drop }
         if unflushed > limits.maxUnflushedBytes {
-            buffer = nil
-            state = .closing
+            dropInputAndClose()
             return .close(.unflushed)
         }
         framing.keepAlive = framing.keepAlive && !close && !shuttingDown && !inputClosed
@@ -304,8 +313,7 @@ struct ConnectionStateMachine {
     }
 
     private mutating func closeQuietly(_ reason: CloseReason? = nil) -> Next {
-        buffer = nil
-        state = .closing
+        dropInputAndClose()
         return .close(reason)
     }
 
@@ -328,8 +336,7 @@ struct ConnectionStateMachine {
         switch state {
         case .readingHead(let deadline) where now >= deadline:
             if bufferedBytes > 0 {
-                buffer = nil
-                state = .closing
+                dropInputAndClose()
                 return .timeout408
             }
             return expire(.headerTimeout)
@@ -341,8 +348,7 @@ struct ConnectionStateMachine {
     }
 
     private mutating func expire(_ reason: CloseReason) -> TickAction {
-        buffer = nil
-        state = .closing
+        dropInputAndClose()
         return .close(reason)
     }
 }

@@ -129,7 +129,7 @@ final class HTTPAcceptor: Sendable {
             return close(fd, source)
         }
         let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
-        guard let remote, let (head, _) = machine.oneShot(bytes) as (HTTPRequestHead, ReplyFraming)? else {
+        guard let remote, let head = machine.oneShot(bytes) else {
             router.metrics.connection(.onLoop)
             machine.received(ByteBuffer(bytes: bytes), now: .now())
             return handOff(fd, source, machine, to: loop)
@@ -146,8 +146,7 @@ final class HTTPAcceptor: Sendable {
     private func finish(_ fd: CInt, _ source: SourceKey?, _ routed: ConnectionStateMachine, _ reply: HTTPReply, loop: any EventLoop) {
         var machine = routed
         guard case .write(let framing) = machine.replied(close: true, now: .now()) else { return close(fd, source) }
-        var out = ByteBufferAllocator().buffer(capacity: 160 + (framing.isHead ? 0 : reply.body.count))
-        out.writeReply(reply, framing)
+        var out = ByteBuffer(reply: reply, framing, allocator: ByteBufferAllocator())
         var written: Int
         repeat {
             written = out.withUnsafeReadableBytes { send(fd, $0.baseAddress, $0.count, CInt(MSG_NOSIGNAL)) }

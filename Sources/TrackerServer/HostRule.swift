@@ -19,10 +19,9 @@ struct HostRule: Sendable {
         guard let host else { return true }
         guard let name = Self.name(host) else { return false }
         if names.contains(name) { return true }
-        if name.hasPrefix("["), name.hasSuffix("]") {
-            return AddressRange(String(name.dropFirst().dropLast())) != nil && !name.contains("/")
-        }
-        return name.first?.isNumber == true && !name.contains("/") && AddressRange(name) != nil
+        // `name` has no `/`, so AddressRange reads only single addresses here, not blocks.
+        if name.hasPrefix("["), name.hasSuffix("]") { return AddressRange(String(name.dropFirst().dropLast())) != nil }
+        return name.first?.isNumber == true && AddressRange(name) != nil
     }
 
     /// The host part of a `Host` value: lower-cased, without the port and one trailing dot;

@@ -37,7 +37,7 @@ final class StatsRowsCache: Sendable {
         enum Step {
             case use(TorrentTable)
             case wait
-            case read(stale: TorrentTable?)
+            case read
         }
         let step = state.withLock { s -> Step in
             if let t = s.table, let at = s.at, started - at < s.keep { return .use(t) }
@@ -47,7 +47,7 @@ final class StatsRowsCache: Sendable {
                 return .wait
             }
             s.waiting = []
-            return .read(stale: s.table)
+            return .read
         }
         switch step {
         case .use(let table):

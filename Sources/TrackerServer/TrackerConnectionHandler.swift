@@ -152,10 +152,14 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
         machine.newTurn()
         process(context)
         flushIfNeeded(context)
-        if readHeld, machine.wantsRead {
-            readHeld = false
-            context.read()
-        }
+        releaseHeldRead(context)
+    }
+
+    /// Passes on a `read` held back while the machine did not want input, once it does.
+    private func releaseHeldRead(_ context: ChannelHandlerContext) {
+        guard readHeld, machine.wantsRead else { return }
+        readHeld = false
+        context.read()
     }
 
     private func process(_ context: ChannelHandlerContext) {
@@ -165,11 +169,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
         while true {
             switch machine.next(now: .now()) {
             case .wait:
-                if readHeld, machine.wantsRead {
-                    readHeld = false
-                    context.read()
-                }
-                return
+                return releaseHeldRead(context)
             case .yield:
                 guard !yielded else { return }
                 yielded = true
@@ -191,7 +191,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
                     case .body: .text(400, "request bodies are not accepted", close: true)
                     default: .text(status, HTTPResponseHead.reason(status).lowercased(), close: true)
                     }
-                return writeFinal(context, reply, ReplyFraming(keepAlive: false, isHead: false, http10: false))
+                return writeFinal(context, reply, .closing)
             case .route(let head, _):
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(self, eventLoop: loop)
@@ -215,9 +215,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
         case .close(let reason):
             return close(context, reason)
         case .write(let framing) where framing.keepAlive:
-            var out = context.channel.allocator.buffer(capacity: 128 + (framing.isHead ? 0 : r.body.count))
-            out.writeReply(r, framing)
-            context.write(wrapOutboundOut(out), promise: nil)
+            context.write(wrapOutboundOut(ByteBuffer(reply: r, framing, allocator: context.channel.allocator)), promise: nil)
             needsFlush = true
             if !inRead, !processing {
                 // An answer from the store, after the read that asked for it.
@@ -231,11 +229,11 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
 
     /// Writes the last reply and closes once it is sent (or at the write deadline).
     private func writeFinal(_ context: ChannelHandlerContext, _ r: HTTPReply, _ framing: ReplyFraming) {
-        var out = context.channel.allocator.buffer(capacity: 128 + (framing.isHead ? 0 : r.body.count))
-        out.writeReply(r, framing)
         needsFlush = false
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(out)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(reply: r, framing, allocator: channel.allocator))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 
     private func flushIfNeeded(_ context: ChannelHandlerContext) {
@@ -266,7 +264,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
             return
         case .timeout408:
             router.metrics.closed(.headerTimeout)
-            writeFinal(context, .text(408, "request timeout", close: true), ReplyFraming(keepAlive: false, isHead: false, http10: false))
+            writeFinal(context, .text(408, "request timeout", close: true), .closing)
         case .close(let reason):
             close(context, reason)
         }

@@ -218,15 +218,18 @@ public final class TrackerRouter: Sendable {
                 ResponseEncoding.announce(response, into: &w)
                 respond(.bencoded(w))
             case .failure(let e):
-                metrics.storeError(e)
-                var unavailable = false
-                if case .unavailable(let why) = e {
-                    unavailable = true
-                    outages.failed(why)
-                }
-                respond(.failure(e.failure, unavailable: unavailable))
+                respond(Self.storeFailed(e, metrics: metrics, outages: outages))
             }
         }
+    }
+
+    /// The reply to a request the store could not serve, counted in the metrics; an outage also
+    /// goes to the outage log.
+    private static func storeFailed(_ e: StoreError, metrics: TrackerMetrics, outages: OutageLog) -> HTTPReply {
+        metrics.storeError(e)
+        guard case .unavailable(let why) = e else { return .failure(e.failure) }
+        outages.failed(why)
+        return .failure(e.failure, unavailable: true)
     }
 
     private func scrape(_ query: ArraySlice<UInt8>, respond: @escaping @Sendable (HTTPReply) -> Void) {
@@ -249,13 +252,7 @@ public final class TrackerRouter: Sendable {
                 ResponseEncoding.scrape(files, into: &w)
                 respond(.bencoded(w))
             case .failure(let e):
-                metrics.storeError(e)
-                var unavailable = false
-                if case .unavailable(let why) = e {
-                    unavailable = true
-                    outages.failed(why)
-                }
-                respond(.failure(e.failure, unavailable: unavailable))
+                respond(Self.storeFailed(e, metrics: metrics, outages: outages))
             }
         }
         if hashes.isEmpty {

@@ -38,14 +38,23 @@ final class TLSConnection {
     /// chunks instead of trapping on the conversion.
     static let maxChunk = 1 << 30
 
-    func feed(_ bytes: UnsafeRawBufferPointer) {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+    /// Calls `body` with consecutive pieces of `bytes` of at most `chunk` bytes while it
+    /// returns true; returns whether every piece was taken.
+    private static func inChunks(
+        _ bytes: UnsafeRawBufferPointer, _ chunk: Int, _ body: (UnsafeRawPointer, Int32) -> Bool
+    ) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
         var offset = 0
         while offset < bytes.count {
-            let n = min(Self.maxChunk, bytes.count - offset)
-            guard BIO_write(input, base + offset, Int32(n)) == Int32(n) else { return }
+            let n = min(chunk, bytes.count - offset)
+            guard body(base + offset, Int32(n)) else { return false }
             offset += n
         }
+        return true
+    }
+
+    func feed(_ bytes: UnsafeRawBufferPointer) {
+        _ = Self.inChunks(bytes, Self.maxChunk) { BIO_write(input, $0, $1) == $1 }
     }
 
     /// Advances the handshake with the input fed so far.
@@ -74,15 +83,9 @@ final class TLSConnection {
     /// Encrypts all of `bytes` (memory BIOs take everything at once), in chunks of at most
     /// `chunk` bytes.
     func write(_ bytes: UnsafeRawBufferPointer, chunk: Int = TLSConnection.maxChunk) -> Bool {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        guard bytes.count > 0 else { return true }
         OpenSSLErrors.clear()
-        var offset = 0
-        while offset < bytes.count {
-            let n = min(chunk, bytes.count - offset)
-            guard SSL_write(ssl, base + offset, Int32(n)) == Int32(n) else { return false }
-            offset += n
-        }
-        return true
+        return Self.inChunks(bytes, chunk) { SSL_write(ssl, $0, $1) == $1 }
     }
 
     /// Queues a close_notify alert.

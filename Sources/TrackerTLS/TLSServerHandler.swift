@@ -37,6 +37,8 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     private var connection: TLSConnection?
     private var timeout: Scheduled<Void>?
     private(set) var state = State.awaitingFirstByte
+    /// Whether replies may still be encrypted and sent.
+    private var canWrite: Bool { state == .established || state == .inputClosed }
     private var producedPlaintext = false
 
     /// `onHandshakeFailure` hears of every handshake that fails or times out, with OpenSSL's reason.
@@ -148,7 +150,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        guard let connection, state == .established || state == .inputClosed else {
+        guard let connection, canWrite else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
@@ -167,11 +169,11 @@ public final class TLSServerHandler: ChannelDuplexHandler {
     }
 
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .all, let connection, state == .established || state == .inputClosed {
-            state = .closing
-            connection.shutdown()
-            flushOutput(context)
-        } else if mode == .all {
+        if mode == .all {
+            if canWrite, let connection {
+                connection.shutdown()
+                flushOutput(context)
+            }
             state = .closing
         }
         context.close(mode: mode, promise: promise)

@@ -165,7 +165,7 @@ import TrackerProtocol
         m.received(bytes("GET /1 HTTP/1.1\r\n\r\n"), now: t0)
         guard case .route = m.next(now: t0) else { return #expect(Bool(false)) }
         #expect(m.receivedEnd() == false, "a request is with the router")
-        #expect(m.replied(close: false, now: t0) == .write(ReplyFraming(keepAlive: false, isHead: false, http10: false)))
+        #expect(m.replied(close: false, now: t0) == .write(ReplyFraming.closing))
         var idle = ConnectionStateMachine(limits: limits, acceptedAt: t0)
         #expect(idle.receivedEnd() == true, "nothing to answer: close at once")
         var partial = ConnectionStateMachine(limits: limits, acceptedAt: t0)
@@ -179,7 +179,7 @@ import TrackerProtocol
         m.received(bytes("GET /1 HTTP/1.1\r\n\r\n"), now: t0)
         guard case .route = m.next(now: t0) else { return #expect(Bool(false)) }
         #expect(m.shutdown() == false)
-        #expect(m.replied(close: false, now: t0) == .write(ReplyFraming(keepAlive: false, isHead: false, http10: false)))
+        #expect(m.replied(close: false, now: t0) == .write(ReplyFraming.closing))
         var idle = ConnectionStateMachine(limits: limits, acceptedAt: t0)
         #expect(idle.shutdown() == true)
     }
@@ -211,7 +211,7 @@ import TrackerProtocol
 
     private func oneShot(_ text: String) -> HTTPRequestHead? {
         var m = ConnectionStateMachine(limits: limits, acceptedAt: t0)
-        return Array(text.utf8).withUnsafeBytes { m.oneShot($0) }?.0
+        return Array(text.utf8).withUnsafeBytes { m.oneShot($0) }
     }
 
     @Test func aWholeHeadAskingToCloseIsAnsweredAtAccept() {
@@ -233,7 +233,7 @@ import TrackerProtocol
         var m = ConnectionStateMachine(limits: limits, acceptedAt: t0)
         let shot = Array("GET /a HTTP/1.1\r\nConnection: close\r\n\r\n".utf8).withUnsafeBytes { m.oneShot($0) }
         #expect(shot != nil)
-        #expect(m.replied(close: true, now: t0) == .write(ReplyFraming(keepAlive: false, isHead: false, http10: false)))
+        #expect(m.replied(close: true, now: t0) == .write(ReplyFraming.closing))
         #expect(m.tick(now: at(1), unflushed: 10) == .none)
         #expect(m.tick(now: at(6), unflushed: 10) == .close(.writeTimeout))
     }
