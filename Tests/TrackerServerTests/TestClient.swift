@@ -26,15 +26,20 @@ final class TestClient {
         var res: UnsafeMutablePointer<addrinfo>?
         guard getaddrinfo(host, String(port), &hints, &res) == 0, let ai = res else { throw Failure(description: "bad address \(host)") }
         defer { freeaddrinfo(res) }
-        fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
+        // The descriptor becomes `self.fd` only once connected: an initializer that throws after
+        // every property is set still runs `deinit`, which would close it a second time (and a
+        // second close may hit a descriptor the server under test has since been given).
+        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, ai.pointee.ai_protocol)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         if var mss = maxSegment { setsockopt(fd, Int32(IPPROTO_TCP), TCP_MAXSEG, &mss, socklen_t(MemoryLayout<Int32>.size)) }
         guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            let code = errno
             close(fd)
-            throw Failure(description: "connect to \(host):\(port) failed: errno \(errno)")
+            throw Failure(description: "connect to \(host):\(port) failed: errno \(code)")
         }
+        self.fd = fd
     }
 
     deinit { close(fd) }
