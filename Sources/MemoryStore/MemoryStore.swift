@@ -92,21 +92,28 @@ public final class MemoryStore: PeerStore {
         // Approximate by at most one peer per thread racing here; a bound, not an exact count.
         let storeFull = peerCount.load(ordering: .relaxed) >= limits.maxPeers
         return shard(for: a.infoHash).state.withLock { state -> Result<SwarmReply, StoreError> in
+            var created = false
             if state.torrents[a.infoHash] == nil {
                 if a.remove { return .success(SwarmReply(complete: 0, incomplete: 0, downloaded: 0, peers: [])) }
                 if storeFull { return .failure(Self.storeFull(limits)) }
+                guard a.quota.mayCreateTorrent else { return .failure(.tooManyNewTorrents) }
                 // Reserve a torrent slot; give it back if another shard won the last one.
                 if torrentCount.add(1, ordering: .relaxed).newValue > limits.maxTorrents {
                     torrentCount.subtract(1, ordering: .relaxed)
                     return .failure(.full("tracker is full (at most \(limits.maxTorrents) torrents)"))
                 }
                 state.torrents[a.infoHash] = Swarm(lastSweep: now)
+                created = true
             }
-            let (result, d) = Self.apply(
+            var (result, d) = Self.apply(
                 a, to: &state.torrents[a.infoHash]!, rng: &state.rng, now: now, cutoff: cutoff, ttl: ttl,
                 maxPeers: limits.maxPeersPerTorrent, storeFull: storeFull ? Self.storeFull(limits) : nil, seed: seed)
             state.add(d)
             if d.peers != 0 { peerCount.add(d.peers, ordering: .relaxed) }
+            if created, case .success(var reply) = result {
+                reply.createdTorrent = true
+                result = .success(reply)
+            }
             return result
         }
     }
@@ -125,21 +132,28 @@ public final class MemoryStore: PeerStore {
         if now > swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
             delta = swarm.sweep(cutoff: cutoff, now: now, seed: seed)
         }
-        func reply(_ peers: [SwarmPeer]) -> SwarmReply {
-            SwarmReply(complete: Int(swarm.seeders), incomplete: swarm.leechers, downloaded: Int(swarm.downloaded), peers: peers)
+        func reply(_ peers: [SwarmPeer], recorded: Bool = true) -> SwarmReply {
+            SwarmReply(
+                complete: Int(swarm.seeders), incomplete: swarm.leechers, downloaded: Int(swarm.downloaded), peers: peers,
+                recorded: recorded)
         }
         if a.remove {
-            if let p = swarm.position(of: a.peerID.raw, seed: seed) {
-                delta += swarm.remove(at: p, seed: seed)
-            }
-            return (.success(reply([])), delta)
+            let (recorded, d) = swarm.stop(a, cutoff: cutoff, seed: seed)
+            delta += d
+            return (.success(reply([], recorded: recorded)), delta)
         }
-        guard let (p, d) = swarm.upsert(a, now: now, maxPeers: storeFull == nil ? maxPeers : 0, seed: seed) else {
-            return (.failure(storeFull ?? .full("torrent is full (at most \(maxPeers) peers)")), delta)
-        }
+        let (outcome, d) = swarm.upsert(a, now: now, cutoff: cutoff, maxPeers: storeFull == nil ? maxPeers : 0, seed: seed)
         delta += d
-        let sample = swarm.sample(numwant: a.numwant, excluding: p, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
-        return (.success(reply(sample)), delta)
+        let position: Int, recorded: Bool
+        switch outcome {
+        case .recorded(let p): (position, recorded) = (p, true)
+        case .notOwner(let p): (position, recorded) = (p, false)
+        case .full: return (.failure(storeFull ?? .full("torrent is full (at most \(maxPeers) peers)")), delta)
+        case .sourceFull: return (.failure(.tooManyPeersFromSource(max: a.quota.peersPerTorrent)), delta)
+        }
+        let sample = swarm.sample(
+            numwant: a.numwant, excluding: position, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
+        return (.success(reply(sample, recorded: recorded)), delta)
     }
 
     public func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {

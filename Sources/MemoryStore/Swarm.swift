@@ -1,6 +1,6 @@
 import TrackerCore
 
-/// One peer as the memory store keeps it: 36 bytes. Its IPv6 endpoint, when it has one, lives
+/// One peer as the memory store keeps it: 40 bytes. Its IPv6 endpoint, when it has one, lives
 /// in the swarm's `v6` pool so that IPv4-only peers do not pay for 18 unused bytes.
 struct PeerSlot {
     var id: Bytes20
@@ -8,6 +8,8 @@ struct PeerSlot {
     var seen4: UInt32
     /// Index into `Swarm.v6`, or -1.
     var v6: Int32
+    /// The `PeerKey` the peer first announced with (0: none).
+    var key: UInt32
     var port4: UInt16
     var flags: UInt8
 
@@ -22,6 +24,18 @@ struct V6Slot {
     var low: UInt64
     var seen: UInt32
     var port: UInt16
+}
+
+/// What `Swarm.upsert` did with an announce.
+enum UpsertOutcome {
+    /// Recorded; the peer is now at this position.
+    case recorded(Int)
+    /// The peer at this position belongs to someone else: nothing changed.
+    case notOwner(Int)
+    /// A new peer, and the swarm is at its cap.
+    case full
+    /// The announcing source holds as many endpoints in this swarm as its quota allows.
+    case sourceFull
 }
 
 /// What one announce changed in the swarm's counts, for the shard's running totals.
@@ -60,6 +74,10 @@ struct Swarm {
     /// `oldestSeen + ttl`.
     var oldestSeen: UInt32 = 0
     var lastSweep: UInt32 = 0
+    /// Endpoints per source, kept from the first time a quota had to be checked in a swarm at
+    /// least that large (a smaller swarm cannot hold more endpoints of one source than peers).
+    var sources: [SourceKey: UInt32] = [:]
+    var countingSources = false
 
     static let indexThreshold = 16
 
@@ -200,28 +218,114 @@ struct Swarm {
         if a.count == a.capacity { a.reserveCapacity(a.count + max(1, a.count / 4)) }
     }
 
+    // MARK: ownership and sources
+
+    private static func source(v4 value: UInt32) -> SourceKey { SourceKey(.v4(IPv4Address(value))) }
+    private static func source(_ e: V6Slot) -> SourceKey { SourceKey(.v6(IPv6Address(high: e.high, low: e.low))) }
+
+    private mutating func countSource(_ k: SourceKey, _ d: Int) {
+        guard countingSources else { return }
+        let n = Int(sources[k] ?? 0) + d
+        sources[k] = n > 0 ? UInt32(n) : nil
+    }
+
+    /// Whether `source` may hold one more endpoint here under `limit` (0: no limit).
+    private mutating func hasRoom(for source: SourceKey, limit: Int) -> Bool {
+        guard limit > 0 else { return true }
+        if !countingSources {
+            if peers.count < limit { return true }
+            countingSources = true
+            for p in peers.indices {
+                if peers[p].flags & PeerSlot.hasV4 != 0 { countSource(Self.source(v4: peers[p].v4), 1) }
+                if peers[p].v6 >= 0 { countSource(Self.source(v6[Int(peers[p].v6)]), 1) }
+            }
+        }
+        return Int(sources[source] ?? 0) < limit
+    }
+
+    private func isLive(_ p: Int, cutoff: UInt32) -> Bool {
+        (peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff) || (peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff)
+    }
+
+    /// Where the peer at `p` holds an endpoint of `address`'s family: its source, and whether
+    /// it is `address` itself; nil without one.
+    private func endpoint(at p: Int, family address: PeerAddress) -> (source: SourceKey, same: Bool)? {
+        switch address {
+        case .v4(let a):
+            guard peers[p].flags & PeerSlot.hasV4 != 0 else { return nil }
+            return (Self.source(v4: peers[p].v4), peers[p].v4 == a.value)
+        case .v6(let a):
+            guard peers[p].v6 >= 0 else { return nil }
+            let e = v6[Int(peers[p].v6)]
+            return (Self.source(e), e.high == a.high && e.low == a.low)
+        }
+    }
+
+    /// Drops the endpoint of `address`'s family from the peer at `p`, which keeps its other one.
+    private mutating func dropEndpoint(at p: Int, family address: PeerAddress) -> SwarmDelta {
+        var delta = SwarmDelta()
+        switch address {
+        case .v4:
+            countSource(Self.source(v4: peers[p].v4), -1)
+            peers[p].flags &= ~PeerSlot.hasV4
+            delta.v4 = -1
+        case .v6:
+            countSource(Self.source(v6[Int(peers[p].v6)]), -1)
+            freeV6(peers[p].v6)
+            peers[p].v6 = -1
+            delta.v6 = -1
+            compactV6IfSparse()
+        }
+        return delta
+    }
+
     // MARK: verbs
 
-    /// Inserts or updates a peer. Returns nil when the swarm is at `maxPeers` and the peer is new.
-    mutating func upsert(_ a: PeerAnnounce, now: UInt32, maxPeers: Int, seed: UInt64) -> (position: Int, delta: SwarmDelta)? {
+    /// Inserts or updates the announcing peer, if the announce is its owner's (see `PeerStore`),
+    /// within `maxPeers` and the source's quota.
+    mutating func upsert(
+        _ a: PeerAnnounce, now: UInt32, cutoff: UInt32, maxPeers: Int, seed: UInt64
+    ) -> (outcome: UpsertOutcome, delta: SwarmDelta) {
         var delta = SwarmDelta()
+        let source = SourceKey(a.endpoint.address)
+        var found = position(of: a.peerID.raw, seed: seed)
+        if let f = found, !isLive(f, cutoff: cutoff) {
+            // Gone, only not swept yet: whoever announces its peer_id now starts a new peer.
+            delta += remove(at: f, seed: seed)
+            found = nil
+        }
         var p: Int
-        if let found = position(of: a.peerID.raw, seed: seed) {
-            p = found
+        if let f = found {
+            let current = endpoint(at: f, family: a.endpoint.address)
+            let keyed = a.key.matches(PeerKey(value: peers[f].key))
+            guard keyed || current?.same == true else { return (.notOwner(f), delta) }
+            if current?.source != source, !hasRoom(for: source, limit: a.quota.peersPerTorrent) { return (.sourceFull, delta) }
+            p = f
         } else {
-            guard peers.count < maxPeers else { return nil }
+            guard peers.count < maxPeers else { return (.full, delta) }
+            guard hasRoom(for: source, limit: a.quota.peersPerTorrent) else { return (.sourceFull, delta) }
             growIfFull(&peers)
-            peers.append(PeerSlot(id: a.peerID.raw, v4: 0, seen4: 0, v6: -1, port4: 0, flags: 0))
+            peers.append(PeerSlot(id: a.peerID.raw, v4: 0, seen4: 0, v6: -1, key: a.key.value, port4: 0, flags: 0))
             p = peers.count - 1
             if !index.isEmpty { indexInsert(position: p, seed: seed) }
             maintainIndex(seed: seed)
             delta.peers = 1
             if peers.count == 1 { oldestSeen = now }
         }
+        let isNew = delta.peers == 1
 
         switch a.endpoint.address {
         case .v4(let addr):
-            if peers[p].flags & PeerSlot.hasV4 == 0 { delta.v4 = 1 }
+            if peers[p].flags & PeerSlot.hasV4 == 0 {
+                delta.v4 = 1
+                countSource(source, 1)
+            } else if peers[p].v4 != addr.value {
+                let old = Self.source(v4: peers[p].v4)
+                if old != source {
+                    countSource(old, -1)
+                    countSource(source, 1)
+                }
+            }
             peers[p].v4 = addr.value
             peers[p].port4 = a.endpoint.port
             peers[p].seen4 = now
@@ -232,23 +336,30 @@ struct Swarm {
                 s = allocV6()
                 peers[p].v6 = s
                 delta.v6 = 1
+                countSource(source, 1)
+            } else {
+                let old = Self.source(v6[Int(s)])
+                if old != source {
+                    countSource(old, -1)
+                    countSource(source, 1)
+                }
             }
             v6[Int(s)] = V6Slot(high: addr.high, low: addr.low, seen: now, port: a.endpoint.port)
         }
 
         // Role: seeders live in 0..<seeders.
-        let wasSeeder = p < Int(seeders) && delta.peers == 0
+        let wasSeeder = p < Int(seeders) && !isNew
         let isSeeder = a.role == .seeder
         if isSeeder && !wasSeeder {
             swapAt(p, Int(seeders), seed: seed)
             p = Int(seeders)
             seeders += 1
-            delta.seeders = 1
+            delta.seeders += 1
         } else if !isSeeder && wasSeeder {
             seeders -= 1
             swapAt(p, Int(seeders), seed: seed)
             p = Int(seeders)
-            delta.seeders = -1
+            delta.seeders -= 1
         }
         let wasPartial = peers[p].flags & PeerSlot.partialSeed != 0
         if a.role == .partialSeed, !wasPartial {
@@ -262,14 +373,34 @@ struct Swarm {
             peers[p].flags |= PeerSlot.downloadCounted
             downloaded &+= 1
         }
-        return (p, delta)
+        return (.recorded(p), delta)
+    }
+
+    /// `event=stopped`: with the peer's key, removes the peer; from the address an endpoint was
+    /// recorded from, removes that endpoint (and the peer, if it has no other live one); from
+    /// anyone else, nothing (returns false).
+    mutating func stop(_ a: PeerAnnounce, cutoff: UInt32, seed: UInt64) -> (recorded: Bool, delta: SwarmDelta) {
+        guard let p = position(of: a.peerID.raw, seed: seed) else { return (true, SwarmDelta()) }
+        if !isLive(p, cutoff: cutoff) || a.key.matches(PeerKey(value: peers[p].key)) { return (true, remove(at: p, seed: seed)) }
+        guard endpoint(at: p, family: a.endpoint.address)?.same == true else { return (false, SwarmDelta()) }
+        let otherLive: Bool =
+            switch a.endpoint.address {
+            case .v4: peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff
+            case .v6: peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff
+            }
+        guard otherLive else { return (true, remove(at: p, seed: seed)) }
+        return (true, dropEndpoint(at: p, family: a.endpoint.address))
     }
 
     /// Removes the peer at `p`.
     mutating func remove(at p: Int, seed: UInt64) -> SwarmDelta {
         var delta = SwarmDelta(peers: -1, seeders: 0)
-        if peers[p].flags & PeerSlot.hasV4 != 0 { delta.v4 = -1 }
+        if peers[p].flags & PeerSlot.hasV4 != 0 {
+            delta.v4 = -1
+            countSource(Self.source(v4: peers[p].v4), -1)
+        }
         if peers[p].v6 >= 0 {
+            countSource(Self.source(v6[Int(peers[p].v6)]), -1)
             freeV6(peers[p].v6)
             delta.v6 = -1
         }
@@ -306,6 +437,7 @@ struct Swarm {
             var alive = false
             if peers[p].flags & PeerSlot.hasV4 != 0 {
                 if peers[p].seen4 <= cutoff {
+                    countSource(Self.source(v4: peers[p].v4), -1)
                     peers[p].flags &= ~PeerSlot.hasV4
                     delta.v4 -= 1
                 } else {
@@ -316,6 +448,7 @@ struct Swarm {
             let s = peers[p].v6
             if s >= 0 {
                 if v6[Int(s)].seen <= cutoff {
+                    countSource(Self.source(v6[Int(s)]), -1)
                     freeV6(s)
                     peers[p].v6 = -1
                     delta.v6 -= 1

@@ -16,11 +16,14 @@ import TrackerCore
 /// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
+/// | `P:sources` | string | none | 2^21 u16 counters: endpoints per (torrent, source), hashed (see `RedisScripts`) |
+/// | `P:layout` | string | none | the layout of these keys (`RedisKeys.layout`), checked at startup |
 ///
 /// On Redis Cluster a script may only touch keys of one slot, so torrents are spread over 256
 /// buckets (`B` = the XOR of the info_hash's 20 bytes) and every key of a torrent carries its bucket's
 /// tag, as do that bucket's index and totals: `P{bB}:H:ids`, `P{bB}:H:s` ... `P{bB}:torrents`,
-/// `P{bB}:totals`. Totals are the sum over the buckets, read with one pipelined HMGET per bucket.
+/// `P{bB}:totals`, `P{bB}:sources` (2^13 counters each, so 2^21 in all). Totals are the sum over
+/// the buckets, read with one pipelined HMGET per bucket.
 ///
 /// Times are Unix seconds, so every Squall on one Redis must keep its clock in sync (NTP).
 struct RedisKeys: Sendable {
@@ -47,12 +50,23 @@ struct RedisKeys: Sendable {
         buckets == 1 ? prefix + "{" + hash.raw.hex + "}:" : prefix + "{b\(bucket(hash))}:" + hash.raw.hex + ":"
     }
 
-    /// The keys of the per-torrent scripts: ids, s, l, m, x, then its bucket's index and totals.
+    /// The keys of the per-torrent scripts: ids, s, l, m, x, then its bucket's index, totals
+    /// and source counters.
     func torrent(_ hash: InfoHash) -> [[UInt8]] {
         let stem = torrentStem(hash)
         let b = bucket(hash)
-        return ["ids", "s", "l", "m", "x"].map { Array((stem + $0).utf8) } + [index(b), totals(b)]
+        return ["ids", "s", "l", "m", "x"].map { Array((stem + $0).utf8) } + [index(b), totals(b), sources(b)]
     }
+
+    /// Counters in each `sources` string: 2^21 in all.
+    var sourceCells: Int { (1 << 21) / buckets }
+
+    /// What `P:layout` holds for the keys described here; a Redis holding another layout (an
+    /// older Squall's) is refused at startup rather than misread.
+    static let layout = "2"
+
+    /// The key holding the layout, and the one an older Squall's data would show up in.
+    var layoutKey: [UInt8] { Array((buckets == 1 ? prefix + "layout" : prefix + "{b0}:layout").utf8) }
 
     /// The key the scrape script reads for `hash`: m, which holds its counts.
     func meta(_ hash: InfoHash) -> [UInt8] { Array((torrentStem(hash) + "m").utf8) }
@@ -69,6 +83,7 @@ struct RedisKeys: Sendable {
 
     func index(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "torrents" : prefix + "{b\(bucket)}:torrents").utf8) }
     func totals(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "totals" : prefix + "{b\(bucket)}:totals").utf8) }
+    func sources(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "sources" : prefix + "{b\(bucket)}:sources").utf8) }
 }
 
 /// Redis Cluster's key slot: CRC16 (XMODEM) of the key's hash tag (the part between the first

@@ -1,11 +1,19 @@
 /// The Lua scripts that make each store verb one round trip. KEYS of the per-torrent scripts
 /// are a torrent's keys in the order `RedisKeys.torrent` gives them: ids, s, l, m, x, index,
-/// totals.
+/// totals, sources.
 ///
-/// A peer's record is 53 bytes, kept in its slot of the string `s` or `l` (slot i at byte
-/// 53·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
+/// A peer's record is 57 bytes (`RedisRecord.size`), kept in its slot of the string `s` or `l`
+/// (slot i at byte 57·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
 /// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed), IPv4 address and port (22-27), IPv6
-/// address and port (28-45), last announce over IPv4 (46-49) and over IPv6 (50-53), big-endian.
+/// address and port (28-45), last announce over IPv4 (46-49) and over IPv6 (50-53), big-endian,
+/// and the digest of the BEP 7 key the peer first announced with (54-57, zeros: none).
+///
+/// Endpoints per source (an IPv4 address or an IPv6 /64) and torrent, for the per-source
+/// quota, are counters in the string `sources` (`BITFIELD` u16, saturating), one chosen by the
+/// first 24 bits of SHA-1(info_hash hex, family, source bytes) modulo the table's size: two
+/// pairs may share a counter, so a count can be too high (never too low) when the table is
+/// crowded; at 2^21 counters and a million peers, a quota of 16 or more is never reached by
+/// strangers sharing a counter in practice.
 /// An announce returns sampled records as they are stored: Squall, not Lua, decodes them and
 /// drops endpoints past their time, so the script's work per sampled peer is one hash lookup.
 enum RedisScripts {
@@ -16,18 +24,32 @@ enum RedisScripts {
     static let slots = #"""
         local function size(where) return tonumber(redis.call('HGET', KEYS[4], where) or '0') end
         local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
-        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * 53, slot * 53 + 52) end
-        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * 53, rec) end
+        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * 57, slot * 57 + 56) end
+        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * 57, rec) end
 
         """#
 
-    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent.
+    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent, the
+    /// per-source counters. A script sets `q_hex` (the torrent's hex) and `q_cells` (counters in
+    /// `sources`) before calling them.
     static let common =
         slots + #"""
             -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
             local function family(f, delta)
               redis.call('HINCRBY', KEYS[7], f, delta)
               redis.call('HINCRBY', KEYS[4], f, delta)
+            end
+            local q_hex, q_cells = '', 1
+            -- A record's source for family f: '4' and the IPv4 address, or '6' and the IPv6 /64.
+            local function rec_src(rec, f)
+              if f == '4' then return '4' .. string.sub(rec, 22, 25) end
+              return '6' .. string.sub(rec, 28, 35)
+            end
+            -- The count of src's endpoints in this torrent after adding delta (0: just read it).
+            local function src_count(src, delta)
+              local cell = '#' .. (tonumber(string.sub(redis.sha1hex(q_hex .. src), 1, 6), 16) % q_cells)
+              if delta == 0 then return redis.call('BITFIELD', KEYS[8], 'GET', 'u16', cell)[1] end
+              return redis.call('BITFIELD', KEYS[8], 'OVERFLOW', 'SAT', 'INCRBY', 'u16', cell, delta)[1]
             end
             -- A new record takes a random slot and the record there moves to the end (an inside-out
             -- shuffle), and removal moves the last record into the hole: the slot order stays a
@@ -51,7 +73,7 @@ enum RedisScripts {
                 rec_put(where, slot, moved)
                 redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
               end
-              rec_put(where, last, string.rep('\0', 53))
+              rec_put(where, last, string.rep('\0', 57))
             end
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
@@ -61,8 +83,14 @@ enum RedisScripts {
               redis.call('HINCRBY', KEYS[7], 'p', -1)
               if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
               local flags = string.byte(rec, 21)
-              if bit.band(flags, 1) ~= 0 then family('4', -1) end
-              if bit.band(flags, 2) ~= 0 then family('6', -1) end
+              if bit.band(flags, 1) ~= 0 then
+                family('4', -1)
+                src_count(rec_src(rec, '4'), -1)
+              end
+              if bit.band(flags, 2) ~= 0 then
+                family('6', -1)
+                src_count(rec_src(rec, '6'), -1)
+              end
             end
             -- Drops endpoints last seen at or before cutoff, and peers left without one; at most
             -- limit. Returns how many peers it removed and how many broken entries it dropped (an
@@ -76,7 +104,7 @@ enum RedisScripts {
                 if id then
                   where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
                   if (where == 's' or where == 'l') and slot and slot >= 0 and slot < size(where) then rec = rec_at(where, slot) end
-                  if rec and (#rec ~= 53 or string.sub(rec, 1, 20) ~= pid) then rec = nil end
+                  if rec and (#rec ~= 57 or string.sub(rec, 1, 20) ~= pid) then rec = nil end
                   if not rec then
                     redis.call('HDEL', KEYS[1], pid)
                     repaired = repaired + 1
@@ -92,8 +120,14 @@ enum RedisScripts {
                     removed = removed + 1
                   else
                     local before = string.byte(rec, 21)
-                    if bit.band(before, 1) ~= bit.band(flags, 1) then family('4', -1) end
-                    if bit.band(before, 2) ~= bit.band(flags, 2) then family('6', -1) end
+                    if bit.band(before, 1) ~= bit.band(flags, 1) then
+                      family('4', -1)
+                      src_count(rec_src(rec, '4'), -1)
+                    end
+                    if bit.band(before, 2) ~= bit.band(flags, 2) then
+                      family('6', -1)
+                      src_count(rec_src(rec, '6'), -1)
+                    end
                     rec_put(where, slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
                     if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
                   end
@@ -110,18 +144,30 @@ enum RedisScripts {
               redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
               return true
             end
+            -- Whether a record has an endpoint announced after cutoff.
+            local function is_live(rec, cutoff)
+              local flags = string.byte(rec, 21)
+              return (bit.band(flags, 1) ~= 0 and struct.unpack('>I', rec, 46) > cutoff)
+                or (bit.band(flags, 2) ~= 0 and struct.unpack('>I', rec, 50) > cutoff)
+            end
 
             """#
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
     /// ttl, max peers, hex info_hash, seed, sample here (0|1), max torrents and max peers of
-    /// this totals hash (the bucket's share on a cluster), then Squall's runs to read as
-    /// triples: `s` or `l`, first byte, last byte.
-    /// Returns {seeders, leechers, downloaded, records, run...}, or {'full'} (the torrent),
-    /// {'full_torrents'} or {'full_peers'} (the tracker) for a new peer; records are the
-    /// 53-byte records of the sample made here, concatenated; each run what one of Squall's runs
-    /// read.
+    /// this totals hash (the bucket's share on a cluster), the key digest (4 bytes), the
+    /// per-source quota (0: none), may create the torrent (0|1), counters in `sources`, then
+    /// Squall's runs to read as triples: `s` or `l`, first byte, last byte.
+    /// Returns {seeders, leechers, downloaded, records, status, run...}, or {'full'} (the
+    /// torrent), {'full_torrents'} or {'full_peers'} (the tracker) for a new peer, {'quota'}
+    /// (the source's quota) or {'no_new_torrent'}; records are the 57-byte records of the sample
+    /// made here, concatenated; status is 1 when the announcer does not own the peer it names
+    /// (nothing was changed) plus 2 when this announce created the torrent; each run what one of
+    /// Squall's runs read.
+    ///
+    /// Ownership is `PeerStore`'s: the key the peer first announced with, or the address an
+    /// endpoint was recorded from; a peer whose endpoints have all expired starts afresh.
     ///
     /// Squall samples by itself when it knows the torrent's counts from an earlier reply: it
     /// picks runs of slots (`SampleHints`) and the script reads each with one `GETRANGE`, after
@@ -139,10 +185,13 @@ enum RedisScripts {
             local counts, remove = ARGV[5] == '1', ARGV[6] == '1'
             local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
             local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+            local key, quota, may_create = ARGV[17], tonumber(ARGV[18]), ARGV[19] == '1'
+            q_hex, q_cells = hex, tonumber(ARGV[20])
             local cutoff = now - ttl
             -- m's 'n' is when the torrent's oldest endpoint can first expire (a lower bound:
             -- announces and removals only push it later), so most announces skip the sweep.
             local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
+            local exists = meta[1] ~= false
             local downloaded = tonumber(meta[1] or '0')
             if now >= tonumber(meta[2] or '0') then
               local _ = sweep(cutoff, 32)
@@ -154,80 +203,139 @@ enum RedisScripts {
             if id then
               where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
               rec = rec_at(where, slot)
+              -- Gone, only not swept yet: its peer_id starts a new peer.
+              if not is_live(rec, cutoff) then
+                remove_peer(pid, where, slot, rec)
+                id, where, slot, rec = nil, nil, nil, nil
+              end
             end
+            -- Ownership: the peer's key, or the address this family's endpoint was recorded from.
+            local owner, same, keyed, here = true, false, false, nil
+            if rec then
+              local flags = string.byte(rec, 21)
+              if fam == '4' and bit.band(flags, 1) ~= 0 then
+                here, same = rec_src(rec, '4'), string.sub(rec, 22, 25) == string.sub(ep, 1, 4)
+              elseif fam == '6' and bit.band(flags, 2) ~= 0 then
+                here, same = rec_src(rec, '6'), string.sub(rec, 28, 43) == string.sub(ep, 1, 16)
+              end
+              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, 57)
+              owner = same or keyed
+            end
+            local src = fam .. string.sub(ep, 1, 4)
+            if fam == '6' then src = fam .. string.sub(ep, 1, 8) end
             if remove then
-              if id then remove_peer(pid, where, slot, rec) end
-              local reply = {size('s'), size('l'), downloaded, ''}
+              local status = 0
+              if rec and not owner then
+                status = 1
+              elseif rec and keyed then
+                remove_peer(pid, where, slot, rec)
+              elseif rec then
+                -- From the recorded address without the key: this endpoint goes; the peer stays
+                -- if its other one is live.
+                local flags = string.byte(rec, 21)
+                local other_bit, other_at, this_bit = 2, 50, 1
+                if fam == '6' then other_bit, other_at, this_bit = 1, 46, 2 end
+                local other = struct.unpack('>I', rec, other_at)
+                if bit.band(flags, other_bit) ~= 0 and other > cutoff then
+                  family(fam, -1)
+                  src_count(here, -1)
+                  rec_put(where, slot, pid .. string.char(flags - this_bit) .. string.sub(rec, 22))
+                  redis.call('ZADD', KEYS[5], other, pid)
+                else
+                  remove_peer(pid, where, slot, rec)
+                end
+              end
+              local reply = {size('s'), size('l'), downloaded, '', status}
               drop_if_empty(hex)
               return reply
             end
             local want = 'l'
             if role == '1' then want = 's' end
-            local flags = 0
-            if not rec then
-              if size('s') + size('l') >= maxpeers then return {'full'} end
-              -- The tracker's caps, read from the totals it keeps, only when a peer is new.
-              local totals = redis.call('HMGET', KEYS[7], 't', 'p')
-              if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
-              if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[6], hex) then
-                return {'full_torrents'}
-              end
-              if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
-              if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
-                redis.call('SET', KEYS[2], '', 'NX')
-                redis.call('SET', KEYS[3], '', 'NX')
-              end
-              redis.call('HINCRBY', KEYS[7], 'p', 1)
-              if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
-              rec = pid .. string.rep('\0', 33)
+            local status = 0
+            if not owner then
+              status = 1
             else
-              flags = string.byte(rec, 21)
-              if where ~= want then
-                slot_remove(where, slot)
-                if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) else redis.call('HINCRBY', KEYS[7], 's', -1) end
+              local flags = 0
+              if not rec then
+                if size('s') + size('l') >= maxpeers then return {'full'} end
+                -- The tracker's caps, read from the totals it keeps, only when a peer is new.
+                local totals = redis.call('HMGET', KEYS[7], 't', 'p')
+                if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
+                if not exists then
+                  if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[6], hex) then
+                    return {'full_torrents'}
+                  end
+                  if not may_create then return {'no_new_torrent'} end
+                end
+                if quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
+                if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
+                if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
+                  redis.call('SET', KEYS[2], '', 'NX')
+                  redis.call('SET', KEYS[3], '', 'NX')
+                  status = 2
+                end
+                redis.call('HINCRBY', KEYS[7], 'p', 1)
+                if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
+                rec = pid .. string.rep('\0', 33) .. key
+              else
+                if here ~= src and quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
+                flags = string.byte(rec, 21)
+                if where ~= want then
+                  slot_remove(where, slot)
+                  if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) else redis.call('HINCRBY', KEYS[7], 's', -1) end
+                end
               end
+              if here ~= src then
+                if here then src_count(here, -1) end
+                src_count(src, 1)
+              end
+              local partial = bit.band(flags, 8) ~= 0
+              if role == '2' and not partial then
+                flags = flags + 8
+                redis.call('HINCRBY', KEYS[4], 'p', 1)
+              elseif role ~= '2' and partial then
+                flags = flags - 8
+                redis.call('HINCRBY', KEYS[4], 'p', -1)
+              end
+              if counts and bit.band(flags, 4) == 0 then
+                flags = flags + 4
+                downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
+              end
+              local other
+              if fam == '4' then
+                if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
+                if bit.band(flags, 1) == 0 then family('4', 1) end
+                flags = bit.bor(flags, 1)
+                rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 57)
+              else
+                if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
+                if bit.band(flags, 2) == 0 then family('6', 1) end
+                flags = bit.bor(flags, 2)
+                rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, 57)
+              end
+              if id and where == want then
+                rec_put(want, slot, rec)
+              else
+                slot = slot_add(want, pid, rec)
+              end
+              where = want
+              local oldest = now
+              if other and other < now then oldest = other end
+              redis.call('ZADD', KEYS[5], oldest, pid)
+              redis.call('HSET', KEYS[4], 'a', now)
             end
-            local partial = bit.band(flags, 8) ~= 0
-            if role == '2' and not partial then
-              flags = flags + 8
-              redis.call('HINCRBY', KEYS[4], 'p', 1)
-            elseif role ~= '2' and partial then
-              flags = flags - 8
-              redis.call('HINCRBY', KEYS[4], 'p', -1)
-            end
-            if counts and bit.band(flags, 4) == 0 then
-              flags = flags + 4
-              downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
-            end
-            local other
-            if fam == '4' then
-              if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
-              if bit.band(flags, 1) == 0 then family('4', 1) end
-              flags = bit.bor(flags, 1)
-              rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 53)
-            else
-              if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
-              if bit.band(flags, 2) == 0 then family('6', 1) end
-              flags = bit.bor(flags, 2)
-              rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb
-            end
-            if id and where == want then
-              rec_put(want, slot, rec)
-            else
-              slot = slot_add(want, pid, rec)
-            end
-            local oldest = now
-            if other and other < now then oldest = other end
-            redis.call('ZADD', KEYS[5], oldest, pid)
-            redis.call('HSET', KEYS[4], 'a', now)
 
-            -- A uniform sample of k of the other candidates (Floyd), O(numwant).
+            -- A uniform sample of k of the other candidates (Floyd), O(numwant); the peer the
+            -- announce names is never one of them.
             local ns, nl = size('s'), size('l')
             local with_seeders = role == '0'
             local total, self_at = nl, -1
-            if with_seeders then
-              total, self_at = ns + nl, ns + slot
-            elseif want == 'l' then
+            if with_seeders then total = ns + nl end
+            if where == 's' and with_seeders then
+              self_at = slot
+            elseif where == 'l' and with_seeders then
+              self_at = ns + slot
+            elseif where == 'l' then
               self_at = slot
             end
             local m = total
@@ -250,14 +358,15 @@ enum RedisScripts {
             end
             -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
             -- every string it makes, so joining them here would cost as much again.
-            local reply = {ns, nl, downloaded, table.concat(out)}
-            for i = 17, #ARGV, 3 do
+            local reply = {ns, nl, downloaded, table.concat(out), status}
+            for i = 21, #ARGV, 3 do
               reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
             end
             return reply
             """#)
 
-    /// ARGV: cutoff, hex, limit, HSCAN cursor ('0' to start). One bounded step of the reaper on
+    /// ARGV: cutoff, hex, limit, HSCAN cursor ('0' to start), counters in `sources`. One
+    /// bounded step of the reaper on
     /// one torrent: sweeps at most `limit` endpoints past the cutoff, or, when the torrent's
     /// expiry set is missing, lists `limit` of its peers as due again (the repair goes on from
     /// the cursor returned). When nothing past the cutoff is left, sets the torrent's index
@@ -267,6 +376,7 @@ enum RedisScripts {
         name: "sweep",
         source: common + #"""
             local cutoff, limit, cursor = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
+            q_hex, q_cells = ARGV[2], tonumber(ARGV[5])
             -- Peers with no expiry entry (the set was lost): listed as due, a chunk a call, so
             -- the sweeps that follow read their records and remove or re-score them.
             if cursor ~= '0' or (redis.call('EXISTS', KEYS[5]) == 0 and redis.call('HLEN', KEYS[1]) > 0) then
@@ -329,8 +439,8 @@ enum RedisScripts {
               local k = math.min(tonumber(counts[i] or '0'), limit - got)
               local recs = {}
               if k > 0 then
-                local all = redis.call('GETRANGE', KEYS[i], 0, k * 53 - 1)
-                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * 53 + 1, j * 53 + 53) end
+                local all = redis.call('GETRANGE', KEYS[i], 0, k * 57 - 1)
+                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * 57 + 1, j * 57 + 57) end
               end
               got = got + #recs
               out[i] = recs
@@ -339,4 +449,9 @@ enum RedisScripts {
             """#)
 
     static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows]
+}
+
+/// A peer's record in a torrent's `s` and `l` strings, laid out as `RedisScripts` says.
+enum RedisRecord {
+    static let size = 57
 }

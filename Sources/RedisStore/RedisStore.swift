@@ -68,6 +68,30 @@ public final class RedisStore: PeerStore, Sendable {
             }
         }
         guard try c.command("PING") == .status("PONG") else { throw RedisError("\(options.redacted): no PONG") }
+        try checkLayout(c, options)
+    }
+
+    /// Refuses a Redis whose keys under the prefix are laid out for another Squall (records of
+    /// another size would be misread): the layout is written the first time, and an older
+    /// Squall's data, which has no layout key, is recognised by its index.
+    private static func checkLayout(_ c: RedisConnection, _ options: RedisOptions) throws(RedisError) {
+        let keys = RedisKeys(prefix: options.prefix)
+        let layout = Array(RedisKeys.layout.utf8)
+        let advice =
+            "delete the keys under the prefix (redis-cli --scan --pattern '\(options.prefix)*' | xargs redis-cli del) or set redis.prefix to a new one"
+        if try c.command([Array("SET".utf8), keys.layoutKey, layout, Array("NX".utf8)]) == .status("OK") {
+            guard try c.command([Array("EXISTS".utf8), keys.index(0)]) == .integer(0) else {
+                _ = try c.command([Array("DEL".utf8), keys.layoutKey])
+                throw RedisError("\(options.redacted): the keys under \(options.prefix) hold an older Squall's swarms; \(advice)")
+            }
+            return
+        }
+        let held = try c.command([Array("GET".utf8), keys.layoutKey])
+        guard held == .string(layout) else {
+            let shown = held.bytes.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "?"
+            throw RedisError(
+                "\(options.redacted): the keys under \(options.prefix) are in layout \(shown), not \(RedisKeys.layout); \(advice)")
+        }
     }
 
     /// A cluster: the first seed that answers must report `cluster_state:ok`.
@@ -127,6 +151,9 @@ public final class RedisStore: PeerStore, Sendable {
         let limits = (perTorrent: maxPeersPerTorrent, torrents: maxTorrents, peers: maxPeers)
         let shares = shares
         let arguments = tail
+        let k = a.key.value
+        let key = [UInt8(k >> 24), UInt8(k >> 16 & 0xff), UInt8(k >> 8 & 0xff), UInt8(k & 0xff)]
+        let cells = self.keys.sourceCells
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
             let hints = link.hints
             let client = self.client
@@ -136,11 +163,15 @@ public final class RedisStore: PeerStore, Sendable {
             script.append([known == nil ? 0x31 : 0x30])
             script.append(decimal: shares.torrents)
             script.append(decimal: shares.peers)
+            script.append(key)
+            script.append(decimal: a.quota.peersPerTorrent)
+            script.append([a.quota.mayCreateTorrent ? 0x31 : 0x30])
+            script.append(decimal: cells)
             if let known {
                 for r in hints.ranges(seeders: known.seeders, leechers: known.leechers, role: a.role, numwant: a.numwant) {
                     script.append([r.seeders ? 0x73 : 0x6C])
-                    script.append(decimal: r.first * 53)
-                    script.append(decimal: (r.first + r.count) * 53 - 1)
+                    script.append(decimal: r.first * RedisRecord.size)
+                    script.append(decimal: (r.first + r.count) * RedisRecord.size - 1)
                 }
             }
             client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
@@ -179,8 +210,8 @@ public final class RedisStore: PeerStore, Sendable {
             var read = RedisArguments()
             read.append("GETRANGE")
             read.append(r.seeders ? keys[1] : keys[2])
-            read.append(decimal: r.first * 53)
-            read.append(decimal: (r.first + r.count) * 53 - 1)
+            read.append(decimal: r.first * RedisRecord.size)
+            read.append(decimal: (r.first + r.count) * RedisRecord.size - 1)
             return read
         }
     }
@@ -197,7 +228,7 @@ public final class RedisStore: PeerStore, Sendable {
     }
 
     /// The most seeders or leechers a reply may report: far above any swarm, far below what
-    /// would overflow slot offsets (53 bytes a slot).
+    /// would overflow slot offsets (`RedisRecord.size` bytes a slot).
     static let maxCount = 1 << 32
 
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
@@ -212,20 +243,25 @@ public final class RedisStore: PeerStore, Sendable {
             case .string(Array("full".utf8)): return .failure(.full("torrent is full (at most \(limits.perTorrent) peers)"))
             case .string(Array("full_torrents".utf8)): return .failure(.full("tracker is full (at most \(limits.torrents) torrents)"))
             case .string(Array("full_peers".utf8)): return .failure(.full("tracker is full (at most \(limits.peers) peers)"))
+            case .string(Array("quota".utf8)): return .failure(.tooManyPeersFromSource(max: a.quota.peersPerTorrent))
+            case .string(Array("no_new_torrent".utf8)): return .failure(.tooManyNewTorrents)
             default: break
             }
-            guard parts.count >= 4, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes
+            guard parts.count >= 5, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes,
+                let status = parts[4].integer
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             // Range-checked: the next sample's slots are computed from these counts, and counts
             // no swarm can have (edited or corrupted keys) must not overflow that arithmetic.
             guard (0...maxCount).contains(s), (0...maxCount).contains(l), (0...Int(Int32.max) * 1024).contains(d) else {
                 return .failure(.unavailable("redis: counts out of range (seeders \(s), leechers \(l), downloaded \(d))"))
             }
-            for case .string(let run) in parts.dropFirst(4) { blob += run }
+            for case .string(let run) in parts.dropFirst(5) { blob += run }
             let peers =
                 squallSampled
                 ? cut(decodePeers(blob, cutoff: cutoff), for: a, limit: a.numwant, hints: hints) : decodePeers(blob, cutoff: cutoff)
-            return .success(SwarmReply(complete: s, incomplete: l, downloaded: d, peers: peers))
+            return .success(
+                SwarmReply(
+                    complete: s, incomplete: l, downloaded: d, peers: peers, recorded: status & 1 == 0, createdTorrent: status & 2 != 0))
         }
     }
 
@@ -237,11 +273,11 @@ public final class RedisStore: PeerStore, Sendable {
         _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, limit: Int, cutoff: Int, hints: SampleHints
     ) -> Result<[SwarmPeer], StoreError> {
         var blob: [UInt8] = []
-        blob.reserveCapacity(53 * (a.numwant + 1))
+        blob.reserveCapacity(RedisRecord.size * (a.numwant + 1))
         for r in replies {
             switch storeResult(r) {
             case .success(let value):
-                if case .string(let records) = value { blob += records.prefix(records.count - records.count % 53) }
+                if case .string(let records) = value { blob += records.prefix(records.count - records.count % RedisRecord.size) }
             case .failure(let e): return .failure(e)
             }
         }
@@ -266,7 +302,7 @@ public final class RedisStore: PeerStore, Sendable {
     /// are dropped, and peers left with none.
     static func decodePeers(_ blob: [UInt8], cutoff: Int) -> [SwarmPeer] {
         var peers: [SwarmPeer] = []
-        peers.reserveCapacity(blob.count / 53)
+        peers.reserveCapacity(blob.count / RedisRecord.size)
         forEachRecord(blob, cutoff: cutoff) { peer, _, _ in peers.append(peer) }
         return peers
     }
@@ -276,7 +312,7 @@ public final class RedisStore: PeerStore, Sendable {
     static func forEachRecord(_ blob: [UInt8], cutoff: Int, _ body: (SwarmPeer, UInt8, Int) -> Void) {
         func u32(_ o: Int) -> Int { Int(blob[o]) << 24 | Int(blob[o + 1]) << 16 | Int(blob[o + 2]) << 8 | Int(blob[o + 3]) }
         func u16(_ o: Int) -> UInt16 { UInt16(blob[o]) << 8 | UInt16(blob[o + 1]) }
-        for o in stride(from: 0, to: blob.count - 52, by: 53) {
+        for o in stride(from: 0, to: blob.count - (RedisRecord.size - 1), by: RedisRecord.size) {
             let flags = blob[o + 20]
             let (seen4, seen6) = (u32(o + 45), u32(o + 49))
             let v4 =
@@ -417,7 +453,7 @@ public final class RedisStore: PeerStore, Sendable {
                     let parts = reply.array ?? []
                     var rows: [PeerRow] = []
                     for (i, part) in parts.prefix(2).enumerated() {
-                        for case .string(let record) in part.array ?? [] where record.count == 53 {
+                        for case .string(let record) in part.array ?? [] where record.count == RedisRecord.size {
                             Self.forEachRecord(record, cutoff: cutoff) { peer, flags, last in
                                 let role: PeerRole = i == 0 ? .seeder : flags & 8 != 0 ? .partialSeed : .leecher
                                 rows.append(
@@ -500,7 +536,7 @@ public final class RedisStore: PeerStore, Sendable {
             let r = try Self.storeResult(
                 await client.eval(
                     RedisScripts.sweepTorrent, slot: keys.slot(b), keys: keys.torrent(hash),
-                    arguments: [cutoff, hex, Self.decimal(Self.sweepChunk), cursor])
+                    arguments: [cutoff, hex, Self.decimal(Self.sweepChunk), cursor, Self.decimal(keys.sourceCells)])
             ).get()
             guard let parts = r.array, parts.count == 4, let more = parts[1].integer, let next = parts[2].bytes else {
                 throw StoreError.unavailable("redis: unexpected reply to the sweep")

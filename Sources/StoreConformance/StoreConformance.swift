@@ -44,6 +44,13 @@ public enum StoreConformance {
         Case(name: "binary info_hash and peer_id bytes", body: binaryKeys),
         Case(name: "large swarms stay consistent through churn", body: churn),
         Case(name: "statistics rows and peers", body: statisticsRows),
+        Case(name: "a stranger naming a peer changes nothing", body: strangerChangesNothing),
+        Case(name: "the peer's key moves and merges its endpoints", body: keyMovesAndMerges),
+        Case(name: "without a key only the recorded address owns an endpoint", body: addressOwnsWithoutKey),
+        Case(name: "stopped from a recorded address drops that endpoint", body: stopDropsOneEndpoint),
+        Case(name: "a peer gone past its TTL is taken over by its peer_id", body: expiredPeerTakenOver),
+        Case(name: "a source holds a bounded number of endpoints per torrent", body: peersPerSourceQuota),
+        Case(name: "new torrents need the source's permission", body: newTorrentPermission),
     ]
 
     // MARK: helpers
@@ -57,17 +64,35 @@ public enum StoreConformance {
     static func v4(_ n: Int, port: UInt16 = 6881) -> Endpoint {
         Endpoint(address: .v4(IPv4Address(10, UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF))), port: port)
     }
+    /// An IPv6 endpoint in the /64 `2001:db8:0:n >> 16::/64`, so that `v6(n)` for n below 65536
+    /// are all one source.
     static func v6(_ n: Int, port: UInt16 = 6881) -> Endpoint {
-        Endpoint(address: .v6(IPv6Address(high: 0x2001_0db8_0000_0000, low: UInt64(n))), port: port)
+        Endpoint(address: .v6(IPv6Address(high: 0x2001_0db8_0000_0000 | UInt64(n >> 16), low: UInt64(n))), port: port)
     }
+    static func key(_ n: Int) -> PeerKey { PeerKey(bytes: Array("key-\(n)".utf8)) }
 
     @discardableResult
     static func announce(
         _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher,
-        numwant: Int = 50, completed: Bool = false, stop: Bool = false
+        numwant: Int = 50, completed: Bool = false, stop: Bool = false, key: PeerKey = .none, quota: SourceQuota = .unlimited
     ) async throws -> SwarmReply {
         try await s.announce(
-            PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant))
+            PeerAnnounce(
+                infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant, key: key,
+                quota: quota))
+    }
+
+    /// What the store answers, failures included.
+    static func attempt(
+        _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher, key: PeerKey = .none,
+        quota: SourceQuota = .unlimited
+    ) async -> Result<SwarmReply, StoreError> {
+        do throws(StoreError) {
+            return .success(
+                try await s.announce(PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, numwant: 50, key: key, quota: quota)))
+        } catch {
+            return .failure(error)
+        }
     }
 
     // MARK: cases
@@ -158,13 +183,13 @@ public enum StoreConformance {
     }
 
     static func dualStackMerge(_ f: StoreFixture) async throws {
-        try await announce(f.store, hash(8), peer(1), v4(1, port: 7001), .seeder)
-        let r = try await announce(f.store, hash(8), peer(1), v6(1, port: 7002), .seeder)
+        try await announce(f.store, hash(8), peer(1), v4(1, port: 7001), .seeder, key: key(1))
+        let r = try await announce(f.store, hash(8), peer(1), v6(1, port: 7002), .seeder, key: key(1))
         #expect(r.complete == 1 && r.incomplete == 0, "counted once")
         let l = try await announce(f.store, hash(8), peer(2), v6(2))
         #expect(l.peers == [SwarmPeer(peerID: peer(1), v4: v4(1, port: 7001), v6: v6(1, port: 7002))])
         // A new IPv4 address replaces the old one; the IPv6 endpoint stays.
-        try await announce(f.store, hash(8), peer(1), v4(9, port: 7003), .seeder)
+        try await announce(f.store, hash(8), peer(1), v4(9, port: 7003), .seeder, key: key(1))
         let again = try await announce(f.store, hash(8), peer(2), v4(2))
         #expect(again.peers == [SwarmPeer(peerID: peer(1), v4: v4(9, port: 7003), v6: v6(1, port: 7002))])
         #expect(again.complete == 1 && again.incomplete == 1)
@@ -189,8 +214,8 @@ public enum StoreConformance {
     }
 
     static func endpointExpiry(_ f: StoreFixture) async throws {
-        try await announce(f.store, hash(11), peer(1), v4(1), .seeder)
-        try await announce(f.store, hash(11), peer(1), v6(1), .seeder)
+        try await announce(f.store, hash(11), peer(1), v4(1), .seeder, key: key(1))
+        try await announce(f.store, hash(11), peer(1), v6(1), .seeder, key: key(1))
         f.clock.advance(by: f.ttl / 2 + 1)
         try await announce(f.store, hash(11), peer(1), v4(1), .seeder)
         f.clock.advance(by: f.ttl / 2 + 1)
@@ -217,9 +242,9 @@ public enum StoreConformance {
     static func totals(_ f: StoreFixture) async throws {
         #expect(try await f.store.totals() == SwarmTotals())
         for t in 0..<5 {
-            for i in 0..<(t + 1) { try await announce(f.store, hash(100 + t), peer(i), v4(i), i == 0 ? .seeder : .leecher) }
+            for i in 0..<(t + 1) { try await announce(f.store, hash(100 + t), peer(i), v4(i), i == 0 ? .seeder : .leecher, key: key(i)) }
         }
-        try await announce(f.store, hash(100), peer(0), v6(0), .seeder)
+        try await announce(f.store, hash(100), peer(0), v6(0), .seeder, key: key(0))
         try await announce(f.store, hash(101), peer(9), v6(9))
         let all = SwarmTotals(torrents: 5, peers: 16, seeders: 5, leechers: 11, ipv4Endpoints: 15, ipv6Endpoints: 2)
         #expect(try await f.store.totals() == all)
@@ -230,7 +255,7 @@ public enum StoreConformance {
                 == SwarmTotals(torrents: 5, peers: 15, seeders: 5, leechers: 10, ipv4Endpoints: 14, ipv6Endpoints: 2))
         // Endpoints that expire leave the family counts too: only peer 0's fresh IPv6 one stays.
         f.clock.advance(by: f.ttl - 10)
-        try await announce(f.store, hash(100), peer(0), v6(0), .seeder)
+        try await announce(f.store, hash(100), peer(0), v6(0), .seeder, key: key(0))
         f.clock.advance(by: 20)
         try await f.store.expire()
         #expect(
@@ -242,8 +267,8 @@ public enum StoreConformance {
         let a = hash(300), b = hash(301)
         try await announce(f.store, a, peer(0), v4(0), .seeder)
         f.clock.advance(by: 5)
-        try await announce(f.store, a, peer(1), v6(1))
-        try await announce(f.store, a, peer(1), v4(1), completed: true)
+        try await announce(f.store, a, peer(1), v6(1), key: key(1))
+        try await announce(f.store, a, peer(1), v4(1), completed: true, key: key(1))
         try await announce(f.store, a, peer(2), v4(2), .partialSeed)
         try await announce(f.store, b, peer(3), v4(3))
         let rows = try await f.store.torrentRows()
@@ -278,23 +303,152 @@ public enum StoreConformance {
 
     static func churn(_ f: StoreFixture) async throws {
         let n = 300
-        for i in 0..<n { try await announce(f.store, hash(15), peer(i), i % 2 == 0 ? v4(i) : v6(i), i % 5 == 0 ? .seeder : .leecher) }
-        for i in stride(from: 0, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), stop: true) }
-        for i in stride(from: 1, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), .seeder) }
+        for i in 0..<n {
+            try await announce(f.store, hash(15), peer(i), i % 2 == 0 ? v4(i) : v6(i), i % 5 == 0 ? .seeder : .leecher, key: key(i))
+        }
+        for i in stride(from: 0, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), stop: true, key: key(i)) }
+        for i in stride(from: 1, to: n, by: 3) { try await announce(f.store, hash(15), peer(i), v4(i), .seeder, key: key(i)) }
         // Every survivor is still found: re-announcing adds no peer.
         var expectedSeeders = 0, expectedPeers = 0
         for i in 0..<n where i % 3 != 0 {
             expectedPeers += 1
             if i % 3 == 1 || i % 5 == 0 { expectedSeeders += 1 }
         }
-        for i in 0..<n where i % 3 == 2 { try await announce(f.store, hash(15), peer(i), v4(i), i % 5 == 0 ? .seeder : .leecher) }
-        let r = try await announce(f.store, hash(15), peer(2), v4(2), .leecher, numwant: 1000)
+        for i in 0..<n where i % 3 == 2 {
+            try await announce(f.store, hash(15), peer(i), v4(i), i % 5 == 0 ? .seeder : .leecher, key: key(i))
+        }
+        let r = try await announce(f.store, hash(15), peer(2), v4(2), .leecher, numwant: 1000, key: key(2))
         #expect(r.complete + r.incomplete == expectedPeers)
         #expect(r.complete == expectedSeeders)
         #expect(r.peers.count == expectedPeers - 1)
         #expect(Set(r.peers.map(\.peerID)).count == expectedPeers - 1)
-        for i in 0..<n where i % 3 != 0 { try await announce(f.store, hash(15), peer(i), v4(i), stop: true) }
+        for i in 0..<n where i % 3 != 0 { try await announce(f.store, hash(15), peer(i), v4(i), stop: true, key: key(i)) }
         #expect(try await f.store.totals().peers == 0)
+    }
+
+    // MARK: ownership and quotas
+
+    static func strangerChangesNothing(_ f: StoreFixture) async throws {
+        let h = hash(400)
+        try await announce(f.store, h, peer(1), v4(1), key: key(1))
+        try await announce(f.store, h, peer(2), v4(2), .seeder)
+        // Another address, with no key or the wrong one: answered, recorded nowhere.
+        for k in [PeerKey.none, key(99)] {
+            let stop = try await announce(f.store, h, peer(1), v4(50), stop: true, key: k)
+            #expect(stop.recorded == false && stop.complete == 1 && stop.incomplete == 1)
+            let done = try await announce(f.store, h, peer(1), v4(50), .seeder, completed: true, key: k)
+            #expect(done.recorded == false && done.downloaded == 0 && done.complete == 1 && done.incomplete == 1)
+            let look = try await announce(f.store, h, peer(1), v4(50), key: k)
+            #expect(look.recorded == false)
+            #expect(look.peers.map(\.peerID) == [peer(2)], "a stranger is answered with others, never the peer it named")
+            let v6 = try await announce(f.store, h, peer(1), v6(50), key: k)
+            #expect(v6.recorded == false)
+        }
+        let view = try await announce(f.store, h, peer(3), v4(3))
+        #expect(view.peers.first { $0.peerID == peer(1) } == SwarmPeer(peerID: peer(1), v4: v4(1), v6: nil))
+        #expect(view.downloaded == 0 && view.complete == 1 && view.incomplete == 2)
+        let t = try await f.store.totals()
+        #expect(t.peers == 3 && t.ipv4Endpoints == 3 && t.ipv6Endpoints == 0)
+    }
+
+    static func keyMovesAndMerges(_ f: StoreFixture) async throws {
+        let h = hash(401)
+        try await announce(f.store, h, peer(1), v4(1), key: key(1))
+        let moved = try await announce(f.store, h, peer(1), v4(9, port: 7000), key: key(1))
+        #expect(moved.recorded)
+        let merged = try await announce(f.store, h, peer(1), v6(9), .seeder, key: key(1))
+        #expect(merged.recorded && merged.complete == 1 && merged.incomplete == 0)
+        let view = try await announce(f.store, h, peer(2), v4(2))
+        #expect(view.peers == [SwarmPeer(peerID: peer(1), v4: v4(9, port: 7000), v6: v6(9))])
+        // The key a peer first announced with stays its key.
+        let other = try await announce(f.store, h, peer(1), v4(10), key: key(2))
+        #expect(other.recorded == false)
+        let stop = try await announce(f.store, h, peer(1), v6(77), stop: true, key: key(1))
+        #expect(stop.recorded && stop.complete == 0 && stop.incomplete == 1, "the key removes the whole peer from anywhere")
+        #expect(try await f.store.totals().ipv6Endpoints == 0)
+    }
+
+    static func addressOwnsWithoutKey(_ f: StoreFixture) async throws {
+        let h = hash(402)
+        try await announce(f.store, h, peer(1), v4(1))
+        let port = try await announce(f.store, h, peer(1), v4(1, port: 7777), .seeder)
+        #expect(port.recorded && port.complete == 1, "the recorded address may change the port and the role")
+        let v6 = try await announce(f.store, h, peer(1), v6(1), .seeder)
+        #expect(v6.recorded == false, "without a key no family is merged")
+        let moved = try await announce(f.store, h, peer(1), v4(2), .seeder)
+        #expect(moved.recorded == false)
+        let view = try await announce(f.store, h, peer(2), v4(3))
+        #expect(view.peers == [SwarmPeer(peerID: peer(1), v4: v4(1, port: 7777), v6: nil)])
+        let stop = try await announce(f.store, h, peer(1), v4(1, port: 1), stop: true)
+        #expect(stop.recorded && stop.complete == 0 && stop.incomplete == 1)
+    }
+
+    static func stopDropsOneEndpoint(_ f: StoreFixture) async throws {
+        let h = hash(403)
+        try await announce(f.store, h, peer(1), v4(1), .seeder, key: key(1))
+        try await announce(f.store, h, peer(1), v6(1), .seeder, key: key(1))
+        // From the IPv4 address without the key: that endpoint goes, the peer stays on IPv6.
+        let stop = try await announce(f.store, h, peer(1), v4(1), .seeder, stop: true)
+        #expect(stop.recorded && stop.complete == 1)
+        var t = try await f.store.totals()
+        #expect(t.peers == 1 && t.ipv4Endpoints == 0 && t.ipv6Endpoints == 1)
+        let view = try await announce(f.store, h, peer(2), v6(2))
+        #expect(view.peers == [SwarmPeer(peerID: peer(1), v4: nil, v6: v6(1))])
+        let last = try await announce(f.store, h, peer(1), v6(1), .seeder, stop: true)
+        #expect(last.recorded && last.complete == 0)
+        t = try await f.store.totals()
+        #expect(t.peers == 1 && t.ipv6Endpoints == 1)
+    }
+
+    static func expiredPeerTakenOver(_ f: StoreFixture) async throws {
+        let h = hash(404)
+        try await announce(f.store, h, peer(1), v4(1), .seeder, completed: true, key: key(1))
+        try await announce(f.store, h, peer(2), v4(2))
+        f.clock.advance(by: f.ttl / 2 + 1)
+        try await announce(f.store, h, peer(2), v4(2))
+        f.clock.advance(by: f.ttl / 2 + 1)
+        let taken = try await announce(f.store, h, peer(1), v4(5), key: key(5))
+        #expect(taken.recorded && taken.complete == 0 && taken.incomplete == 2)
+        let done = try await announce(f.store, h, peer(1), v4(5), .seeder, completed: true, key: key(5))
+        #expect(done.downloaded == 2, "a new peer's completion counts")
+        #expect(try await announce(f.store, h, peer(1), v4(1), key: key(1)).recorded == false)
+    }
+
+    static func peersPerSourceQuota(_ f: StoreFixture) async throws {
+        let h = hash(405)
+        let quota = SourceQuota(peersPerTorrent: 4)
+        // Forty sources first, so the quota is checked in a swarm larger than it.
+        for i in 0..<40 { try await announce(f.store, h, peer(i), v4(1000 + i), quota: quota) }
+        for i in 40..<44 { try await announce(f.store, h, peer(i), v4(7, port: UInt16(7000 + i)), quota: quota) }
+        #expect(await attempt(f.store, h, peer(44), v4(7, port: 7044), quota: quota) == .failure(.tooManyPeersFromSource(max: 4)))
+        // IPv6 addresses of one /64 are one source.
+        for i in 50..<54 { try await announce(f.store, h, peer(i), v6(i), quota: quota) }
+        #expect(await attempt(f.store, h, peer(54), v6(54), quota: quota) == .failure(.tooManyPeersFromSource(max: 4)))
+        #expect(await attempt(f.store, h, peer(55), v6(55 + 65536), quota: quota).map(\.recorded) == .success(true))
+        // Its own peers keep announcing; a key cannot move one more into the full source.
+        #expect(try await announce(f.store, h, peer(40), v4(7, port: 7040), quota: quota).recorded)
+        try await announce(f.store, h, peer(60), v4(8), key: key(60), quota: quota)
+        #expect(
+            await attempt(f.store, h, peer(60), v4(7, port: 7060), key: key(60), quota: quota) == .failure(.tooManyPeersFromSource(max: 4)))
+        // A stop makes room; an exempt announce (no quota) is not held to it.
+        try await announce(f.store, h, peer(41), v4(7, port: 7041), stop: true)
+        #expect(await attempt(f.store, h, peer(44), v4(7, port: 7044), quota: quota).map(\.recorded) == .success(true))
+        #expect(await attempt(f.store, h, peer(45), v4(7, port: 7045)).map(\.recorded) == .success(true))
+        // Expired endpoints give their place back.
+        f.clock.advance(by: f.ttl + 1)
+        try await f.store.expire()
+        for i in 70..<74 { try await announce(f.store, h, peer(i), v4(7, port: UInt16(7000 + i)), quota: quota) }
+        #expect(await attempt(f.store, h, peer(74), v4(7, port: 7074), quota: quota) == .failure(.tooManyPeersFromSource(max: 4)))
+    }
+
+    static func newTorrentPermission(_ f: StoreFixture) async throws {
+        let no = SourceQuota(mayCreateTorrent: false)
+        #expect(await attempt(f.store, hash(406), peer(1), v4(1), quota: no) == .failure(.tooManyNewTorrents))
+        #expect(try await f.store.scrape([hash(406)]).isEmpty)
+        let first = try await announce(f.store, hash(406), peer(1), v4(1))
+        #expect(first.createdTorrent)
+        let second = try await announce(f.store, hash(406), peer(2), v4(2), quota: no)
+        #expect(second.createdTorrent == false && second.recorded && second.incomplete == 2)
     }
 }
 

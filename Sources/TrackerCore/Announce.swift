@@ -18,10 +18,13 @@ public struct AnnounceRequest: Sendable, Equatable {
     /// BEP 23: compact lists unless the client sent `compact=0`.
     public var compact: Bool
     public var noPeerID: Bool
+    /// BEP 7's `key`, as its digest (`none` when the client sent none).
+    public var key: PeerKey
 
     public init(
         infoHash: InfoHash, peerID: PeerID, port: UInt16, uploaded: UInt64 = 0, downloaded: UInt64 = 0,
-        left: UInt64, event: AnnounceEvent = .none, numwant: Int? = nil, compact: Bool = true, noPeerID: Bool = false
+        left: UInt64, event: AnnounceEvent = .none, numwant: Int? = nil, compact: Bool = true, noPeerID: Bool = false,
+        key: PeerKey = .none
     ) {
         self.infoHash = infoHash
         self.peerID = peerID
@@ -33,6 +36,7 @@ public struct AnnounceRequest: Sendable, Equatable {
         self.numwant = numwant
         self.compact = compact
         self.noPeerID = noPeerID
+        self.key = key
     }
 }
 

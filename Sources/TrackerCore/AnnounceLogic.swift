@@ -23,8 +23,10 @@ public struct AnnouncePolicy: Sendable, Equatable {
 
 /// What an announce means, decided in one place for every store (chihaya's swarm interaction hook).
 public enum AnnounceLogic {
-    /// Turns a parsed request from `source` into the store verb.
-    public static func storeVerb(for request: AnnounceRequest, from source: PeerAddress, policy: AnnouncePolicy) -> PeerAnnounce {
+    /// Turns a parsed request from `source` into the store verb, held to `quota`.
+    public static func storeVerb(
+        for request: AnnounceRequest, from source: PeerAddress, policy: AnnouncePolicy, quota: SourceQuota = .unlimited
+    ) -> PeerAnnounce {
         let role: PeerRole =
             if request.left == 0 { .seeder } else if request.event == .paused { .partialSeed } else { .leecher }
         let wanted = request.numwant ?? policy.defaultNumwant
@@ -36,7 +38,9 @@ public enum AnnounceLogic {
             role: role,
             countsDownload: request.event == .completed,
             remove: request.event == .stopped,
-            numwant: numwant
+            numwant: numwant,
+            key: request.key,
+            quota: quota
         )
     }
 

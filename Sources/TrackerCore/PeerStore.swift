@@ -23,10 +23,14 @@ public struct PeerAnnounce: Sendable, Equatable {
     public var remove: Bool
     /// How many other peers to sample, already capped by configuration.
     public var numwant: Int
+    /// BEP 7's `key` digest: with `endpoint`'s address, what proves the announce is the peer's own.
+    public var key: PeerKey
+    /// What the announcing source may still add.
+    public var quota: SourceQuota
 
     public init(
         infoHash: InfoHash, peerID: PeerID, endpoint: Endpoint, role: PeerRole, countsDownload: Bool = false,
-        remove: Bool = false, numwant: Int
+        remove: Bool = false, numwant: Int, key: PeerKey = .none, quota: SourceQuota = .unlimited
     ) {
         self.infoHash = infoHash
         self.peerID = peerID
@@ -35,6 +39,8 @@ public struct PeerAnnounce: Sendable, Equatable {
         self.countsDownload = countsDownload
         self.remove = remove
         self.numwant = numwant
+        self.key = key
+        self.quota = quota
     }
 }
 
@@ -44,8 +50,14 @@ public struct SwarmReply: Sendable, Equatable {
     public var incomplete: Int
     public var downloaded: Int
     public var peers: [SwarmPeer]
-    public init(complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer]) {
+    /// False when the announce came from someone who does not own the peer it names (see
+    /// `PeerStore`): it was answered, and the store changed nothing.
+    public var recorded: Bool
+    /// True when this announce created its torrent (for the per-source rate of new torrents).
+    public var createdTorrent: Bool
+    public init(complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer], recorded: Bool = true, createdTorrent: Bool = false) {
         (self.complete, self.incomplete, self.downloaded, self.peers) = (complete, incomplete, downloaded, peers)
+        (self.recorded, self.createdTorrent) = (recorded, createdTorrent)
     }
 }
 
@@ -64,6 +76,17 @@ public struct SwarmReply: Sendable, Equatable {
 ///   endpoint left is gone, lazily at the next touch of its torrent and at the latest after the
 ///   next `expire` pass.
 /// - `downloaded` grows by one per peer that announces `countsDownload`, at most once per peer.
+/// - Ownership (BEP 7): a peer keeps the `key` it first announced with. An endpoint is
+///   refreshed, moved or removed only by an announce from the address it was recorded from, or
+///   by one carrying the peer's key; a second family attaches to the peer only with its key. Any
+///   other announce naming the peer is a stranger's: it gets the counts and a sample (never the
+///   named peer) with `recorded == false`, and changes nothing, so a stranger's `stopped`
+///   removes nothing and its `completed` counts nothing. `stopped` with the key removes the
+///   peer; from the recorded address alone it removes that family's endpoint. A peer whose
+///   endpoints have all passed `peerTTL` is gone: its peer_id starts a new peer.
+/// - Quotas: a source (an IPv4 address, an IPv6 /64) holds at most `quota.peersPerTorrent`
+///   endpoints in one torrent, and creates a torrent only with `quota.mayCreateTorrent`;
+///   beyond either the announce fails with `StoreError.quota`.
 ///
 /// Verbs complete through a callback so that a store answering from memory finishes inline on
 /// the caller's thread (no task or thread hop per announce), while a networked store completes

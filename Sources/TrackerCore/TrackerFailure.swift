@@ -25,11 +25,20 @@ public enum StoreError: Error, Sendable, Equatable {
     case full(String)
     /// The backing database cannot be reached; the client should retry later.
     case unavailable(String)
+    /// A per-source quota refused the announce (see `SourceQuota`); told to the client.
+    case quota(String)
+
+    /// The text of a refusal for `SourceQuota.peersPerTorrent`.
+    public static func tooManyPeersFromSource(max: Int) -> StoreError {
+        .quota("too many peers from your address in this torrent (at most \(max))")
+    }
+    /// The refusal when `SourceQuota.mayCreateTorrent` is false.
+    public static let tooManyNewTorrents = StoreError.quota("too many new torrents from your address; retry in a minute")
 
     /// What the client is told.
     public var failure: TrackerFailure {
         switch self {
-        case .full(let why): TrackerFailure(why)
+        case .full(let why), .quota(let why): TrackerFailure(why)
         case .unavailable: TrackerFailure("storage unavailable, retry later")
         }
     }

@@ -1,6 +1,6 @@
 public import TrackerCore
 
-/// Parses the query of `GET /announce` (BEP 3, 7, 23, 21).
+/// Parses the query of `GET /announce` (BEP 3, 7, 23, 21); BEP 7's `key` is kept as its digest.
 ///
 /// Strict where it matters (`info_hash`, `peer_id`, `port`, `left`, the counters, `event`),
 /// tolerant elsewhere: unknown parameters are ignored, a non-numeric or negative `numwant` means
@@ -9,43 +9,45 @@ public enum AnnounceParser {
     public static func parse(query: UnsafeRawBufferPointer) throws(TrackerFailure) -> AnnounceRequest {
         var infoHash: Bytes20?, peerID: Bytes20?
         var port: UInt16?, uploaded: UInt64?, downloaded: UInt64?, left: UInt64?
-        var event: AnnounceEvent?, numwant: Int??, compact: Bool?, noPeerID: Bool?
+        var event: AnnounceEvent?, numwant: Int??, compact: Bool?, noPeerID: Bool?, key: UnsafeRawBufferPointer?
 
-        try QueryString(query).forEach { (key, value) throws(TrackerFailure) in
-            if key.equals("info_hash") {
+        try QueryString(query).forEach { (name, value) throws(TrackerFailure) in
+            if name.equals("info_hash") {
                 if infoHash == nil {
                     guard let v = PercentDecoding.decode20(value) else { throw .invalid("info_hash", "must be 20 bytes") }
                     infoHash = v
                 }
-            } else if key.equals("peer_id") {
+            } else if name.equals("peer_id") {
                 if peerID == nil {
                     guard let v = PercentDecoding.decode20(value) else { throw .invalid("peer_id", "must be 20 bytes") }
                     peerID = v
                 }
-            } else if key.equals("port") {
+            } else if name.equals("port") {
                 if port == nil {
                     guard let v = decimal(value), v >= 1, v <= 65535 else { throw .invalid("port", "must be 1-65535") }
                     port = UInt16(v)
                 }
-            } else if key.equals("uploaded") {
+            } else if name.equals("uploaded") {
                 if uploaded == nil { uploaded = try counter("uploaded", value) }
-            } else if key.equals("downloaded") {
+            } else if name.equals("downloaded") {
                 if downloaded == nil { downloaded = try counter("downloaded", value) }
-            } else if key.equals("left") {
+            } else if name.equals("left") {
                 if left == nil { left = try counter("left", value) }
-            } else if key.equals("event") {
+            } else if name.equals("event") {
                 if event == nil {
                     guard let e = parseEvent(value) else {
                         throw .invalid("event", "must be started, completed, stopped, paused or empty")
                     }
                     event = e
                 }
-            } else if key.equals("numwant") {
+            } else if name.equals("numwant") {
                 if numwant == nil { numwant = .some(decimal(value).map { Int(clamping: $0) }) }
-            } else if key.equals("compact") {
+            } else if name.equals("compact") {
                 if compact == nil { compact = !value.equals("0") }
-            } else if key.equals("no_peer_id") {
+            } else if name.equals("no_peer_id") {
                 if noPeerID == nil { noPeerID = value.equals("1") }
+            } else if name.equals("key") {
+                if key == nil { key = value }
             }
             return true
         }
@@ -58,8 +60,24 @@ public enum AnnounceParser {
             infoHash: InfoHash(infoHash), peerID: PeerID(peerID), port: port,
             uploaded: uploaded ?? 0, downloaded: downloaded ?? 0, left: left,
             event: event ?? AnnounceEvent.none, numwant: numwant ?? nil,
-            compact: compact ?? true, noPeerID: noPeerID ?? false
+            compact: compact ?? true, noPeerID: noPeerID ?? false,
+            key: key.map { peerKey($0, peerID: peerID) } ?? .none
         )
+    }
+
+    /// BEP 7's key as its digest: none when empty, or when it is the end of the peer_id. aria2
+    /// sends the last 8 bytes of its peer_id as its key, and every dictionary-model reply shows
+    /// peer_ids: such a key is no secret, so it proves nothing.
+    static func peerKey(_ raw: UnsafeRawBufferPointer, peerID: Bytes20) -> PeerKey {
+        let key = PeerKey(bytes: PercentDecoding.Decoded(raw))
+        guard !key.isNone else { return key }
+        var n = 0
+        for _ in PercentDecoding.Decoded(raw) {
+            n += 1
+            if n > 20 { return key }
+        }
+        let public_ = peerID.withBytes { id in PercentDecoding.Decoded(raw).elementsEqual(id[(20 - n)...]) }
+        return public_ ? .none : key
     }
 
     static func counter(_ name: String, _ value: UnsafeRawBufferPointer) throws(TrackerFailure) -> UInt64 {

@@ -61,6 +61,24 @@ public enum PercentDecoding {
         return Bytes20(w0: words.0, w1: words.1, w2: words.2, w3: words.3, w4: words.4)
     }
 
+    /// The bytes of a percent-encoded value, decoded as they are read (nothing allocated); a `%`
+    /// not followed by two hex digits stands for itself.
+    public struct Decoded: Sequence, IteratorProtocol {
+        private let raw: UnsafeRawBufferPointer
+        private var i = 0
+        public init(_ raw: UnsafeRawBufferPointer) { self.raw = raw }
+        public mutating func next() -> UInt8? {
+            guard i < raw.count else { return nil }
+            let b = raw[i]
+            if b == UInt8(ascii: "%"), i + 2 < raw.count, let hi = hexDigitValue(raw[i + 1]), let lo = hexDigitValue(raw[i + 2]) {
+                i += 3
+                return hi << 4 | lo
+            }
+            i += 1
+            return b
+        }
+    }
+
     /// Encodes every byte outside RFC 3986's unreserved set as `%XX`.
     public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
         let digits = Array("0123456789ABCDEF".utf8)

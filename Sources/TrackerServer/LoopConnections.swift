@@ -1,5 +1,6 @@
 import NIOCore
 import Synchronization
+import TrackerCore
 
 /// The open connections of one event loop. Touched only on that loop, so it needs no lock.
 ///

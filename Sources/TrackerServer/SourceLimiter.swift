@@ -1,22 +1,6 @@
 import Synchronization
 import TrackerCore
 
-/// Where connections come from, for limits per source: one IPv4 address, or one IPv6 /64 (the
-/// smallest block an IPv6 subscriber is normally given, so one host cannot dodge the limit by
-/// picking new addresses inside its prefix).
-struct SourceKey: Hashable, Sendable {
-    /// The IPv4 address, or the first 64 bits of the IPv6 address.
-    let bits: UInt64
-    let isIPv6: Bool
-
-    init(_ address: PeerAddress) {
-        switch address.normalized {
-        case .v4(let a): (bits, isIPv6) = (UInt64(a.value), false)
-        case .v6(let a): (bits, isIPv6) = (a.high, true)
-        }
-    }
-}
-
 /// Open connections per source, capped at `limit` (0: no cap). Entries exist only while their
 /// source has a connection open, so the table never holds more than `http.max_connections`
 /// entries. Sharded so the accepting threads and event loops seldom wait on one lock.

@@ -91,6 +91,15 @@ public struct SquallConfig: Sendable, Equatable {
         public var defaultNumwant = 50
         /// `announce.max_numwant`: the most peers one reply carries.
         public var maxNumwant = 200
+        /// `announce.max_peers_per_source`: endpoints one IPv4 address or IPv6 /64 may hold in
+        /// one torrent (0: no limit).
+        public var maxPeersPerSource = 64
+        /// `announce.max_new_torrents_per_source`: torrents one source may create a minute (0: no
+        /// limit).
+        public var maxNewTorrentsPerSource = 1000
+        /// `announce.quota_exempt`: sources held to neither quota (default loopback: a reverse
+        /// proxy on the same host, local monitoring).
+        public var quotaExempt = AddressRange.loopback
 
         public var policy: AnnouncePolicy {
             AnnouncePolicy(
@@ -206,6 +215,9 @@ extension SquallConfig {
             if let v = try t.int("min_interval") { announce.minInterval = v }
             if let v = try t.int("default_numwant") { announce.defaultNumwant = v }
             if let v = try t.int("max_numwant") { announce.maxNumwant = v }
+            if let v = try t.int("max_peers_per_source") { announce.maxPeersPerSource = v }
+            if let v = try t.int("max_new_torrents_per_source") { announce.maxNewTorrentsPerSource = v }
+            if let list = try t.stringArray("quota_exempt") { announce.quotaExempt = try Self.ranges(list, key: "announce.quota_exempt") }
             try t.finish()
         }
         if var t = try r.table("scrape") {
@@ -225,14 +237,7 @@ extension SquallConfig {
         }
         if var t = try r.table("stats") {
             if let v = try t.bool("enabled") { stats.enabled = v }
-            if let list = try t.stringArray("allow") {
-                stats.allow = try list.map { (text) throws(ConfigError) in
-                    guard let range = AddressRange(text) else {
-                        throw ConfigError(key: "stats.allow", "'\(text)' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128")
-                    }
-                    return range
-                }
-            }
+            if let list = try t.stringArray("allow") { stats.allow = try Self.ranges(list, key: "stats.allow") }
             if let list = try t.stringArray("hosts") {
                 stats.hosts = try list.map { (text) throws(ConfigError) in
                     guard HostRule.name(Array(text.utf8)) != nil, !text.contains(":") else {
@@ -258,6 +263,15 @@ extension SquallConfig {
             try t.finish()
         }
         try r.finish()
+    }
+
+    private static func ranges(_ list: [String], key: String) throws(ConfigError) -> [AddressRange] {
+        try list.map { (text) throws(ConfigError) in
+            guard let range = AddressRange(text) else {
+                throw ConfigError(key: key, "'\(text)' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128")
+            }
+            return range
+        }
     }
 
     /// Checks ranges and combinations; the first problem found names its key.
@@ -305,6 +319,12 @@ extension SquallConfig {
         try positive(announce.maxNumwant, "announce.max_numwant", max: 10_000)
         guard announce.defaultNumwant >= 0, announce.defaultNumwant <= announce.maxNumwant else {
             throw ConfigError(key: "announce.default_numwant", "must be between 0 and announce.max_numwant (\(announce.maxNumwant))")
+        }
+        guard (0...65_535).contains(announce.maxPeersPerSource) else {
+            throw ConfigError(key: "announce.max_peers_per_source", "must be between 0 (no limit) and 65535")
+        }
+        guard (0...1_000_000).contains(announce.maxNewTorrentsPerSource) else {
+            throw ConfigError(key: "announce.max_new_torrents_per_source", "must be between 0 (no limit) and 1000000")
         }
         try positive(scrape.maxHashes, "scrape.max_hashes", max: 10_000)
         try positive(scrape.fullScrapeLimit, "scrape.full_scrape_limit", max: 100_000_000)
@@ -354,6 +374,9 @@ extension SquallConfig {
         lines += [
             "default_numwant = \(announce.defaultNumwant)",
             "max_numwant = \(announce.maxNumwant)",
+            "max_peers_per_source = \(announce.maxPeersPerSource)",
+            "max_new_torrents_per_source = \(announce.maxNewTorrentsPerSource)",
+            "quota_exempt = [\(announce.quotaExempt.map { q($0.description) }.joined(separator: ", "))]",
             "",
             "[scrape]",
             "max_hashes = \(scrape.maxHashes)",

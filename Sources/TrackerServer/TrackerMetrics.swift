@@ -50,6 +50,8 @@ final class TrackerMetrics: Sendable {
     /// Connections Squall closed on a deadline or a bound, by `reason` (`CloseReason`).
     private let closes: [CoreMetrics.Counter]
     private let handshakeFailures: CoreMetrics.Counter
+    /// Announces naming a peer the announcer does not own (answered, nothing recorded).
+    private let notOwned: CoreMetrics.Counter
     private let swarm: [CoreMetrics.Gauge]
     private let families: [CoreMetrics.Gauge]
     private let certificateExpiry: CoreMetrics.Gauge
@@ -79,7 +81,7 @@ final class TrackerMetrics: Sendable {
         announceLatency = CoreMetrics.Timer(label: "squall_announce_duration_seconds", factory: factory)
         storeAnnounceLatency = CoreMetrics.Timer(label: "squall_store_duration_seconds", dimensions: [("op", "announce")], factory: factory)
         storeScrapeLatency = CoreMetrics.Timer(label: "squall_store_duration_seconds", dimensions: [("op", "scrape")], factory: factory)
-        storeErrors = ["unavailable", "full"].map {
+        storeErrors = ["unavailable", "full", "quota"].map {
             CoreMetrics.Counter(label: "squall_store_errors_total", dimensions: [("kind", $0)], factory: factory)
         }
         openConnections = CoreMetrics.Gauge(label: "squall_open_connections", factory: factory)
@@ -90,6 +92,7 @@ final class TrackerMetrics: Sendable {
             CoreMetrics.Counter(label: "squall_connections_closed_total", dimensions: [("reason", $0.rawValue)], factory: factory)
         }
         handshakeFailures = CoreMetrics.Counter(label: "squall_tls_handshake_failures_total", factory: factory)
+        notOwned = CoreMetrics.Counter(label: "squall_announces_not_owned_total", factory: factory)
         served = Served.allCases.map {
             CoreMetrics.Counter(label: "squall_http_connections_total", dimensions: [("served", $0.rawValue)], factory: factory)
         }
@@ -132,11 +135,13 @@ final class TrackerMetrics: Sendable {
     }
 
     func handshakeFailed() { handshakeFailures.increment() }
+    func announceNotOwned() { notOwned.increment() }
 
     func storeError(_ e: StoreError) {
         switch e {
         case .unavailable: storeErrors[0].increment()
         case .full: storeErrors[1].increment()
+        case .quota: storeErrors[2].increment()
         default: break
         }
     }

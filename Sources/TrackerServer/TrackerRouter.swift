@@ -1,4 +1,5 @@
 public import Logging
+import NIOCore
 import Synchronization
 public import TrackerCore
 import TrackerProtocol
@@ -66,6 +67,7 @@ public final class TrackerRouter: Sendable {
     /// Store outages logged by their transitions, not per request.
     private let outages: OutageLog
     private let hosts: HostRule
+    private let newTorrents: NewTorrentLimiter
     let assets: StatsAssets
     let history = StatsHistory()
     private let openConnections: @Sendable () -> Int
@@ -85,6 +87,7 @@ public final class TrackerRouter: Sendable {
         self.rows = StatsRowsCache { [store] done in store.torrentRows(completion: done) }
         self.outages = OutageLog(logger: logger)
         self.hosts = HostRule(names: config.stats.hosts)
+        self.newTorrents = NewTorrentLimiter(limit: config.announce.maxNewTorrentsPerSource)
     }
 
     /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
@@ -196,17 +199,29 @@ public final class TrackerRouter: Sendable {
             respond(.failure(error as? TrackerFailure ?? TrackerFailure("malformed query")))
             return
         }
-        let verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: policy)
+        // Quotas per source, unless the source is exempt (loopback by default).
+        let source = SourceKey(remote)
+        let minute = NewTorrentLimiter.minute(uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds)
+        let exempt = config.announce.quotaExempt.contains { $0.contains(remote) }
+        let quota =
+            exempt
+            ? SourceQuota.unlimited
+            : SourceQuota(
+                peersPerTorrent: config.announce.maxPeersPerSource, mayCreateTorrent: newTorrents.allows(source, minute: minute))
+        let verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: policy, quota: quota)
         let policy = policy
         let logger = logger
         let metrics = metrics
         let outages = outages
+        let newTorrents = newTorrents
         let storeStarted = ContinuousClock.now
         store.announce(verb) { result in
             metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let reply):
                 outages.succeeded()
+                if reply.createdTorrent, !exempt { newTorrents.charge(source, minute: minute) }
+                if !reply.recorded { metrics.announceNotOwned() }
                 logger.debug(
                     "announce",
                     metadata: [

@@ -22,7 +22,25 @@ let base =
             r
                 == AnnounceRequest(
                     infoHash: InfoHash(hashBytes)!, peerID: PeerID(peerBytes)!, port: 6881, uploaded: 1, downloaded: 2, left: 3,
-                    event: .started, numwant: 30, compact: true, noPeerID: true))
+                    event: .started, numwant: 30, compact: true, noPeerID: true, key: PeerKey(bytes: Array("abcd".utf8))))
+    }
+
+    /// BEP 7's key is compared after percent-decoding; an empty one is no key, and the first wins.
+    @Test func theKeyIsDecodedAndDigested() throws {
+        let plain = try parseAnnounce(base + "&key=Ab%2F1")
+        #expect(plain.key == PeerKey(bytes: Array("Ab/1".utf8)) && !plain.key.isNone)
+        #expect(try parseAnnounce(base + "&key=%41b%2f1").key == plain.key)
+        #expect(try parseAnnounce(base + "&key=Ab%2F2").key != plain.key)
+        #expect(try parseAnnounce(base + "&key=").key == .none)
+        #expect(try parseAnnounce(base).key == .none)
+        #expect(try parseAnnounce(base + "&key=Ab%2F1&key=zz").key == plain.key)
+        // A stray % stands for itself rather than failing the announce.
+        #expect(try parseAnnounce(base + "&key=50%").key == PeerKey(bytes: Array("50%".utf8)))
+        #expect(PeerKey.none.matches(.none) == false, "no key never matches, not even no key")
+        // aria2's key is the end of its peer_id, which replies show: no secret, so no key.
+        #expect(try parseAnnounce(base + "&key=cdefghijkl").key == .none)
+        #expect(try parseAnnounce(base + "&key=%63defghijkl").key == .none)
+        #expect(try parseAnnounce(base + "&key=cdefghijkm").key != .none)
     }
 
     @Test func everyByteValueRoundTripsThroughInfoHash() throws {

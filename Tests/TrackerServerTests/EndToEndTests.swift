@@ -26,8 +26,9 @@ import TrackerServer
     @Test func aPeerAnnouncingOverBothFamiliesIsOnePeerWithTwoEndpoints() async throws {
         let t = try await RunningTracker.start()
         let h = testHash(2)
-        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("dual"), port: 7100, left: 0)
-        let second = try t.announce("::1", hash: h, peer: testPeer("dual"), port: 7100, left: 0)
+        // The key (BEP 7) is what lets the second family join the first.
+        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, extra: "&key=5EC0D1A1")
+        let second = try t.announce("::1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, extra: "&key=5EC0D1A1")
         #expect(second["complete"] == .int(1) && second["incomplete"] == .int(0))
         let other = try t.announce("::1", hash: h, peer: testPeer("other"), port: 7200, left: 9)
         #expect(other["complete"] == .int(1) && other["incomplete"] == .int(1))
