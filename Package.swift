@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [
-                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS",
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
