@@ -32,11 +32,13 @@ let package = Package(
         // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning,
         // and its headers and library are in the default paths.
         .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // A hiredis reply reader that bounds array headers; nothing else.
+        .target(name: "CSquallRedisShims", dependencies: ["CHiredis"]),
         // The Redis store: hiredis formats and parses, NIO channels carry the bytes.
         .target(
             name: "RedisStore",
             dependencies: [
-                "CHiredis", "TrackerCore",
+                "CHiredis", "CSquallRedisShims", "TrackerCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,21 +1,9 @@
 import CHiredis
+import CSquallRedisShims
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Where a Redis server listens.
-public enum RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
-    case tcp(host: String, port: Int)
-    case unix(path: String)
-
-    public var description: String {
-        switch self {
-        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-        case .unix(let path): "unix:\(path)"
-        }
-    }
-}
 
 /// One blocking connection to Redis through hiredis: the sole owner of its `redisContext`,
 /// freed in `deinit`. Not thread-safe: a connection belongs to one thread at a time, and
@@ -38,6 +26,11 @@ public final class RedisConnection {
             let why = Self.errorText(made)
             redisFree(made)
             throw RedisError("\(endpoint): \(why)")
+        }
+        // The reader that bounds array headers (see `RedisReader`), for this connection too.
+        if let bounded = squall_redis_reader_create(RedisReader.maxElements) {
+            redisReaderFree(made.pointee.reader)
+            made.pointee.reader = bounded
         }
         context = made
         guard redisSetTimeout(context, tv) == REDIS_OK else { throw RedisError("\(endpoint): cannot set the command timeout") }

@@ -1,3 +1,16 @@
+/// Where a Redis server listens.
+public enum RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): "unix:\(path)"
+        }
+    }
+}
+
 /// How to reach Redis and how to use it, from `--storage redis://...` and the `[redis]` table.
 public struct RedisOptions: Sendable, Equatable {
     public var endpoint: RedisEndpoint

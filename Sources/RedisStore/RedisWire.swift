@@ -1,5 +1,5 @@
 import CHiredis
-import NIOCore
+import CSquallRedisShims
 
 /// A Redis reply, copied out of hiredis's reply tree (binary-safe).
 public enum RedisValue: Equatable, Sendable {
@@ -130,25 +130,18 @@ struct RedisArguments: Sendable {
     }
 }
 
-/// Commands in Redis's wire format, written by hiredis (`redisFormatCommandArgv`).
-enum RedisCommand {
-    /// Appends the command to `buffer`.
-    static func encode(_ arguments: RedisArguments, into buffer: inout ByteBuffer) {
-        var target: UnsafeMutablePointer<CChar>?
-        let n = arguments.withArgv { argc, argv, lengths in redisFormatCommandArgv(&target, argc, argv, lengths) }
-        guard let target, n > 0 else { preconditionFailure("redisFormatCommandArgv failed (out of memory)") }
-        defer { redisFreeCommand(target) }
-        buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(n)))
-    }
-}
-
 /// hiredis's reply parser, fed with whatever bytes arrive: the sole owner of its `redisReader`.
 /// Not thread-safe: it belongs to one channel, on one event loop.
 final class RedisReader {
     private let reader: UnsafeMutablePointer<redisReader>
 
+    /// The most elements one array reply may announce: far above any reply Squall asks for
+    /// (the rows script's chunks, scrapes, `CLUSTER SLOTS`), far below what a rogue header could
+    /// make hiredis allocate.
+    static let maxElements = 1 << 20
+
     init() {
-        guard let r = redisReaderCreate() else { preconditionFailure("redisReaderCreate failed (out of memory)") }
+        guard let r = squall_redis_reader_create(Self.maxElements) else { preconditionFailure("redisReaderCreate failed (out of memory)") }
         reader = r
     }
 

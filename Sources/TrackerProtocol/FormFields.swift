@@ -1,4 +1,4 @@
-import TrackerCore
+public import TrackerCore
 
 /// `key=value&...` of an HTML form or a script's request (DataTables' parameters): both sides
 /// percent-decoded, `+` as a space, as UTF-8 text. At most `limit` fields are read and each
@@ -30,6 +30,22 @@ public enum FormFields {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension TorrentQuery {
+    /// The rows most one page carries, whatever `length` asks.
+    public static let maxLength = 500
+
+    /// DataTables' server-side parameters: `start`, `length` (-1, "all", is capped like any
+    /// other), `search[value]` (an info_hash prefix; only its hex digits count),
+    /// `order[0][column]` and `order[0][dir]`. Anything missing or malformed takes the default.
+    public init(dataTables p: [String: String]) {
+        let length = Int(p["length"] ?? "").map { $0 < 0 ? Self.maxLength : min($0, Self.maxLength) } ?? 25
+        let column = Int(p["order[0][column]"] ?? "").flatMap(Column.init(rawValue:)) ?? .seeders
+        self.init(
+            start: Int(p["start"] ?? "") ?? 0, length: length, search: (p["search[value]"] ?? "").filter(\.isHexDigit),
+            order: column, ascending: p["order[0][dir]"] == "asc")
     }
 }
 

@@ -142,7 +142,6 @@ final class TrackerMetrics: Sendable {
         case .unavailable: storeErrors[0].increment()
         case .full: storeErrors[1].increment()
         case .quota: storeErrors[2].increment()
-        default: break
         }
     }
 

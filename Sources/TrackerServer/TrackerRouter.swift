@@ -319,11 +319,7 @@ public final class TrackerRouter: Sendable {
     private func torrentsJSON(_ p: [String: String], respond: @escaping @Sendable (HTTPReply) -> Void) {
         // DataTables wants `draw` echoed as a number (never as the text sent).
         let draw = Int(p["draw"] ?? "") ?? 0
-        let length = Int(p["length"] ?? "").map { $0 < 0 ? 500 : min($0, 500) } ?? 25
-        let search = (p["search[value]"] ?? "").filter(\.isHexDigit)
-        let column = Int(p["order[0][column]"] ?? "").flatMap(TorrentQuery.Column.init(rawValue:)) ?? .seeders
-        let query = TorrentQuery(
-            start: Int(p["start"] ?? "") ?? 0, length: length, search: search, order: column, ascending: p["order[0][dir]"] == "asc")
+        let query = TorrentQuery(dataTables: p)
         rows.withTable { result in
             switch result {
             case .success(let table):
