@@ -13,7 +13,7 @@ ARGS ?=
 DEV_CERTS := certs/dev
 TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
-.PHONY: all build run test bench fuzz lint format deps-run deps-test clean
+.PHONY: all build run test bench fuzz stress lint format deps-run deps-test clean
 
 all: build
 
@@ -62,6 +62,17 @@ bench: deps-run
 # (Tests/Fuzz/run documents knobs). Not part of `make test`.
 fuzz: deps-run
 	bash Tests/Fuzz/run
+
+# The abuse and fault suite (Tests/TrackerServerTests/StressTests.swift) in its long form,
+# against the release binary: more clients, longer runs, the latency bounds, the 2 GiB TLS
+# write. Each scenario prints `stress: NAME: PASS|FAIL: criterion`. Its short form runs in
+# `make test`.
+stress: deps-test
+	$(SWIFT) build -c release --product squall
+	$(SWIFT) build --build-tests
+	@ulimit -Sn $$(ulimit -Hn); SQUALL_STRESS=1 SQUALL_BINARY=$(CURDIR)/.build/release/squall \
+	  timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest --filter StressTests 2>&1 | \
+	  tee .build/stress.log | grep -E '^stress:|passed after|failed after|error'; exit $${PIPESTATUS[0]}
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:

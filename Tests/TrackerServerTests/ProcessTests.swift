@@ -6,8 +6,11 @@ import TrackerServer
 
 /// The built `squall` executable, run as an operator would.
 @Suite struct ProcessTests {
+    /// The debug `squall` built beside the tests, or `SQUALL_BINARY` (`make stress` passes the
+    /// release build).
     static var binary: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("squall")
+        if let path = ProcessInfo.processInfo.environment["SQUALL_BINARY"], !path.isEmpty { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("squall")
     }
 
     struct Finished {

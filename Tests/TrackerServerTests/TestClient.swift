@@ -96,6 +96,14 @@ final class TestClient {
         }
     }
 
+    /// Waits for the server to close or reset the connection without sending a byte; false if
+    /// bytes came or the receive timeout passed first.
+    func closedOrResetWithoutReply() -> Bool {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        return n == 0 || (n < 0 && errno == ECONNRESET)
+    }
+
     private func findHeadEnd() -> Int? {
         guard pending.count >= 4 else { return nil }
         for i in 0...(pending.count - 4) where pending[i] == 13 && pending[i + 1] == 10 && pending[i + 2] == 13 && pending[i + 3] == 10 {
