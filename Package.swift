@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "RedisStoreTests",
             dependencies: [
-                "RedisStore", "StoreConformance", "TrackerCore",
+                "RedisStore", "StoreConformance", "TrackerCore", "MemoryStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -129,7 +129,8 @@ public final class MemoryStore: PeerStore {
         maxPeers: Int, storeFull: StoreError?, seed: UInt64
     ) -> (Result<SwarmReply, StoreError>, SwarmDelta) {
         var delta = SwarmDelta()
-        if now > swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
+        // An endpoint seen at `oldestSeen` has expired once `now - ttl` reaches it.
+        if now >= swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
             delta = swarm.sweep(cutoff: cutoff, now: now, seed: seed)
         }
         func reply(_ peers: [SwarmPeer], recorded: Bool = true) -> SwarmReply {
@@ -235,7 +236,7 @@ public final class MemoryStore: PeerStore {
                 var empty: [InfoHash] = []
                 var i = state.torrents.values.startIndex
                 while i != state.torrents.values.endIndex {
-                    if now > state.torrents.values[i].oldestSeen &+ ttl || state.torrents.values[i].count == 0 {
+                    if now >= state.torrents.values[i].oldestSeen &+ ttl || state.torrents.values[i].count == 0 {
                         let d = state.torrents.values[i].sweep(cutoff: cutoff, now: now, seed: seed)
                         state.add(d)
                         if d.peers != 0 { peerCount.add(d.peers, ordering: .relaxed) }

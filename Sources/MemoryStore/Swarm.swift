@@ -309,15 +309,16 @@ struct Swarm {
             p = peers.count - 1
             if !index.isEmpty { indexInsert(position: p, seed: seed) }
             maintainIndex(seed: seed)
-            delta.peers = 1
+            // += throughout: the delta may already hold the removal of a peer gone by expiry.
+            delta.peers += 1
             if peers.count == 1 { oldestSeen = now }
         }
-        let isNew = delta.peers == 1
+        let isNew = found == nil
 
         switch a.endpoint.address {
         case .v4(let addr):
             if peers[p].flags & PeerSlot.hasV4 == 0 {
-                delta.v4 = 1
+                delta.v4 += 1
                 countSource(source, 1)
             } else if peers[p].v4 != addr.value {
                 let old = Self.source(v4: peers[p].v4)
@@ -335,7 +336,7 @@ struct Swarm {
             if s < 0 {
                 s = allocV6()
                 peers[p].v6 = s
-                delta.v6 = 1
+                delta.v6 += 1
                 countSource(source, 1)
             } else {
                 let old = Self.source(v6[Int(s)])

@@ -10,11 +10,10 @@ import TrackerCore
 /// | key | type | expiry | value |
 /// | --- | --- | --- | --- |
 /// | `P{H}:ids` | hash | none (reaped) | peer_id -> where its record is: `s` or `l` and the slot, e.g. `l17` |
-/// | `P{H}:s` | string | none (reaped) | the seeders' 53-byte records (peer_id, flags, IPv4 + port, IPv6 + port, last announce per family), slot i at byte 53·i, in random order; bytes past the count are zeros |
+/// | `P{H}:s` | string | none (reaped) | the seeders' 57-byte records (`RedisRecord`), slot i at byte 57·i, in random order; the string is kept a little longer than its records (bytes past the count are zeros), sized to the allocator's classes |
 /// | `P{H}:l` | string | none (reaped) | the same for leechers and partial seeds |
-/// | `P{H}:m` | hash | none | `s`, `l`: seeders and leechers (slots in use); `d`: downloads counted; `p`: partial seeds; `n`: when its oldest endpoint can first expire (the next sweep); `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce |
-/// | `P{H}:x` | sorted set | none | peer_id scored by its oldest endpoint's last announce (expiry order) |
-/// | `P:torrents` | sorted set | none | H scored by a lower bound of its oldest endpoint's last announce (the reaper's index) |
+/// | `P{H}:m` | hash | none | `s`, `l`: seeders and leechers (slots in use); `d`: downloads counted; `p`: partial seeds; `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce; `n`: when announces next step the expiry pass; `c`, `w`, `o`: the pass in progress (next slot, which string, oldest announce kept) |
+/// | `P:torrents` | sorted set | none | H scored by a lower bound of its endpoints' last announces (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
 /// | `P:sources` | string | none | 2^21 u16 counters: endpoints per (torrent, source), hashed (see `RedisScripts`) |
 /// | `P:layout` | string | none | the layout of these keys (`RedisKeys.layout`), checked at startup |
@@ -50,12 +49,12 @@ struct RedisKeys: Sendable {
         buckets == 1 ? prefix + "{" + hash.raw.hex + "}:" : prefix + "{b\(bucket(hash))}:" + hash.raw.hex + ":"
     }
 
-    /// The keys of the per-torrent scripts: ids, s, l, m, x, then its bucket's index, totals
-    /// and source counters.
+    /// The keys of the per-torrent scripts: ids, s, l, m, then its bucket's index, totals and
+    /// source counters.
     func torrent(_ hash: InfoHash) -> [[UInt8]] {
         let stem = torrentStem(hash)
         let b = bucket(hash)
-        return ["ids", "s", "l", "m", "x"].map { Array((stem + $0).utf8) } + [index(b), totals(b), sources(b)]
+        return ["ids", "s", "l", "m"].map { Array((stem + $0).utf8) } + [index(b), totals(b), sources(b)]
     }
 
     /// Counters in each `sources` string: 2^21 in all.
@@ -63,7 +62,7 @@ struct RedisKeys: Sendable {
 
     /// What `P:layout` holds for the keys described here; a Redis holding another layout (an
     /// older Squall's) is refused at startup rather than misread.
-    static let layout = "2"
+    static let layout = "3"
 
     /// The key holding the layout, and the one an older Squall's data would show up in.
     var layoutKey: [UInt8] { Array((buckets == 1 ? prefix + "layout" : prefix + "{b0}:layout").utf8) }

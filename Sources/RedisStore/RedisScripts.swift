@@ -29,14 +29,14 @@ enum RedisScripts {
 
         """#
 
-    /// Shared helpers: slots, removal, the stale-peer sweep, dropping an empty torrent, the
+    /// Shared helpers: slots, removal, the expiry pass, dropping an empty torrent, the
     /// per-source counters. A script sets `q_hex` (the torrent's hex) and `q_cells` (counters in
     /// `sources`) before calling them.
     static let common =
         slots + #"""
             -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
             local function family(f, delta)
-              redis.call('HINCRBY', KEYS[7], f, delta)
+              redis.call('HINCRBY', KEYS[6], f, delta)
               redis.call('HINCRBY', KEYS[4], f, delta)
             end
             local q_hex, q_cells = '', 1
@@ -48,22 +48,85 @@ enum RedisScripts {
             -- The count of src's endpoints in this torrent after adding delta (0: just read it).
             local function src_count(src, delta)
               local cell = '#' .. (tonumber(string.sub(redis.sha1hex(q_hex .. src), 1, 6), 16) % q_cells)
-              if delta == 0 then return redis.call('BITFIELD', KEYS[8], 'GET', 'u16', cell)[1] end
-              return redis.call('BITFIELD', KEYS[8], 'OVERFLOW', 'SAT', 'INCRBY', 'u16', cell, delta)[1]
+              if delta == 0 then return redis.call('BITFIELD', KEYS[7], 'GET', 'u16', cell)[1] end
+              return redis.call('BITFIELD', KEYS[7], 'OVERFLOW', 'SAT', 'INCRBY', 'u16', cell, delta)[1]
+            end
+            -- The older of a record's endpoints' last announces; nil without an endpoint.
+            local function oldest(rec)
+              local flags, o = string.byte(rec, 21), nil
+              if bit.band(flags, 1) ~= 0 then o = struct.unpack('>I', rec, 46) end
+              if bit.band(flags, 2) ~= 0 then
+                local s6 = struct.unpack('>I', rec, 50)
+                if not o or s6 < o then o = s6 end
+              end
+              return o
+            end
+            -- The length (whole slots) of a records string that fills the allocation holding want
+            -- bytes: Redis's allocator (jemalloc) rounds each allocation up to a size class, four
+            -- per power of two, and a string's header and NUL take up to 10 bytes of it.
+            local function fitted(want)
+              local need = want + 10
+              local base = 64
+              while base * 2 < need do base = base * 2 end
+              local step = base / 4
+              local class = base + math.ceil((need - base) / step) * step
+              local len = class - 6
+              if len >= 65536 then len = class - 10 end
+              return math.floor(len / 57) * 57
+            end
+            -- Strings up to 4 MB are rewritten whole by SET, which allocates exactly: SETRANGE past
+            -- the end would let Redis double the allocation. Past 4 MB SETRANGE adds at most 1 MB.
+            local function rewrite(where, keep, len)
+              local key = slots_key(where)
+              local head = ''
+              if keep > 0 then head = redis.call('GETRANGE', key, 0, keep - 1) end
+              redis.call('SET', key, head .. string.rep('\0', len - #head))
+            end
+            -- Room for count records in where's string, grown by an eighth at least (to the next size
+            -- class or two).
+            local function make_room(where, count)
+              local have = redis.call('STRLEN', slots_key(where))
+              if count * 57 <= have then return end
+              local len = fitted(math.max(count, math.floor(have / 57 * 9 / 8), 8) * 57)
+              if len <= 4194304 then
+                rewrite(where, have, len)
+              else
+                redis.call('SETRANGE', slots_key(where), len - 1, '\0')
+              end
+            end
+            -- Gives back what a string holds beyond twice what its records need (after a pass).
+            local function trim(where)
+              local n, have = size(where), redis.call('STRLEN', slots_key(where))
+              local len = fitted(math.max(n + math.floor(n / 8), 8) * 57)
+              if have > 4096 and have > 2 * len and have <= 4194304 then rewrite(where, n * 57, len) end
+            end
+            -- A record now at pos of where that the expiry pass in progress will not visit (the
+            -- part of the string it has walked, or s while it walks l): its oldest announce still
+            -- counts for the pass, which must end with a lower bound of them all.
+            local function note_behind(where, pos, rec)
+              local st = redis.call('HMGET', KEYS[4], 'c', 'w', 'o')
+              if not st[1] then return end
+              if (st[2] == 'l' and where == 's') or (st[2] == where and pos > tonumber(st[1])) then
+                local o = oldest(rec)
+                if o and (not st[3] or o < tonumber(st[3])) then redis.call('HSET', KEYS[4], 'o', o) end
+              end
             end
             -- A new record takes a random slot and the record there moves to the end (an inside-out
             -- shuffle), and removal moves the last record into the hole: the slot order stays a
             -- uniformly random permutation, so any run of slots is a uniform sample.
             local function slot_add(where, pid, rec)
               local n = redis.call('HINCRBY', KEYS[4], where, 1) - 1
+              make_room(where, n + 1)
               local j = math.random(0, n)
               if j ~= n then
                 local moved = rec_at(where, j)
                 rec_put(where, n, moved)
                 redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. n)
+                note_behind(where, n, moved)
               end
               rec_put(where, j, rec)
               redis.call('HSET', KEYS[1], pid, where .. j)
+              note_behind(where, j, rec)
               return j
             end
             local function slot_remove(where, slot)
@@ -78,10 +141,9 @@ enum RedisScripts {
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
               redis.call('HDEL', KEYS[1], pid)
-              redis.call('ZREM', KEYS[5], pid)
               if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
-              redis.call('HINCRBY', KEYS[7], 'p', -1)
-              if where == 's' then redis.call('HINCRBY', KEYS[7], 's', -1) end
+              redis.call('HINCRBY', KEYS[6], 'p', -1)
+              if where == 's' then redis.call('HINCRBY', KEYS[6], 's', -1) end
               local flags = string.byte(rec, 21)
               if bit.band(flags, 1) ~= 0 then
                 family('4', -1)
@@ -92,56 +154,12 @@ enum RedisScripts {
                 src_count(rec_src(rec, '6'), -1)
               end
             end
-            -- Drops endpoints last seen at or before cutoff, and peers left without one; at most
-            -- limit. Returns how many peers it removed and how many broken entries it dropped (an
-            -- expiry entry whose id or record is missing or does not match its peer_id).
-            local function sweep(cutoff, limit)
-              local removed, repaired = 0, 0
-              local stale = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, limit)
-              for _, pid in ipairs(stale) do
-                local id = redis.call('HGET', KEYS[1], pid)
-                local where, slot, rec
-                if id then
-                  where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-                  if (where == 's' or where == 'l') and slot and slot >= 0 and slot < size(where) then rec = rec_at(where, slot) end
-                  if rec and (#rec ~= 57 or string.sub(rec, 1, 20) ~= pid) then rec = nil end
-                  if not rec then
-                    redis.call('HDEL', KEYS[1], pid)
-                    repaired = repaired + 1
-                  end
-                end
-                if rec then
-                  local flags = string.byte(rec, 21)
-                  local s4, s6 = struct.unpack('>I', rec, 46), struct.unpack('>I', rec, 50)
-                  if bit.band(flags, 1) ~= 0 and s4 <= cutoff then flags = flags - 1 end
-                  if bit.band(flags, 2) ~= 0 and s6 <= cutoff then flags = flags - 2 end
-                  if bit.band(flags, 3) == 0 then
-                    remove_peer(pid, where, slot, rec)
-                    removed = removed + 1
-                  else
-                    local before = string.byte(rec, 21)
-                    if bit.band(before, 1) ~= bit.band(flags, 1) then
-                      family('4', -1)
-                      src_count(rec_src(rec, '4'), -1)
-                    end
-                    if bit.band(before, 2) ~= bit.band(flags, 2) then
-                      family('6', -1)
-                      src_count(rec_src(rec, '6'), -1)
-                    end
-                    rec_put(where, slot, string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22))
-                    if bit.band(flags, 1) ~= 0 then redis.call('ZADD', KEYS[5], s4, pid) else redis.call('ZADD', KEYS[5], s6, pid) end
-                  end
-                else
-                  redis.call('ZREM', KEYS[5], pid)
-                end
-              end
-              return removed, repaired
-            end
-            -- A torrent left without peers leaves the index and the totals, and its keys go.
+            -- A torrent left without peers leaves the index and the totals, and its keys go (an
+            -- id left without its record goes with them).
             local function drop_if_empty(hex)
-              if redis.call('HLEN', KEYS[1]) > 0 then return false end
-              if redis.call('ZREM', KEYS[6], hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', -1) end
-              redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+              if size('s') + size('l') > 0 then return false end
+              if redis.call('ZREM', KEYS[5], hex) == 1 then redis.call('HINCRBY', KEYS[6], 't', -1) end
+              redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
               return true
             end
             -- Whether a record has an endpoint announced after cutoff.
@@ -149,6 +167,91 @@ enum RedisScripts {
               local flags = string.byte(rec, 21)
               return (bit.band(flags, 1) ~= 0 and struct.unpack('>I', rec, 46) > cutoff)
                 or (bit.band(flags, 2) ~= 0 and struct.unpack('>I', rec, 50) > cutoff)
+            end
+            -- One bounded step of a torrent's expiry pass: at most limit slots, walking s from its
+            -- top slot down, then l. Endpoints announced at or before cutoff go, and peers left
+            -- without one; a slot whose record is not one Squall wrote (no endpoint, or its id
+            -- points elsewhere) is dropped, and a count the string cannot hold is cut to what it
+            -- holds. The pass keeps its place in m (c: next slot, w: which string) and the oldest
+            -- announce among the records it kept or that arrived behind it (o). When it ends, the
+            -- torrent's index score is that oldest announce and announces find it due (m's n) when
+            -- it expires, 10 s on at the soonest; or it is dropped if empty. Returns removed,
+            -- repaired, done.
+            local function sweep_step(cutoff, limit, now, ttl, hex)
+              local st = redis.call('HMGET', KEYS[4], 'c', 'w', 'o')
+              local c, where, o = tonumber(st[1] or ''), st[2], tonumber(st[3] or '')
+              if not c or (where ~= 's' and where ~= 'l') then c, where, o = nil, 's', nil end
+              local removed, repaired, budget = 0, 0, limit
+              while budget > 0 do
+                local n = size(where)
+                if not c then
+                  local held = math.floor(redis.call('STRLEN', slots_key(where)) / 57)
+                  if n > held then
+                    redis.call('HSET', KEYS[4], where, held)
+                    repaired = repaired + n - held
+                    n = held
+                  end
+                  c = n - 1
+                end
+                if c > n - 1 then c = n - 1 end
+                if c < 0 then
+                  if where == 'l' then break end
+                  where, c = 'l', nil
+                else
+                  local lo = math.max(0, c - budget + 1)
+                  local chunk = redis.call('GETRANGE', slots_key(where), lo * 57, (c + 1) * 57 - 1)
+                  for slot = c, lo, -1 do
+                    local rec = string.sub(chunk, (slot - lo) * 57 + 1, (slot - lo) * 57 + 57)
+                    local pid, flags = string.sub(rec, 1, 20), string.byte(rec, 21)
+                    local has4, has6 = bit.band(flags, 1) ~= 0, bit.band(flags, 2) ~= 0
+                    local live4 = has4 and struct.unpack('>I', rec, 46) > cutoff
+                    local live6 = has6 and struct.unpack('>I', rec, 50) > cutoff
+                    if not live4 and not live6 then
+                      local mine = (has4 or has6) and redis.call('HGET', KEYS[1], pid) == where .. slot
+                      if mine then
+                        remove_peer(pid, where, slot, rec)
+                        removed = removed + 1
+                      else
+                        slot_remove(where, slot)
+                        repaired = repaired + 1
+                      end
+                    else
+                      if has4 and not live4 then
+                        family('4', -1)
+                        src_count(rec_src(rec, '4'), -1)
+                        rec = pid .. string.char(flags - 1) .. string.sub(rec, 22)
+                        rec_put(where, slot, rec)
+                      elseif has6 and not live6 then
+                        family('6', -1)
+                        src_count(rec_src(rec, '6'), -1)
+                        rec = pid .. string.char(flags - 2) .. string.sub(rec, 22)
+                        rec_put(where, slot, rec)
+                      end
+                      local kept = oldest(rec)
+                      if not o or kept < o then o = kept end
+                    end
+                  end
+                  budget = budget - (c - lo + 1)
+                  c = lo - 1
+                end
+              end
+              if budget == 0 then
+                redis.call('HSET', KEYS[4], 'c', c or -1, 'w', where)
+                if o then redis.call('HSET', KEYS[4], 'o', o) else redis.call('HDEL', KEYS[4], 'o') end
+                return removed, repaired, false
+              end
+              redis.call('HDEL', KEYS[4], 'c', 'w', 'o')
+              if drop_if_empty(hex) then return removed, repaired, true end
+              trim('s')
+              trim('l')
+              -- The index score stays a lower bound of every endpoint's last announce, for the
+              -- reaper; announces step again only 10 s after a pass at the soonest.
+              local kept = o or now
+              local due = kept + ttl
+              if due < now + 10 then due = now + 10 end
+              redis.call('HSET', KEYS[4], 'n', due)
+              redis.call('ZADD', KEYS[5], 'XX', kept, hex)
+              return removed, repaired, true
             end
 
             """#
@@ -174,9 +277,10 @@ enum RedisScripts {
     /// the announce is recorded. Lua touches no record one by one, which is what a sampled peer
     /// cost most inside a script, and no extra command is sent.
     ///
-    /// The index score of a torrent is a lower bound of its oldest endpoint's last announce: it
-    /// is set when the torrent appears and corrected only by the reaper, since announces and
-    /// removals can only raise the true value.
+    /// Expiry: when the torrent is due (m's `n`), the announce first takes one step (32 slots) of
+    /// the torrent's expiry pass (`sweep_step`). The index score of a torrent is a lower bound of
+    /// its endpoints' last announces: set when the torrent appears and at the end of each pass,
+    /// since announces and removals can only raise the true value.
     static let announce = RedisScript(
         name: "announce",
         source: common + #"""
@@ -193,16 +297,23 @@ enum RedisScripts {
             local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
             local exists = meta[1] ~= false
             local downloaded = tonumber(meta[1] or '0')
-            if now >= tonumber(meta[2] or '0') then
-              local _ = sweep(cutoff, 32)
-              local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-              if #first > 0 then redis.call('HSET', KEYS[4], 'n', tonumber(first[2]) + ttl) end
+            -- One bounded step of the expiry pass when the torrent is due.
+            if exists and now >= tonumber(meta[2] or '0') then
+              local _ = sweep_step(cutoff, 32, now, ttl, hex)
+              local d = redis.call('HGET', KEYS[4], 'd')
+              exists, downloaded = d ~= false, tonumber(d or '0')
             end
             local id = redis.call('HGET', KEYS[1], pid)
             local where, slot, rec
             if id then
               where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-              rec = rec_at(where, slot)
+              rec = slot and rec_at(where, slot)
+              -- An id whose slot holds another record (or none) is not this peer's.
+              if not rec or #rec ~= 57 or string.sub(rec, 1, 20) ~= pid then
+                id, where, slot, rec = nil, nil, nil, nil
+              end
+            end
+            if rec then
               -- Gone, only not swept yet: its peer_id starts a new peer.
               if not is_live(rec, cutoff) then
                 remove_peer(pid, where, slot, rec)
@@ -240,7 +351,6 @@ enum RedisScripts {
                   family(fam, -1)
                   src_count(here, -1)
                   rec_put(where, slot, pid .. string.char(flags - this_bit) .. string.sub(rec, 22))
-                  redis.call('ZADD', KEYS[5], other, pid)
                 else
                   remove_peer(pid, where, slot, rec)
                 end
@@ -259,30 +369,32 @@ enum RedisScripts {
               if not rec then
                 if size('s') + size('l') >= maxpeers then return {'full'} end
                 -- The tracker's caps, read from the totals it keeps, only when a peer is new.
-                local totals = redis.call('HMGET', KEYS[7], 't', 'p')
+                local totals = redis.call('HMGET', KEYS[6], 't', 'p')
                 if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
                 if not exists then
-                  if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[6], hex) then
+                  if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[5], hex) then
                     return {'full_torrents'}
                   end
                   if not may_create then return {'no_new_torrent'} end
                 end
                 if quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
-                if redis.call('ZADD', KEYS[6], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[7], 't', 1) end
+                if redis.call('ZADD', KEYS[5], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[6], 't', 1) end
                 if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
                   redis.call('SET', KEYS[2], '', 'NX')
                   redis.call('SET', KEYS[3], '', 'NX')
+                  -- No endpoint can expire before one announced now.
+                  redis.call('HSET', KEYS[4], 'n', now + ttl)
                   status = 2
                 end
-                redis.call('HINCRBY', KEYS[7], 'p', 1)
-                if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) end
+                redis.call('HINCRBY', KEYS[6], 'p', 1)
+                if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) end
                 rec = pid .. string.rep('\0', 33) .. key
               else
                 if here ~= src and quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
                 flags = string.byte(rec, 21)
                 if where ~= want then
                   slot_remove(where, slot)
-                  if want == 's' then redis.call('HINCRBY', KEYS[7], 's', 1) else redis.call('HINCRBY', KEYS[7], 's', -1) end
+                  if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) else redis.call('HINCRBY', KEYS[6], 's', -1) end
                 end
               end
               if here ~= src then
@@ -301,14 +413,11 @@ enum RedisScripts {
                 flags = flags + 4
                 downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
               end
-              local other
               if fam == '4' then
-                if bit.band(flags, 2) ~= 0 then other = struct.unpack('>I', rec, 50) end
                 if bit.band(flags, 1) == 0 then family('4', 1) end
                 flags = bit.bor(flags, 1)
                 rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 57)
               else
-                if bit.band(flags, 1) ~= 0 then other = struct.unpack('>I', rec, 46) end
                 if bit.band(flags, 2) == 0 then family('6', 1) end
                 flags = bit.bor(flags, 2)
                 rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, 57)
@@ -319,9 +428,6 @@ enum RedisScripts {
                 slot = slot_add(want, pid, rec)
               end
               where = want
-              local oldest = now
-              if other and other < now then oldest = other end
-              redis.call('ZADD', KEYS[5], oldest, pid)
               redis.call('HSET', KEYS[4], 'a', now)
             end
 
@@ -365,34 +471,18 @@ enum RedisScripts {
             return reply
             """#)
 
-    /// ARGV: cutoff, hex, limit, HSCAN cursor ('0' to start), counters in `sources`. One
-    /// bounded step of the reaper on
-    /// one torrent: sweeps at most `limit` endpoints past the cutoff, or, when the torrent's
-    /// expiry set is missing, lists `limit` of its peers as due again (the repair goes on from
-    /// the cursor returned). When nothing past the cutoff is left, sets the torrent's index
-    /// score to its oldest endpoint or drops the torrent. Returns {removed, more (0|1), cursor,
-    /// repaired}: call again while `more` is 1.
+    /// ARGV: cutoff, hex, limit, now, ttl, counters in `sources`. One bounded step of the
+    /// reaper on one torrent: `sweep_step` with at most `limit` slots. Returns {removed, more
+    /// (0|1), repaired}: call again while `more` is 1.
     static let sweepTorrent = RedisScript(
         name: "sweep",
         source: common + #"""
-            local cutoff, limit, cursor = tonumber(ARGV[1]), tonumber(ARGV[3]), ARGV[4]
-            q_hex, q_cells = ARGV[2], tonumber(ARGV[5])
-            -- Peers with no expiry entry (the set was lost): listed as due, a chunk a call, so
-            -- the sweeps that follow read their records and remove or re-score them.
-            if cursor ~= '0' or (redis.call('EXISTS', KEYS[5]) == 0 and redis.call('HLEN', KEYS[1]) > 0) then
-              local scan = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', limit)
-              for i = 1, #scan[2], 2 do redis.call('ZADD', KEYS[5], 0, scan[2][i]) end
-              return {0, 1, scan[1], math.floor(#scan[2] / 2)}
-            end
-            -- One bounded pass a call; Squall calls again while there is more.
-            local removed, repaired = sweep(cutoff, limit)
-            if #redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', cutoff, 'LIMIT', 0, 1) > 0 then return {removed, 1, '0', repaired} end
-            if not drop_if_empty(ARGV[2]) then
-              local first = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-              if #first == 0 then return {removed, 1, '0', repaired} end
-              redis.call('ZADD', KEYS[6], 'XX', first[2], ARGV[2])
-            end
-            return {removed, 0, '0', repaired}
+            local cutoff, limit, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+            q_hex, q_cells = ARGV[2], tonumber(ARGV[6])
+            local removed, repaired, done = sweep_step(cutoff, limit, now, ttl, ARGV[2])
+            local more = 1
+            if done then more = 0 end
+            return {removed, more, repaired}
             """#)
 
     /// KEYS: m of each torrent in turn. Returns {seeders, leechers, downloaded, partial

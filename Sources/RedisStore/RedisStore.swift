@@ -518,32 +518,32 @@ public final class RedisStore: PeerStore, Sendable {
     /// Endpoints one reaper call may look at: a call stays well under 5 ms of Redis time even
     /// when every one of them is removed (measured: 128 removals take about 3.3 ms), so
     /// announces queued behind it wait no longer than for a few of their own.
-    static let sweepChunk = 32
+    static let sweepChunk = 64
 
     /// Sweeps one due torrent in bounded calls; logs once if its keys needed repair.
     private func sweep(_ hash: InfoHash, hex: [UInt8], bucket b: Int, cutoff: [UInt8]) async throws(StoreError) -> Int {
         func finish(_ removed: Int, _ repaired: Int) -> Int {
             if repaired > 0 {
                 logger.warning(
-                    "repaired a torrent's keys in Redis (entries without an expiry entry or a record)",
+                    "repaired a torrent's keys in Redis (records Squall did not write, or counts its strings cannot hold)",
                     metadata: ["info_hash": "\(hash)", "entries": "\(repaired)"])
             }
             return removed
         }
-        var (removed, repaired, cursor) = (0, 0, Array("0".utf8))
+        var (removed, repaired) = (0, 0)
+        let now = Self.decimal(Int(clock.now()))
         // A torrent holds at most max_peers_per_torrent peers, so this many calls always suffice.
         for _ in 0..<(2 * maxPeersPerTorrent / Self.sweepChunk + 16) {
             let r = try Self.storeResult(
                 await client.eval(
                     RedisScripts.sweepTorrent, slot: keys.slot(b), keys: keys.torrent(hash),
-                    arguments: [cutoff, hex, Self.decimal(Self.sweepChunk), cursor, Self.decimal(keys.sourceCells)])
+                    arguments: [cutoff, hex, Self.decimal(Self.sweepChunk), now, Self.decimal(ttl), Self.decimal(keys.sourceCells)])
             ).get()
-            guard let parts = r.array, parts.count == 4, let more = parts[1].integer, let next = parts[2].bytes else {
+            guard let parts = r.array, parts.count == 3, let more = parts[1].integer else {
                 throw StoreError.unavailable("redis: unexpected reply to the sweep")
             }
             removed += max(0, parts[0].integer ?? 0)
-            repaired += max(0, parts[3].integer ?? 0)
-            cursor = next
+            repaired += max(0, parts[2].integer ?? 0)
             if more == 0 { return finish(removed, repaired) }
         }
         // Still not done after more calls than its peers need: leave it until the next pass

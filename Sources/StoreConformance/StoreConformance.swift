@@ -39,6 +39,7 @@ public enum StoreConformance {
         Case(name: "a dual-stack peer is one peer with two endpoints", body: dualStackMerge),
         Case(name: "peers expire after the TTL", body: expiry),
         Case(name: "an endpoint expires on its own", body: endpointExpiry),
+        Case(name: "an endpoint expires exactly ttl seconds after its announce", body: expiryBoundary),
         Case(name: "scrape reports known torrents only, with downloaders", body: scrape),
         Case(name: "totals add up", body: totals),
         Case(name: "binary info_hash and peer_id bytes", body: binaryKeys),
@@ -225,6 +226,16 @@ public enum StoreConformance {
         #expect(r.complete == 1)
     }
 
+    static func expiryBoundary(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(16), peer(1), v4(1))
+        f.clock.advance(by: f.ttl - 1)
+        try await f.store.expire()
+        #expect(try await f.store.totals().peers == 1, "one second before: still there")
+        f.clock.advance(by: 1)
+        try await f.store.expire()
+        #expect(try await f.store.totals() == SwarmTotals(), "at ttl: gone")
+    }
+
     static func scrape(_ f: StoreFixture) async throws {
         try await announce(f.store, hash(12), peer(1), v4(1), .seeder, completed: true)
         try await announce(f.store, hash(12), peer(2), v4(2), .leecher)
@@ -409,6 +420,7 @@ public enum StoreConformance {
         f.clock.advance(by: f.ttl / 2 + 1)
         let taken = try await announce(f.store, h, peer(1), v4(5), key: key(5))
         #expect(taken.recorded && taken.complete == 0 && taken.incomplete == 2)
+        #expect(try await f.store.totals().peers == 2, "the peer it replaced leaves the totals")
         let done = try await announce(f.store, h, peer(1), v4(5), .seeder, completed: true, key: key(5))
         #expect(done.downloaded == 2, "a new peer's completion counts")
         #expect(try await announce(f.store, h, peer(1), v4(1), key: key(1)).recorded == false)

@@ -34,33 +34,68 @@ import TrackerCore
         }
     }
 
-    @Test func malformedIndexEntriesMissingExpirySetsAndRecordsAreRepairedAndExpiryGoesOn() async throws {
+    @Test func malformedIndexEntriesForeignRecordsAndMissingStringsAreRepairedAndExpiryGoesOn() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
         let store = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
-        let (healthy, noExpiry, noRecords) = (hash(1), hash(2), hash(3))
-        for h in [healthy, noExpiry, noRecords] {
+        let (healthy, foreign, noRecords) = (hash(1), hash(2), hash(3))
+        for h in [healthy, foreign, noRecords] {
             for p in 1...3 { try await announce(store, h, peer: p) }
         }
         let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
         // Entries no Squall wrote: too short, and 40 characters that are not hex.
         _ = try c.command("ZADD", "squall:torrents", "0", "not-a-torrent")
         _ = try c.command("ZADD", "squall:torrents", "0", String(repeating: "zz", count: 20))
-        _ = try c.command("DEL", "squall:{\(noExpiry.raw.hex)}:x")
+        // A slot whose record is not one Squall wrote, and a string the counts say holds three.
+        _ = try c.command([
+            Array("SETRANGE".utf8), Array("squall:{\(foreign.raw.hex)}:l".utf8), Array("0".utf8), [UInt8](repeating: 0, count: 57),
+        ])
         _ = try c.command("DEL", "squall:{\(noRecords.raw.hex)}:l")
         clock.advance(by: 1900)
-        // Before: the malformed entries were found due again forever (the reaper never ended),
-        // and the missing expiry set failed every pass.
+        // Before: the malformed entries were found due again forever (the reaper never ended).
         let removed = try await within(30) { try await store.expire() }
-        #expect(removed == 6, "the healthy torrent's peers and those of the one whose expiry set was lost")
+        #expect(removed == 5, "the healthy torrent's peers and the two real ones of the torrent with a foreign record")
         #expect(try c.command("ZCARD", "squall:torrents") == .integer(0), "every entry swept or removed")
-        for h in [healthy, noExpiry, noRecords] {
-            #expect(try c.command("EXISTS", "squall:{\(h.raw.hex)}:ids") == .integer(0), "\(h.raw.hex)'s keys are gone")
+        for h in [healthy, foreign, noRecords] {
+            for key in ["ids", "s", "l", "m"] {
+                #expect(try c.command("EXISTS", "squall:{\(h.raw.hex)}:\(key)") == .integer(0), "\(h.raw.hex)'s \(key) is gone")
+            }
         }
         // Expiry goes on afterwards for new torrents.
         try await announce(store, hash(4), peer: 9)
         clock.advance(by: 1900)
         #expect(try await within(30) { try await store.expire() } == 1)
+    }
+
+    /// A records string holds about what its records need: grown to fit the allocator's size
+    /// classes, a little ahead of the count, and trimmed after most peers have gone.
+    @Test func recordStringsFitTheirRecords() async throws {
+        let server = try RedisServer()
+        let clock = ManualTrackerClock()
+        let store = RedisStore(endpoint: server.endpoint, connections: 2, clock: clock, peerTTL: 1860)
+        let h = hash(7)
+        for p in 1...3000 { try await announce(store, h, peer: p) }
+        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let key = "squall:{\(h.raw.hex)}:l"
+        func strlen() throws -> Int { try c.command("STRLEN", key).integer ?? 0 }
+        func usage() throws -> Int { try c.command("MEMORY", "USAGE", key).integer ?? 0 }
+        let needed = 3000 * RedisRecord.size
+        let (length, allocated) = (try strlen(), try usage())
+        #expect(length >= needed && length <= needed * 5 / 4, "\(length) bytes for \(needed)")
+        #expect(allocated <= needed * 5 / 4 + 64, "its allocation: \(allocated) bytes for \(needed)")
+        // 2,900 leave by expiry; the pass gives the room back.
+        clock.advance(by: 1000)
+        for p in 1...100 { try await announce(store, h, peer: p) }
+        clock.advance(by: 1000)
+        #expect(try await store.expire() == 2900)
+        let left = try strlen()
+        #expect(left <= 100 * RedisRecord.size * 2 + 1024, "\(left) bytes left for 100 records")
+        let r = try await store.announce(
+            PeerAnnounce(
+                infoHash: h, peerID: StoreConformance.peerForTests(5000),
+                endpoint: Endpoint(address: .v4(IPv4Address(10, 9, 9, 9)), port: 1),
+                role: .leecher, numwant: 200))
+        #expect(r.incomplete == 101 && r.peers.count == 100)
     }
 
     /// The tracker-wide caps, counted in the totals the store keeps, with the memory store's
@@ -133,7 +168,7 @@ import TrackerCore
         #expect(try await within(120) { try await store.expire() } == peers)
         let slow = try c.command("SLOWLOG", "GET", "100000")
         // Each entry: id, time, microseconds, command. A sweep call does about a millisecond of
-        // work (32 endpoints); on this shared two-core machine any command, even an O(1)
+        // work (`sweepChunk` slots); on this shared two-core machine any command, even an O(1)
         // GETRANGE, now and then shows 5 to 8 ms of scheduling delay, so a few such entries are
         // tolerated. Before, the one call that swept the torrent took about a second.
         let durations = (slow.array ?? []).compactMap { $0.array?[2].integer }.sorted()
