@@ -80,13 +80,21 @@ final class TLSConnection {
         return (0, progress(after: r))
     }
 
-    /// Encrypts all of `bytes` (memory BIOs take everything at once), in chunks of at most
-    /// `chunk` bytes.
-    func write(_ bytes: UnsafeRawBufferPointer, chunk: Int = TLSConnection.maxChunk) -> Bool {
+    /// Encrypts all of `bytes` in chunks of at most `chunk` bytes, calling `drain` after each
+    /// so the caller can take the ciphertext out (`takeOutput`): the output memory BIO holds at
+    /// most about 1.5 GB, so a larger write must be drained as it goes.
+    func write(_ bytes: UnsafeRawBufferPointer, chunk: Int = TLSConnection.maxChunk, drain: () -> Void = {}) -> Bool {
         guard bytes.count > 0 else { return true }
         OpenSSLErrors.clear()
-        return Self.inChunks(bytes, chunk) { SSL_write(ssl, $0, $1) == $1 }
+        return Self.inChunks(bytes, chunk) {
+            guard SSL_write(ssl, $0, $1) == $1 else { return false }
+            drain()
+            return true
+        }
     }
+
+    /// What one `write` from the handler encrypts before its output is taken out.
+    static let drainChunk = 1 << 24
 
     /// Queues a close_notify alert.
     func shutdown() {

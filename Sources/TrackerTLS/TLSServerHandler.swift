@@ -155,13 +155,28 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             return
         }
         let plaintext = unwrapOutboundIn(data)
-        let ok = plaintext.withUnsafeReadableBytes { connection.write($0) }
+        // Ciphertext is taken out after every chunk, so the output BIO never has to hold a
+        // whole large reply.
+        var out = context.channel.allocator.buffer(capacity: plaintext.readableBytes + 64)
+        let ok = plaintext.withUnsafeReadableBytes { bytes in
+            connection.write(bytes, chunk: TLSConnection.drainChunk) { Self.take(from: connection, into: &out) }
+        }
         guard ok else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             fail(context, nil)
             return
         }
-        writeOutput(context, promise: promise)
+        context.write(wrapOutboundOut(out), promise: promise)
+    }
+
+    /// Moves every byte of ciphertext `connection` holds to the end of `out`.
+    private static func take(from connection: TLSConnection, into out: inout ByteBuffer) {
+        while connection.pendingOutput > 0 {
+            let n = out.writeWithUnsafeMutableBytes(minimumWritableBytes: max(1, connection.pendingOutput)) {
+                connection.takeOutput(into: $0)
+            }
+            if n == 0 { break }
+        }
     }
 
     public func flush(context: ChannelHandlerContext) {
@@ -186,14 +201,8 @@ public final class TLSServerHandler: ChannelDuplexHandler {
             promise?.succeed()
             return
         }
-        let pending = connection.pendingOutput
-        var out = context.channel.allocator.buffer(capacity: pending)
-        while connection.pendingOutput > 0 {
-            let n = out.writeWithUnsafeMutableBytes(minimumWritableBytes: max(1, connection.pendingOutput)) {
-                connection.takeOutput(into: $0)
-            }
-            if n == 0 { break }
-        }
+        var out = context.channel.allocator.buffer(capacity: connection.pendingOutput)
+        Self.take(from: connection, into: &out)
         context.write(wrapOutboundOut(out), promise: promise)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 import Testing
 import TrackerProtocol
@@ -41,12 +42,15 @@ enum Stress {
     }
 
     /// A counter or gauge from /metrics (0 when absent).
-    static func metric(_ port: Int, _ series: String) throws -> Int {
+    static func metric(_ port: Int, _ series: String) throws -> Int { try present(port, series) ?? 0 }
+
+    /// A series from /metrics, nil when it is not there.
+    static func present(_ port: Int, _ series: String) throws -> Int? {
         let text = String(decoding: try TestClient.get("127.0.0.1", port, "/metrics").body, as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
             return Int(Double(line.split(separator: " ").last ?? "") ?? 0)
         }
-        return 0
+        return nil
     }
 
     /// Announces on fresh connections for `seconds`; returns the latencies in milliseconds and
@@ -141,7 +145,10 @@ final class Stopper: Sendable {
         for i in 0..<attempts where try accepted(announceTarget(hash: h, peer: testPeer("p\(i)"), port: 1000 + i % 60_000, left: 5)) {
             joined += 1
         }
-        // ...then new torrents.
+        // ...then new torrents. The budget is per minute of the monotonic clock, which the test
+        // reads too: a run across a minute boundary may get a second budget.
+        func minute() -> UInt64 { NIODeadline.now().uptimeNanoseconds / 60_000_000_000 }
+        let firstMinute = minute()
         var created = 0
         for i in 0..<attempts {
             let hash = [0xEE, UInt8(i >> 8 & 0xFF), UInt8(i & 0xFF)] + [UInt8](repeating: 7, count: 17)
@@ -151,10 +158,13 @@ final class Stopper: Sendable {
             try TestClient.get("::1", port, announceTarget(hash: testHash(251), peer: testPeer("new"), left: 5)).body)
         let neighbour = try BencodeValue.decode(
             try TestClient.get("::1", port, announceTarget(hash: h, peer: testPeer("n6"), left: 5)).body)
-        let pass = created == 19 && joined == 8 && newcomer["failure reason"] == nil && neighbour["failure reason"] == nil
+        let crossed = minute() != firstMinute
+        let pass =
+            (created == 19 || (crossed && created <= 39)) && joined == 8 && newcomer["failure reason"] == nil
+            && neighbour["failure reason"] == nil
         Stress.report(
             "capacity from one source", pass,
-            "\(attempts) new torrents and \(attempts) peers from 127.0.0.1: \(created) more torrents (quota 20 a minute, one taken by the swarm) and \(joined) peers (quota 8) let in; ::1 still gets in"
+            "\(attempts) new torrents and \(attempts) peers from 127.0.0.1: \(created) more torrents (quota 20 a minute, one taken by the swarm\(crossed ? "; a minute boundary passed" : "")) and \(joined) peers (quota 8) let in; ::1 still gets in"
         )
     }
 
@@ -221,20 +231,32 @@ final class Stopper: Sendable {
             }
         }
         dribble.start()
+        // Every slow connection is due to be closed 3 s after the tracker took it (deferred
+        // accept hands a silent one over within about 3 s): 9 s on, the gauge must be back down.
+        let openLater = Atomic<Int>(-1)
+        let watcher = Thread {
+            Thread.sleep(until: started.addingTimeInterval(9))
+            openLater.store((try? Stress.present(port, "squall_open_connections")) ?? -2, ordering: .relaxed)
+        }
+        watcher.start()
         let fresh = Stress.freshAnnounces(port, seconds: Double(Stress.scale(2, 30)), hash: testHash(121))
+        while openLater.load(ordering: .relaxed) == -1, Date().timeIntervalSince(started) < 20 {
+            try await Task.sleep(for: .milliseconds(100))
+        }
         stop.stop()
         // Every slow connection must be closed by the server within its timeout (3 s) plus slack.
         var closedInTime = 0
         for c in quiet + slow where (try? c.closedByPeer()) != nil { closedInTime += 1 }
         let elapsed = Date().timeIntervalSince(started)
         let p99 = Stress.p99(fresh.ms)
+        let stillOpen = openLater.load(ordering: .relaxed)
         // The latency bound is judged in `make stress` only: in `make test` other suites share the
         // two cores, and speed is for benchmarks to measure.
         Stress.report(
             "slowloris",
-            (p99 < 100 || !Stress.long) && fresh.failed == 0 && closedInTime == silent + dribblers
-                && elapsed < Double(Stress.scale(12, 45)),
-            "\(silent) silent (HTTP and TLS) and \(dribblers) one-byte-a-second connections: fresh announce p99 \(String(format: "%.1f", p99)) ms over \(fresh.ms.count) (< 100), \(fresh.failed) failed; \(closedInTime) of \(silent + dribblers) closed by the server, all within \(String(format: "%.1f", elapsed)) s"
+            (p99 < 100 || !Stress.long) && fresh.failed == 0 && closedInTime == silent + dribblers && (0...2).contains(stillOpen)
+                && elapsed < Double(Stress.scale(20, 45)),
+            "\(silent) silent (HTTP and TLS) and \(dribblers) one-byte-a-second connections: fresh announce p99 \(String(format: "%.1f", p99)) ms over \(fresh.ms.count) (< 100), \(fresh.failed) failed; \(closedInTime) of \(silent + dribblers) closed by the server; \(stillOpen) open 9 s after they were made (the metrics request included)"
         )
     }
 
@@ -278,8 +300,15 @@ final class Stopper: Sendable {
         let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { payload.deallocate() }
         payload.initializeMemory(as: UInt8.self, repeating: 0x5A)
-        let ok = server.write(UnsafeRawBufferPointer(payload))
-        let out = server.pendingOutput
-        Stress.report("TLS write over 2 GiB", ok && out > size, "\(size) bytes written in chunks: \(ok), \(out) bytes of records out")
+        // Drained as the handler drains it: the ciphertext is taken out after every chunk.
+        var out = 0
+        let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { sink.deallocate() }
+        let ok = server.write(UnsafeRawBufferPointer(payload), chunk: TLSConnection.drainChunk) {
+            while server.pendingOutput > 0 { out += server.takeOutput(into: sink) }
+        }
+        Stress.report(
+            "TLS write over 2 GiB", ok && out > size && out < size + size / 50,
+            "\(size) bytes written in chunks: \(ok), \(out) bytes of TLS records out")
     }
 }
