@@ -95,7 +95,7 @@ public struct TorrentQuery: Sendable, Equatable {
     static func before(_ a: TorrentRow, _ b: TorrentRow, _ column: Column, _ ascending: Bool) -> Bool {
         let (x, y) = ascending ? (a, b) : (b, a)
         if column == .infoHash { return hashBefore(x.infoHash.raw, y.infoHash.raw) }
-        let k = key(x, column), l = key(y, column)
+        let k = sortKey(x, column), l = sortKey(y, column)
         if k != l { return k < l }
         return hashBefore(a.infoHash.raw, b.infoHash.raw)
     }
@@ -108,7 +108,8 @@ public struct TorrentQuery: Sendable, Equatable {
         return false
     }
 
-    private static func key(_ r: TorrentRow, _ c: Column) -> Int {
+    /// What a row sorts by in `c` (ties, and the info_hash column itself, go by info_hash).
+    public static func sortKey(_ r: TorrentRow, _ c: Column) -> Int {
         switch c {
         case .infoHash: 0
         case .seeders: r.seeders

@@ -22,17 +22,7 @@ public func fuzzStatsQuery(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let page = query.run(on: table)
     if page.rows.count > min(query.length, TorrentQuery.maxLength) { fatalError("\(page.rows.count) rows for length \(query.length)") }
     if page.filtered > page.total || page.total != table.rows.count { fatalError("filtered \(page.filtered) of \(page.total)") }
-    let keys = page.rows.map { r -> Int in
-        switch query.order {
-        case .infoHash: 0
-        case .seeders: r.seeders
-        case .leechers: r.leechers
-        case .completed: r.completed
-        case .ipv4: r.ipv4
-        case .ipv6: r.ipv6
-        case .idle: Int(r.idle)
-        }
-    }
+    let keys = page.rows.map { TorrentQuery.sortKey($0, query.order) }
     for (a, b) in zip(keys, keys.dropFirst()) where query.ascending ? a > b : a < b {
         fatalError("page out of order for \(query.order) ascending \(query.ascending)")
     }

@@ -10,14 +10,7 @@ import TrackerTLS
 
 /// Hostile connections on real sockets: silent, not reading, too many from one place.
 @Suite struct ConnectionSafetyTests {
-    /// A counter's value in the tracker's /metrics (0 when absent).
-    func metric(_ t: RunningTracker, _ series: String) throws -> Int {
-        let text = String(decoding: try t.get("::1", "/metrics").body, as: UTF8.self)
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Int(line.split(separator: " ").last ?? "") ?? 0
-        }
-        return 0
-    }
+    func metric(_ t: RunningTracker, _ series: String) throws -> Int { try t.metric(series) }
 
     /// Polls `series` until it reaches `atLeast`, for up to `seconds`.
     func waitFor(_ t: RunningTracker, _ series: String, atLeast: Int, seconds: Double = 15) async throws -> Int {

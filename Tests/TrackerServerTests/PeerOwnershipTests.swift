@@ -8,13 +8,7 @@ import TrackerServer
 /// from a `compact=0` reply cannot stop, move, complete or merge into someone else's peer, and
 /// one source cannot fill a torrent or the tracker.
 @Suite struct PeerOwnershipTests {
-    func metric(_ t: RunningTracker, _ series: String) throws -> Int {
-        let text = String(decoding: try t.get("::1", "/metrics").body, as: UTF8.self)
-        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
-            return Int(line.split(separator: " ").last ?? "") ?? 0
-        }
-        return 0
-    }
+    func metric(_ t: RunningTracker, _ series: String) throws -> Int { try t.metric(series) }
 
     func peerIDs(_ reply: BencodeValue) -> [String] {
         guard case .list(let peers)? = reply["peers"] else { return [] }

@@ -49,6 +49,15 @@ struct RunningTracker {
         try TestClient.get(host, port, target)
     }
 
+    /// A counter's value in the tracker's /metrics (0 when absent).
+    func metric(_ series: String) throws -> Int {
+        let text = String(decoding: try get("::1", "/metrics").body, as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Int(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
     /// Announces and decodes the bencoded reply.
     func announce(_ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, extra: String = "") throws -> BencodeValue
     {
