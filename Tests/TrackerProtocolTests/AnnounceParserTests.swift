@@ -159,3 +159,26 @@ let base =
         #expect(throws: TrackerFailure.invalid("info_hash", "must be 20 bytes")) { try parse("info_hash=short") }
     }
 }
+
+/// `AnnounceRequest.query` writes what the parser reads back, field for field.
+@Suite struct AnnounceWriterTests {
+    @Test func everyFieldRoundTrips() throws {
+        let all = (0..<20).map { UInt8($0 * 37 & 0xFF) }
+        let cases = [
+            AnnounceRequest(infoHash: InfoHash(hashBytes)!, peerID: PeerID(peerBytes)!, port: 1, left: 0),
+            AnnounceRequest(
+                infoHash: InfoHash(all)!, peerID: PeerID(all.reversed())!, port: 65535, uploaded: UInt64.max / 2, downloaded: 7,
+                left: 9_999_999_999, event: .paused, numwant: 0, compact: false, noPeerID: true),
+            AnnounceRequest(infoHash: InfoHash(all)!, peerID: PeerID(peerBytes)!, port: 6881, left: 1, event: .stopped, numwant: 200),
+        ]
+        for request in cases {
+            #expect(try parseAnnounce(request.query()) == request)
+            var keyed = request
+            keyed.key = PeerKey(bytes: [0x00, 0xFF, 0x25, 0x26])
+            #expect(try parseAnnounce(request.query(key: [0x00, 0xFF, 0x25, 0x26])) == keyed)
+        }
+        // aria2's key, the end of its peer_id, reads back as no key.
+        let aria = cases[0]
+        #expect(try parseAnnounce(aria.query(key: Array(peerBytes.suffix(8)))).key == .none)
+    }
+}
