@@ -288,6 +288,108 @@ final class Stopper: Sendable {
         )
     }
 
+    /// A load of HTTPS clients, fresh connections and keep-alive ones, for `seconds`: prints
+    /// how many requests were served and how many failed (any handshake or request error).
+    static let httpsLoad = #"""
+        import socket, ssl, sys, time, threading
+        port, ca, seconds, target = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+        ctx = ssl.create_default_context(cafile=ca)
+        served, failed, errors = [0], [0], []
+        lock = threading.Lock()
+        def get(tls):
+            tls.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % target).encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = tls.recv(65536)
+                if not chunk: raise Exception("closed")
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+            while len(body) < length:
+                chunk = tls.recv(65536)
+                if not chunk: raise Exception("closed in the body")
+                body += chunk
+            if not head.startswith(b"HTTP/1.1 200"): raise Exception(head[:40])
+        def worker(keepalive):
+            end = time.time() + seconds
+            tls = None
+            while time.time() < end:
+                try:
+                    if tls is None:
+                        tls = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+                    get(tls)
+                    with lock: served[0] += 1
+                    if not keepalive:
+                        tls.close(); tls = None
+                except Exception as e:
+                    with lock:
+                        failed[0] += 1
+                        errors.append(repr(e))
+                    tls = None
+        threads = [threading.Thread(target=worker, args=(i % 2 == 0,)) for i in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(served[0], failed[0], "; ".join(errors[:3]))
+        """#
+
+    /// A SIGHUP every 100 ms while the certificate files are swapped between two pairs and
+    /// HTTPS clients announce: no request fails, and memory and descriptors stay flat.
+    @Test func sighupEvery100msUnderHTTPSLoad() async throws {
+        let (squall, _, tlsPort, fixtures) = try Stress.start(https: true)
+        let f = try #require(fixtures)
+        var stopped = false
+        defer {
+            if !stopped { _ = squall.stop() }
+            f.cleanup()
+        }
+        let port = try #require(tlsPort)
+        // Two pairs to swap in: the files Squall reads are replaced whole (rename) each time.
+        let a = (try String(contentsOfFile: f.cert, encoding: .utf8), try String(contentsOfFile: f.key, encoding: .utf8))
+        let (otherCert, otherKey) = try f.issue("second", cn: "localhost")
+        let b = (try String(contentsOfFile: otherCert, encoding: .utf8), try String(contentsOfFile: otherKey, encoding: .utf8))
+        let seconds = Stress.scale(5, 60)
+        let script = NSTemporaryDirectory() + "squall-https-load-\(UUID().uuidString).py"
+        try Self.httpsLoad.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let load = Process()
+        load.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        load.arguments = [script, "\(port)", f.ca, "\(seconds)", announceTarget(hash: testHash(123), peer: testPeer("hup"), left: 1)]
+        let output = Pipe()
+        load.standardOutput = output
+        try load.run()
+        let pid = squall.process.processIdentifier
+        try await Task.sleep(for: .milliseconds(500))
+        let (rssBefore, fdsBefore) = (FloodProcessTests.rss(pid), Stress.fds(pid))
+        var signals = 0
+        let end = Date().addingTimeInterval(Double(seconds) - 1)
+        while Date() < end {
+            let (cert, key) = signals % 2 == 0 ? b : a
+            try cert.write(toFile: f.cert + ".new", atomically: false, encoding: .utf8)
+            try key.write(toFile: f.key + ".new", atomically: false, encoding: .utf8)
+            _ = rename(f.key + ".new", f.key)
+            _ = rename(f.cert + ".new", f.cert)
+            squall.signal(SIGHUP)
+            signals += 1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        load.waitUntilExit()
+        let (rssAfter, fdsAfter) = (FloodProcessTests.rss(pid), Stress.fds(pid))
+        let words = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: " ", maxSplits: 2)
+        let served = Int(words.first ?? "") ?? 0
+        let failed = words.count > 1 ? Int(words[1]) ?? -1 : -1
+        // Stopping reads the rest of the log.
+        let status = squall.stop()
+        stopped = true
+        let reloads = squall.log.components(separatedBy: "certificates reloaded").count - 1
+        let pass =
+            status == 0 && failed == 0 && served > 100 && reloads > signals / 2 && rssAfter - rssBefore < 20 << 20
+            && fdsAfter - fdsBefore < 20
+        Stress.report(
+            "SIGHUP every 100 ms", pass,
+            "\(signals) SIGHUPs (\(reloads) reloads logged) over \(seconds) s with the files swapped: \(served) HTTPS requests served, \(failed) failed\(words.count > 2 ? " (" + words[2].trimmingCharacters(in: .whitespacesAndNewlines) + ")" : ""); RSS \(rssBefore >> 20) -> \(rssAfter >> 20) MiB, fds \(fdsBefore) -> \(fdsAfter)"
+        )
+    }
+
     /// One reply over 2 GiB through TLS: written in chunks, never trapping on OpenSSL's Int32
     /// lengths (about 4.5 GB of memory: `make stress` only).
     @Test(.enabled(if: Stress.long)) func aTLSWriteOverTwoGiBIsChunked() throws {
