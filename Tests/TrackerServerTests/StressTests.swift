@@ -390,6 +390,46 @@ final class Stopper: Sendable {
         )
     }
 
+    /// Clients that open TLS connections as fast as they can and send a ClientHello-looking
+    /// record that is garbage, or half a record and nothing more: announces on fresh connections
+    /// are still served, and the failed handshakes are counted.
+    @Test func aHandshakeFloodLeavesServiceAndIsCounted() async throws {
+        let (squall, port, tlsPort, fixtures) = try Stress.start(
+            "[https]\nhandshake_timeout = 2\n[http]\nmax_connections_per_source = 0\n", https: true)
+        defer {
+            _ = squall.stop()
+            fixtures?.cleanup()
+        }
+        let tls = try #require(tlsPort)
+        let seconds = Double(Stress.scale(3, 20))
+        let stop = Stopper()
+        let opened = Atomic<Int>(0)
+        // A TLS record header for a handshake message, then bytes that are no ClientHello.
+        let garbage: [UInt8] = [0x16, 0x03, 0x01, 0x00, 0x40] + [UInt8](repeating: 0xAB, count: 64)
+        let half: [UInt8] = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]
+        let flooders = (0..<4).map { i in
+            Thread {
+                while !stop.stopped {
+                    guard let c = try? TestClient(host: "127.0.0.1", port: tls, timeoutSeconds: 1) else { continue }
+                    try? c.send(i % 2 == 0 ? garbage : half)
+                    opened.add(1, ordering: .relaxed)
+                    if i % 2 == 0 { _ = c.closedOrResetWithoutReply() }
+                }
+            }
+        }
+        flooders.forEach { $0.start() }
+        let fresh = Stress.freshAnnounces(port, seconds: seconds, hash: testHash(124))
+        stop.stop()
+        try await Task.sleep(for: .seconds(3))
+        let failures = try Stress.metric(port, "squall_tls_handshake_failures_total")
+        let p99 = Stress.p99(fresh.ms)
+        let flood = opened.load(ordering: .relaxed)
+        Stress.report(
+            "handshake flood", fresh.failed == 0 && (p99 < 100 || !Stress.long) && failures > flood / 4 && flood > 100,
+            "\(flood) bogus TLS connections in \(Int(seconds)) s: fresh HTTP announces p99 \(String(format: "%.1f", p99)) ms over \(fresh.ms.count), \(fresh.failed) failed; \(failures) handshake failures counted"
+        )
+    }
+
     /// One reply over 2 GiB through TLS: written in chunks, never trapping on OpenSSL's Int32
     /// lengths (about 4.5 GB of memory: `make stress` only).
     @Test(.enabled(if: Stress.long)) func aTLSWriteOverTwoGiBIsChunked() throws {
