@@ -236,8 +236,8 @@ final class SquallProcess {
     final class Redis {
         let process = Process()
         let port: Int
-        init(password: String) throws {
-            port = try TestListener().port
+        init(password: String, port fixed: Int? = nil) throws {
+            port = try fixed ?? TestListener().port
             process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
             process.arguments = [
                 "--port", "\(port)", "--bind", "127.0.0.1", "--requirepass", password, "--save", "", "--appendonly", "no", "--dir",

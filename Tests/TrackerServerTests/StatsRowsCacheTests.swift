@@ -126,10 +126,18 @@ final class CapturedLog: Sendable {
         let lines = captured.lines.withLock { $0 }
         #expect(lines.map(\.1) == ["store unavailable", "store still unavailable"])
         #expect(lines.last?.2["failed"] == "1000", "the 999 after the first line and the one that wrote this one")
+        // Successes while failures still come (a recovery's late replies and timeouts) end
+        // nothing; the first one a second after the last failure does.
+        for _ in 0..<5 {
+            log.succeeded()
+            log.failed("late")
+        }
+        #expect(captured.lines.withLock { $0.count } == 2)
+        clock.advance(.seconds(1))
         for _ in 0..<100 { log.succeeded() }
         let after = captured.lines.withLock { $0 }
         #expect(after.map(\.1) == ["store unavailable", "store still unavailable", "store available again"])
-        #expect(after.last?.2["failed"] == "1510" && after.last?.0 == .notice)
+        #expect(after.last?.2["failed"] == "1515" && after.last?.0 == .notice)
         log.failed("again")
         #expect(captured.lines.withLock { $0.count } == 4, "a new outage is a new line")
     }

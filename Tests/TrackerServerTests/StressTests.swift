@@ -430,6 +430,90 @@ final class Stopper: Sendable {
         )
     }
 
+    /// Redis paused, then killed and restarted empty, while clients announce: every announce
+    /// is answered within the Redis timeout (a failure reason while Redis is away), announces
+    /// succeed again within seconds of each recovery, and the log has one line per transition.
+    @Test func redisPausedKilledAndRestartedEmptyUnderLoad() async throws {
+        var redis: RedisProcessTests.Redis? = try RedisProcessTests.Redis(password: "stress")
+        let redisPort = try #require(redis?.port)
+        let (squall, port, _, _) = try Stress.start(
+            """
+            storage = "redis://:stress@127.0.0.1:\(redisPort)"
+            [redis]
+            timeout_ms = 500
+            """)
+        var stopped = false
+        defer { if !stopped { _ = squall.stop() } }
+        struct Sample {
+            var at: Double
+            var ms: Double
+            var served: Bool
+        }
+        let samples = Mutex<[Sample]>([])
+        let stop = Stopper()
+        let begun = Date()
+        let load = Thread {
+            var i = 0
+            while !stop.stopped {
+                let started = Date()
+                let target = announceTarget(hash: testHash(125), peer: testPeer("r\(i % 50)"), port: 30_000 + i % 50, left: 1)
+                let body = (try? TestClient.get("127.0.0.1", port, target)).flatMap { try? BencodeValue.decode($0.body) }
+                let sample = Sample(
+                    at: started.timeIntervalSince(begun), ms: Date().timeIntervalSince(started) * 1000,
+                    served: body != nil && body?["failure reason"] == nil)
+                samples.withLock { $0.append(sample) }
+                i += 1
+                usleep(5_000)
+            }
+        }
+        load.start()
+        let phase = Double(Stress.scale(2, 10))
+        func at(_ t: Double) async throws {
+            let wait = t - Date().timeIntervalSince(begun)
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        }
+        let pid = try #require(redis?.process.processIdentifier)
+        try await at(1)
+        kill(pid, SIGSTOP)
+        try await at(1 + phase)
+        kill(pid, SIGCONT)
+        let resumed = 1 + phase
+        try await at(2 + 2 * phase)
+        kill(pid, SIGKILL)
+        redis?.process.waitUntilExit()
+        redis = nil
+        let killedAt = 2 + 2 * phase
+        try await at(killedAt + phase)
+        redis = try RedisProcessTests.Redis(password: "stress", port: redisPort)
+        let restarted = killedAt + phase
+        // Long enough for the reconnect (backoff) and the log's settling second.
+        let end = restarted + max(phase, 4)
+        try await at(end)
+        stop.stop()
+        while load.isExecuting { try await Task.sleep(for: .milliseconds(20)) }
+        let status = squall.stop()
+        stopped = true
+        let all = samples.withLock { $0 }
+        func firstServed(after t: Double) -> Double? { all.first { $0.at >= t && $0.served }.map { $0.at - t } }
+        let slowest = all.map(\.ms).max() ?? 0
+        let failedDuringPause = all.contains { $0.at > 1.6 && $0.at < resumed - 0.1 && !$0.served }
+        let backAfterPause = firstServed(after: resumed)
+        let backAfterRestart = firstServed(after: restarted)
+        let downLines = squall.log.components(separatedBy: "store unavailable").count - 1
+        let upLines = squall.log.components(separatedBy: "store available again").count - 1
+        let stillLines = squall.log.components(separatedBy: "store still unavailable").count - 1
+        if ProcessInfo.processInfo.environment["STRESS_LOG"] != nil {
+            for line in squall.log.split(separator: "\n") where line.contains("store") { print("log: \(line)") }
+        }
+        let pass =
+            status == 0 && slowest < 1500 && failedDuringPause && (backAfterPause ?? 99) < 3 && (backAfterRestart ?? 99) < 5
+            && downLines == 2 && upLines == 2 && stillLines <= Int(2 * phase / 10) + 2
+        Stress.report(
+            "Redis paused, killed, restarted empty", pass,
+            "\(all.count) announces over \(Int(end)) s, the slowest answered in \(Int(slowest)) ms (timeout 500); served again \(backAfterPause.map { String(format: "%.1f", $0) } ?? "never") s after the pause ended and \(backAfterRestart.map { String(format: "%.1f", $0) } ?? "never") s after the restart; log: \(downLines) unavailable, \(stillLines) still unavailable, \(upLines) available again"
+        )
+    }
+
     /// One reply over 2 GiB through TLS: written in chunks, never trapping on OpenSSL's Int32
     /// lengths (about 4.5 GB of memory: `make stress` only).
     @Test(.enabled(if: Stress.long)) func aTLSWriteOverTwoGiBIsChunked() throws {
