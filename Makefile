@@ -13,7 +13,7 @@ ARGS ?=
 DEV_CERTS := certs/dev
 TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
-.PHONY: all build run test bench fuzz stress lint format deps-run deps-test clean
+.PHONY: all build run test bench fuzz stress soak lint format deps-run deps-test clean
 
 all: build
 
@@ -73,6 +73,12 @@ stress: deps-test
 	@ulimit -Sn $$(ulimit -Hn); SQUALL_STRESS=1 SQUALL_BINARY=$(CURDIR)/.build/release/squall \
 	  timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest --filter StressTests 2>&1 | \
 	  tee .build/stress.log | grep -E '^stress:|passed after|failed after|error'; exit $${PIPESTATUS[0]}
+
+# A release Squall under steady load for SOAK_MINUTES (30) with RSS, descriptors and probe p99
+# sampled and plotted (Tests/Soak/run documents knobs; SOAK_SANITIZER=address|thread).
+soak: deps-test
+	$(call apt_install,wrk gnuplot-nox)
+	bash Tests/Soak/run
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:
