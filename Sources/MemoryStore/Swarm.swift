@@ -243,9 +243,10 @@ struct Swarm {
         return Int(sources[source] ?? 0) < limit
     }
 
-    private func isLive(_ p: Int, cutoff: UInt32) -> Bool {
-        (peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff) || (peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff)
-    }
+    /// Whether the peer at `p` has an endpoint of that family announced after `cutoff`.
+    private func live4(_ p: Int, cutoff: UInt32) -> Bool { peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff }
+    private func live6(_ p: Int, cutoff: UInt32) -> Bool { peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff }
+    private func isLive(_ p: Int, cutoff: UInt32) -> Bool { live4(p, cutoff: cutoff) || live6(p, cutoff: cutoff) }
 
     /// Where the peer at `p` holds an endpoint of `address`'s family: its source, and whether
     /// it is `address` itself; nil without one.
@@ -386,8 +387,8 @@ struct Swarm {
         guard endpoint(at: p, family: a.endpoint.address)?.same == true else { return (false, SwarmDelta()) }
         let otherLive: Bool =
             switch a.endpoint.address {
-            case .v4: peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff
-            case .v6: peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff
+            case .v4: live6(p, cutoff: cutoff)
+            case .v6: live4(p, cutoff: cutoff)
             }
         guard otherLive else { return (true, remove(at: p, seed: seed)) }
         return (true, dropEndpoint(at: p, family: a.endpoint.address))

@@ -162,6 +162,17 @@ enum RedisScripts {
               redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
               return true
             end
+            -- Drops family f's endpoint from the record at slot of where (the peer keeps its
+            -- other one); returns the record as it is now stored.
+            local function drop_endpoint(where, slot, rec, f)
+              local flag = 1
+              if f == '6' then flag = 2 end
+              family(f, -1)
+              src_count(rec_src(rec, f), -1)
+              rec = string.sub(rec, 1, 20) .. string.char(string.byte(rec, 21) - flag) .. string.sub(rec, 22)
+              rec_put(where, slot, rec)
+              return rec
+            end
             -- Whether a record has an endpoint announced after cutoff.
             local function is_live(rec, cutoff)
               local flags = string.byte(rec, 21)
@@ -217,15 +228,9 @@ enum RedisScripts {
                       end
                     else
                       if has4 and not live4 then
-                        family('4', -1)
-                        src_count(rec_src(rec, '4'), -1)
-                        rec = pid .. string.char(flags - 1) .. string.sub(rec, 22)
-                        rec_put(where, slot, rec)
+                        rec = drop_endpoint(where, slot, rec, '4')
                       elseif has6 and not live6 then
-                        family('6', -1)
-                        src_count(rec_src(rec, '6'), -1)
-                        rec = pid .. string.char(flags - 2) .. string.sub(rec, 22)
-                        rec_put(where, slot, rec)
+                        rec = drop_endpoint(where, slot, rec, '6')
                       end
                       local kept = oldest(rec)
                       if not o or kept < o then o = kept end
@@ -343,14 +348,10 @@ enum RedisScripts {
               elseif rec then
                 -- From the recorded address without the key: this endpoint goes; the peer stays
                 -- if its other one is live.
-                local flags = string.byte(rec, 21)
-                local other_bit, other_at, this_bit = 2, 50, 1
-                if fam == '6' then other_bit, other_at, this_bit = 1, 46, 2 end
-                local other = struct.unpack('>I', rec, other_at)
-                if bit.band(flags, other_bit) ~= 0 and other > cutoff then
-                  family(fam, -1)
-                  src_count(here, -1)
-                  rec_put(where, slot, pid .. string.char(flags - this_bit) .. string.sub(rec, 22))
+                local other_bit, other_at = 2, 50
+                if fam == '6' then other_bit, other_at = 1, 46 end
+                if bit.band(string.byte(rec, 21), other_bit) ~= 0 and struct.unpack('>I', rec, other_at) > cutoff then
+                  drop_endpoint(where, slot, rec, fam)
                 else
                   remove_peer(pid, where, slot, rec)
                 end

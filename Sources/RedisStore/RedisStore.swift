@@ -143,7 +143,7 @@ public final class RedisStore: PeerStore, Sendable {
         ] { tail.append(arg) }
         tail.append(decimal: a.numwant)
         tail.append(decimal: Int(now))
-        tail.append([UInt8(now >> 24), UInt8(now >> 16 & 0xff), UInt8(now >> 8 & 0xff), UInt8(now & 0xff)])
+        tail.append(bigEndian: now)
         tail.append(decimal: ttl)
         tail.append(decimal: maxPeersPerTorrent)
         tail.append(a.infoHash.raw.hex)
@@ -151,8 +151,6 @@ public final class RedisStore: PeerStore, Sendable {
         let limits = (perTorrent: maxPeersPerTorrent, torrents: maxTorrents, peers: maxPeers)
         let shares = shares
         let arguments = tail
-        let k = a.key.value
-        let key = [UInt8(k >> 24), UInt8(k >> 16 & 0xff), UInt8(k >> 8 & 0xff), UInt8(k & 0xff)]
         let cells = self.keys.sourceCells
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
             let hints = link.hints
@@ -163,7 +161,7 @@ public final class RedisStore: PeerStore, Sendable {
             script.append([known == nil ? 0x31 : 0x30])
             script.append(decimal: shares.torrents)
             script.append(decimal: shares.peers)
-            script.append(key)
+            script.append(bigEndian: a.key.value)
             script.append(decimal: a.quota.peersPerTorrent)
             script.append([a.quota.mayCreateTorrent ? 0x31 : 0x30])
             script.append(decimal: cells)

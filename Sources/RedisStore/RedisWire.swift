@@ -100,6 +100,12 @@ struct RedisArguments: Sendable {
         ends.append(bytes.count)
     }
 
+    /// `v` as 4 big-endian bytes, as the scripts read times and key digests (`struct.unpack('>I')`).
+    mutating func append(bigEndian v: UInt32) {
+        bytes += [UInt8(v >> 24), UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 8), UInt8(truncatingIfNeeded: v)]
+        ends.append(bytes.count)
+    }
+
     mutating func append(contentsOf other: RedisArguments) {
         let base = bytes.count
         bytes += other.bytes

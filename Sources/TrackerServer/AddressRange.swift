@@ -52,3 +52,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
     /// Loopback only: the default of `stats.allow`.
     public static let loopback = [AddressRange("127.0.0.0/8")!, AddressRange("::1/128")!]
 }
+
+extension Sequence<AddressRange> {
+    /// Whether any of the ranges holds `a` (`stats.allow`, `announce.quota_exempt`).
+    public func covers(_ a: PeerAddress) -> Bool { contains { $0.contains(a) } }
+}

@@ -202,7 +202,7 @@ public final class TrackerRouter: Sendable {
         // Quotas per source, unless the source is exempt (loopback by default).
         let source = SourceKey(remote)
         let minute = NewTorrentLimiter.minute(uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds)
-        let exempt = config.announce.quotaExempt.contains { $0.contains(remote) }
+        let exempt = config.announce.quotaExempt.covers(remote)
         let quota =
             exempt
             ? SourceQuota.unlimited
@@ -290,7 +290,7 @@ public final class TrackerRouter: Sendable {
         return Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8))
     }
 
-    private func addressAllowed(_ remote: PeerAddress) -> Bool { config.stats.allow.contains { $0.contains(remote) } }
+    private func addressAllowed(_ remote: PeerAddress) -> Bool { config.stats.allow.covers(remote) }
 
     /// The summary as JSON: swarm totals, announces and scrapes by transport (totals and per
     /// second since start), uptime, version, store and its health, nearest certificate expiry.
