@@ -101,8 +101,9 @@ let package = Package(
             path: "Benchmarks/squall-bench",
             swiftSettings: strict
         ),
-        // The one suite every PeerStore must pass (test targets cannot import each other).
-        .target(name: "StoreConformance", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // The one suite every PeerStore must pass, and the real Redis servers and clusters the
+        // tests start (test targets cannot import each other).
+        .target(name: "StoreConformance", dependencies: ["TrackerCore", "RedisStore"], swiftSettings: strict),
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
@@ -119,7 +120,8 @@ let package = Package(
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [
-                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL",
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "StoreConformance",
+                "RedisStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,4 +1,5 @@
 import RedisStore
+import StoreConformance
 import Testing
 
 /// The hiredis boundary against a real redis-server.

@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import RedisStore
+import StoreConformance
 import Synchronization
 import Testing
 import TrackerProtocol
@@ -511,6 +513,92 @@ final class Stopper: Sendable {
         Stress.report(
             "Redis paused, killed, restarted empty", pass,
             "\(all.count) announces over \(Int(end)) s, the slowest answered in \(Int(slowest)) ms (timeout 500); served again \(backAfterPause.map { String(format: "%.1f", $0) } ?? "never") s after the pause ended and \(backAfterRestart.map { String(format: "%.1f", $0) } ?? "never") s after the restart; log: \(downLines) unavailable, \(stillLines) still unavailable, \(upLines) available again"
+        )
+    }
+
+    /// A Redis Cluster master killed for good while clients announce over the cluster's
+    /// torrents: the other masters' torrents are served throughout (`cluster-require-full-coverage
+    /// no`, as the README advises), the dead master's fail fast while no master owns their slots,
+    /// and from node-timeout + 5 s on at least 99 % of every torrent's announces are served again
+    /// by the promoted replica, Squall never restarted.
+    @Test func aClusterMasterKilledForGoodUnderLoad() async throws {
+        let nodeTimeout = 2.0
+        let cluster = try RedisCluster(replicasPerMaster: 1, nodeTimeoutMilliseconds: Int(nodeTimeout * 1000), requireFullCoverage: false)
+        let (squall, port, _, _) = try Stress.start(
+            """
+            storage = "\(cluster.url)"
+            [redis]
+            timeout_ms = 500
+            """)
+        var stopped = false
+        defer { if !stopped { _ = squall.stop() } }
+        // Which master holds each torrent: its bucket's slot (the XOR of the hash's bytes).
+        // (testHash's bytes XOR to one value: its last byte is changed to spread the buckets.)
+        let hashes = (1...60).map { n in testHash(UInt8(n)).enumerated().map { $0.offset == 19 ? $0.element ^ UInt8(n) : $0.element } }
+        var owners: [Int] = []
+        for h in hashes {
+            guard case .integer(let slot) = try cluster.connection(0).command("CLUSTER", "KEYSLOT", "{b\(h.reduce(0, ^))}") else {
+                throw TestClient.Failure(description: "no slot")
+            }
+            owners.append(try cluster.owner(of: slot))
+        }
+        let victim = owners[0]
+        let onVictim = Set(owners.indices.filter { owners[$0] == victim })
+        struct Sample {
+            var at: Double
+            var ms: Double
+            var torrent: Int
+            var served: Bool
+        }
+        let samples = Mutex<[Sample]>([])
+        let stop = Stopper()
+        let begun = Date()
+        let clients = Stress.scale(2, 4)
+        let load = (0..<clients).map { c in
+            Thread {
+                var i = c
+                while !stop.stopped {
+                    let started = Date()
+                    let t = i % hashes.count
+                    let target = announceTarget(hash: hashes[t], peer: testPeer("c\(c)p\(i % 40)"), port: 30_000 + i % 40, left: 1)
+                    let body = (try? TestClient.get("127.0.0.1", port, target)).flatMap { try? BencodeValue.decode($0.body) }
+                    let sample = Sample(
+                        at: started.timeIntervalSince(begun), ms: Date().timeIntervalSince(started) * 1000, torrent: t,
+                        served: body != nil && body?["failure reason"] == nil)
+                    samples.withLock { $0.append(sample) }
+                    i += clients
+                }
+            }
+        }
+        load.forEach { $0.start() }
+        let killedAt = 2.0
+        try await Task.sleep(for: .seconds(killedAt))
+        kill(cluster.nodes[victim].process.processIdentifier, SIGKILL)
+        let recovered = killedAt + nodeTimeout + 5
+        let end = recovered + Double(Stress.scale(3, 20))
+        try await Task.sleep(for: .milliseconds(Int((end - Date().timeIntervalSince(begun)) * 1000)))
+        stop.stop()
+        while load.contains(where: \.isExecuting) { try await Task.sleep(for: .milliseconds(20)) }
+        let status = squall.stop()
+        stopped = true
+        let all = samples.withLock { $0 }
+        func share(_ of: [Sample]) -> (served: Int, all: Int) { (of.filter(\.served).count, of.count) }
+        func percent(_ s: (served: Int, all: Int)) -> String {
+            String(format: "%.2f %% of %d", 100 * Double(s.served) / Double(max(1, s.all)), s.all)
+        }
+        let before = share(all.filter { $0.at < killedAt })
+        let others = share(all.filter { $0.at >= killedAt && !onVictim.contains($0.torrent) })
+        let window = share(all.filter { $0.at >= killedAt + 0.2 && $0.at < killedAt + nodeTimeout && onVictim.contains($0.torrent) })
+        let after = share(all.filter { $0.at >= recovered })
+        let firstBack = all.first { $0.at >= killedAt && onVictim.contains($0.torrent) && $0.served }.map { $0.at - killedAt }
+        let slowest = all.map(\.ms).max() ?? 0
+        func atLeast99(_ s: (served: Int, all: Int)) -> Bool { s.all > 0 && Double(s.served) >= 0.99 * Double(s.all) }
+        let pass =
+            status == 0 && atLeast99(before) && atLeast99(others) && window.all > 0 && window.served < window.all && atLeast99(after)
+            && slowest < 1500
+        Stress.report(
+            "cluster master killed for good", pass,
+            "three masters with a replica each (node timeout \(Int(nodeTimeout)) s), the master of \(onVictim.count) of 60 torrents killed: before \(percent(before)) served; the other masters' torrents \(percent(others)) served meanwhile; the dead master's torrents served again \(firstBack.map { String(format: "%.1f", $0) } ?? "never") s after the kill; from node-timeout + 5 s on \(percent(after)) served; the slowest answer \(Int(slowest)) ms (timeout 500)"
         )
     }
 

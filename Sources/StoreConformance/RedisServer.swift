@@ -1,14 +1,14 @@
-import Foundation
-import RedisStore
+public import Foundation
+public import RedisStore
 
 /// A real `redis-server` (Debian's) started for one test on a free port, without persistence,
 /// stopped when released. Readiness is a PING that answers, not a sleep.
-final class RedisServer: @unchecked Sendable {
-    let port: Int
-    private(set) var process = Process()
-    let dir: String
+public final class RedisServer: @unchecked Sendable {
+    public let port: Int
+    public private(set) var process = Process()
+    public let dir: String
 
-    init() throws {
+    public init() throws {
         dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = try Self.freePort()
@@ -16,7 +16,7 @@ final class RedisServer: @unchecked Sendable {
     }
 
     /// Starts a new, empty server on the same port (after `stop()`).
-    func restart() throws {
+    public func restart() throws {
         stop()
         process = Process()
         try start()
@@ -45,8 +45,8 @@ final class RedisServer: @unchecked Sendable {
         }
     }
 
-    var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
-    var socketPath: String { dir + "/redis.sock" }
+    public var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
+    public var socketPath: String { dir + "/redis.sock" }
 
     deinit {
         stop()
@@ -55,14 +55,14 @@ final class RedisServer: @unchecked Sendable {
 
     /// Kills the server at once. SIGKILL, not SIGTERM: a child started from the test process
     /// can inherit a mask that blocks SIGTERM, and this server keeps nothing worth a clean exit.
-    func stop() {
+    public func stop() {
         guard process.isRunning else { return }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 
     /// A port nothing listens on right now.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()

@@ -1,21 +1,22 @@
-import Foundation
-import RedisStore
+public import Foundation
+public import RedisStore
 
 /// A real Redis Cluster (Debian's redis-server), three masters by default, optionally with
 /// replicas, made for the tests on free ports with `redis-cli --cluster create`, killed when
 /// released. Ready when every node reports `cluster_state:ok`, polled, never slept on blindly.
-final class RedisCluster: @unchecked Sendable {
-    struct Node {
-        let port: Int
-        let process: Process
-        var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
+public final class RedisCluster: @unchecked Sendable {
+    public struct Node {
+        public let port: Int
+        public let process: Process
+        public var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
     }
-    let nodes: [Node]
-    let dir: String
+    public let nodes: [Node]
+    public let dir: String
 
     /// `nodeTimeout` is `cluster-node-timeout`: how long a master may be unreachable before its
-    /// replica is promoted.
-    init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int = 15_000) throws {
+    /// replica is promoted. `requireFullCoverage` is `cluster-require-full-coverage`: when true
+    /// (Redis's default) every master refuses commands while any slot has no master.
+    public init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int = 15_000, requireFullCoverage: Bool = true) throws {
         dir = NSTemporaryDirectory() + "squall-cluster-\(UUID().uuidString)"
         var nodes: [Node] = []
         for i in 0..<(3 * (1 + replicasPerMaster)) {
@@ -28,6 +29,7 @@ final class RedisCluster: @unchecked Sendable {
                 "--port", "\(port)", "--cluster-port", "\(try RedisServer.freePort())", "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-config-file", nodeDir + "/nodes.conf", "--save", "", "--appendonly", "no",
                 "--dir", nodeDir, "--enable-debug-command", "local", "--cluster-node-timeout", "\(nodeTimeoutMilliseconds)",
+                "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",
             ]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
@@ -61,18 +63,18 @@ final class RedisCluster: @unchecked Sendable {
         }
     }
 
-    var url: String { "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+    public var url: String { "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
 
-    func connection(_ i: Int) throws -> RedisConnection { try RedisConnection(nodes[i].endpoint, timeout: .seconds(5)) }
+    public func connection(_ i: Int) throws -> RedisConnection { try RedisConnection(nodes[i].endpoint, timeout: .seconds(5)) }
 
     /// This node's id.
-    func id(_ i: Int) throws -> String {
+    public func id(_ i: Int) throws -> String {
         guard case .string(let id) = try connection(i).command("CLUSTER", "MYID") else { throw RedisError("no id") }
         return String(decoding: id, as: UTF8.self)
     }
 
     /// Which node serves `slot`.
-    func owner(of slot: Int) throws -> Int {
+    public func owner(of slot: Int) throws -> Int {
         guard case .array(let ranges) = try connection(0).command("CLUSTER", "SLOTS") else { throw RedisError("no slots") }
         for r in ranges {
             guard let a = r.array, let lo = a[0].integer, let hi = a[1].integer, (lo...hi).contains(slot), let port = a[2].array?[1].integer
