@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "TrackerTLS",
             dependencies: [
-                "COpenSSL", "CSquallTLSShims",
+                "COpenSSL", "CSquallTLSShims", "TrackerCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

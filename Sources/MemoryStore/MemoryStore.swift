@@ -38,8 +38,8 @@ public final class MemoryStore: PeerStore {
     static let lazySweepSpacing: UInt32 = 10
 
     final class Shard: Sendable {
-        let state: Mutex<ShardState>
-        init(seed: UInt64) { state = Mutex(ShardState(rng: SplitMix64(seed: seed))) }
+        let state: Locked<ShardState>
+        init(seed: UInt64) { state = Locked(ShardState(rng: SplitMix64(seed: seed))) }
     }
 
     struct ShardState: ~Copyable {

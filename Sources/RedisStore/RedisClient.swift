@@ -33,9 +33,9 @@ final class RedisClient: Sendable {
         var slots = [RedisEndpoint?](repeating: nil, count: RedisSlot.count)
         var lastRefresh = NIODeadline.distantPast
     }
-    private let routing = Mutex(Routing())
+    private let routing = Locked(Routing())
     /// Cluster only: the periodic re-read of the slot map.
-    private let refresher = Mutex<RepeatedTask?>(nil)
+    private let refresher = Locked<RepeatedTask?>(nil)
     static let refreshPeriod = TimeAmount.seconds(30)
 
     init(options: RedisOptions, scripts: [RedisScript], group: any EventLoopGroup) {

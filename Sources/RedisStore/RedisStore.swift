@@ -1,7 +1,6 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
-import Synchronization
 public import TrackerCore
 
 /// Swarms in Redis: they survive a restart of Squall and are shared by every Squall that uses
@@ -581,11 +580,11 @@ final class ReplyGather: Sendable {
         var replies: [Result<RedisValue, RedisError>?]
         var missing: Int
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let done: @Sendable ([Result<RedisValue, RedisError>]) -> Void
 
     init(count: Int, done: @escaping @Sendable ([Result<RedisValue, RedisError>]) -> Void) {
-        state = Mutex(State(replies: Array(repeating: nil, count: count), missing: count))
+        state = Locked(State(replies: Array(repeating: nil, count: count), missing: count))
         self.done = done
     }
 

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// One torrent as the statistics table shows it.
 public struct TorrentRow: Sendable, Equatable {
@@ -140,7 +139,7 @@ public final class TorrentTable: Sendable {
         var ascending: Bool
     }
     /// Row indices in each order asked for so far (at most 14: seven columns, two directions).
-    private let orders = Mutex<[Key: [Int32]]>([:])
+    private let orders = Locked<[Key: [Int32]]>([:])
 
     public init(rows: [TorrentRow]) { self.rows = rows }
 

@@ -39,7 +39,7 @@ final class LoopConnections {
 /// IPv4 address or IPv6 /64.
 final class ConnectionRegistry: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>]
-    private let sweeps: Mutex<[RepeatedTask]>
+    private let sweeps: Locked<[RepeatedTask]>
     /// Open connections across all loops, for `http.max_connections`.
     let open = Atomic<Int>(0)
     let maxConnections: Int
@@ -82,7 +82,7 @@ final class ConnectionRegistry: Sendable {
                 loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in connections.value.checkDeadlines() })
         }
         self.byLoop = byLoop
-        self.sweeps = Mutex(sweeps)
+        self.sweeps = Locked(sweeps)
     }
 
     /// The connections of `loop`; call on that loop.

@@ -1,4 +1,3 @@
-import Synchronization
 import TrackerCore
 
 /// Torrents each source created in the current minute, for
@@ -15,8 +14,8 @@ final class NewTorrentLimiter: Sendable {
         var count: UInt32
     }
     private final class Shard: Sendable {
-        let cells: Mutex<[Cell]>
-        init(cells: Int) { self.cells = Mutex([Cell](repeating: Cell(minute: 0, count: 0), count: cells)) }
+        let cells: Locked<[Cell]>
+        init(cells: Int) { self.cells = Locked([Cell](repeating: Cell(minute: 0, count: 0), count: cells)) }
     }
     private let shards: [Shard]
     private static let shardCount = 16

@@ -1,5 +1,6 @@
 public import Logging
 import Synchronization
+import TrackerCore
 
 /// Logs a store outage by its transitions instead of by request: one line when requests start
 /// failing, then at most one line every `every` with how many failed since the last, and one
@@ -18,7 +19,7 @@ final class OutageLog: Sendable {
     }
     /// Read on every success; the lock is taken only while an outage lasts.
     private let down = Atomic<Bool>(false)
-    private let outage = Mutex<Outage?>(nil)
+    private let outage = Locked<Outage?>(nil)
     private let logger: Logger
     private let every: Duration
     private let settle: Duration

@@ -1,4 +1,3 @@
-import Synchronization
 import TrackerCore
 
 /// Open connections per source, capped at `limit` (0: no cap). Entries exist only while their
@@ -7,7 +6,7 @@ import TrackerCore
 final class SourceLimiter: Sendable {
     let limit: Int
     private final class Shard: Sendable {
-        let table = Mutex<[SourceKey: Int32]>([:])
+        let table = Locked<[SourceKey: Int32]>([:])
     }
     private let shards: [Shard]
 

@@ -1,4 +1,4 @@
-import Synchronization
+import TrackerCore
 
 /// The charts' data: announces per second and peers, sampled every `interval` seconds in memory
 /// for the last hour.
@@ -15,7 +15,7 @@ final class StatsHistory: Sendable {
         var lastTotal: Int?
         var lastTime = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// One sample: `announces` is the running total, turned into a rate since the last sample.
     func record(time: Int, announces: Int, peers: Int) {

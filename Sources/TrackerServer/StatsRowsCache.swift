@@ -1,4 +1,3 @@
-import Synchronization
 import TrackerCore
 
 /// The statistics table's rows with their sorted orders (`TorrentTable`), read from the store
@@ -19,7 +18,7 @@ final class StatsRowsCache: Sendable {
         /// Non-nil while a read is in flight: the requests waiting for it.
         var waiting: [Completion]?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let read: Read
     private let minimumKeep: Duration
     private let now: @Sendable () -> ContinuousClock.Instant

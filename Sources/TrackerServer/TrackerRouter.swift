@@ -1,6 +1,5 @@
 public import Logging
 import NIOCore
-import Synchronization
 public import TrackerCore
 import TrackerProtocol
 public import TrackerTLS

@@ -1,7 +1,6 @@
 public import Logging
 public import NIOCore
 import NIOPosix
-import Synchronization
 public import TrackerCore
 public import TrackerTLS
 
@@ -29,9 +28,9 @@ public final class TrackerServer: Sendable {
     private let router: TrackerRouter
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let listeners = Mutex<[any Channel]>([])
-    private let acceptors = Mutex<[HTTPAcceptor]>([])
-    private let sampler = Mutex<RepeatedTask?>(nil)
+    private let listeners = Locked<[any Channel]>([])
+    private let acceptors = Locked<[HTTPAcceptor]>([])
+    private let sampler = Locked<RepeatedTask?>(nil)
     private let registry: ConnectionRegistry
     private let tls: (any TLSContextProvider)?
 

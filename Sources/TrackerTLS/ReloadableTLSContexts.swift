@@ -1,16 +1,16 @@
-import Synchronization
+import TrackerCore
 
 /// The certificates a TLS listener serves now. `reload()` builds and validates a new set from
 /// the same files, then swaps it in whole: new handshakes use it, connections already open
 /// keep the set they started with. A reload that fails leaves the current set in place.
 public final class ReloadableTLSContexts: TLSContextProvider {
     public let pairs: [(certificate: String, key: String)]
-    private let state: Mutex<TLSContextSet>
+    private let state: Locked<TLSContextSet>
 
     /// Loads the initial set; fails naming the file and the reason.
     public init(pairs: [(certificate: String, key: String)]) throws(TLSError) {
         self.pairs = pairs
-        state = Mutex(try TLSContextSet(pairs: pairs))
+        state = Locked(try TLSContextSet(pairs: pairs))
     }
 
     public var current: TLSContextSet { state.withLock { $0 } }
