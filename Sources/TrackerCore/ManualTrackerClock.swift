@@ -1,4 +1,3 @@
-
 /// A clock that moves only when told: tests advance time instead of sleeping.
 public final class ManualTrackerClock: TrackerClock {
     private let seconds: Locked<UInt32>

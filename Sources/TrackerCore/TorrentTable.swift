@@ -1,4 +1,3 @@
-
 /// One torrent as the statistics table shows it.
 public struct TorrentRow: Sendable, Equatable {
     public var infoHash: InfoHash
