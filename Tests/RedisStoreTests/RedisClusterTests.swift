@@ -74,9 +74,13 @@ import TrackerCore
     /// A master killed for good sends no MOVED: the store must notice by itself. Before, the
     /// slot map was read only at start and on MOVED, so the dead master's third of the torrents
     /// failed until Squall restarted.
+    /// Node timeout 2 s, not less: on two loaded cores a shorter one lets healthy masters miss
+    /// pings and be failed over too. Full coverage off, as the README advises, so only the dead
+    /// master's slots fail while it has no successor.
     @Test func aMasterKilledForGoodIsRoutedAroundOnceItsReplicaIsPromoted() async throws {
-        let nodeTimeout = 1.0
-        let cluster = try RedisCluster(replicasPerMaster: 1, nodeTimeoutMilliseconds: Int(nodeTimeout * 1000))
+        let nodeTimeout = 2.0
+        let cluster = try RedisCluster(
+            replicasPerMaster: 1, nodeTimeoutMilliseconds: Int(nodeTimeout * 1000), requireFullCoverage: false)
         let store = try Self.store(cluster, prefix: "f:", clock: ManualTrackerClock())
         for hash in 1...60 { _ = try await Self.announce(store, hash: hash, peer: 1) }
         let victim = try cluster.owner(of: try Self.slot(cluster, hash: 1))
