@@ -43,6 +43,26 @@ enum Stress {
         return (squall, port, squall.ports("https").first, fixtures)
     }
 
+    /// One announce of a load thread: when it started (seconds into the run), how long it took,
+    /// which torrent (an index of the scenario's), and whether it was served.
+    struct Sample {
+        var at: Double
+        var ms: Double
+        var torrent = 0
+        var served: Bool
+    }
+
+    /// A Squall process on `storage` (a Redis URL) with a 500 ms command timeout, ready.
+    static func start(storage: String) throws -> (SquallProcess, Int) {
+        let (squall, port, _, _) = try start(
+            """
+            storage = "\(storage)"
+            [redis]
+            timeout_ms = 500
+            """)
+        return (squall, port)
+    }
+
     /// A counter or gauge from /metrics (0 when absent).
     static func metric(_ port: Int, _ series: String) throws -> Int { try present(port, series) ?? 0 }
 
@@ -438,20 +458,10 @@ final class Stopper: Sendable {
     @Test func redisPausedKilledAndRestartedEmptyUnderLoad() async throws {
         var redis: RedisProcessTests.Redis? = try RedisProcessTests.Redis(password: "stress")
         let redisPort = try #require(redis?.port)
-        let (squall, port, _, _) = try Stress.start(
-            """
-            storage = "redis://:stress@127.0.0.1:\(redisPort)"
-            [redis]
-            timeout_ms = 500
-            """)
+        let (squall, port) = try Stress.start(storage: "redis://:stress@127.0.0.1:\(redisPort)")
         var stopped = false
         defer { if !stopped { _ = squall.stop() } }
-        struct Sample {
-            var at: Double
-            var ms: Double
-            var served: Bool
-        }
-        let samples = Mutex<[Sample]>([])
+        let samples = Mutex<[Stress.Sample]>([])
         let stop = Stopper()
         let begun = Date()
         let load = Thread {
@@ -460,7 +470,7 @@ final class Stopper: Sendable {
                 let started = Date()
                 let target = announceTarget(hash: testHash(125), peer: testPeer("r\(i % 50)"), port: 30_000 + i % 50, left: 1)
                 let body = (try? TestClient.get("127.0.0.1", port, target)).flatMap { try? BencodeValue.decode($0.body) }
-                let sample = Sample(
+                let sample = Stress.Sample(
                     at: started.timeIntervalSince(begun), ms: Date().timeIntervalSince(started) * 1000,
                     served: body != nil && body?["failure reason"] == nil)
                 samples.withLock { $0.append(sample) }
@@ -524,12 +534,7 @@ final class Stopper: Sendable {
     @Test func aClusterMasterKilledForGoodUnderLoad() async throws {
         let nodeTimeout = 2.0
         let cluster = try RedisCluster(replicasPerMaster: 1, nodeTimeoutMilliseconds: Int(nodeTimeout * 1000), requireFullCoverage: false)
-        let (squall, port, _, _) = try Stress.start(
-            """
-            storage = "\(cluster.url)"
-            [redis]
-            timeout_ms = 500
-            """)
+        let (squall, port) = try Stress.start(storage: cluster.url)
         var stopped = false
         defer { if !stopped { _ = squall.stop() } }
         // Which master holds each torrent: its bucket's slot (the XOR of the hash's bytes).
@@ -544,13 +549,7 @@ final class Stopper: Sendable {
         }
         let victim = owners[0]
         let onVictim = Set(owners.indices.filter { owners[$0] == victim })
-        struct Sample {
-            var at: Double
-            var ms: Double
-            var torrent: Int
-            var served: Bool
-        }
-        let samples = Mutex<[Sample]>([])
+        let samples = Mutex<[Stress.Sample]>([])
         let stop = Stopper()
         let begun = Date()
         let clients = Stress.scale(2, 4)
@@ -562,7 +561,7 @@ final class Stopper: Sendable {
                     let t = i % hashes.count
                     let target = announceTarget(hash: hashes[t], peer: testPeer("c\(c)p\(i % 40)"), port: 30_000 + i % 40, left: 1)
                     let body = (try? TestClient.get("127.0.0.1", port, target)).flatMap { try? BencodeValue.decode($0.body) }
-                    let sample = Sample(
+                    let sample = Stress.Sample(
                         at: started.timeIntervalSince(begun), ms: Date().timeIntervalSince(started) * 1000, torrent: t,
                         served: body != nil && body?["failure reason"] == nil)
                     samples.withLock { $0.append(sample) }
@@ -582,7 +581,7 @@ final class Stopper: Sendable {
         let status = squall.stop()
         stopped = true
         let all = samples.withLock { $0 }
-        func share(_ of: [Sample]) -> (served: Int, all: Int) { (of.filter(\.served).count, of.count) }
+        func share(_ of: [Stress.Sample]) -> (served: Int, all: Int) { (of.filter(\.served).count, of.count) }
         func percent(_ s: (served: Int, all: Int)) -> String {
             String(format: "%.2f %% of %d", 100 * Double(s.served) / Double(max(1, s.all)), s.all)
         }
