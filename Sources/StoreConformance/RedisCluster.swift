@@ -73,6 +73,15 @@ public final class RedisCluster: @unchecked Sendable {
         return String(decoding: id, as: UTF8.self)
     }
 
+    /// The slot of a torrent's keys: its bucket's tag, `{bB}`, B the XOR of the info_hash's
+    /// bytes (as the store names them), asked of the cluster itself.
+    public func slot(ofInfoHash bytes: [UInt8]) throws -> Int {
+        guard case .integer(let slot) = try connection(0).command("CLUSTER", "KEYSLOT", "{b\(bytes.reduce(0, ^))}") else {
+            throw RedisError("no slot")
+        }
+        return slot
+    }
+
     /// Which node serves `slot`.
     public func owner(of slot: Int) throws -> Int {
         guard case .array(let ranges) = try connection(0).command("CLUSTER", "SLOTS") else { throw RedisError("no slots") }

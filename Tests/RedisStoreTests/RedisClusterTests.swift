@@ -23,11 +23,7 @@ import TrackerCore
 
     /// The slot of a torrent's keys: its bucket's tag, `{bB}`, B the XOR of the hash's bytes.
     static func slot(_ cluster: RedisCluster, hash: Int) throws -> Int {
-        let b = StoreConformance.hashForTests(hash).raw.bytes.reduce(0, ^)
-        guard case .integer(let slot) = try cluster.connection(0).command("CLUSTER", "KEYSLOT", "{b\(b)}") else {
-            throw RedisError("no slot")
-        }
-        return slot
+        try cluster.slot(ofInfoHash: StoreConformance.hashForTests(hash).raw.bytes)
     }
 
     /// Moves `slot` to another master the way `redis-cli --cluster reshard` does, optionally

@@ -540,13 +540,7 @@ final class Stopper: Sendable {
         // Which master holds each torrent: its bucket's slot (the XOR of the hash's bytes).
         // (testHash's bytes XOR to one value: its last byte is changed to spread the buckets.)
         let hashes = (1...60).map { n in testHash(UInt8(n)).enumerated().map { $0.offset == 19 ? $0.element ^ UInt8(n) : $0.element } }
-        var owners: [Int] = []
-        for h in hashes {
-            guard case .integer(let slot) = try cluster.connection(0).command("CLUSTER", "KEYSLOT", "{b\(h.reduce(0, ^))}") else {
-                throw TestClient.Failure(description: "no slot")
-            }
-            owners.append(try cluster.owner(of: slot))
-        }
+        let owners = try hashes.map { try cluster.owner(of: try cluster.slot(ofInfoHash: $0)) }
         let victim = owners[0]
         let onVictim = Set(owners.indices.filter { owners[$0] == victim })
         let samples = Mutex<[Stress.Sample]>([])
