@@ -97,7 +97,9 @@ let package = Package(
         // Squall's own benchmark tool (Benchmarks/): memory per peer now; the load generator later.
         .executableTarget(
             name: "squall-bench",
-            dependencies: ["MemoryStore", "TrackerCore", "TrackerProtocol"],
+            dependencies: [
+                "MemoryStore", "TrackerCore", "TrackerProtocol", "TrackerServer", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/squall-bench",
             swiftSettings: strict
         ),

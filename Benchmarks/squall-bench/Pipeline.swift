@@ -1,12 +1,18 @@
+import Logging
 import MemoryStore
+import Synchronization
 import TrackerCore
 import TrackerProtocol
+import TrackerServer
 
-/// Times Squall's own per-announce work (HTTP head parse, query parse, store, encode) without
-/// the network, over the benchmark's population: how much of an announce's cost is ours.
+/// Times Squall's own per-announce work without the network, over the benchmark's population:
+/// the HTTP head parsed, its `TrackerRequest` read, and the router's own `AnnounceEndpoint`
+/// (query parse, quotas, store, response, encode), so how much of an announce's cost is ours.
 func pipeline(pool: Pool, announces: Int) throws {
     let store = MemoryStore(peerTTL: 1860)
-    let policy = AnnouncePolicy()
+    var logger = Logger(label: "squall-bench")
+    logger.logLevel = .error
+    let endpoint = AnnounceEndpoint(store: store, logger: logger)
     var rng = SystemRandomNumberGenerator()
     var requests: [[UInt8]] = []
     // A peer chosen uniformly from all peers, as announce.lua chooses them, so busy torrents
@@ -27,21 +33,24 @@ func pipeline(pool: Pool, announces: Int) throws {
         }
     }
     let source = PeerAddress.v4(IPv4Address(127, 0, 0, 1))
-    var bytes = 0
+    let replyBytes = Atomic<Int>(0)
+    let failure = Array("d14:failure reason".utf8)
     let clock = ContinuousClock()
     let elapsed = try clock.measure {
         for i in 0..<announces {
             let raw = requests[i & 4095]
             let outcome = raw.withUnsafeBytes { HTTPHeadParser.parse($0, maxHeadBytes: 8192) }
             guard case .head(let head, _) = outcome else { throw BenchClient.Failure(description: "parse") }
-            let request = try head.query.withUnsafeBytes { try AnnounceParser.parse(query: $0) }
-            let verb = AnnounceLogic.storeVerb(for: request, from: source, policy: policy)
-            guard case .success(let reply) = store.announceNow(verb) else { throw BenchClient.Failure(description: "store") }
-            var w = BencodeWriter(capacity: 96 + 18 * reply.peers.count)
-            ResponseEncoding.announce(AnnounceLogic.response(for: request, from: source, reply: reply, policy: policy), into: &w)
-            bytes &+= w.bytes.count
+            guard TrackerRequest(head) == .announce else { throw BenchClient.Failure(description: "route") }
+            // The memory store answers inline, so the reply is in before `serve` returns.
+            endpoint.serve(head.query, from: source) { reply in
+                let failed = reply.body.starts(with: failure)
+                replyBytes.add(failed ? -1_000_000_000 : reply.body.count, ordering: .relaxed)
+            }
         }
     }
+    let bytes = replyBytes.load(ordering: .relaxed)
+    guard bytes > 0 else { throw BenchClient.Failure(description: "failed replies") }
     let us = Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6
     print(
         "pipeline: \(announces) announces, \(String(Double(Int(us / Double(announces) * 100)) / 100)) us each (parse + store + encode), \(bytes / announces) reply bytes on average"

@@ -101,6 +101,8 @@ public struct SquallConfig: Sendable, Equatable {
         /// proxy on the same host, local monitoring).
         public var quotaExempt = AddressRange.loopback
 
+        public init() {}
+
         public var policy: AnnouncePolicy {
             AnnouncePolicy(
                 interval: interval, minInterval: minInterval ?? interval / 2, defaultNumwant: defaultNumwant, maxNumwant: maxNumwant)
@@ -114,6 +116,8 @@ public struct SquallConfig: Sendable, Equatable {
         public var fullScrape = false
         /// `scrape.full_scrape_limit`: the most torrents a full scrape returns.
         public var fullScrapeLimit = 100_000
+
+        public init() {}
     }
 
     public struct RedisSettings: Sendable, Equatable {

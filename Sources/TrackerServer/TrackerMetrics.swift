@@ -2,6 +2,7 @@ import CoreMetrics
 import Prometheus
 import Synchronization
 public import TrackerCore
+import TrackerProtocol
 
 /// How a request reached Squall.
 public enum Transport: String, Sendable, CaseIterable {
@@ -12,7 +13,22 @@ public enum Transport: String, Sendable, CaseIterable {
 /// bootstrap, so several servers in one process keep theirs apart). Every labelled counter is
 /// made up front, so a request only increments an atomic.
 final class TrackerMetrics: Sendable {
-    enum Route: String, CaseIterable { case announce, scrape, stats, metrics, health, other }
+    enum Route: String, CaseIterable {
+        case announce, scrape, stats, metrics, health, other
+
+        /// The label of `request`: the statistics' redirect counts as statistics, a browser's
+        /// `/announce` without a query, `/` and unknown paths as other.
+        init(_ request: TrackerRequest) {
+            switch request {
+            case .announce: self = .announce
+            case .scrape: self = .scrape
+            case .health: self = .health
+            case .metrics: self = .metrics
+            case .stats, .redirect(.legacyStats): self = .stats
+            case .redirect(.announcePage), .root, .notFound: self = .other
+            }
+        }
+    }
     enum Outcome: String, CaseIterable {
         /// Answered as asked.
         case ok

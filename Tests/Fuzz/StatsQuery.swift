@@ -1,9 +1,8 @@
 import TrackerCore
-import TrackerProtocol
 
 /// The statistics table's DataTables parameters (`FormFields`, `TorrentQuery(dataTables:)`)
 /// run against 30,000 torrents: no crash, a page within its bounds and in its order, and no
-/// input slow enough to trip the fuzzer's timeout (the table is served from an event loop).
+/// input slow enough to trip the fuzzer's timeout (a page must never take long, wherever it is served from).
 let table: TorrentTable = {
     var rng = SplitMix64(seed: 11)
     let rows = (0..<30_000).map { i in

@@ -135,12 +135,16 @@ import TrackerCore
         }
         let rows = try await store.torrentRows()
         #expect(rows.count == 1200)
-        let page = TorrentQuery(start: 0, length: 10, order: .leechers, ascending: false).run(on: rows)
-        #expect(page.total == 1200 && page.rows.count == 10 && page.rows.allSatisfy { $0.leechers == 4 })
-        let last = TorrentQuery(start: 1195, length: 10, order: .leechers, ascending: false).run(on: rows)
-        #expect(last.rows.count == 5 && last.rows.allSatisfy { $0.leechers <= 1 })
-        let target = StoreConformance.hashForTests(1007)
-        let found = TorrentQuery(search: String(target.raw.hex.prefix(16)), order: .infoHash, ascending: true).run(on: rows)
-        #expect(found.rows.first?.infoHash == target && found.rows.first?.leechers == 4 && found.rows.first?.ipv4 == 4)
+        // Each torrent n has n % 4 + 1 peers, the first of them a seeder when n is even.
+        let hashes = Set(rows.map(\.infoHash))
+        #expect(hashes.count == 1200)
+        let full = rows.filter { $0.leechers == 4 }.count
+        #expect(full == 300)
+        let seeders = rows.reduce(0) { $0 + $1.seeders }
+        let peers = rows.reduce(0) { $0 + $1.seeders + $1.leechers }
+        #expect(seeders == 600 && peers == 3000)
+        let target = rows.first { $0.infoHash == StoreConformance.hashForTests(1007) }
+        #expect(target?.leechers == 4 && target?.seeders == 0)
+        #expect(target?.ipv4 == 4 && target?.ipv6 == 0)
     }
 }

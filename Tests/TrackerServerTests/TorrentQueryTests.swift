@@ -1,6 +1,7 @@
 import Testing
+import TrackerCore
 
-@testable import TrackerCore
+@testable import TrackerServer
 
 /// The statistics table's paging, sorting and search, on plain rows.
 @Suite struct TorrentQueryTests {

@@ -1,60 +1,29 @@
-/// One torrent as the statistics table shows it.
-public struct TorrentRow: Sendable, Equatable {
-    public var infoHash: InfoHash
-    public var seeders: Int
-    public var leechers: Int
-    /// Downloads counted (`event=completed`, once per peer).
-    public var completed: Int
-    /// Peers with an IPv4 endpoint, and with an IPv6 one.
-    public var ipv4: Int
-    public var ipv6: Int
-    /// Seconds since the last announce to this torrent.
-    public var idle: UInt32
-
-    public init(infoHash: InfoHash, seeders: Int, leechers: Int, completed: Int, ipv4: Int, ipv6: Int, idle: UInt32) {
-        (self.infoHash, self.seeders, self.leechers, self.completed) = (infoHash, seeders, leechers, completed)
-        (self.ipv4, self.ipv6, self.idle) = (ipv4, ipv6, idle)
-    }
-}
-
-/// One peer of a torrent, for the statistics' detail view.
-public struct PeerRow: Sendable, Equatable {
-    public var peerID: PeerID
-    public var role: PeerRole
-    public var v4: Endpoint?
-    public var v6: Endpoint?
-    /// Seconds since the peer's last announce (over either family).
-    public var idle: UInt32
-
-    public init(peerID: PeerID, role: PeerRole, v4: Endpoint?, v6: Endpoint?, idle: UInt32) {
-        (self.peerID, self.role, self.v4, self.v6, self.idle) = (peerID, role, v4, v6, idle)
-    }
-}
+import TrackerCore
 
 /// A page of the torrents table: what DataTables' server-side mode asks for.
-public struct TorrentQuery: Sendable, Equatable {
-    public enum Column: Int, Sendable, CaseIterable {
+struct TorrentQuery: Sendable, Equatable {
+    enum Column: Int, Sendable, CaseIterable {
         case infoHash, seeders, leechers, completed, ipv4, ipv6, idle
     }
-    public var start: Int
-    public var length: Int
+    var start: Int
+    var length: Int
     /// Lower-case hexadecimal the info_hash must start with; empty matches every torrent.
-    public var search: String
-    public var order: Column
-    public var ascending: Bool
+    var search: String
+    var order: Column
+    var ascending: Bool
 
-    public init(start: Int = 0, length: Int = 25, search: String = "", order: Column = .seeders, ascending: Bool = false) {
+    init(start: Int = 0, length: Int = 25, search: String = "", order: Column = .seeders, ascending: Bool = false) {
         (self.start, self.length, self.search, self.order, self.ascending) = (max(0, start), max(0, length), search, order, ascending)
     }
 
     /// Filters `rows` by the search prefix, sorts them by the column (ties by info_hash, so
     /// pages never overlap), and cuts the page. Sorts once; `run(on: TorrentTable)` keeps the
     /// order for the next page.
-    public func run(on rows: [TorrentRow]) -> TorrentPage { run(on: TorrentTable(rows: rows)) }
+    func run(on rows: [TorrentRow]) -> TorrentPage { run(on: TorrentTable(rows: rows)) }
 
     /// The page from `table`'s kept order for this column and direction: O(length) without a
     /// search, one pass over the rows with one (comparing nibbles, making no strings).
-    public func run(on table: TorrentTable) -> TorrentPage {
+    func run(on table: TorrentTable) -> TorrentPage {
         let rows = table.rows
         let order = table.order(self.order, ascending: ascending)
         let prefix = Array(search.utf8).compactMap(hexDigitValue)
@@ -107,7 +76,7 @@ public struct TorrentQuery: Sendable, Equatable {
     }
 
     /// What a row sorts by in `c` (ties, and the info_hash column itself, go by info_hash).
-    public static func sortKey(_ r: TorrentRow, _ c: Column) -> Int {
+    static func sortKey(_ r: TorrentRow, _ c: Column) -> Int {
         switch c {
         case .infoHash: 0
         case .seeders: r.seeders
@@ -121,18 +90,18 @@ public struct TorrentQuery: Sendable, Equatable {
 }
 
 /// A page of the torrents table and the counts DataTables shows under it.
-public struct TorrentPage: Sendable, Equatable {
-    public var total: Int
-    public var filtered: Int
-    public var rows: [TorrentRow]
-    public init(total: Int, filtered: Int, rows: [TorrentRow]) { (self.total, self.filtered, self.rows) = (total, filtered, rows) }
+struct TorrentPage: Sendable, Equatable {
+    var total: Int
+    var filtered: Int
+    var rows: [TorrentRow]
+    init(total: Int, filtered: Int, rows: [TorrentRow]) { (self.total, self.filtered, self.rows) = (total, filtered, rows) }
 }
 
 /// A snapshot of the torrents table with its sorted orders, each computed once (O(n log n)) on
 /// first use and kept with the rows, so a page costs O(length) without a search and one pass
 /// over the rows with one: DataTables asks again for every page, sort and keystroke.
-public final class TorrentTable: Sendable {
-    public let rows: [TorrentRow]
+final class TorrentTable: Sendable {
+    let rows: [TorrentRow]
     private struct Key: Hashable {
         var column: TorrentQuery.Column
         var ascending: Bool
@@ -140,10 +109,10 @@ public final class TorrentTable: Sendable {
     /// Row indices in each order asked for so far (at most 14: seven columns, two directions).
     private let orders = Locked<[Key: [Int32]]>([:])
 
-    public init(rows: [TorrentRow]) { self.rows = rows }
+    init(rows: [TorrentRow]) { self.rows = rows }
 
     /// Row indices sorted by `column` (ties by info_hash ascending, so pages never overlap).
-    public func order(_ column: TorrentQuery.Column, ascending: Bool) -> [Int32] {
+    func order(_ column: TorrentQuery.Column, ascending: Bool) -> [Int32] {
         let key = Key(column: column, ascending: ascending)
         if let cached = orders.withLock({ $0[key] }) { return cached }
         let rows = rows
@@ -151,5 +120,21 @@ public final class TorrentTable: Sendable {
         indices.sort { i, j in TorrentQuery.before(rows[Int(i)], rows[Int(j)], column, ascending) }
         orders.withLock { $0[key] = indices }
         return indices
+    }
+}
+
+extension TorrentQuery {
+    /// The rows most one page carries, whatever `length` asks.
+    static let maxLength = 500
+
+    /// DataTables' server-side parameters: `start`, `length` (-1, "all", is capped like any
+    /// other), `search[value]` (an info_hash prefix; only its hex digits count),
+    /// `order[0][column]` and `order[0][dir]`. Anything missing or malformed takes the default.
+    init(dataTables p: [String: String]) {
+        let length = Int(p["length"] ?? "").map { $0 < 0 ? Self.maxLength : min($0, Self.maxLength) } ?? 25
+        let column = Int(p["order[0][column]"] ?? "").flatMap(Column.init(rawValue:)) ?? .seeders
+        self.init(
+            start: Int(p["start"] ?? "") ?? 0, length: length, search: (p["search[value]"] ?? "").filter(\.isHexDigit),
+            order: column, ascending: p["order[0][dir]"] == "asc")
     }
 }

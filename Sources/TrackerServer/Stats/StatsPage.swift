@@ -11,42 +11,7 @@ enum StatsPage {
         "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; "
         + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-    /// What the page and `/stats.json` both show.
-    struct Summary: Sendable {
-        var version: String
-        /// Seconds, at least 1.
-        var uptime: Int64
-        var store: String
-        var storeUp: Bool
-        var totals: SwarmTotals?
-        /// Answered since start, by transport.
-        var announces: [Transport: Int]
-        var scrapes: [Transport: Int]
-        var certificateExpiresIn: Int?
-
-        func perSecond(_ n: Int) -> Double { Double(n) / Double(uptime) }
-
-        /// `/stats.json`.
-        var json: String {
-            var json = #"{"version":"\#(version)","uptime":\#(uptime),"store":{"kind":"\#(store)","up":\#(storeUp)}"#
-            if let t = totals {
-                json +=
-                    #","torrents":\#(t.torrents),"peers":\#(t.peers),"seeders":\#(t.seeders),"leechers":\#(t.leechers)"#
-                    + #","peers_by_family":{"ipv4":\#(t.ipv4Only),"ipv6":\#(t.ipv6Only),"both":\#(t.dualStack)}"#
-            }
-            for (name, byTransport) in [("announces", announces), ("scrapes", scrapes)] {
-                let parts = Transport.allCases.map { t in
-                    let n = byTransport[t] ?? 0
-                    return #""\#(t.rawValue)":{"total":\#(n),"per_second":\#(perSecond(n))}"#
-                }
-                json += #","\#(name)":{\#(parts.joined(separator: ","))}"#
-            }
-            if let c = certificateExpiresIn { json += #","certificate_expires_in":\#(c)"# }
-            return json + "}\n"
-        }
-    }
-
-    static func html(_ s: Summary, firstPage: [TorrentRow], assets: StatsAssets) -> String {
+    static func html(_ s: StatsSummary, firstPage: [TorrentRow], assets: StatsAssets) -> String {
         var rows: [(String, String)] = [
             ("Version", s.version), ("Uptime", "\(s.uptime) s"), ("Store", "\(s.store) (\(s.storeUp ? "up" : "down"))"),
         ]

@@ -1,0 +1,56 @@
+public import Logging
+public import TrackerCore
+import TrackerProtocol
+
+/// One scrape: the hashes parsed (none: a full scrape, when allowed), the store, the bencoded
+/// files. Called by the router and by `squall-bench pipeline`.
+public struct ScrapeEndpoint: Sendable {
+    let store: any PeerStore
+    let settings: SquallConfig.ScrapeSettings
+    let metrics: TrackerMetrics
+    let outages: OutageLog
+
+    init(store: any PeerStore, settings: SquallConfig.ScrapeSettings, metrics: TrackerMetrics, outages: OutageLog) {
+        (self.store, self.settings, self.metrics, self.outages) = (store, settings, metrics, outages)
+    }
+
+    /// With metrics and an outage log of its own (the benchmark's).
+    public init(store: any PeerStore, settings: SquallConfig.ScrapeSettings = .init(), logger: Logger) {
+        self.init(store: store, settings: settings, metrics: TrackerMetrics(), outages: OutageLog(logger: logger))
+    }
+
+    /// Answers the scrape `query`; `respond` is called once, inline or later from the store.
+    public func serve(_ query: ArraySlice<UInt8>, respond: @escaping @Sendable (HTTPReply) -> Void) {
+        let hashes: [InfoHash]
+        do {
+            hashes = try query.withUnsafeBytes { (raw) throws(TrackerFailure) in
+                try ScrapeParser.parse(query: raw, maxHashes: settings.maxHashes)
+            }
+        } catch {
+            respond(.failure(error as? TrackerFailure ?? TrackerFailure("malformed query")))
+            return
+        }
+        let (metrics, storeStarted, outages) = (metrics, ContinuousClock.now, outages)
+        let finish: @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void = { result in
+            metrics.storeScrapeLatency.recordInterval(since: storeStarted)
+            switch result {
+            case .success(let files):
+                outages.succeeded()
+                var w = BencodeWriter(capacity: 16 + 100 * files.count)
+                ResponseEncoding.scrape(files, into: &w)
+                respond(.bencoded(w))
+            case .failure(let e):
+                respond(.storeFailed(e, metrics: metrics, outages: outages))
+            }
+        }
+        if hashes.isEmpty {
+            guard settings.fullScrape else {
+                respond(.failure(.fullScrapeDisabled))
+                return
+            }
+            store.scrapeAll(limit: settings.fullScrapeLimit, completion: finish)
+        } else {
+            store.scrape(hashes, completion: finish)
+        }
+    }
+}
