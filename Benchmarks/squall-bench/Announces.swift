@@ -1,24 +1,14 @@
+import TrackerCore
 import TrackerProtocol
 
-/// Every byte as %XX, as the load generator sends info_hash and peer_id.
-func fullyEncoded(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789ABCDEF")
-    var s = ""
-    s.reserveCapacity(bytes.count * 3)
-    for b in bytes {
-        s.append("%")
-        s.append(digits[Int(b >> 4)])
-        s.append(digits[Int(b & 0xF)])
-    }
-    return s
-}
-
-func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event: String?) -> String {
-    let left = Pool.isSeed(peer: j) ? 0 : 1_000_000
-    var t = "\(path)?info_hash=\(fullyEncoded(pool.hashes[k]))&peer_id=\(fullyEncoded(Pool.peerID(torrent: k, peer: j)))"
-    t += "&port=\(10000 + j)&uploaded=0&downloaded=0&left=\(left)&corrupt=0&key=5A5A5A5A"
-    if let event { t += "&event=\(event)" }
-    return t + "&numwant=50&compact=1&no_peer_id=1&supportcrypto=1"
+/// The target the load generator sends for pool peer `j` of torrent `k`, written by
+/// `AnnounceRequest.query` (hash and peer_id every byte `%XX`, with a key), plus two
+/// parameters real clients send that the tracker reads past.
+func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event: AnnounceEvent = .none) -> String {
+    let request = AnnounceRequest(
+        infoHash: InfoHash(pool.hashes[k])!, peerID: PeerID(Pool.peerID(torrent: k, peer: j))!, port: UInt16(10000 + j),
+        left: Pool.isSeed(peer: j) ? 0 : 1_000_000, event: event, numwant: 50, noPeerID: true)
+    return "\(path)?" + request.query(key: Array("5A5A5A5A".utf8), everyByte: true) + "&corrupt=0&supportcrypto=1"
 }
 
 /// Every peer of the pool announces once (`event=started`), so all trackers start measured
@@ -29,7 +19,7 @@ func preload(url: String, pool: Pool) throws {
     var failures = 0
     for k in pool.sizes.indices {
         for j in 0..<pool.sizes[k] {
-            let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: "started"))
+            let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: .started))
             if r.status != 200 || (try? BencodeValue.decode(r.body))?["failure reason"] != nil { failures += 1 }
         }
     }
@@ -49,7 +39,7 @@ func verify(url: String, pool: Pool, count: Int, expectPeers: Bool) throws {
     for _ in 0..<count {
         let k = Int.random(in: pool.sizes.indices, using: &rng)
         let j = Int.random(in: 0..<pool.sizes[k], using: &rng)
-        let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: nil))
+        let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j))
         let decoded = try? BencodeValue.decode(r.body)
         let peers = decoded?["peers"]
         let ok =

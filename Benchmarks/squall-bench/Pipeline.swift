@@ -20,7 +20,7 @@ func pipeline(pool: Pool, announces: Int) throws {
     for _ in 0..<4096 {
         var (k, j) = (0, Int.random(in: 0..<pool.peerCount, using: &rng))
         while j >= pool.sizes[k] { (k, j) = (k + 1, j - pool.sizes[k]) }
-        let target = announceTarget(path: "/announce", pool: pool, torrent: k, peer: j, event: nil)
+        let target = announceTarget(path: "/announce", pool: pool, torrent: k, peer: j)
         requests.append(Array("GET \(target) HTTP/1.1\r\nHost: tracker\r\n\r\n".utf8))
     }
     for k in pool.sizes.indices {

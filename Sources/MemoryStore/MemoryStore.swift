@@ -180,31 +180,36 @@ public final class MemoryStore: PeerStore {
         completion(.success(out))
     }
 
-    public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
+    /// One shard at a time, each under its lock only while its rows are read; the caller's task
+    /// may be cancelled between shards.
+    public func torrentRows() async throws(StoreError) -> [TorrentRow] {
         let now = clock.now()
         let cutoff = cutoff(now)
         var rows: [TorrentRow] = []
         for s in shards {
+            try StoreError.checkCancellation()
             s.state.withLock { state in
                 for (h, swarm) in state.torrents where swarm.count > 0 { rows.append(swarm.row(h, cutoff: cutoff, now: now)) }
             }
         }
-        completion(.success(rows))
+        return rows
     }
 
-    public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
+    public func peerRows(of hash: InfoHash, limit: Int) async throws(StoreError) -> [PeerRow]? {
         let now = clock.now()
         let cutoff = cutoff(now)
-        let rows = shard(for: hash).state.withLock { state in
+        return shard(for: hash).state.withLock { state in
             state.torrents[hash].flatMap { swarm -> [PeerRow]? in
                 let rows = swarm.peerRows(limit: limit, cutoff: cutoff, now: now)
                 return rows.isEmpty ? nil : rows
             }
         }
-        completion(.success(rows))
     }
 
-    public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
+    public func totals() async throws(StoreError) -> SwarmTotals { totalsNow() }
+
+    /// The sums kept per shard: 64 short lock holds, never a walk.
+    public func totalsNow() -> SwarmTotals {
         var t = SwarmTotals()
         for s in shards {
             s.state.withLock { state in
@@ -216,22 +221,31 @@ public final class MemoryStore: PeerStore {
             }
         }
         t.leechers = t.peers - t.seeders
-        completion(.success(t))
+        return t
     }
 
-    public func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
-        completion(.success(expireNow()))
+    @discardableResult
+    public func expire() async throws(StoreError) -> Int {
+        try expireNow(stop: { Task.isCancelled })
     }
 
     /// Sweeps every torrent that may hold an expired endpoint, one shard at a time, and drops
     /// torrents left empty. Returns how many peers were removed.
     @discardableResult
     public func expireNow() -> Int {
+        // Never stopped: `stop` never says so.
+        (try? expireNow(stop: { false })) ?? 0
+    }
+
+    /// `expireNow`, asking `stop` before each shard: true ends the pass with `.cancelled` (what
+    /// was swept stays swept).
+    private func expireNow(stop: () -> Bool) throws(StoreError) -> Int {
         let now = clock.now()
         let cutoff = cutoff(now)
         let seed = seed
         var removed = 0
         for s in shards {
+            if stop() { throw .cancelled }
             let dropped = s.state.withLock { state -> Int in
                 var empty: [InfoHash] = []
                 var i = state.torrents.values.startIndex

@@ -25,6 +25,10 @@ final class RedisClient: Sendable {
     private let byLoop: [ObjectIdentifier: Int]
     private let perLoop: Int
     private let next = Atomic<Int>(0)
+    /// Commands sent from a thread that is not one of the group's loops (bulk work, startup,
+    /// tests): each of those hops to a loop chosen round-robin.
+    private let offLoop = Atomic<Int>(0)
+    var sentFromOffLoop: Int { offLoop.load(ordering: .relaxed) }
 
     private struct Routing: ~Copyable {
         /// Links to each server, `perLoop` per loop, in loop order.
@@ -89,6 +93,7 @@ final class RedisClient: Sendable {
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let at = byLoop[ObjectIdentifier(loop)] {
             return all[at * perLoop + n % perLoop]
         }
+        offLoop.add(1, ordering: .relaxed)
         return all[n % all.count]
     }
 

@@ -14,6 +14,10 @@ public import TrackerCore
 public final class RedisStore: PeerStore, Sendable {
     /// `redis`, or `redis-cluster`.
     public let kind: String
+    /// Commands complete on the links' event loops.
+    public var completesInline: Bool { false }
+    /// Commands sent from threads that are not the group's loops (see `RedisClient`).
+    var commandsSentOffLoop: Int { client.sentFromOffLoop }
     private let client: RedisClient
     private let keys: RedisKeys
     private let clock: any TrackerClock
@@ -372,7 +376,12 @@ public final class RedisStore: PeerStore, Sendable {
     }
 
     /// The sum of every bucket's totals (one HMGET each, all sent at once).
-    public func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
+    public func totals() async throws(StoreError) -> SwarmTotals {
+        try StoreError.checkCancellation()
+        return try await awaitCallback { totals(completion: $0) }
+    }
+
+    private func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void) {
         let gather = ReplyGather(count: keys.buckets) { replies in
             var sum = SwarmTotals()
             for r in replies {
@@ -403,42 +412,42 @@ public final class RedisStore: PeerStore, Sendable {
 
     /// Every torrent's row, 500 torrents a script call, bucket by bucket. Counts of IPv4 and
     /// IPv6 peers include endpoints past their time until the next sweep of their torrent.
-    public func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) {
+    public func torrentRows() async throws(StoreError) -> [TorrentRow] {
         let chunk = 500
         let now = Int(clock.now())
-        Task {
-            do throws(StoreError) {
-                var rows: [TorrentRow] = []
-                for b in 0..<keys.buckets {
-                    var first = 0
-                    while true {
-                        let reply = try Self.storeResult(
-                            await client.eval(
-                                RedisScripts.torrentRows, slot: keys.slot(b), keys: [keys.index(b)],
-                                arguments: [Self.decimal(first), Self.decimal(chunk), Array(keys.prefix.utf8), Array(keys.rowsTag(b).utf8)])
-                        ).get()
-                        let v = reply.array ?? []
-                        for o in stride(from: 0, to: v.count - 6, by: 7) {
-                            guard let hex = v[o].bytes, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
-                            let n = (1...6).map { v[o + $0].integer ?? 0 }
-                            guard n[0] + n[1] > 0 else { continue }
-                            rows.append(
-                                TorrentRow(
-                                    infoHash: InfoHash(raw), seeders: n[0], leechers: n[1], completed: n[2], ipv4: n[3], ipv6: n[4],
-                                    idle: UInt32(clamping: max(0, now - n[5]))))
-                        }
-                        if v.count < 7 * chunk { break }
-                        first += chunk
-                    }
+        var rows: [TorrentRow] = []
+        for b in 0..<keys.buckets {
+            var first = 0
+            while true {
+                try StoreError.checkCancellation()
+                let reply = try Self.storeResult(
+                    await client.eval(
+                        RedisScripts.torrentRows, slot: keys.slot(b), keys: [keys.index(b)],
+                        arguments: [Self.decimal(first), Self.decimal(chunk), Array(keys.prefix.utf8), Array(keys.rowsTag(b).utf8)])
+                ).get()
+                let v = reply.array ?? []
+                for o in stride(from: 0, to: v.count - 6, by: 7) {
+                    guard let hex = v[o].bytes, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else { continue }
+                    let n = (1...6).map { v[o + $0].integer ?? 0 }
+                    guard n[0] + n[1] > 0 else { continue }
+                    rows.append(
+                        TorrentRow(
+                            infoHash: InfoHash(raw), seeders: n[0], leechers: n[1], completed: n[2], ipv4: n[3], ipv6: n[4],
+                            idle: UInt32(clamping: max(0, now - n[5]))))
                 }
-                completion(.success(rows))
-            } catch {
-                completion(.failure(error))
+                if v.count < 7 * chunk { break }
+                first += chunk
             }
         }
+        return rows
     }
 
-    public func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
+    public func peerRows(of hash: InfoHash, limit: Int) async throws(StoreError) -> [PeerRow]? {
+        try StoreError.checkCancellation()
+        return try await awaitCallback { peerRows(of: hash, limit: limit, completion: $0) }
+    }
+
+    private func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
         let now = Int(clock.now())
         let cutoff = now - ttl
         client.eval(
@@ -466,50 +475,52 @@ public final class RedisStore: PeerStore, Sendable {
     }
 
     /// Up when Redis (every master of a cluster) answers PING within the timeout.
-    public func health(completion: @escaping @Sendable (Bool) -> Void) {
+    public func health() async -> Bool {
         let masters = client.masters
-        let gather = ReplyGather(count: masters.count) { replies in
-            completion(replies.allSatisfy { (try? $0.get()) == .status("PONG") })
+        let up: Result<Bool, StoreError> = await withCheckedContinuation { continuation in
+            let gather = ReplyGather(count: masters.count) { replies in
+                continuation.resume(returning: .success(replies.allSatisfy { (try? $0.get()) == .status("PONG") }))
+            }
+            for (i, m) in masters.enumerated() { client.command([Array("PING".utf8)], server: m) { gather.set(i, $0) } }
         }
-        for (i, m) in masters.enumerated() { client.command([Array("PING".utf8)], server: m) { gather.set(i, $0) } }
+        return (try? up.get()) ?? false
     }
 
     /// Sweeps, 100 at a time, every torrent whose oldest endpoint may have expired.
-    public func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void) {
+    /// The caller's task may be cancelled between torrents (graceful shutdown does not wait for
+    /// a long pass): what was swept stays swept, the rest is due again next pass.
+    @discardableResult
+    public func expire() async throws(StoreError) -> Int {
         let cutoff = Self.decimal(Int(clock.now()) - ttl)
-        Task {
-            do throws(StoreError) {
-                var removed = 0
-                for b in 0..<keys.buckets {
-                    while true {
-                        let due = try Self.storeResult(
-                            await client.command(
-                                [
-                                    Array("ZRANGEBYSCORE".utf8), keys.index(b), Array("-inf".utf8), cutoff, Array("LIMIT".utf8),
-                                    Array("0".utf8), Array("100".utf8),
-                                ], slot: keys.slot(b))
+        var removed = 0
+        for b in 0..<keys.buckets {
+            while true {
+                try StoreError.checkCancellation()
+                let due = try Self.storeResult(
+                    await client.command(
+                        [
+                            Array("ZRANGEBYSCORE".utf8), keys.index(b), Array("-inf".utf8), cutoff, Array("LIMIT".utf8),
+                            Array("0".utf8), Array("100".utf8),
+                        ], slot: keys.slot(b))
+                ).get()
+                let members = (due.array ?? []).compactMap(\.bytes)
+                if members.isEmpty { break }
+                for hex in members {
+                    try StoreError.checkCancellation()
+                    guard hex.count == 40, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else {
+                        // Not a torrent of Squall's: it would be found due again forever.
+                        _ = try Self.storeResult(
+                            await client.command([Array("ZREM".utf8), keys.index(b), hex], slot: keys.slot(b))
                         ).get()
-                        let members = (due.array ?? []).compactMap(\.bytes)
-                        if members.isEmpty { break }
-                        for hex in members {
-                            guard hex.count == 40, let raw = Bytes20(hex: String(decoding: hex, as: UTF8.self)) else {
-                                // Not a torrent of Squall's: it would be found due again forever.
-                                _ = try Self.storeResult(
-                                    await client.command([Array("ZREM".utf8), keys.index(b), hex], slot: keys.slot(b))
-                                ).get()
-                                logger.warning(
-                                    "removed a malformed entry from the torrent index", metadata: ["entry": "\(Self.printable(hex))"])
-                                continue
-                            }
-                            removed += try await sweep(InfoHash(raw), hex: hex, bucket: b, cutoff: cutoff)
-                        }
+                        logger.warning(
+                            "removed a malformed entry from the torrent index", metadata: ["entry": "\(Self.printable(hex))"])
+                        continue
                     }
+                    removed += try await sweep(InfoHash(raw), hex: hex, bucket: b, cutoff: cutoff)
                 }
-                completion(.success(removed))
-            } catch {
-                completion(.failure(error))
             }
         }
+        return removed
     }
 
     /// Endpoints one reaper call may look at: a call stays well under 5 ms of Redis time even

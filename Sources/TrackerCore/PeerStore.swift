@@ -88,60 +88,62 @@ public struct SwarmReply: Sendable, Equatable {
 ///   endpoints in one torrent, and creates a torrent only with `quota.mayCreateTorrent`;
 ///   beyond either the announce fails with `StoreError.quota`.
 ///
-/// Verbs complete through a callback so that a store answering from memory finishes inline on
-/// the caller's thread (no task or thread hop per announce), while a networked store completes
-/// from its own I/O. Callers must accept either.
+/// The hot-path verbs (announce, scrape) complete through a callback, so that a store answering
+/// from memory finishes inline on the caller's thread (no task or thread hop per announce),
+/// while a networked store completes from its own I/O. Callers must accept either.
+///
+/// The bulk verbs (totals, rows, peer rows, expire, health) are `async`: they may walk every
+/// torrent, so callers run them off the event loops (the router on its bulk-work pool, the
+/// expiry service on its own task). They honour cancellation between their steps (shards,
+/// buckets, chunks, torrents) by throwing `StoreError.cancelled`, and start no task of their own.
 public protocol PeerStore: Sendable {
     func announce(_ announce: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void)
     /// Figures for each known hash; unknown hashes are left out.
     func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void)
     /// Every torrent's figures (for a full scrape), at most `limit` of them.
     func scrapeAll(limit: Int, completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void)
-    func totals(completion: @escaping @Sendable (Result<SwarmTotals, StoreError>) -> Void)
-    /// Drops what has expired. Stores call it from their own background service too.
-    func expire(completion: @escaping @Sendable (Result<Int, StoreError>) -> Void)
+    func totals() async throws(StoreError) -> SwarmTotals
+    /// Drops what has expired; returns how many peers went. Stores call it from their own
+    /// background service too.
+    @discardableResult
+    func expire() async throws(StoreError) -> Int
     /// Every torrent with peers, as the statistics table shows it (the caller filters, sorts and
-    /// pages: see `TorrentQuery`). Endpoints past their time are not counted.
-    func torrentRows(completion: @escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void)
+    /// pages). Endpoints past their time are not counted.
+    func torrentRows() async throws(StoreError) -> [TorrentRow]
     /// At most `limit` peers of one torrent, seeders first; nil when the torrent has none.
-    func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void)
+    func peerRows(of hash: InfoHash, limit: Int) async throws(StoreError) -> [PeerRow]?
     /// A short name for logs and `/health`: `memory`, `redis`...
     var kind: String { get }
+    /// True when the hot-path verbs complete inline on the caller's thread (a store in this
+    /// process). False for a networked store, whose connections belong to event loops: callers
+    /// off a loop (the plain-HTTP acceptor threads) call it from a loop of their own choosing,
+    /// so each call goes out on that loop's connection.
+    var completesInline: Bool { get }
     /// Whether the store can serve right now (for `/health`); answers within the store's timeout.
-    func health(completion: @escaping @Sendable (Bool) -> Void)
+    func health() async -> Bool
 }
 
 extension PeerStore {
     /// Stores in this process are always up.
-    public func health(completion: @escaping @Sendable (Bool) -> Void) { completion(true) }
+    public func health() async -> Bool { true }
+    public var completesInline: Bool { true }
+    public func peerRows(of hash: InfoHash) async throws(StoreError) -> [PeerRow]? { try await peerRows(of: hash, limit: 1000) }
 }
 
 extension PeerStore {
     public func announce(_ announce: PeerAnnounce) async throws(StoreError) -> SwarmReply {
-        try await bridge { self.announce(announce, completion: $0) }
+        try await awaitCallback { self.announce(announce, completion: $0) }
     }
     public func scrape(_ hashes: [InfoHash]) async throws(StoreError) -> [InfoHash: ScrapeEntry] {
-        try await bridge { self.scrape(hashes, completion: $0) }
+        try await awaitCallback { self.scrape(hashes, completion: $0) }
     }
     public func scrapeAll(limit: Int) async throws(StoreError) -> [InfoHash: ScrapeEntry] {
-        try await bridge { self.scrapeAll(limit: limit, completion: $0) }
-    }
-    public func totals() async throws(StoreError) -> SwarmTotals {
-        try await bridge { self.totals(completion: $0) }
-    }
-    public func torrentRows() async throws(StoreError) -> [TorrentRow] {
-        try await bridge { self.torrentRows(completion: $0) }
-    }
-    public func peerRows(of hash: InfoHash, limit: Int = 1000) async throws(StoreError) -> [PeerRow]? {
-        try await bridge { self.peerRows(of: hash, limit: limit, completion: $0) }
-    }
-    @discardableResult
-    public func expire() async throws(StoreError) -> Int {
-        try await bridge { self.expire(completion: $0) }
+        try await awaitCallback { self.scrapeAll(limit: limit, completion: $0) }
     }
 }
 
-private func bridge<T: Sendable>(
+/// A callback verb awaited (for tests and the bulk verbs built on callback commands).
+public func awaitCallback<T: Sendable>(
     _ call: (@escaping @Sendable (Result<T, StoreError>) -> Void) -> Void
 ) async throws(StoreError) -> T {
     let result: Result<T, StoreError> = await withCheckedContinuation { continuation in

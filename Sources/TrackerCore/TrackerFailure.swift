@@ -27,6 +27,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case unavailable(String)
     /// A per-source quota refused the announce (see `SourceQuota`); told to the client.
     case quota(String)
+    /// A bulk verb (totals, rows, expire...) stopped because its task was cancelled: the
+    /// tracker is shutting down.
+    case cancelled
 
     /// The text of a refusal for `SourceQuota.peersPerTorrent`.
     public static func tooManyPeersFromSource(max: Int) -> StoreError {
@@ -35,11 +38,18 @@ public enum StoreError: Error, Sendable, Equatable {
     /// The refusal when `SourceQuota.mayCreateTorrent` is false.
     public static let tooManyNewTorrents = StoreError.quota("too many new torrents from your address; retry in a minute")
 
+    /// Throws `.cancelled` when the current task is cancelled: bulk verbs call it between
+    /// their steps (shards, buckets, chunks, torrents).
+    public static func checkCancellation() throws(StoreError) {
+        if Task.isCancelled { throw .cancelled }
+    }
+
     /// What the client is told.
     public var failure: TrackerFailure {
         switch self {
         case .full(let why), .quota(let why): TrackerFailure(why)
         case .unavailable: TrackerFailure("storage unavailable, retry later")
+        case .cancelled: TrackerFailure("tracker shutting down, retry later")
         }
     }
 }

@@ -79,17 +79,26 @@ public enum PercentDecoding {
         }
     }
 
-    /// Encodes every byte outside RFC 3986's unreserved set as `%XX`.
-    public static func encode<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+    /// RFC 3986's unreserved characters: letters, digits, `-`, `.`, `_`, `~`.
+    static func unreserved(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            true
+        default: false
+        }
+    }
+
+    /// Encodes every byte outside RFC 3986's unreserved set as `%XX` (every byte with
+    /// `everyByte`, as libtorrent and the benchmark's load generator send hashes).
+    public static func encode<C: Collection>(_ bytes: C, everyByte: Bool = false) -> String where C.Element == UInt8 {
         let digits = Array("0123456789ABCDEF".utf8)
         var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 3)
         for b in bytes {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."),
-                UInt8(ascii: "_"), UInt8(ascii: "~"):
+            if !everyByte && unreserved(b) {
                 out.append(b)
-            default:
+            } else {
                 out.append(UInt8(ascii: "%"))
                 out.append(digits[Int(b >> 4)])
                 out.append(digits[Int(b & 0xF)])

@@ -136,10 +136,16 @@ final class HTTPAcceptor: Sendable {
         }
         pending.add(1, ordering: .relaxed)
         let routed = machine
-        router.route(head, remote: remote, transport: .http) { [self] reply in
-            finish(fd, source, routed, reply, loop: loop)
-            pending.subtract(1, ordering: .releasing)
+        let route: @Sendable () -> Void = { [self] in
+            router.route(head, remote: remote, transport: .http) { [self] reply in
+                finish(fd, source, routed, reply, loop: loop)
+                pending.subtract(1, ordering: .releasing)
+            }
         }
+        // A store in this process answers here, with no hop. A networked store's connections
+        // belong to the loops: route on this thread's own loop, so the command goes out on that
+        // loop's link (not spread over every loop's) and the reply comes back on the same loop.
+        if router.storeCompletesInline { route() } else { loop.execute(route) }
     }
 
     /// Writes the reply and closes; what the socket does not take at once goes to an event loop.

@@ -1,6 +1,7 @@
 import TrackerCore
 
-/// `/health` (the store answers within its timeout) and `/metrics` (Prometheus' exposition).
+/// `/health` (the store answers within its timeout) and `/metrics` (Prometheus' exposition),
+/// both run as bulk work: they wait on the store's bulk verbs.
 struct StatusEndpoints: Sendable {
     let store: any PeerStore
     let metrics: TrackerMetrics
@@ -8,12 +9,11 @@ struct StatusEndpoints: Sendable {
     let certificateExpiresIn: @Sendable () -> Int?
 
     /// Outside `stats.allow` (`detailed` false) a client learns only whether the tracker serves.
-    func health(detailed: Bool, respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let (kind, expiry) = (store.kind, certificateExpiresIn())
-        store.health { up in
-            let json = detailed ? Self.health(up, store: kind, certificateExpiresIn: expiry) : Self.bareHealth(up)
-            respond(HTTPReply(status: up ? 200 : 503, contentType: "application/json", body: Array(json.utf8)))
-        }
+    func health(detailed: Bool) async -> HTTPReply {
+        let expiry = certificateExpiresIn()
+        let up = await store.health()
+        let json = detailed ? Self.health(up, store: store.kind, certificateExpiresIn: expiry) : Self.bareHealth(up)
+        return HTTPReply(status: up ? 200 : 503, contentType: "application/json", body: Array(json.utf8))
     }
 
     static func bareHealth(_ storeUp: Bool) -> String { #"{"status":"\#(storeUp ? "ok" : "unavailable")"}"# + "\n" }
@@ -26,11 +26,9 @@ struct StatusEndpoints: Sendable {
         return json + "}\n"
     }
 
-    func exposition(respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let (metrics, open, expiry) = (metrics, openConnections(), certificateExpiresIn())
-        store.totals { result in
-            let body = metrics.exposition(open: open, swarm: try? result.get(), certificateExpiresIn: expiry)
-            respond(HTTPReply(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body))
-        }
+    func exposition() async -> HTTPReply {
+        let (open, expiry) = (openConnections(), certificateExpiresIn())
+        let body = metrics.exposition(open: open, swarm: try? await store.totals(), certificateExpiresIn: expiry)
+        return HTTPReply(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
     }
 }

@@ -158,6 +158,8 @@ final class TrackerMetrics: Sendable {
         case .unavailable: storeErrors[0].increment()
         case .full: storeErrors[1].increment()
         case .quota: storeErrors[2].increment()
+        // Shutting down, not a fault of the store's.
+        case .cancelled: break
         }
     }
 

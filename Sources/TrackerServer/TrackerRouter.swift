@@ -19,11 +19,17 @@ public final class TrackerRouter: Sendable {
     let scrape: ScrapeEndpoint
     let status: StatusEndpoints
     let stats: StatsEndpoints
+    /// Where the requests that wait on the store's bulk verbs run (see `BulkWork`).
+    let bulk: BulkWork
+    /// See `PeerStore.completesInline`.
+    let storeCompletesInline: Bool
 
-    public init(
-        store: any PeerStore, config: SquallConfig, logger: Logger, tls: (any TLSContextProvider)? = nil,
+    init(
+        store: any PeerStore, config: SquallConfig, logger: Logger, bulk: BulkWork, tls: (any TLSContextProvider)? = nil,
         openConnections: @escaping @Sendable () -> Int = { 0 }
     ) {
+        self.bulk = bulk
+        self.storeCompletesInline = store.completesInline
         self.config = config
         self.logger = logger
         let expiry: @Sendable () -> Int? = { tls.map { $0.current.nearestExpiry - Int(time(nil)) } }
@@ -32,7 +38,7 @@ public final class TrackerRouter: Sendable {
         announce = AnnounceEndpoint(store: store, settings: config.announce, metrics: metrics, outages: outages, logger: logger)
         scrape = ScrapeEndpoint(store: store, settings: config.scrape, metrics: metrics, outages: outages)
         status = StatusEndpoints(store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry)
-        stats = StatsEndpoints(store: store, settings: config.stats, metrics: metrics, certificateExpiresIn: expiry)
+        stats = StatsEndpoints(store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry)
     }
 
     /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
@@ -64,15 +70,33 @@ public final class TrackerRouter: Sendable {
         switch request {
         case .announce: announce.serve(head.query, from: remote, respond: respond)
         case .scrape: scrape.serve(head.query, respond: respond)
-        case .health: status.health(detailed: stats.addressAllowed(remote), respond: respond)
-        case .metrics: status.exposition(respond: respond)
-        case .stats(let route): stats.serve(route, query: head.query, respond: respond)
+        case .health:
+            let (status, detailed) = (status, stats.addressAllowed(remote))
+            offload(respond) { await status.health(detailed: detailed) }
+        case .metrics:
+            let status = status
+            offload(respond) { await status.exposition() }
+        case .stats(let route):
+            guard StatsEndpoints.readsStore(route) else { return respond(stats.serveInline(route)) }
+            let (stats, query) = (stats, head.query)
+            offload(respond) { await stats.serve(route, query: query) }
         case .redirect(let r): respond(.redirect(r.status, to: r.location))
         case .root: respond(.text(200, "Squall \(Self.version) BitTorrent tracker: announce at /announce, statistics at /stats"))
         case .notFound: respond(.text(404, "not found"))
         }
     }
 
+    /// Runs `reply` as bulk work and responds with what it makes; 503 at once when the bulk
+    /// work is full or stopping.
+    private func offload(_ respond: @escaping @Sendable (HTTPReply) -> Void, _ reply: @escaping @Sendable () async -> HTTPReply) {
+        guard bulk.submit({ respond(await reply()) }) else {
+            return respond(.text(503, "busy, retry later", extraHeaders: ["Retry-After: 1"]))
+        }
+    }
+
     /// One sample for the charts (the server calls it every `StatsHistory.interval` seconds).
-    func sampleHistory() { stats.sampleHistory() }
+    func sampleHistory() {
+        let stats = stats
+        _ = bulk.submit { await stats.sampleHistory() }
+    }
 }

@@ -33,6 +33,9 @@ public final class TrackerServer: Sendable {
     private let sampler = Locked<RepeatedTask?>(nil)
     private let registry: ConnectionRegistry
     private let tls: (any TLSContextProvider)?
+    private let bulk = BulkWork()
+    /// The one task the server owns: it runs the bulk work's jobs; `shutdown` stops and awaits it.
+    private let bulkRunner = Locked<Task<Void, Never>?>(nil)
 
     /// `tls` serves the `https.listen` addresses; without it only HTTP listeners start.
     public init(config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger, tls: (any TLSContextProvider)? = nil)
@@ -42,7 +45,7 @@ public final class TrackerServer: Sendable {
         let registry = ConnectionRegistry(
             group: group, maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
         self.router = TrackerRouter(
-            store: store, config: config, logger: logger, tls: tls, openConnections: { registry.open.load(ordering: .relaxed) })
+            store: store, config: config, logger: logger, bulk: bulk, tls: tls, openConnections: { registry.open.load(ordering: .relaxed) })
         self.group = group
         self.logger = logger
         self.registry = registry
@@ -51,6 +54,10 @@ public final class TrackerServer: Sendable {
     /// Binds every configured listener; returns the bound addresses (port 0 becomes a real port).
     /// On failure, listeners already bound are closed again.
     public func start() async throws -> [BoundListener] {
+        let bulk = bulk
+        bulkRunner.withLock { runner in
+            if runner == nil { runner = bulk.start() }
+        }
         var bound: [BoundListener] = []
         let plan = config.http.listen.map { ($0, false) } + (tls == nil ? [] : config.https.listen.map { ($0, true) })
         for (address, secure) in plan {
@@ -71,6 +78,7 @@ public final class TrackerServer: Sendable {
                 logger.info("listening", metadata: [secure ? "https" : "http": "\(address)"])
             } catch {
                 await closeListeners(deadline: .now())
+                await stopBulkWork()
                 throw ListenError(address: address, reason: Self.describe(error))
             }
         }
@@ -90,7 +98,16 @@ public final class TrackerServer: Sendable {
         sampler.withLock { $0?.cancel() }
         let deadline = NIODeadline.now() + grace
         await closeListeners(deadline: deadline)
+        // Before the drain: statistics still being read answer 503 at once instead of holding
+        // their connections open (a Redis walk is not worth waiting for).
+        await stopBulkWork()
         await registry.drain(deadline: deadline)
+    }
+
+    private func stopBulkWork() async {
+        bulk.stop()
+        await bulkRunner.withLock { $0 }?.value
+        await bulk.shutdownPool()
     }
 
     /// Closes the listeners; a plain-HTTP acceptor also waits (until `deadline`) for the replies

@@ -143,6 +143,52 @@ import TrackerCore
         #expect(entry == nil || (entry!.complete >= 0 && entry!.incomplete >= 0 && entry!.downloaders >= 0))
     }
 
+    /// Graceful shutdown cancels the expiry service's task: a long pass stops at the next
+    /// torrent instead of running to its end (before, it ran in a task of its own that nothing
+    /// cancelled), and what it left is swept by the next pass.
+    @Test func aCancelledPassStopsAtTheNextTorrent() async throws {
+        let server = try RedisServer()
+        let clock = ManualTrackerClock()
+        let store = RedisStore(endpoint: server.endpoint, connections: 4, clock: clock, peerTTL: 1860)
+        let torrents = 5000
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for part in 0..<8 {
+                group.addTask {
+                    for n in stride(from: part, to: torrents, by: 8) {
+                        let h = InfoHash([0xC0, UInt8(n >> 8), UInt8(n & 0xFF)] + [UInt8](repeating: 3, count: 17))!
+                        try await announce(store, h, peer: 1)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        #expect(try c.command("ZCARD", "squall:torrents") == .integer(torrents))
+        clock.advance(by: 1900)
+        let pass = Task { try await store.expire() }
+        // Cancelled as soon as the pass has swept its first torrents.
+        while case .integer(let left) = try c.command("ZCARD", "squall:torrents"), left == torrents {
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        let cancelledAt = ContinuousClock.now
+        pass.cancel()
+        let outcome = await pass.result
+        let took = ContinuousClock.now - cancelledAt
+        guard case .failure(let error) = outcome else {
+            Issue.record("the pass ran to its end: \(outcome)")
+            return
+        }
+        #expect(error as? StoreError == .cancelled, "\(error)")
+        #expect(took < .seconds(1), "stopped \(took) after the cancel")
+        guard case .integer(let left) = try c.command("ZCARD", "squall:torrents") else {
+            Issue.record("no ZCARD")
+            return
+        }
+        #expect(left > torrents / 2, "\(torrents - left) of \(torrents) swept before it stopped")
+        #expect(try await within(60) { try await store.expire() } == left)
+        #expect(try await store.totals() == SwarmTotals())
+    }
+
     /// A stale torrent of 100,000 peers is swept in calls of bounded Redis time: before, one
     /// script call swept it whole and blocked Redis for about a second.
     @Test func aHugeStaleTorrentIsSweptInShortCalls() async throws {

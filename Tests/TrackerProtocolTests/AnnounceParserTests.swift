@@ -173,6 +173,9 @@ let base =
         ]
         for request in cases {
             #expect(try parseAnnounce(request.query()) == request)
+            let everyByte = request.query(everyByte: true)
+            #expect(try parseAnnounce(everyByte) == request)
+            #expect(everyByte.hasPrefix("info_hash=%") && everyByte.split(separator: "&")[0].count == "info_hash=".count + 60)
             var keyed = request
             keyed.key = PeerKey(bytes: [0x00, 0xFF, 0x25, 0x26])
             #expect(try parseAnnounce(request.query(key: [0x00, 0xFF, 0x25, 0x26])) == keyed)

@@ -131,7 +131,7 @@ enum Flood {
     /// An announce with the largest reply: 200 peers, dictionary model.
     static func request(hash: [UInt8]) -> [UInt8] {
         Array(
-            "GET \(announceTarget(hash: hash, peer: testPeer("flood"), left: 5, extra: "&compact=0&numwant=200")) HTTP/1.1\r\nHost: t\r\n\r\n"
+            "GET \(announceTarget(hash: hash, peer: testPeer("flood"), left: 5, numwant: 200, compact: false)) HTTP/1.1\r\nHost: t\r\n\r\n"
                 .utf8)
     }
 

@@ -27,8 +27,8 @@ import TrackerServer
         let t = try await RunningTracker.start()
         let h = testHash(2)
         // The key (BEP 7) is what lets the second family join the first.
-        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, extra: "&key=5EC0D1A1")
-        let second = try t.announce("::1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, extra: "&key=5EC0D1A1")
+        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, key: "5EC0D1A1")
+        let second = try t.announce("::1", hash: h, peer: testPeer("dual"), port: 7100, left: 0, key: "5EC0D1A1")
         #expect(second["complete"] == .int(1) && second["incomplete"] == .int(0))
         let other = try t.announce("::1", hash: h, peer: testPeer("other"), port: 7200, left: 9)
         #expect(other["complete"] == .int(1) && other["incomplete"] == .int(1))
@@ -41,12 +41,12 @@ import TrackerServer
         let t = try await RunningTracker.start()
         let h = testHash(3)
         _ = try t.announce("::1", hash: h, peer: testPeer("a"), port: 7300, left: 0)
-        let full = try t.announce("127.0.0.1", hash: h, peer: testPeer("b"), left: 3, extra: "&compact=0")
+        let full = try t.announce("127.0.0.1", hash: h, peer: testPeer("b"), left: 3, compact: false)
         let list = try #require(full["peers"]?.listValue)
         #expect(list.count == 1)
         #expect(list[0]["ip"]?.stringValue == "::1" && list[0]["port"] == .int(7300))
         #expect(list[0]["peer id"]?.bytesValue == testPeer("a"))
-        let bare = try t.announce("127.0.0.1", hash: h, peer: testPeer("b"), left: 3, extra: "&compact=0&no_peer_id=1")
+        let bare = try t.announce("127.0.0.1", hash: h, peer: testPeer("b"), left: 3, compact: false, noPeerID: true)
         #expect(bare["peers"]?.listValue?.first?["peer id"] == nil)
         try await t.stop()
     }
@@ -54,11 +54,11 @@ import TrackerServer
     @Test func eventsCountAndStop() async throws {
         let t = try await RunningTracker.start()
         let h = testHash(4)
-        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 10, extra: "&event=started")
-        let done = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 0, extra: "&event=completed")
+        _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 10, event: .started)
+        let done = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 0, event: .completed)
         #expect(done["downloaded"] == .int(1) && done["complete"] == .int(1))
         _ = try t.announce("::1", hash: h, peer: testPeer("y"), left: 5)
-        let stopped = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 0, extra: "&event=stopped")
+        let stopped = try t.announce("127.0.0.1", hash: h, peer: testPeer("x"), left: 0, event: .stopped)
         #expect(stopped["peers"] == .bytes([]) && stopped["peers6"] == .bytes([]))
         #expect(stopped["complete"] == .int(0) && stopped["incomplete"] == .int(1))
         try await t.stop()
@@ -71,9 +71,9 @@ import TrackerServer
         }
         let h = testHash(5)
         for i in 0..<12 { _ = try t.announce("127.0.0.1", hash: h, peer: testPeer("p\(i)"), port: 8000 + i, left: 1) }
-        let r = try t.announce("127.0.0.1", hash: h, peer: testPeer("p0"), port: 8000, left: 1, extra: "&numwant=100")
+        let r = try t.announce("127.0.0.1", hash: h, peer: testPeer("p0"), port: 8000, left: 1, numwant: 100)
         #expect(compactV4(r["peers"]).count == 5)
-        let two = try t.announce("127.0.0.1", hash: h, peer: testPeer("p0"), port: 8000, left: 1, extra: "&numwant=2")
+        let two = try t.announce("127.0.0.1", hash: h, peer: testPeer("p0"), port: 8000, left: 1, numwant: 2)
         #expect(compactV4(two["peers"]).count == 2)
         try await t.stop()
     }
@@ -98,7 +98,7 @@ import TrackerServer
 
     @Test func scrapeManyOmitsUnknownAndFullScrapeWhenEnabled() async throws {
         let t = try await RunningTracker.start { $0.scrape.fullScrape = true }
-        _ = try t.announce("127.0.0.1", hash: testHash(7), peer: testPeer("a"), left: 0, extra: "&event=completed")
+        _ = try t.announce("127.0.0.1", hash: testHash(7), peer: testPeer("a"), left: 0, event: .completed)
         _ = try t.announce("::1", hash: testHash(8), peer: testPeer("b"), left: 4)
         let q = [testHash(7), testHash(8), testHash(9)].map { "info_hash=\(PercentDecoding.encode($0))" }.joined(separator: "&")
         let r = try BencodeValue.decode(try t.get("::1", "/scrape?" + q).body)

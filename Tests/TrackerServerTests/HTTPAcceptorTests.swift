@@ -1,8 +1,12 @@
 import Foundation
+import Logging
+import NIOPosix
+import StoreConformance
 import Testing
 import TrackerCore
 import TrackerProtocol
 
+@testable import RedisStore
 @testable import TrackerServer
 
 /// The plain-HTTP listener's paths, on real sockets: answered on the accepting thread, or handed
@@ -89,5 +93,34 @@ import TrackerProtocol
         #expect(try quiet.readResponse().status == 200)
         #expect(try quiet.closedByPeer())
         try await t.stop()
+    }
+
+    /// With the Redis store, an announce on a connection of its own is routed on its acceptor's
+    /// event loop and goes out on that loop's Redis link. Before, it ran on the acceptor thread
+    /// and each command hopped to a link chosen round-robin over every loop's.
+    @Test func withRedisAConnectionPerAnnounceGoesOutOnItsAcceptorsLoop() async throws {
+        let redis = try RedisServer()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
+        let store = RedisStore(endpoint: redis.endpoint, group: group, peerTTL: 1860)
+        var config = SquallConfig()
+        config.http.listen = [ListenAddress(host: "::", port: 0)]
+        // No statistics: their history sampler reads totals from the bulk-work pool, off the loops.
+        config.stats.enabled = false
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let server = TrackerServer(config: config, store: store, group: group, logger: logger)
+        let port = try #require(try await server.start().first?.address.port)
+        let h = testHash(41)
+        var served = 0
+        for i in 0..<200 {
+            let target = announceTarget(hash: h, peer: testPeer("one\(i)"), port: 7000 + i, left: i % 2 == 0 ? 0 : 5)
+            let (reply, closed) = try closeRequest(i % 2 == 0 ? "127.0.0.1" : "::1", port, target)
+            if reply.status == 200, closed, try BencodeValue.decode(reply.body)["failure reason"] == nil { served += 1 }
+        }
+        let (scrape, _) = try closeRequest("::1", port, "/scrape?info_hash=" + PercentDecoding.encode(h))
+        #expect(served == 200 && String(decoding: scrape.body, as: UTF8.self).contains("8:completei100e"))
+        #expect(store.commandsSentOffLoop == 0, "\(store.commandsSentOffLoop) of 201 commands were sent from an acceptor thread")
+        await server.shutdown(grace: .seconds(2))
+        try await group.shutdownGracefully()
     }
 }

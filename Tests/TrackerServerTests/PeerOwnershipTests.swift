@@ -19,15 +19,15 @@ import TrackerServer
         let t = try await RunningTracker.start()
         let h = testHash(40)
         let victim = testPeer("victim")
-        _ = try t.announce("127.0.0.1", hash: h, peer: victim, port: 7000, left: 5, extra: "&key=0A1B2C3D")
+        _ = try t.announce("127.0.0.1", hash: h, peer: victim, port: 7000, left: 5, key: "0A1B2C3D")
         // The stranger reads the victim's peer_id from a dictionary-model reply.
-        let look = try t.announce("::1", hash: h, peer: testPeer("watcher"), port: 7001, left: 5, extra: "&compact=0")
+        let look = try t.announce("::1", hash: h, peer: testPeer("watcher"), port: 7001, left: 5, compact: false)
         #expect(peerIDs(look) == [String(decoding: victim, as: UTF8.self)])
         // From another address family, without the key or with a wrong one: nothing happens.
-        for extra in ["", "&key=FFFFFFFF"] {
-            let stop = try t.announce("::1", hash: h, peer: victim, port: 9999, left: 5, extra: extra + "&event=stopped")
+        for key in [nil, "FFFFFFFF"] {
+            let stop = try t.announce("::1", hash: h, peer: victim, port: 9999, left: 5, event: .stopped, key: key)
             #expect(stop["incomplete"] == .int(2))
-            let done = try t.announce("::1", hash: h, peer: victim, port: 9999, left: 0, extra: extra + "&event=completed")
+            let done = try t.announce("::1", hash: h, peer: victim, port: 9999, left: 0, event: .completed, key: key)
             #expect(done["downloaded"] == .int(0) && done["complete"] == .int(0))
         }
         let view = try t.announce("::1", hash: h, peer: testPeer("watcher"), port: 7001, left: 5)
@@ -35,7 +35,7 @@ import TrackerServer
         #expect(compactV6(view["peers6"]).isEmpty, "and nobody's IPv6 endpoint was attached to it")
         #expect(try metric(t, "squall_announces_not_owned_total") == 4)
         // The victim itself, from its address, still stops.
-        let own = try t.announce("127.0.0.1", hash: h, peer: victim, port: 7000, left: 5, extra: "&event=stopped")
+        let own = try t.announce("127.0.0.1", hash: h, peer: victim, port: 7000, left: 5, event: .stopped)
         #expect(own["incomplete"] == .int(1))
         try await t.stop()
     }

@@ -17,7 +17,7 @@ struct RunningTracker {
     /// The HTTPS port, when started with `tls`.
     let tlsPort: Int?
 
-    static func start(tls: ReloadableTLSContexts? = nil, _ configure: (inout SquallConfig) -> Void = { _ in }) async throws
+    static func start(tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in }) async throws
         -> RunningTracker
     {
         var config = SquallConfig()
@@ -30,7 +30,7 @@ struct RunningTracker {
         try config.validate()
         let clock = ManualTrackerClock()
         let store = MemoryStore(clock: clock, peerTTL: config.announce.policy.peerTTL, limits: config.memory.limits)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls)
@@ -59,16 +59,28 @@ struct RunningTracker {
     }
 
     /// Announces and decodes the bencoded reply.
-    func announce(_ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, extra: String = "") throws -> BencodeValue
-    {
-        let r = try get(host, announceTarget(hash: hash, peer: peer, port: port, left: left, extra: extra))
+    func announce(
+        _ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, event: AnnounceEvent = .none, numwant: Int? = nil,
+        compact: Bool = true, noPeerID: Bool = false, key: String? = nil
+    ) throws -> BencodeValue {
+        let target = announceTarget(
+            hash: hash, peer: peer, port: port, left: left, event: event, numwant: numwant, compact: compact, noPeerID: noPeerID, key: key)
+        let r = try get(host, target)
         guard r.status == 200 else { throw TestClient.Failure(description: "status \(r.status)") }
         return try BencodeValue.decode(r.body)
     }
 }
 
-func announceTarget(hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, extra: String = "") -> String {
-    "/announce?info_hash=\(PercentDecoding.encode(hash))&peer_id=\(PercentDecoding.encode(peer))&port=\(port)&uploaded=0&downloaded=0&left=\(left)\(extra)"
+/// `GET /announce?...` for these fields, written by `AnnounceRequest.query` (the writer whose
+/// output the parser is tested to read back as the same request). `key` is sent as given.
+func announceTarget(
+    hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, event: AnnounceEvent = .none, numwant: Int? = nil, compact: Bool = true,
+    noPeerID: Bool = false, key: String? = nil
+) -> String {
+    let request = AnnounceRequest(
+        infoHash: InfoHash(hash)!, peerID: PeerID(peer)!, port: UInt16(port), left: UInt64(left), event: event, numwant: numwant,
+        compact: compact, noPeerID: noPeerID)
+    return "/announce?" + request.query(key: key.map { Array($0.utf8) })
 }
 
 /// Lower-case hex of 20 bytes (an info_hash or a peer_id), as Squall prints them.

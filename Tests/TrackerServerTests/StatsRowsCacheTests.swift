@@ -15,12 +15,23 @@ final class ManualInstant: Sendable {
 /// The statistics rows cache: fresh rows reused, one read in flight at a time.
 @Suite struct StatsRowsCacheTests {
     final class Reads: Sendable {
-        let pending = Mutex<[@Sendable (Result<[TorrentRow], StoreError>) -> Void]>([])
+        let pending = Mutex<[CheckedContinuation<Result<[TorrentRow], StoreError>, Never>]>([])
         let count = Atomic<Int>(0)
+        /// Requests answered with one row.
+        let answered = Atomic<Int>(0)
         /// Completes the oldest read in flight with `rows`.
         func complete(_ rows: [TorrentRow]) {
             let next = pending.withLock { $0.isEmpty ? nil : $0.removeFirst() }
-            next?(.success(rows))
+            next?.resume(returning: .success(rows))
+        }
+        /// Waits (at most 10 s) until `n` reads have started.
+        func started(_ n: Int) async throws {
+            var waited = 0
+            while count.load(ordering: .relaxed) < n || pending.withLock({ $0.isEmpty }), waited < 1000 {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+            }
+            try #require(count.load(ordering: .relaxed) == n)
         }
     }
 
@@ -30,58 +41,109 @@ final class ManualInstant: Sendable {
     }
 
     /// A cache on a moved clock whose reads wait until the test completes them.
-    static func cache() -> (ManualInstant, Reads, StatsRowsCache) {
+    static func cache(spawn: StatsRowsCache.Spawn? = nil) -> (ManualInstant, Reads, StatsRowsCache) {
         let clock = ManualInstant()
         let reads = Reads()
-        let cache = StatsRowsCache(minimumKeep: .seconds(2), now: { clock.now }) { done in
+        let cache = StatsRowsCache(minimumKeep: .seconds(2), now: { clock.now }, spawn: spawn) {
+            () async throws(StoreError) -> [TorrentRow] in
             reads.count.add(1, ordering: .relaxed)
-            reads.pending.withLock { $0.append(done) }
+            let r = await withCheckedContinuation { c in reads.pending.withLock { $0.append(c) } }
+            return try r.get()
         }
         return (clock, reads, cache)
     }
 
-    @Test func concurrentMissesShareOneRead() {
+    @Test func concurrentMissesShareOneRead() async throws {
         let (clock, reads, cache) = Self.cache()
-        let answered = Atomic<Int>(0)
-        for _ in 0..<20 { cache.withTable { if case .success(let t) = $0, t.rows.count == 1 { answered.add(1, ordering: .relaxed) } } }
-        #expect(reads.count.load(ordering: .relaxed) == 1, "twenty misses, one read")
-        #expect(answered.load(ordering: .relaxed) == 0)
-        reads.complete([row(1)])
-        #expect(answered.load(ordering: .relaxed) == 20, "every waiter gets the read's rows")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask { if try await cache.table().rows.count == 1 { reads.answered.add(1, ordering: .relaxed) } }
+            }
+            try await reads.started(1)
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(reads.count.load(ordering: .relaxed) == 1, "twenty misses, one read")
+            #expect(reads.answered.load(ordering: .relaxed) == 0)
+            reads.complete([row(1)])
+            try await group.waitForAll()
+        }
+        #expect(reads.answered.load(ordering: .relaxed) == 20, "every waiter gets the read's rows")
+        #expect(reads.count.load(ordering: .relaxed) == 1)
         // Fresh: no read.
-        cache.withTable { _ in answered.add(1, ordering: .relaxed) }
-        #expect(reads.count.load(ordering: .relaxed) == 1 && answered.load(ordering: .relaxed) == 21)
+        _ = try await cache.table()
+        #expect(reads.count.load(ordering: .relaxed) == 1)
         // Stale: one refresh; while it is in flight the others get the previous rows at once.
         clock.advance(.seconds(3))
-        cache.withTable { _ in answered.add(1, ordering: .relaxed) }
-        for _ in 0..<5 { cache.withTable { if case .success(let t) = $0, t.rows.count == 1 { answered.add(1, ordering: .relaxed) } } }
+        async let refreshed = cache.table()
+        try await reads.started(2)
+        for _ in 0..<5 { #expect(try await cache.table().rows.count == 1) }
         #expect(reads.count.load(ordering: .relaxed) == 2)
-        #expect(answered.load(ordering: .relaxed) == 26)
         reads.complete([row(1), row(2)])
-        #expect(answered.load(ordering: .relaxed) == 27)
+        #expect(try await refreshed.rows.count == 2)
+        #expect(try await cache.table().rows.count == 2)
     }
 
-    @Test func rowsAreKeptTenTimesAsLongAsTheReadTook() {
+    @Test func rowsAreKeptTenTimesAsLongAsTheReadTook() async throws {
         let (clock, reads, cache) = Self.cache()
-        cache.withTable { _ in }
+        async let first = cache.table()
+        try await reads.started(1)
         clock.advance(.seconds(1))
         reads.complete([row(1)])
+        _ = try await first
         clock.advance(.seconds(8))
-        cache.withTable { _ in }
+        _ = try await cache.table()
         #expect(reads.count.load(ordering: .relaxed) == 1, "a 1 s read is kept 10 s")
         clock.advance(.seconds(2))
-        cache.withTable { _ in }
-        #expect(reads.count.load(ordering: .relaxed) == 2)
+        async let second = cache.table()
+        try await reads.started(2)
+        reads.complete([row(1)])
+        _ = try await second
     }
 
-    @Test func aFailedReadIsNotKept() {
-        let reads = Atomic<Int>(0)
-        let cache = StatsRowsCache { done in
-            reads.add(1, ordering: .relaxed)
-            done(.failure(.unavailable("down")))
+    /// Jobs handed to `spawn`, run when the test says.
+    final class Spawned: Sendable {
+        let jobs = Mutex<[@Sendable () async -> Void]>([])
+        func runNext() async {
+            let job = jobs.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+            await job?()
         }
-        cache.withTable { #expect((try? $0.get()) == nil) }
-        cache.withTable { _ in }
+    }
+
+    @Test func staleRowsAreRefreshedInTheBackgroundInTheOrdersAskedBefore() async throws {
+        let spawned = Spawned()
+        let (clock, reads, cache) = Self.cache(spawn: { job in
+            spawned.jobs.withLock { $0.append(job) }
+            return true
+        })
+        async let first = cache.table()
+        try await reads.started(1)
+        reads.complete([row(1)])
+        let old = try await first
+        _ = TorrentQuery(order: .leechers, ascending: true).run(on: old)
+        #expect(old.hasOrder(.leechers, ascending: true) && old.hasOrder(.seeders, ascending: false))
+        clock.advance(.seconds(3))
+        // Stale: answered at once with the old rows; the refresh waits in the background.
+        #expect(try await cache.table() === old)
+        #expect(reads.count.load(ordering: .relaxed) == 1 && spawned.jobs.withLock { $0.count } == 1)
+        #expect(try await cache.table() === old, "a refresh is in flight: no second one")
+        #expect(spawned.jobs.withLock { $0.count } == 1)
+        async let refresh: Void = spawned.runNext()
+        try await reads.started(2)
+        reads.complete([row(1), row(2)])
+        await refresh
+        let new = try await cache.table()
+        #expect(new.rows.count == 2)
+        #expect(new.hasOrder(.leechers, ascending: true), "sorted before it was published, as the old rows had been asked")
+        #expect(new.hasOrder(.seeders, ascending: false) && !new.hasOrder(.idle, ascending: true))
+    }
+
+    @Test func aFailedReadIsNotKept() async {
+        let reads = Atomic<Int>(0)
+        let cache = StatsRowsCache { () async throws(StoreError) -> [TorrentRow] in
+            reads.add(1, ordering: .relaxed)
+            throw .unavailable("down")
+        }
+        #expect((try? await cache.table()) == nil)
+        _ = try? await cache.table()
         #expect(reads.load(ordering: .relaxed) == 2)
     }
 }

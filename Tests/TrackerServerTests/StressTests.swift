@@ -4,6 +4,7 @@ import RedisStore
 import StoreConformance
 import Synchronization
 import Testing
+import TrackerCore
 import TrackerProtocol
 
 @testable import TrackerTLS
@@ -126,12 +127,12 @@ final class Stopper: Sendable {
         defer { _ = squall.stop() }
         let h = testHash(120)
         let victim = testPeer("victim")
-        _ = try TestClient.get("127.0.0.1", port, announceTarget(hash: h, peer: victim, port: 7000, left: 5, extra: "&key=1F2E3D4C"))
+        _ = try TestClient.get("127.0.0.1", port, announceTarget(hash: h, peer: victim, port: 7000, left: 5, key: "1F2E3D4C"))
         let attempts = Stress.scale(100, 5000)
         for i in 0..<attempts {
             let key = String(format: "%08X", UInt32.random(in: 0...UInt32.max))
-            let event = ["&event=stopped", "&event=completed", ""][i % 3]
-            _ = try TestClient.get("::1", port, announceTarget(hash: h, peer: victim, port: 9000, left: 0, extra: "&key=\(key)\(event)"))
+            let event: AnnounceEvent = [.stopped, .completed, .none][i % 3]
+            _ = try TestClient.get("::1", port, announceTarget(hash: h, peer: victim, port: 9000, left: 0, event: event, key: key))
         }
         let view = try BencodeValue.decode(
             try TestClient.get("::1", port, announceTarget(hash: h, peer: testPeer("watcher"), port: 7001, left: 5)).body)

@@ -88,6 +88,30 @@ import TrackerCore
         #expect(found.filtered == matching.count && found.rows == Array(matching.prefix(25)))
     }
 
+    /// Searches of every length, 1 to 40 digits (the masked integer covers 16, the nibbles the
+    /// rest), agree with filtering the hex strings.
+    @Test func searchesOfEveryLengthAgreeWithTheHexStrings() {
+        var rows = Self.rows(3000)
+        // Hashes sharing long prefixes with row 0's, differing at digit 10, 16, 17, 30 and 39.
+        for cut in [10, 16, 17, 30, 39] {
+            var hex = Array(rows[0].infoHash.raw.hex.utf8)
+            hex[cut] = hex[cut] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+            var row = rows[cut]
+            row.infoHash = InfoHash(Bytes20(hex: String(decoding: hex, as: UTF8.self))!)
+            rows[cut] = row
+        }
+        let table = TorrentTable(rows: rows)
+        let sorted = rows.sorted { TorrentQuery.before($0, $1, .leechers, true) }
+        let target = rows[0].infoHash.raw.hex
+        for length in 1...40 {
+            for prefix in [String(target.prefix(length)), String(rows[length * 7].infoHash.raw.hex.prefix(length)).uppercased()] {
+                let found = TorrentQuery(start: 0, length: 500, search: prefix, order: .leechers, ascending: true).run(on: table)
+                let matching = sorted.filter { $0.infoHash.raw.hex.hasPrefix(prefix.lowercased()) }
+                #expect(found.filtered == matching.count && found.rows == Array(matching.prefix(500)), "\(prefix)")
+            }
+        }
+    }
+
     @Test func hexPrefixesMatchNibbleByNibble() {
         let hash = InfoHash([0xAB, 0xCD] + [UInt8](repeating: 0, count: 18))!.raw
         #expect(TorrentQuery.hash(hash, startsWith: [0xA]))

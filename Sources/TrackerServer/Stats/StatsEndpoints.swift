@@ -22,13 +22,13 @@ final class StatsEndpoints: Sendable {
     let history = StatsHistory()
 
     init(
-        store: any PeerStore, settings: SquallConfig.StatsSettings, metrics: TrackerMetrics,
+        store: any PeerStore, settings: SquallConfig.StatsSettings, metrics: TrackerMetrics, bulk: BulkWork,
         certificateExpiresIn: @escaping @Sendable () -> Int?
     ) {
         (self.store, self.settings, self.metrics, self.certificateExpiresIn) = (store, settings, metrics, certificateExpiresIn)
         // Read once, before serving: never a file read on an event loop.
         self.assets = StatsAssets(directory: settings.enabled ? settings.assetsDirectory : "/nonexistent")
-        self.rows = StatsRowsCache { [store] done in store.torrentRows(completion: done) }
+        self.rows = StatsRowsCache(spawn: { bulk.submit($0) }) { [store] () async throws(StoreError) in try await store.torrentRows() }
         self.hosts = HostRule(names: settings.hosts)
     }
 
@@ -43,73 +43,79 @@ final class StatsEndpoints: Sendable {
 
     func addressAllowed(_ remote: PeerAddress) -> Bool { settings.allow.covers(remote) }
 
-    /// Answers one of the statistics' routes (the access rule already passed).
-    func serve(_ route: TrackerRequest.Stats, query: ArraySlice<UInt8>, respond: @escaping @Sendable (HTTPReply) -> Void) {
+    /// Whether `route` needs the store (and so runs as bulk work, off the event loops).
+    static func readsStore(_ route: TrackerRequest.Stats) -> Bool {
         switch route {
-        case .page: page(respond: respond)
-        case .summary: summary { respond(.json($0.json)) }
-        case .history: respond(.json(history.json))
-        case .torrents: torrents(FormFields.parse(query), respond: respond)
-        case .torrent(let hash): torrent(hash, respond: respond)
-        case .asset(let name): respond(asset(name))
-        case .unknown: respond(.text(404, "not found"))
+        case .page, .summary, .torrents, .torrent: true
+        case .history, .asset, .unknown: false
+        }
+    }
+
+    /// Answers a route that reads nothing from the store, at once.
+    func serveInline(_ route: TrackerRequest.Stats) -> HTTPReply {
+        switch route {
+        case .history: .json(history.json)
+        case .asset(let name): asset(name)
+        default: .text(404, "not found")
+        }
+    }
+
+    /// Answers one of the statistics' routes (the access rule already passed). Runs on the
+    /// bulk-work pool: the table's walk, sort and page never run on an event loop.
+    func serve(_ route: TrackerRequest.Stats, query: ArraySlice<UInt8>) async -> HTTPReply {
+        switch route {
+        case .page: await page()
+        case .summary: .json(await summary().json)
+        case .torrents: await torrents(FormFields.parse(query))
+        case .torrent(let hash): await torrent(hash)
+        case .history, .asset, .unknown: serveInline(route)
         }
     }
 
     /// Reads what the page and `/stats.json` show: the store's totals and health, the counts.
-    private func summary(_ body: @escaping @Sendable (StatsSummary) -> Void) {
+    private func summary() async -> StatsSummary {
         let uptime = max(1, (ContinuousClock.now - started).components.seconds)
-        let (kind, counts, expiry) = (store.kind, metrics.totals, certificateExpiresIn())
-        let store = store
-        store.totals { totals in
-            store.health { up in
-                body(
-                    StatsSummary(
-                        version: TrackerRouter.version, uptime: uptime, store: kind, storeUp: up, totals: try? totals.get(),
-                        announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry))
-            }
-        }
+        let (counts, expiry) = (metrics.totals, certificateExpiresIn())
+        let totals = try? await store.totals()
+        let up = await store.health()
+        return StatsSummary(
+            version: TrackerRouter.version, uptime: uptime, store: store.kind, storeUp: up, totals: totals,
+            announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry)
     }
 
     /// DataTables' server-side protocol: `draw`, `start`, `length`, `search[value]` (an
     /// info_hash prefix), `order[0][column]` and `order[0][dir]` (see `TorrentQuery`).
-    private func torrents(_ p: [String: String], respond: @escaping @Sendable (HTTPReply) -> Void) {
+    private func torrents(_ p: [String: String]) async -> HTTPReply {
         // DataTables wants `draw` echoed as a number (never as the text sent).
         let draw = Int(p["draw"] ?? "") ?? 0
         let query = TorrentQuery(dataTables: p)
-        rows.withTable { result in
-            switch result {
-            case .success(let table): respond(.json(StatsJSON.torrents(draw: draw, query.run(on: table))))
-            case .failure(let e): respond(.json(StatsJSON.error(e.failure.reason), status: 503))
-            }
+        do throws(StoreError) {
+            return .json(StatsJSON.torrents(draw: draw, query.run(on: try await rows.table())))
+        } catch {
+            return .json(StatsJSON.error(error.failure.reason), status: 503)
         }
     }
 
     /// One torrent's peers (at most 1000), addresses only with `stats.show_peer_addresses`.
-    private func torrent(_ hash: InfoHash, respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let showAddresses = settings.showPeerAddresses
-        store.peerRows(of: hash, limit: 1000) { result in
-            switch result {
-            case .success(nil): respond(.json(StatsJSON.error("unknown torrent"), status: 404))
-            case .success(let peers?): respond(.json(StatsJSON.peers(of: hash, peers, showAddresses: showAddresses)))
-            case .failure(let e): respond(.json(StatsJSON.error(e.failure.reason), status: 503))
+    private func torrent(_ hash: InfoHash) async -> HTTPReply {
+        do throws(StoreError) {
+            guard let peers = try await store.peerRows(of: hash, limit: 1000) else {
+                return .json(StatsJSON.error("unknown torrent"), status: 404)
             }
+            return .json(StatsJSON.peers(of: hash, peers, showAddresses: settings.showPeerAddresses))
+        } catch {
+            return .json(StatsJSON.error(error.failure.reason), status: 503)
         }
     }
 
     /// The page: summary, first page of the table (server-rendered), scripts when present.
-    private func page(respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let (assets, rows) = (assets, rows)
-        summary { summary in
-            rows.withTable { table in
-                let first = (try? table.get()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
-                respond(
-                    HTTPReply(
-                        status: 200, contentType: "text/html; charset=utf-8",
-                        body: Array(StatsPage.html(summary, firstPage: first, assets: assets).utf8),
-                        extraHeaders: [StatsPage.contentSecurityPolicy, "Cache-Control: no-store", "X-Content-Type-Options: nosniff"]))
-            }
-        }
+    private func page() async -> HTTPReply {
+        let summary = await summary()
+        let first = (try? await rows.table()).map { TorrentQuery(start: 0, length: 25).run(on: $0).rows } ?? []
+        return HTTPReply(
+            status: 200, contentType: "text/html; charset=utf-8",
+            body: Array(StatsPage.html(summary, firstPage: first, assets: assets).utf8),
+            extraHeaders: [StatsPage.contentSecurityPolicy, "Cache-Control: no-store", "X-Content-Type-Options: nosniff"])
     }
 
     /// One of the page's files: Squall's own script and stylesheet, or a listed Debian file.
@@ -128,13 +134,10 @@ final class StatsEndpoints: Sendable {
         }
     }
 
-    /// One sample for the charts (the server calls it every `StatsHistory.interval` seconds).
-    func sampleHistory() {
-        let counts = metrics.totals
-        let announces = counts.announces.values.reduce(0, +)
-        let history = history
-        store.totals { result in
-            history.record(time: Int(time(nil)), announces: announces, peers: (try? result.get().peers) ?? 0)
-        }
+    /// One sample for the charts (the server runs it every `StatsHistory.interval` seconds).
+    func sampleHistory() async {
+        let announces = metrics.totals.announces.values.reduce(0, +)
+        let peers = (try? await store.totals().peers) ?? 0
+        history.record(time: Int(time(nil)), announces: announces, peers: peers)
     }
 }

@@ -6,67 +6,119 @@ import TrackerCore
 /// than a tenth of its time: DataTables asks again for every page, sort and keystroke.
 ///
 /// Single-flight: while one read is in flight, requests get the previous rows if there are any,
-/// or wait for that read; they never start reads of their own.
+/// or wait for that read; they never start reads of their own. Stale rows are refreshed in the
+/// background (`spawn`, the bulk work): the request that finds them stale gets them at once, so
+/// only the very first request waits for a read. A read is published with the orders the rows
+/// before it were asked for already sorted (`TorrentTable.warm`). Everything here runs on the
+/// bulk-work pool (`BulkWork`): reads and sorts never run on an event loop.
 final class StatsRowsCache: Sendable {
-    typealias Completion = @Sendable (Result<TorrentTable, StoreError>) -> Void
-    typealias Read = @Sendable (@escaping @Sendable (Result<[TorrentRow], StoreError>) -> Void) -> Void
+    typealias Read = @Sendable () async throws(StoreError) -> [TorrentRow]
+    /// Runs a job in the background; false when it cannot now.
+    typealias Spawn = @Sendable (@escaping @Sendable () async -> Void) -> Bool
 
     private struct State {
         var table: TorrentTable?
         var at: ContinuousClock.Instant?
         var keep = Duration.zero
-        /// Non-nil while a read is in flight: the requests waiting for it.
-        var waiting: [Completion]?
+        /// Non-nil while a read is in flight.
+        var flight: Flight?
     }
     private let state = Locked(State())
     private let read: Read
+    private let spawn: Spawn?
     private let minimumKeep: Duration
     private let now: @Sendable () -> ContinuousClock.Instant
 
-    init(minimumKeep: Duration = .seconds(2), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, read: @escaping Read) {
+    /// Without `spawn`, the request that finds the rows stale waits for their refresh.
+    init(
+        minimumKeep: Duration = .seconds(2), now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }, spawn: Spawn? = nil,
+        read: @escaping Read
+    ) {
         self.read = read
+        self.spawn = spawn
         self.minimumKeep = minimumKeep
         self.now = now
     }
 
-    /// Calls `body` with the rows, at once when they are fresh (or stale while a read is in
-    /// flight), else when the read that brings them completes.
-    func withTable(_ body: @escaping Completion) {
+    /// The rows: at once when they are fresh (or stale while a read is in flight), else when the
+    /// read that brings them completes.
+    func table() async throws(StoreError) -> TorrentTable {
         let started = now()
         enum Step {
             case use(TorrentTable)
-            case wait
-            case read
+            case wait(Flight)
+            case read(Flight, stale: TorrentTable?)
         }
         let step = state.withLock { s -> Step in
             if let t = s.table, let at = s.at, started - at < s.keep { return .use(t) }
-            if s.waiting != nil {
+            if let flight = s.flight {
                 if let t = s.table { return .use(t) }
-                s.waiting!.append(body)
-                return .wait
+                return .wait(flight)
             }
-            s.waiting = []
-            return .read
+            let flight = Flight()
+            s.flight = flight
+            return .read(flight, stale: s.table)
         }
         switch step {
         case .use(let table):
-            body(.success(table))
-        case .wait:
-            return
-        case .read:
-            read { [self] result in
-                let took = now() - started
-                let table = result.map { TorrentTable(rows: $0) }
-                let waiting = state.withLock { s -> [Completion] in
-                    if case .success(let t) = table {
-                        (s.table, s.at, s.keep) = (t, started, max(minimumKeep, took * 10))
-                    }
-                    defer { s.waiting = nil }
-                    return s.waiting ?? []
+            return table
+        case .wait(let flight):
+            return try await flight.result().get()
+        case .read(let flight, let stale?):
+            if let spawn, spawn({ [self] in _ = await refresh(flight, started: started, previous: stale) }) { return stale }
+            return try await refresh(flight, started: started, previous: stale).get()
+        case .read(let flight, nil):
+            return try await refresh(flight, started: started, previous: nil).get()
+        }
+    }
+
+    /// Reads the rows, sorts what `previous` was asked for, publishes them, answers the waiters.
+    private func refresh(_ flight: Flight, started: ContinuousClock.Instant, previous: TorrentTable?) async -> Result<
+        TorrentTable, StoreError
+    > {
+        let result: Result<TorrentTable, StoreError>
+        do throws(StoreError) {
+            let table = TorrentTable(rows: try await read())
+            table.warm(like: previous)
+            result = .success(table)
+        } catch {
+            result = .failure(error)
+        }
+        let took = now() - started
+        state.withLock { s in
+            if case .success(let t) = result { (s.table, s.at, s.keep) = (t, started, max(minimumKeep, took * 10)) }
+            s.flight = nil
+        }
+        flight.finish(result)
+        return result
+    }
+
+    /// One read in flight and the requests waiting for it.
+    final class Flight: Sendable {
+        private struct State {
+            var result: Result<TorrentTable, StoreError>?
+            var waiting: [CheckedContinuation<Result<TorrentTable, StoreError>, Never>] = []
+        }
+        private let state = Locked(State())
+
+        func result() async -> Result<TorrentTable, StoreError> {
+            await withCheckedContinuation { c in
+                let done = state.withLock { s -> Result<TorrentTable, StoreError>? in
+                    if let r = s.result { return r }
+                    s.waiting.append(c)
+                    return nil
                 }
-                body(table)
-                for w in waiting { w(table) }
+                if let done { c.resume(returning: done) }
             }
+        }
+
+        func finish(_ r: Result<TorrentTable, StoreError>) {
+            let waiting = state.withLock { s in
+                s.result = r
+                defer { s.waiting = [] }
+                return s.waiting
+            }
+            for c in waiting { c.resume(returning: r) }
         }
     }
 }

@@ -22,7 +22,8 @@ struct TorrentQuery: Sendable, Equatable {
     func run(on rows: [TorrentRow]) -> TorrentPage { run(on: TorrentTable(rows: rows)) }
 
     /// The page from `table`'s kept order for this column and direction: O(length) without a
-    /// search, one pass over the rows with one (comparing nibbles, making no strings).
+    /// search; with one, one pass over the rows comparing one masked integer each (the hash's
+    /// first 16 hex digits, kept per table), nibbles beyond that only where those match.
     func run(on table: TorrentTable) -> TorrentPage {
         let rows = table.rows
         let order = table.order(self.order, ascending: ascending)
@@ -36,13 +37,36 @@ struct TorrentQuery: Sendable, Equatable {
             let end = min(rows.count, start + length)
             return TorrentPage(total: rows.count, filtered: rows.count, rows: order[start..<end].map { rows[Int($0)] })
         }
+        let (mask, value) = Self.leadingMask(prefix)
+        let beyond = prefix.count > 16
         var filtered = 0
         var page: [TorrentRow] = []
-        for i in order where Self.hash(rows[Int(i)].infoHash.raw, startsWith: prefix) {
-            if filtered >= start, page.count < length { page.append(rows[Int(i)]) }
-            filtered += 1
+        table.leading.withUnsafeBufferPointer { leading in
+            order.withUnsafeBufferPointer { order in
+                for i in order where leading[Int(i)] & mask == value {
+                    if beyond, !Self.hash(rows[Int(i)].infoHash.raw, startsWith: prefix) { continue }
+                    if filtered >= start, page.count < length { page.append(rows[Int(i)]) }
+                    filtered += 1
+                }
+            }
         }
         return TorrentPage(total: rows.count, filtered: filtered, rows: page)
+    }
+
+    /// The first 16 hex digits of a hash (its first 8 bytes) as one integer.
+    static func leading(_ hash: Bytes20) -> UInt64 {
+        UInt64(UInt32(bigEndian: hash.w0)) << 32 | UInt64(UInt32(bigEndian: hash.w1))
+    }
+
+    /// The mask and value `leading(hash)` has when the hash starts with `nibbles` (their first 16).
+    static func leadingMask(_ nibbles: [UInt8]) -> (mask: UInt64, value: UInt64) {
+        var (mask, value) = (UInt64(0), UInt64(0))
+        for (i, n) in nibbles.prefix(16).enumerated() {
+            let shift = UInt64(60 - 4 * i)
+            mask |= 0xF << shift
+            value |= UInt64(n & 0xF) << shift
+        }
+        return (mask, value)
     }
 
     /// Whether the hash's hexadecimal form starts with `nibbles` (values 0...15).
@@ -108,8 +132,32 @@ final class TorrentTable: Sendable {
     }
     /// Row indices in each order asked for so far (at most 14: seven columns, two directions).
     private let orders = Locked<[Key: [Int32]]>([:])
+    /// Each row's `TorrentQuery.leading(hash)`, for searches.
+    let leading: [UInt64]
 
-    init(rows: [TorrentRow]) { self.rows = rows }
+    init(rows: [TorrentRow]) {
+        self.rows = rows
+        leading = rows.map { TorrentQuery.leading($0.infoHash.raw) }
+    }
+
+    /// Sorts, ahead of the first page that asks, the orders `previous` was asked for, and the
+    /// page's default (seeders, descending): a refreshed table is published sorted, so pages
+    /// never wait for a sort the table before had. `previous` is still served while this runs,
+    /// so orders first asked of it meanwhile are sorted too, until none is missing.
+    func warm(like previous: TorrentTable?) {
+        _ = order(.seeders, ascending: false)
+        while true {
+            let asked = previous?.orders.withLock { Set($0.keys) } ?? []
+            let missing = asked.subtracting(orders.withLock { Set($0.keys) })
+            if missing.isEmpty { return }
+            for k in missing { _ = order(k.column, ascending: k.ascending) }
+        }
+    }
+
+    /// Whether the order is sorted already (a page in it costs no sort).
+    func hasOrder(_ column: TorrentQuery.Column, ascending: Bool) -> Bool {
+        orders.withLock { $0[Key(column: column, ascending: ascending)] != nil }
+    }
 
     /// Row indices sorted by `column` (ties by info_hash ascending, so pages never overlap).
     func order(_ column: TorrentQuery.Column, ascending: Bool) -> [Int32] {
