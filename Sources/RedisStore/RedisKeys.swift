@@ -76,9 +76,20 @@ struct RedisKeys: Sendable {
         return ["s", "l", "m"].map { Array((stem + $0).utf8) }
     }
 
-    /// What the rows script puts between the prefix and the info_hash: the bucket's tag on a
-    /// cluster, nothing on a single Redis (the hash is its own tag there).
-    func rowsTag(_ bucket: Int) -> String { buckets == 1 ? "" : "{b\(bucket)}:" }
+    /// `meta(hash)` of the torrents in `bucket`'s index, as the text before and after the
+    /// hash's hex: the rows script, which finds the hashes in the index, joins them around
+    /// each (it builds no key name of its own, so a layout change cannot make it read zeros).
+    func metaAround(bucket: Int) -> (before: [UInt8], after: [UInt8]) {
+        // A hash whose bytes XOR to `bucket`: its keys are the bucket's.
+        let sample = InfoHash([UInt8(bucket)] + [UInt8](repeating: 0, count: 19))!
+        precondition(self.bucket(sample) == bucket)
+        let key = meta(sample)
+        let hex = Array(sample.raw.hex.utf8)
+        guard let at = (0...(key.count - hex.count)).first(where: { key[$0..<($0 + hex.count)].elementsEqual(hex) }) else {
+            preconditionFailure("meta keys hold the info_hash in hex")
+        }
+        return (Array(key[..<at]), Array(key[(at + hex.count)...]))
+    }
 
     func index(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "torrents" : prefix + "{b\(bucket)}:torrents").utf8) }
     func totals(_ bucket: Int) -> [UInt8] { Array((buckets == 1 ? prefix + "totals" : prefix + "{b\(bucket)}:totals").utf8) }

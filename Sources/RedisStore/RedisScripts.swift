@@ -499,8 +499,8 @@ enum RedisScripts {
             return out
             """#)
 
-    /// KEYS: one bucket's index. ARGV: first rank, count, prefix, bucket tag (`{bB}:` on a
-    /// cluster, empty on a single Redis). Returns {hex, seeders, leechers, downloaded, IPv4
+    /// KEYS: one bucket's index. ARGV: first rank, count, and the text before and after a
+    /// hash's hex in its m key (`RedisKeys.metaAround`). Returns {hex, seeders, leechers, downloaded, IPv4
     /// peers, IPv6 peers, last announce} per torrent, flattened: a chunk of the statistics
     /// table, read without touching any peer.
     static let torrentRows = RedisScript(
@@ -510,9 +510,7 @@ enum RedisScripts {
             local hexes = redis.call('ZRANGE', KEYS[1], first, first + tonumber(ARGV[2]) - 1)
             local out = {}
             for _, hex in ipairs(hexes) do
-              local stem
-              if ARGV[4] == '' then stem = ARGV[3] .. '{' .. hex .. '}:' else stem = ARGV[3] .. ARGV[4] .. hex .. ':' end
-              local m = redis.call('HMGET', stem .. 'm', 's', 'l', 'd', '4', '6', 'a')
+              local m = redis.call('HMGET', ARGV[3] .. hex .. ARGV[4], 's', 'l', 'd', '4', '6', 'a')
               out[#out + 1] = hex
               for i = 1, 6 do out[#out + 1] = tonumber(m[i] or '0') end
             end
@@ -540,9 +538,4 @@ enum RedisScripts {
             """#)
 
     static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows]
-}
-
-/// A peer's record in a torrent's `s` and `l` strings, laid out as `RedisScripts` says.
-enum RedisRecord {
-    static let size = 57
 }

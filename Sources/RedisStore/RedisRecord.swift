@@ -1,0 +1,85 @@
+import TrackerCore
+
+/// A peer's record in a torrent's `s` and `l` strings (slot i at byte `size`·i), as the Lua
+/// scripts write it: the one place in Swift that knows its size, its offsets and its flags.
+///
+/// | bytes (1-based, as Lua counts) | field |
+/// | --- | --- |
+/// | 1-20 | peer_id |
+/// | 21 | flags (`Flags`) |
+/// | 22-27 | IPv4 address and port |
+/// | 28-45 | IPv6 address and port |
+/// | 46-49 | last announce over IPv4, big-endian Unix seconds |
+/// | 50-53 | last announce over IPv6 |
+/// | 54-57 | digest of the BEP 7 key the peer first announced with (zeros: none) |
+struct RedisRecord: Equatable {
+    static let size = 57
+
+    /// 0-based offsets of the fields.
+    enum Offset {
+        static let peerID = 0
+        static let flags = 20
+        static let ipv4 = 21
+        static let ipv4Port = 25
+        static let ipv6 = 27
+        static let ipv6Port = 43
+        static let seen4 = 45
+        static let seen6 = 49
+        static let key = 53
+    }
+
+    struct Flags: OptionSet, Equatable {
+        let rawValue: UInt8
+        static let ipv4 = Flags(rawValue: 1)
+        static let ipv6 = Flags(rawValue: 2)
+        /// Its `completed` was counted.
+        static let downloadCounted = Flags(rawValue: 4)
+        /// BEP 21 partial seed (kept with the leechers).
+        static let partialSeed = Flags(rawValue: 8)
+    }
+
+    /// The peer with its live endpoints (those announced after the cutoff).
+    var peer: SwarmPeer
+    var flags: Flags
+    /// The newest announce of a live endpoint.
+    var lastAnnounce: Int
+
+    /// The records in `blob` (whole records only; zeroed slots and records with no live
+    /// endpoint left out): endpoints last announced at or before `cutoff` are dropped.
+    static func forEach(in blob: [UInt8], cutoff: Int, _ body: (RedisRecord) -> Void) {
+        func u32(_ o: Int) -> Int { Int(blob[o]) << 24 | Int(blob[o + 1]) << 16 | Int(blob[o + 2]) << 8 | Int(blob[o + 3]) }
+        func u16(_ o: Int) -> UInt16 { UInt16(blob[o]) << 8 | UInt16(blob[o + 1]) }
+        for o in stride(from: 0, to: blob.count - (size - 1), by: size) {
+            let flags = Flags(rawValue: blob[o + Offset.flags])
+            let (seen4, seen6) = (u32(o + Offset.seen4), u32(o + Offset.seen6))
+            let a = o + Offset.ipv4
+            let v4 =
+                flags.contains(.ipv4) && seen4 > cutoff
+                ? Endpoint(address: .v4(IPv4Address(blob[a], blob[a + 1], blob[a + 2], blob[a + 3])), port: u16(o + Offset.ipv4Port)) : nil
+            let v6 =
+                flags.contains(.ipv6) && seen6 > cutoff
+                ? IPv6Address(Array(blob[(o + Offset.ipv6)..<(o + Offset.ipv6Port)])).map {
+                    Endpoint(address: .v6($0), port: u16(o + Offset.ipv6Port))
+                } : nil
+            guard v4 != nil || v6 != nil, let id = PeerID(blob[(o + Offset.peerID)..<(o + Offset.flags)]) else { continue }
+            body(
+                RedisRecord(
+                    peer: SwarmPeer(peerID: id, v4: v4, v6: v6), flags: flags,
+                    lastAnnounce: max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6)))
+        }
+    }
+
+    /// The peers of `forEach`.
+    static func peers(in blob: [UInt8], cutoff: Int) -> [SwarmPeer] {
+        var peers: [SwarmPeer] = []
+        peers.reserveCapacity(blob.count / size)
+        forEach(in: blob, cutoff: cutoff) { peers.append($0.peer) }
+        return peers
+    }
+
+    /// The byte range of `count` slots from `first`, as `GETRANGE`'s inclusive bounds.
+    static func byteRange(first: Int, count: Int) -> (from: Int, through: Int) { (first * size, (first + count) * size - 1) }
+
+    /// `blob` cut to whole records.
+    static func whole(_ blob: [UInt8]) -> ArraySlice<UInt8> { blob.prefix(blob.count - blob.count % size) }
+}

@@ -1,0 +1,69 @@
+import Testing
+import TrackerCore
+
+@testable import RedisStore
+
+/// The typed pieces of the Redis layout: records, the announce script's arguments, key names.
+@Suite struct RedisRecordTests {
+    /// A record as the Lua scripts write it (`RedisScripts`' layout, spelled out byte by byte).
+    static func record(peer: UInt8, flags: UInt8, seen4: UInt32, seen6: UInt32) -> [UInt8] {
+        func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        let id = [UInt8](repeating: peer, count: 20)
+        let v4: [UInt8] = [10, 0, 0, peer, 0x1A, 0xE1]
+        let v6: [UInt8] = [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [peer] + [0x1A, 0xE2]
+        return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF]
+    }
+
+    @Test func recordsDecodeTheirFieldsAndDropExpiredEndpoints() {
+        let both = Self.record(peer: 1, flags: 1 | 2 | 8, seen4: 1000, seen6: 2000)
+        let v4Only = Self.record(peer: 2, flags: 1 | 4, seen4: 3000, seen6: 0)
+        let zeroed = [UInt8](repeating: 0, count: RedisRecord.size)
+        #expect(both.count == RedisRecord.size)
+        var seen: [RedisRecord] = []
+        RedisRecord.forEach(in: both + zeroed + v4Only + [1, 2, 3], cutoff: 500) { seen.append($0) }
+        #expect(seen.count == 2, "the zeroed slot and the partial record are skipped")
+        #expect(seen[0].flags == [.ipv4, .ipv6, .partialSeed] && seen[0].lastAnnounce == 2000)
+        #expect(seen[0].peer.peerID == PeerID([UInt8](repeating: 1, count: 20)))
+        #expect(seen[0].peer.v4 == Endpoint(address: .v4(IPv4Address(10, 0, 0, 1)), port: 6881))
+        let v6 = IPv6Address([0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1])
+        #expect(seen[0].peer.v6 == v6.map { Endpoint(address: .v6($0), port: 6882) })
+        #expect(seen[1].flags == [.ipv4, .downloadCounted] && seen[1].peer.v6 == nil)
+        // At cutoff 1500 the first record's IPv4 endpoint has expired; at 2500 all of it.
+        #expect(RedisRecord.peers(in: both, cutoff: 1500).first.map { $0.v4 == nil && $0.v6 != nil } == true)
+        #expect(RedisRecord.peers(in: both, cutoff: 2500).isEmpty)
+        let range = RedisRecord.byteRange(first: 2, count: 3)
+        #expect(range.from == 114 && range.through == 284)
+    }
+
+    @Test func theAnnounceArgumentsAreInTheSlotsTheScriptReads() {
+        let keys = RedisKeys(prefix: "p:")
+        let hash = InfoHash([UInt8](repeating: 0xAB, count: 20))!
+        var a = RedisAnnounceArguments(
+            keys: keys.torrent(hash), peerID: PeerID([UInt8](repeating: 0x41, count: 20))!,
+            endpoint: Endpoint(address: .v4(IPv4Address(1, 2, 3, 4)), port: 0x1AE1), role: .partialSeed, countsDownload: true,
+            remove: false, numwant: 50, now: 0x0102_0304, ttl: 1860, maxPeersPerTorrent: 9, infoHashHex: hash.raw.hex, seed: 77,
+            scriptSamples: false, torrentsShare: 11, peersShare: 12, key: PeerKey(value: 0xA0B0_C0D0), peersPerSource: 13,
+            mayCreateTorrent: true, sourceCells: 14)
+        a.reads = [(true, 0, 56), (false, 57, 113)]
+        let e = a.encoded
+        let parts = (0..<e.count).map { i in Array(e.bytes[(i == 0 ? 0 : e.ends[i - 1])..<e.ends[i]]) }
+        let argv = Array(parts.dropFirst(1 + keys.torrent(hash).count))
+        #expect(String(decoding: parts[0], as: UTF8.self) == "7")
+        let text = argv.map { String(decoding: $0, as: UTF8.self) }
+        #expect(argv.count == RedisAnnounceArguments.fixedSlots + 6)
+        #expect(argv[0] == [UInt8](repeating: 0x41, count: 20) && text[1] == "4" && argv[2] == [1, 2, 3, 4, 0x1A, 0xE1])
+        #expect(Array(text[3...7]) == ["2", "1", "0", "50", "16909060"] && argv[8] == [1, 2, 3, 4])
+        #expect(Array(text[9...15]) == ["1860", "9", hash.raw.hex, "77", "0", "11", "12"])
+        #expect(argv[16] == [0xA0, 0xB0, 0xC0, 0xD0] && Array(text[17...]) == ["13", "1", "14", "s", "0", "56", "l", "57", "113"])
+    }
+
+    @Test func theRowsScriptGetsItsKeyNamesFromRedisKeys() {
+        for keys in [RedisKeys(prefix: "squall:"), RedisKeys(prefix: "x:", cluster: true)] {
+            for n in 0..<300 {
+                let hash = InfoHash((0..<20).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n &* 7) })!
+                let around = keys.metaAround(bucket: keys.bucket(hash))
+                #expect(around.before + Array(hash.raw.hex.utf8) + around.after == keys.meta(hash))
+            }
+        }
+    }
+}
