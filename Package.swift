@@ -46,8 +46,9 @@ let package = Package(
             swiftSettings: strict
         ),
         // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
-        // accept4(2), which Swift's Glibc module does not declare; used by the plain-HTTP acceptor.
-        .systemLibrary(name: "CSquallSockets"),
+        // accept4(2), which Swift's Glibc module does not declare, as a prefixed shim built with
+        // _GNU_SOURCE; used by the plain-HTTP acceptor.
+        .target(name: "CSquallSockets"),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         // Wrappers for OpenSSL's function-like macros; nothing else.
         .target(name: "CSquallTLSShims", dependencies: ["COpenSSL"]),

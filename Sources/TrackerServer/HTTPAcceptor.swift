@@ -83,7 +83,7 @@ final class HTTPAcceptor: Sendable {
         while true {
             var storage = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            let fd = accept4(socket.descriptor, &storage, &length, flags)
+            let fd = squall_accept4(socket.descriptor, &storage, &length, flags)
             if fd < 0 {
                 let code = errno
                 switch code {
