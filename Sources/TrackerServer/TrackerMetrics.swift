@@ -1,7 +1,7 @@
 import CoreMetrics
 import Prometheus
 import Synchronization
-public import TrackerCore
+import TrackerCore
 import TrackerProtocol
 
 /// How a request reached Squall.

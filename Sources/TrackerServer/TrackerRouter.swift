@@ -1,7 +1,7 @@
-public import Logging
-public import TrackerCore
+import Logging
+import TrackerCore
 import TrackerProtocol
-public import TrackerTLS
+import TrackerTLS
 
 #if canImport(Glibc)
     import Glibc
