@@ -109,16 +109,17 @@ let package = Package(
             path: "Benchmarks/squall-bench",
             swiftSettings: strict
         ),
-        // The one suite every PeerStore must pass, and the real Redis servers and clusters the
-        // tests start (test targets cannot import each other).
-        .target(name: "StoreConformance", dependencies: ["TrackerCore", "RedisStore"], swiftSettings: strict),
+        // What the test targets share (they cannot import each other): the one suite every
+        // PeerStore must pass, the real Redis servers and clusters the tests start, free ports,
+        // the manual clock. Never linked into squall.
+        .target(name: "TrackerTestSupport", dependencies: ["TrackerCore", "RedisStore"], swiftSettings: strict),
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
-        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "StoreConformance", "TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "TrackerTestSupport", "TrackerCore"], swiftSettings: strict),
         .testTarget(
             name: "RedisStoreTests",
             dependencies: [
-                "RedisStore", "StoreConformance", "TrackerCore", "MemoryStore",
+                "RedisStore", "TrackerTestSupport", "TrackerCore", "MemoryStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -128,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [
-                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "StoreConformance",
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "TrackerTestSupport",
                 "RedisStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

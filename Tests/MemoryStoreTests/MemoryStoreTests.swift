@@ -1,7 +1,7 @@
 import MemoryStore
-import StoreConformance
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @Suite struct MemoryStoreTests {
     static func fixture(limits: MemoryStoreLimits = MemoryStoreLimits()) -> StoreFixture {

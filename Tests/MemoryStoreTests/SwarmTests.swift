@@ -1,6 +1,6 @@
-import StoreConformance
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @testable import MemoryStore
 

@@ -1,8 +1,8 @@
 import Foundation
 import RedisStore
-import StoreConformance
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 /// The store on a real three-master Redis Cluster.
 @Suite(.serialized) struct RedisClusterTests {

@@ -1,6 +1,6 @@
 import RedisStore
-import StoreConformance
 import Testing
+import TrackerTestSupport
 
 /// The hiredis boundary against a real redis-server.
 @Suite struct RedisConnectionTests {
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func failuresNameTheServerAndTheReason() throws {
-        let port = try RedisServer.freePort()
+        let port = try FreePort.next()
         do {
             _ = try RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1))
             Issue.record("connected to nothing")

@@ -1,9 +1,9 @@
 import NIOPosix
 import RedisStore
-import StoreConformance
 import Synchronization
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 /// The NIO side of the Redis client: pipelining, timeouts, authentication, against real servers.
 @Suite struct RedisPipelineTests {

@@ -1,7 +1,7 @@
 import Foundation
-import StoreConformance
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @testable import RedisStore
 

@@ -1,8 +1,8 @@
 import Foundation
 import RedisStore
-import StoreConformance
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 /// The store conformance suite, against a real redis-server.
 @Suite struct RedisStoreTests {

@@ -1,10 +1,10 @@
 import Foundation
 import Logging
 import NIOPosix
-import StoreConformance
 import Testing
 import TrackerCore
 import TrackerProtocol
+import TrackerTestSupport
 
 @testable import RedisStore
 @testable import TrackerServer

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 /// Real BitTorrent clients from Debian (`make test` installs aria2 and transmission-cli) find
 /// each other through Squall alone: DHT, local discovery and peer exchange are off, so the
@@ -33,8 +34,6 @@ import TrackerCore
 
         func cleanup() { try? FileManager.default.removeItem(at: dir) }
     }
-
-    static func freePort() throws -> Int { try TestListener().port }
 
     @discardableResult
     static func runTool(_ path: String, _ args: [String]) throws -> Int32 {
@@ -78,7 +77,7 @@ import TrackerCore
 
     /// Runs the leecher to completion (bounded) and checks it got the payload byte for byte.
     static func leech(_ w: Workspace, torrent: String) throws {
-        let leecher = try start("/usr/bin/aria2c", aria2(dir: w.leechDir, torrent: torrent, port: try freePort(), seed: false))
+        let leecher = try start("/usr/bin/aria2c", aria2(dir: w.leechDir, torrent: torrent, port: try FreePort.next(), seed: false))
         let deadline = Date().addingTimeInterval(90)
         while leecher.isRunning && Date() < deadline { usleep(100_000) }
         stop(leecher)
@@ -94,7 +93,7 @@ import TrackerCore
         let seedTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
         let leechTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
         let seeder = try Self.start(
-            "/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try Self.freePort(), seed: true))
+            "/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try FreePort.next(), seed: true))
         defer { Self.stop(seeder) }
         try await Self.waitForSeeder(t)
         // The seeder is known only by its IPv6 endpoint; the IPv4 leecher must get it in peers6.
@@ -111,7 +110,7 @@ import TrackerCore
         // Transmission 3.00 will not dial loopback peers it hears of from a tracker, but it accepts
         // incoming ones: so it seeds here, and aria2 dials it.
         let settings =
-            #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try Self.freePort())}"#
+            #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try FreePort.next())}"#
         try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
         let seeder = try Self.start(
             "/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, seedTorrent])

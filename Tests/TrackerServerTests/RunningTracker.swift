@@ -2,10 +2,12 @@ import Logging
 import MemoryStore
 import NIOCore
 import NIOPosix
+import Testing
 import TrackerCore
 import TrackerProtocol
 import TrackerServer
 import TrackerTLS
+import TrackerTestSupport
 
 /// A tracker started in-process on `[::]:0` (one dual-stack socket), with a manual clock.
 struct RunningTracker {
@@ -69,6 +71,23 @@ struct RunningTracker {
         guard r.status == 200 else { throw TestClient.Failure(description: "status \(r.status)") }
         return try BencodeValue.decode(r.body)
     }
+}
+
+/// Starts a tracker, runs `body` with it and always stops it, however `body` ends: a stop that
+/// fails fails the test (an error of `body` comes first, and the stop's is recorded beside it).
+func withRunningTracker<T>(
+    tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in },
+    _ body: (RunningTracker) async throws -> T
+) async throws -> T {
+    let t = try await RunningTracker.start(tls: tls, loops: loops, configure)
+    let result: Result<T, any Error>
+    do { result = .success(try await body(t)) } catch { result = .failure(error) }
+    do {
+        try await t.stop()
+    } catch {
+        if case .failure = result { Issue.record(error, "stopping the tracker after the test failed") } else { throw error }
+    }
+    return try result.get()
 }
 
 /// `GET /announce?...` for these fields, written by `AnnounceRequest.query` (the writer whose

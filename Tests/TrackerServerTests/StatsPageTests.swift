@@ -56,63 +56,65 @@ import TrackerServer
     static let hostilePeer = Array("<script>alert(1)<!--".utf8)
 
     @Test func theTableSortsSearchesAndShowsPeersInABrowser() async throws {
-        let t = try await RunningTracker.start()
-        defer { Task { try await t.stop() } }
-        // 40 torrents of 1 to 13 peers, a third of them over IPv6, then one with a hostile peer_id.
-        var announces = 0
-        for n in 0..<40 {
-            for i in 0..<(n % 13 + 1) {
-                let host = i % 3 == 0 ? "::1" : "127.0.0.1"
-                _ = try TestClient.get(
-                    host, t.port, announceTarget(hash: testHash(UInt8(n + 100)), peer: testPeer("n\(n)i\(i)"), left: i % 2))
-                announces += 1
+        try await withRunningTracker { t throws in
+            // 40 torrents of 1 to 13 peers, a third of them over IPv6, then one with a hostile peer_id.
+            var announces = 0
+            for n in 0..<40 {
+                for i in 0..<(n % 13 + 1) {
+                    let host = i % 3 == 0 ? "::1" : "127.0.0.1"
+                    _ = try TestClient.get(
+                        host, t.port, announceTarget(hash: testHash(UInt8(n + 100)), peer: testPeer("n\(n)i\(i)"), left: i % 2))
+                    announces += 1
+                }
             }
+            let hostile = testHash(200)
+            _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: hostile, peer: Array("-qB4650-abcdefghijkl".utf8), left: 0))
+            _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: hostile, peer: Self.hostilePeer, left: 1))
+            #expect(announces > 250)
+            let base = "http://127.0.0.1:\(t.port)/stats"
+
+            let bySeeders = try Self.open(base + "#order=1,desc")
+            #expect(bySeeders.console.isEmpty, "\(bySeeders.console)")
+            let rows = bySeeders.rows("torrents")
+            #expect(rows.count == 25, "one page of 25 rows: \(rows.count)")
+            let seeders = rows.compactMap { Int($0[1]) }
+            #expect(seeders == seeders.sorted(by: >) && seeders.first == 7, "\(seeders)")
+            #expect(bySeeders.dom.contains("Showing 1 to 25 of 41 entries"))
+            #expect(bySeeders.dom.contains("<canvas id=\"announces-chart\""), "the charts are on the page")
+
+            let byLeechers = try Self.open(base + "#order=2,asc")
+            #expect(byLeechers.console.isEmpty, "\(byLeechers.console)")
+            #expect(byLeechers.rows("torrents").compactMap { Int($0[2]) }.first == 0)
+
+            let hex = hex20(testHash(105))
+            let searched = try Self.open(base + "#search=" + hex.prefix(10))
+            #expect(searched.console.isEmpty, "\(searched.console)")
+            #expect(searched.rows("torrents").map { $0[0] } == [hex], "\(searched.rows("torrents"))")
+
+            let detail = try Self.open(base + "#torrent=" + hex20(hostile))
+            #expect(detail.console.isEmpty, "\(detail.console)")
+            let peers = detail.rows("peers")
+            #expect(peers.count == 2, "\(peers)")
+            #expect(peers.contains { $0.count >= 3 && $0[1] == "qBittorrent 4.6.5.0" && $0[2] == "seeder" })
+            #expect(peers.contains { $0.first == hex20(Self.hostilePeer) && $0[2] == "leecher" })
+            #expect(!detail.dom.contains("<script>alert"), "the hostile peer_id never becomes markup")
         }
-        let hostile = testHash(200)
-        _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: hostile, peer: Array("-qB4650-abcdefghijkl".utf8), left: 0))
-        _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: hostile, peer: Self.hostilePeer, left: 1))
-        #expect(announces > 250)
-        let base = "http://127.0.0.1:\(t.port)/stats"
-
-        let bySeeders = try Self.open(base + "#order=1,desc")
-        #expect(bySeeders.console.isEmpty, "\(bySeeders.console)")
-        let rows = bySeeders.rows("torrents")
-        #expect(rows.count == 25, "one page of 25 rows: \(rows.count)")
-        let seeders = rows.compactMap { Int($0[1]) }
-        #expect(seeders == seeders.sorted(by: >) && seeders.first == 7, "\(seeders)")
-        #expect(bySeeders.dom.contains("Showing 1 to 25 of 41 entries"))
-        #expect(bySeeders.dom.contains("<canvas id=\"announces-chart\""), "the charts are on the page")
-
-        let byLeechers = try Self.open(base + "#order=2,asc")
-        #expect(byLeechers.console.isEmpty, "\(byLeechers.console)")
-        #expect(byLeechers.rows("torrents").compactMap { Int($0[2]) }.first == 0)
-
-        let hex = hex20(testHash(105))
-        let searched = try Self.open(base + "#search=" + hex.prefix(10))
-        #expect(searched.console.isEmpty, "\(searched.console)")
-        #expect(searched.rows("torrents").map { $0[0] } == [hex], "\(searched.rows("torrents"))")
-
-        let detail = try Self.open(base + "#torrent=" + hex20(hostile))
-        #expect(detail.console.isEmpty, "\(detail.console)")
-        let peers = detail.rows("peers")
-        #expect(peers.count == 2, "\(peers)")
-        #expect(peers.contains { $0.count >= 3 && $0[1] == "qBittorrent 4.6.5.0" && $0[2] == "seeder" })
-        #expect(peers.contains { $0.first == hex20(Self.hostilePeer) && $0[2] == "leecher" })
-        #expect(!detail.dom.contains("<script>alert"), "the hostile peer_id never becomes markup")
     }
 
     @Test func withoutTheScriptsThePageStillShowsTheSummaryAndAFirstPage() async throws {
-        let t = try await RunningTracker.start { $0.stats.assetsDirectory = "/nonexistent" }
-        defer { Task { try await t.stop() } }
-        for n in 0..<30 { _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: testHash(UInt8(n)), peer: testPeer("p\(n)"))) }
-        let r = try TestClient.get("127.0.0.1", t.port, "/stats")
-        let html = String(decoding: r.body, as: UTF8.self)
-        #expect(r.status == 200 && !html.contains("<script"))
-        #expect(Page(dom: html, console: []).rows("torrents").count == 25)
-        #expect(html.contains("<th>Torrents</th><td>30</td>"))
-        #expect(r.header("Content-Security-Policy")?.hasPrefix("default-src 'none'; script-src 'self'") == true)
-        #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/jquery/jquery.min.js").status == 404)
-        #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/squall-stats.js").status == 200)
-        #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/../../etc/passwd").status == 404)
+        try await withRunningTracker({ $0.stats.assetsDirectory = "/nonexistent" }) { t throws in
+            for n in 0..<30 {
+                _ = try TestClient.get("127.0.0.1", t.port, announceTarget(hash: testHash(UInt8(n)), peer: testPeer("p\(n)")))
+            }
+            let r = try TestClient.get("127.0.0.1", t.port, "/stats")
+            let html = String(decoding: r.body, as: UTF8.self)
+            #expect(r.status == 200 && !html.contains("<script"))
+            #expect(Page(dom: html, console: []).rows("torrents").count == 25)
+            #expect(html.contains("<th>Torrents</th><td>30</td>"))
+            #expect(r.header("Content-Security-Policy")?.hasPrefix("default-src 'none'; script-src 'self'") == true)
+            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/jquery/jquery.min.js").status == 404)
+            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/squall-stats.js").status == 200)
+            #expect(try TestClient.get("127.0.0.1", t.port, "/stats/assets/../../etc/passwd").status == 404)
+        }
     }
 }

@@ -1,11 +1,11 @@
 import Foundation
 import NIOCore
 import RedisStore
-import StoreConformance
 import Synchronization
 import Testing
 import TrackerCore
 import TrackerProtocol
+import TrackerTestSupport
 
 @testable import TrackerTLS
 

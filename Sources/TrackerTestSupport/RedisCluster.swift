@@ -22,11 +22,11 @@ public final class RedisCluster: @unchecked Sendable {
         for i in 0..<(3 * (1 + replicasPerMaster)) {
             let nodeDir = dir + "/\(i)"
             try FileManager.default.createDirectory(atPath: nodeDir, withIntermediateDirectories: true)
-            let port = try RedisServer.freePort()
+            let port = try FreePort.next()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
             p.arguments = [
-                "--port", "\(port)", "--cluster-port", "\(try RedisServer.freePort())", "--bind", "127.0.0.1",
+                "--port", "\(port)", "--cluster-port", "\(try FreePort.next())", "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-config-file", nodeDir + "/nodes.conf", "--save", "", "--appendonly", "no",
                 "--dir", nodeDir, "--enable-debug-command", "local", "--cluster-node-timeout", "\(nodeTimeoutMilliseconds)",
                 "--cluster-require-full-coverage", requireFullCoverage ? "yes" : "no",

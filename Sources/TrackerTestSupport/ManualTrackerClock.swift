@@ -1,3 +1,5 @@
+public import TrackerCore
+
 /// A clock that moves only when told: tests advance time instead of sleeping.
 public final class ManualTrackerClock: TrackerClock {
     private let seconds: Locked<UInt32>
