@@ -25,7 +25,7 @@ public struct MemoryStoreLimits: Sendable, Equatable {
 /// touched (checked at most every `lazySweepSpacing` seconds per torrent) and by `expire()`,
 /// which a background service calls; a torrent left with no peers is dropped by `expire()`.
 public final class MemoryStore: PeerStore {
-    public let kind = "memory"
+    public let kind = StoreKind.memory
     private let shards: [Shard]
     private let shardMask: Int
     private let seed: UInt64

@@ -18,7 +18,7 @@ public import TrackerCore
 /// timed out): a master that died sends no `MOVED`, and once its replica is promoted the map
 /// names the new master. The command itself follows `MOVED` and `ASK` at once.
 final class RedisClient: Sendable {
-    typealias Callback = RedisLink.Callback
+    typealias Callback = RedisConnection.Callback
     private let options: RedisOptions
     private let scripts: [RedisScript]
     private let loops: [any EventLoop]
@@ -32,7 +32,7 @@ final class RedisClient: Sendable {
 
     private struct Routing: ~Copyable {
         /// Links to each server, `perLoop` per loop, in loop order.
-        var servers: [RedisEndpoint: [RedisLink]] = [:]
+        var servers: [RedisEndpoint: [RedisConnection]] = [:]
         /// Cluster only: the master of each slot, when known.
         var slots = [RedisEndpoint?](repeating: nil, count: RedisSlot.count)
         var lastRefresh = NIODeadline.distantPast
@@ -60,13 +60,13 @@ final class RedisClient: Sendable {
     deinit { refresher.withLock { $0?.cancel() } }
 
     /// The links of every server known so far.
-    private var allLinks: [RedisLink] { routing.withLock { r in r.servers.values.flatMap { $0 } } }
+    private var allLinks: [RedisConnection] { routing.withLock { r in r.servers.values.flatMap { $0 } } }
 
-    private func links(_ server: RedisEndpoint) -> [RedisLink] {
+    private func links(_ server: RedisEndpoint) -> [RedisConnection] {
         routing.withLock { r in
             if let known = r.servers[server] { return known }
             let made = loops.flatMap { loop in
-                (0..<perLoop).map { _ in RedisLink(endpoint: server, options: options, scripts: scripts, loop: loop) }
+                (0..<perLoop).map { _ in RedisConnection(endpoint: server, options: options, scripts: scripts, loop: loop) }
             }
             r.servers[server] = made
             return made
@@ -81,13 +81,13 @@ final class RedisClient: Sendable {
 
     /// Calls `body` on the loop of a link to the server of `slot` (the caller's loop when it has
     /// one); everything `body` sends on the link goes out in one write.
-    func withLink(slot: Int?, _ body: @escaping @Sendable (RedisLink) -> Void) {
+    func withLink(slot: Int?, _ body: @escaping @Sendable (RedisConnection) -> Void) {
         let l = pick(server(slot: slot))
         l.onLoop { body(l) }
     }
 
     /// A link to `server`: on the caller's loop when it is one of the group's, else round-robin.
-    private func pick(_ server: RedisEndpoint) -> RedisLink {
+    private func pick(_ server: RedisEndpoint) -> RedisConnection {
         let all = links(server)
         let n = next.add(1, ordering: .relaxed).oldValue
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let at = byLoop[ObjectIdentifier(loop)] {
@@ -98,7 +98,7 @@ final class RedisClient: Sendable {
     }
 
     /// A link to `server` on `loop` (for following a redirection without leaving the loop).
-    private func link(_ server: RedisEndpoint, on loop: any EventLoop) -> RedisLink {
+    private func link(_ server: RedisEndpoint, on loop: any EventLoop) -> RedisConnection {
         let all = links(server)
         let at = byLoop[ObjectIdentifier(loop)] ?? 0
         return all[at * perLoop]
@@ -108,7 +108,7 @@ final class RedisClient: Sendable {
     /// masters and retrying `TRYAGAIN` after 50 ms, five times at most. `asking` sends `ASKING`
     /// first (the command follows an `ASK`).
     func send(
-        on link: RedisLink, hops: Int = 0, asking: Bool = false, _ command: @escaping (RedisLink, @escaping Callback) -> Void,
+        on link: RedisConnection, hops: Int = 0, asking: Bool = false, _ command: @escaping (RedisConnection, @escaping Callback) -> Void,
         _ callback: @escaping Callback
     ) {
         if asking { link.command([Array("ASKING".utf8)]) { _ in } }

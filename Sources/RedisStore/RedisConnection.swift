@@ -1,67 +1,213 @@
-import CHiredis
-import CSquallRedisShims
+import NIOCore
+import NIOPosix
 
-#if canImport(Glibc)
-    import Glibc
-#endif
+/// A Lua script Squall runs with `EVALSHA`.
+struct RedisScript: Sendable {
+    let name: String
+    let source: String
+}
 
-/// One blocking connection to Redis through hiredis: the sole owner of its `redisContext`,
-/// freed in `deinit`. Not thread-safe: a connection belongs to one thread at a time, and
-/// blocking calls never run on an event loop.
-public final class RedisConnection {
-    private let context: UnsafeMutablePointer<redisContext>
-    public let endpoint: RedisEndpoint
+/// One connection to one Redis server, owned by one event loop: every call happens on that
+/// loop and completes on it, so an announce never changes thread to reach Redis. Commands sent
+/// while it connects wait (at most `maxQueued` of them); after a failure it stays down for a
+/// backoff (50 ms doubling to 2 s) during which commands fail at once, then reconnects on the
+/// next command. Each connection authenticates, selects its database and loads the scripts
+/// before carrying commands.
+final class RedisConnection: @unchecked Sendable {
+    typealias Callback = RedisPipelineHandler.Callback
+    // Everything below `loop` is touched only on `loop`.
+    let loop: any EventLoop
+    let endpoint: RedisEndpoint
+    private let options: RedisOptions
+    private let scripts: [RedisScript]
+    private static let maxQueued = 4096
+    private static let firstBackoff = TimeAmount.milliseconds(50)
+    private static let maxBackoff = TimeAmount.seconds(2)
 
-    /// Connects; `timeout` bounds the connect and, afterwards, each command.
-    public init(_ endpoint: RedisEndpoint, timeout: Duration) throws(RedisError) {
+    private enum State {
+        case down(retryAt: NIODeadline, reason: String)
+        case connecting
+        case ready(RedisPipelineHandler)
+    }
+    private var state: State = .down(retryAt: .distantPast, reason: "not connected")
+    private var queued: [(command: RedisArguments, callback: Callback)] = []
+    private var backoff = firstBackoff
+    private var shas: [String: [UInt8]] = [:]
+    /// The store's sample hints for the torrents this link carries (used on `loop` only).
+    let hints = SampleHints()
+
+    init(endpoint: RedisEndpoint, options: RedisOptions, scripts: [RedisScript], loop: any EventLoop) {
         self.endpoint = endpoint
-        let tv = Self.timeval(timeout)
-        let made: UnsafeMutablePointer<redisContext>? =
-            switch endpoint {
-            case .tcp(let host, let port): redisConnectWithTimeout(host, Int32(port), tv)
-            case .unix(let path): redisConnectUnixWithTimeout(path, tv)
+        self.options = options
+        self.scripts = scripts
+        self.loop = loop
+    }
+
+    /// Runs `body` on this link's loop: inline when already there.
+    func onLoop(_ body: @escaping @Sendable () -> Void) {
+        if loop.inEventLoop { body() } else { loop.execute(body) }
+    }
+
+    func command(_ arguments: [[UInt8]], _ callback: @escaping Callback) {
+        send(RedisArguments(arguments), callback)
+    }
+
+    func command(_ arguments: RedisArguments, _ callback: @escaping Callback) {
+        send(arguments, callback)
+    }
+
+    /// `EVALSHA`; after `NOSCRIPT` (someone flushed the script cache) the script is sent whole
+    /// with `EVAL`, which loads it again. `tail` is the key count, the keys and the arguments.
+    func eval(_ script: RedisScript, tail: RedisArguments, _ callback: @escaping Callback) {
+        guard let sha = shas[script.name] else {
+            command(Self.prefixed(["EVAL", script.source], tail), callback)
+            return
+        }
+        var evalsha = RedisArguments()
+        evalsha.append("EVALSHA")
+        evalsha.append(sha)
+        evalsha.append(contentsOf: tail)
+        command(evalsha) { result in
+            if case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") {
+                self.command(Self.prefixed(["EVAL", script.source], tail), callback)
+            } else {
+                callback(result)
             }
-        guard let made else { throw RedisError("\(endpoint): cannot allocate a Redis context") }
-        if made.pointee.err != 0 {
-            let why = Self.errorText(made)
-            redisFree(made)
-            throw RedisError("\(endpoint): \(why)")
-        }
-        // The reader that bounds array headers (see `RedisReader`), for this connection too.
-        if let bounded = squall_redis_reader_create(RedisReader.maxElements) {
-            redisReaderFree(made.pointee.reader)
-            made.pointee.reader = bounded
-        }
-        context = made
-        guard redisSetTimeout(context, tv) == REDIS_OK else { throw RedisError("\(endpoint): cannot set the command timeout") }
-    }
-
-    deinit { redisFree(context) }
-
-    /// Sends one command (each argument binary-safe) and waits for its reply. Error replies are
-    /// values; a broken connection throws.
-    public func command(_ arguments: [[UInt8]]) throws(RedisError) -> RedisValue {
-        let reply: UnsafeMutableRawPointer? = RedisArguments(arguments).withArgv { argc, argv, lengths in
-            redisCommandArgv(context, argc, argv, lengths)
-        }
-        guard let reply else { throw RedisError("\(endpoint): \(Self.errorText(context))") }
-        defer { freeReplyObject(reply) }
-        return RedisValue(copying: reply.assumingMemoryBound(to: redisReply.self))
-    }
-
-    /// `command` with text arguments.
-    public func command(_ arguments: String...) throws(RedisError) -> RedisValue {
-        try command(arguments.map { Array($0.utf8) })
-    }
-
-    private static func errorText(_ c: UnsafeMutablePointer<redisContext>) -> String {
-        withUnsafeBytes(of: c.pointee.errstr) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
-    private static func timeval(_ d: Duration) -> Glibc.timeval {
-        let (seconds, attoseconds) = d.components
-        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    func eval(_ script: RedisScript, keys: [[UInt8]], arguments: [[UInt8]], _ callback: @escaping Callback) {
+        eval(script, tail: RedisArguments([Array(String(keys.count).utf8)] + keys + arguments), callback)
+    }
+
+    private static func prefixed(_ head: [String], _ tail: RedisArguments) -> RedisArguments {
+        var a = RedisArguments()
+        for h in head { a.append(h) }
+        a.append(contentsOf: tail)
+        return a
+    }
+
+    func send(_ command: RedisArguments, _ callback: @escaping Callback) {
+        loop.preconditionInEventLoop()
+        switch state {
+        case .ready(let handler):
+            handler.send(command, callback)
+        case .connecting:
+            guard queued.count < Self.maxQueued else {
+                callback(.failure(RedisError("\(endpoint): too many commands waiting for a connection")))
+                return
+            }
+            queued.append((command, callback))
+        case .down(let retryAt, let reason):
+            guard NIODeadline.now() >= retryAt else {
+                callback(.failure(RedisError("\(endpoint): \(reason)")))
+                return
+            }
+            queued.append((command, callback))
+            connect()
+        }
+    }
+
+    /// Closes the connection, if any (commands waiting on it fail).
+    func close() {
+        onLoop {
+            if case .ready(let handler) = self.state { handler.close() }
+        }
+    }
+
+    private func connect() {
+        state = .connecting
+        let handler = RedisPipelineHandler(timeout: options.timeout.timeAmount)
+        let bound = NIOLoopBound(handler, eventLoop: loop)
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(options.connectTimeout.timeAmount)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
+            }
+        let connected: EventLoopFuture<any Channel> =
+            switch endpoint {
+            case .tcp(let host, let port):
+                // An address needs no resolver (NIO's runs getaddrinfo on a shared dispatch queue).
+                if let address = try? SocketAddress(ipAddress: host, port: port) {
+                    bootstrap.connect(to: address)
+                } else {
+                    bootstrap.connect(host: host, port: port)
+                }
+            case .unix(let path): bootstrap.connect(unixDomainSocketPath: path)
+            }
+        connected.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                channel.closeFuture.assumeIsolated().whenComplete { _ in self.lost(handler) }
+                self.handshake(handler)
+            case .failure(let error):
+                self.failed("\(error)")
+            }
+        }
+    }
+
+    /// AUTH, SELECT and SCRIPT LOAD, pipelined; the queued commands go once all succeeded.
+    private func handshake(_ handler: RedisPipelineHandler) {
+        var steps: [(name: String, command: [[UInt8]])] = []
+        if let password = options.password {
+            steps.append(
+                ("authentication", [Array("AUTH".utf8)] + (options.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)]))
+        }
+        if options.database != 0 {
+            steps.append(("SELECT \(options.database)", [Array("SELECT".utf8), Array(String(options.database).utf8)]))
+        }
+        for s in scripts { steps.append(("loading script \(s.name)", [Array("SCRIPT".utf8), Array("LOAD".utf8), Array(s.source.utf8)])) }
+        var remaining = steps.count
+        var problem: String?
+        let finish = {
+            if let problem {
+                handler.close()
+                self.failed(problem)
+                return
+            }
+            self.state = .ready(handler)
+            self.backoff = Self.firstBackoff
+            let queued = self.queued
+            self.queued = []
+            for q in queued { handler.send(q.command, q.callback) }
+        }
+        if steps.isEmpty { return finish() }
+        for step in steps {
+            handler.send(RedisArguments(step.command)) { result in
+                switch result {
+                case .success(.error(let message)): problem = problem ?? "\(step.name) failed: \(message)"
+                case .failure(let error): problem = problem ?? "\(error)"
+                case .success(let value):
+                    if step.name.hasPrefix("loading script"), let sha = value.bytes,
+                        let name = self.scripts.first(where: { step.name == "loading script \($0.name)" })?.name
+                    {
+                        self.shas[name] = sha
+                    }
+                }
+                remaining -= 1
+                if remaining == 0 { finish() }
+            }
+        }
+    }
+
+    private func lost(_ handler: RedisPipelineHandler) {
+        // Only the current connection's loss matters; a failed handshake already moved on.
+        guard case .ready(let current) = state, current === handler else { return }
+        state = .down(retryAt: .now(), reason: "connection lost")
+    }
+
+    private func failed(_ reason: String) {
+        state = .down(retryAt: .now() + backoff, reason: reason)
+        backoff = min(backoff * 2, Self.maxBackoff)
+        let queued = self.queued
+        self.queued = []
+        for q in queued { q.callback(.failure(RedisError("\(endpoint): \(reason)"))) }
+    }
+}
+
+extension Duration {
+    var timeAmount: TimeAmount {
+        let (seconds, attoseconds) = components
+        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 }

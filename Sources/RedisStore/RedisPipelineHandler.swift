@@ -120,3 +120,7 @@ extension RedisPipelineHandler {
         fail(context, RedisError("connection closed"))
     }
 }
+
+// Touched only on its channel's event loop, as NIO handlers are: never sent elsewhere.
+@available(*, unavailable)
+extension RedisPipelineHandler: Sendable {}

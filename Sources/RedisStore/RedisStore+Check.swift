@@ -19,7 +19,7 @@ extension RedisStore {
     /// Refuses a Redis whose keys under the prefix are laid out for another Squall (records of
     /// another size would be misread): the layout is written the first time, and an older
     /// Squall's data, which has no layout key, is recognised by its index.
-    static func checkLayout(_ c: RedisConnection, _ options: RedisOptions) throws(RedisError) {
+    static func checkLayout(_ c: BlockingRedisConnection, _ options: RedisOptions) throws(RedisError) {
         let keys = RedisKeys(prefix: options.prefix)
         let layout = Array(RedisKeys.layout.utf8)
         let advice =
@@ -59,8 +59,8 @@ extension RedisStore {
     }
 
     /// A blocking connection, authenticated.
-    static func connect(_ endpoint: RedisEndpoint, _ options: RedisOptions) throws(RedisError) -> RedisConnection {
-        let c = try RedisConnection(endpoint, timeout: options.connectTimeout)
+    static func connect(_ endpoint: RedisEndpoint, _ options: RedisOptions) throws(RedisError) -> BlockingRedisConnection {
+        let c = try BlockingRedisConnection(endpoint, timeout: options.connectTimeout)
         if let password = options.password {
             let auth = try c.command([Array("AUTH".utf8)] + (options.username.map { [Array($0.utf8)] } ?? []) + [Array(password.utf8)])
             if case .error(let message) = auth { throw RedisError("\(options.redacted): authentication failed: \(message)") }

@@ -13,7 +13,7 @@ public import TrackerCore
 /// command timeout, and the connections come back by themselves.
 public final class RedisStore: PeerStore, Sendable {
     /// `redis`, or `redis-cluster`.
-    public let kind: String
+    public let kind: StoreKind
     /// Commands complete on the links' event loops.
     public var completesInline: Bool { false }
     /// Commands sent from threads that are not the group's loops (see `RedisClient`).
@@ -54,7 +54,7 @@ public final class RedisStore: PeerStore, Sendable {
         self.keys = keys
         let share = { (cap: Int) in (cap + keys.buckets - 1) / keys.buckets }
         shares = (share(maxTorrents), share(maxPeers))
-        kind = options.isCluster ? "redis-cluster" : "redis"
+        kind = options.isCluster ? .redisCluster : .redis
         self.clock = clock
         ttl = peerTTL
         self.maxPeersPerTorrent = maxPeersPerTorrent

@@ -11,6 +11,13 @@ public enum PeerRole: UInt8, Sendable, Equatable {
     public var wantsSeeders: Bool { self == .leecher }
 }
 
+/// The stores Squall has; the raw value is what logs, `/health` and `/stats.json` show.
+public enum StoreKind: String, Sendable {
+    case memory
+    case redis
+    case redisCluster = "redis-cluster"
+}
+
 /// The one store verb an announce needs: record the peer (or remove it) and sample others.
 public struct PeerAnnounce: Sendable, Equatable {
     public var infoHash: InfoHash
@@ -112,8 +119,8 @@ public protocol PeerStore: Sendable {
     func torrentRows() async throws(StoreError) -> [TorrentRow]
     /// At most `limit` peers of one torrent, seeders first; nil when the torrent has none.
     func peerRows(of hash: InfoHash, limit: Int) async throws(StoreError) -> [PeerRow]?
-    /// A short name for logs and `/health`: `memory`, `redis`...
-    var kind: String { get }
+    /// Which store this is, for logs, `/health` and the statistics.
+    var kind: StoreKind { get }
     /// True when the hot-path verbs complete inline on the caller's thread (a store in this
     /// process). False for a networked store, whose connections belong to event loops: callers
     /// off a loop (the plain-HTTP acceptor threads) call it from a loop of their own choosing,

@@ -202,8 +202,8 @@ public enum HTTPHeadParser {
 }
 
 /// HTTP/1.1 status reason phrases.
-public enum HTTPResponseHead {
-    public static func reason(_ status: Int) -> String {
+public enum HTTPReasonPhrase {
+    public static func of(_ status: Int) -> String {
         switch status {
         case 200: "OK"
         case 301: "Moved Permanently"

@@ -26,7 +26,7 @@ extension ByteBuffer {
         switch status {
         case 200: writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: ")
         default:
-            writeString("HTTP/1.1 \(status) \(HTTPResponseHead.reason(status))\r\nContent-Type: ")
+            writeString("HTTP/1.1 \(status) \(HTTPReasonPhrase.of(status))\r\nContent-Type: ")
         }
         writeStaticString(contentType)
         writeStaticString("\r\nContent-Length: ")

@@ -12,7 +12,7 @@ struct StatusEndpoints: Sendable {
     func health(detailed: Bool) async -> HTTPReply {
         let expiry = certificateExpiresIn()
         let up = await store.health()
-        let json = detailed ? Self.health(up, store: store.kind, certificateExpiresIn: expiry) : Self.bareHealth(up)
+        let json = detailed ? Self.health(up, store: store.kind.rawValue, certificateExpiresIn: expiry) : Self.bareHealth(up)
         return HTTPReply(status: up ? 200 : 503, contentType: "application/json", body: Array(json.utf8))
     }
 

@@ -189,7 +189,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
                     switch rejection {
                     case .methodWithBody: .text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"])
                     case .body: .text(400, "request bodies are not accepted", close: true)
-                    default: .text(status, HTTPResponseHead.reason(status).lowercased(), close: true)
+                    default: .text(status, HTTPReasonPhrase.of(status).lowercased(), close: true)
                     }
                 return writeFinal(context, reply, .closing)
             case .route(let head, _):
@@ -270,3 +270,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
         }
     }
 }
+
+// Touched only on its channel's event loop, as NIO handlers are: never sent elsewhere.
+@available(*, unavailable)
+extension TrackerConnectionHandler: Sendable {}

@@ -138,8 +138,8 @@ final class TrackerMetrics: Sendable {
         }
     }
 
-    func connection(_ where_: Served) {
-        served[Served.allCases.firstIndex(of: where_)!].increment()
+    func connection(_ path: Served) {
+        served[Served.allCases.firstIndex(of: path)!].increment()
     }
 
     func refused(_ r: ConnectionRegistry.Refusal) {

@@ -10,8 +10,8 @@ public struct BoundListener: Sendable {
     public let tls: Bool
     /// `http://HOST:PORT/announce` or `https://...`.
     public var announceURL: String {
-        let where_ = ListenAddress(bound: address).map(\.description) ?? "\(address)"
-        return "\(tls ? "https" : "http")://\(where_)/announce"
+        let host = ListenAddress(bound: address).map(\.description) ?? "\(address)"
+        return "\(tls ? "https" : "http")://\(host)/announce"
     }
 }
 

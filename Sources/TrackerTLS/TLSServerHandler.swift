@@ -232,3 +232,7 @@ public final class TLSServerHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 }
+
+// Touched only on its channel's event loop, as NIO handlers are: never sent elsewhere.
+@available(*, unavailable)
+extension TLSServerHandler: Sendable {}

@@ -65,7 +65,9 @@ public final class RedisCluster: @unchecked Sendable {
 
     public var url: String { "redis+cluster://" + nodes.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
 
-    public func connection(_ i: Int) throws -> RedisConnection { try RedisConnection(nodes[i].endpoint, timeout: .seconds(5)) }
+    public func connection(_ i: Int) throws -> BlockingRedisConnection {
+        try BlockingRedisConnection(nodes[i].endpoint, timeout: .seconds(5))
+    }
 
     /// This node's id.
     public func id(_ i: Int) throws -> String {
@@ -95,10 +97,10 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Polls until `ready`; 45 s, as a loaded two-core machine running the whole suite can take
     /// long to bring six nodes and their replication up.
-    private static func waitFor(_ port: Int, _ ready: (RedisConnection) -> Bool) throws {
+    private static func waitFor(_ port: Int, _ ready: (BlockingRedisConnection) -> Bool) throws {
         let deadline = Date().addingTimeInterval(45)
         while Date() < deadline {
-            if let c = try? RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)), ready(c) { return }
+            if let c = try? BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)), ready(c) { return }
             usleep(50_000)
         }
         throw RedisError("redis cluster node on port \(port) not ready")

@@ -35,7 +35,7 @@ public final class RedisServer: @unchecked Sendable {
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while true {
-            if let c = try? RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)),
+            if let c = try? BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)),
                 (try? c.command("PING")) == .status("PONG")
             {
                 return

@@ -130,7 +130,7 @@ struct Serve: AsyncParsableCommand {
         do {
             let addresses = try await server.start()
             let urls = addresses.map(\.announceURL)
-            ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind)"]
+            ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind.rawValue)"]
         } catch let e as ListenError {
             try? await group.shutdownGracefully()
             fail("\(e)")

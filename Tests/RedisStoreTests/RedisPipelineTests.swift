@@ -46,7 +46,7 @@ import TrackerTestSupport
 
     /// Clients connected to `server`, not counting the one asking.
     static func clients(_ server: RedisServer) throws -> Int {
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         guard case .string(let list) = try c.command("CLIENT", "LIST") else { return -1 }
         return String(decoding: list, as: UTF8.self).split(separator: "\n").count - 1
     }
@@ -78,7 +78,7 @@ import TrackerTestSupport
         let store = RedisStore(endpoint: server.endpoint, timeout: .milliseconds(300), clock: ManualTrackerClock(), peerTTL: 1860)
         _ = try await Self.announce(store, peer: 1)
         // CLIENT PAUSE holds every client's commands for 2 s; it has begun when it answers.
-        let admin = try RedisConnection(server.endpoint, timeout: .seconds(5))
+        let admin = try BlockingRedisConnection(server.endpoint, timeout: .seconds(5))
         #expect(try admin.command("CLIENT", "PAUSE", "2000", "ALL") == .status("OK"))
         let (result, took) = try #require(await Self.timedAnnounce(store, peer: 2))
         #expect(result.failure?.failure.reason == "storage unavailable, retry later", "\(result)")
@@ -163,14 +163,24 @@ import TrackerTestSupport
 
     @Test func aWrongPasswordFailsAnnouncesAndNeverHangs() async throws {
         let server = try RedisServer()
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         _ = try c.command("CONFIG", "SET", "requirepass", "right")
         let wrong = RedisStore(
             options: RedisOptions(endpoint: server.endpoint, password: "wrong"), clock: ManualTrackerClock(), peerTTL: 1860)
-        await #expect(throws: StoreError.self) { try await Self.announce(wrong, peer: 1) }
+        // A hang fails here within seconds (DeadlineExceeded), not at the suite's time limit.
+        let refused = try await within(.seconds(5)) { () async -> Result<SwarmReply, StoreError> in
+            do { return .success(try await Self.announce(wrong, peer: 1)) } catch {
+                return .failure(error as? StoreError ?? .unavailable("\(error)"))
+            }
+        }
+        guard case .failure(.unavailable(let why)) = refused else {
+            Issue.record("a wrong password was not refused: \(refused)")
+            return
+        }
+        #expect(why.lowercased().contains("auth") || why.contains("WRONGPASS"), "\(why)")
         let right = RedisStore(
             options: RedisOptions(endpoint: server.endpoint, password: "right"), clock: ManualTrackerClock(), peerTTL: 1860)
-        #expect(try await Self.announce(right, peer: 1).incomplete == 1)
+        #expect(try await within(.seconds(5)) { try await Self.announce(right, peer: 1) }.incomplete == 1)
     }
 }
 

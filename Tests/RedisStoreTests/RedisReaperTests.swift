@@ -17,23 +17,6 @@ import TrackerTestSupport
                 numwant: 0))
     }
 
-    /// Runs `body`, failing (not hanging) if it takes longer than `seconds`.
-    func within<T: Sendable>(_ seconds: Int, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                return nil
-            }
-            guard let first = try await group.next(), let value = first else {
-                group.cancelAll()
-                throw StoreError.unavailable("did not finish within \(seconds) s")
-            }
-            group.cancelAll()
-            return value
-        }
-    }
-
     @Test func malformedIndexEntriesForeignRecordsAndMissingStringsAreRepairedAndExpiryGoesOn() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
@@ -42,7 +25,7 @@ import TrackerTestSupport
         for h in [healthy, foreign, noRecords] {
             for p in 1...3 { try await announce(store, h, peer: p) }
         }
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         // Entries no Squall wrote: too short, and 40 characters that are not hex.
         _ = try c.command("ZADD", "squall:torrents", "0", "not-a-torrent")
         _ = try c.command("ZADD", "squall:torrents", "0", String(repeating: "zz", count: 20))
@@ -53,7 +36,7 @@ import TrackerTestSupport
         _ = try c.command("DEL", "squall:{\(noRecords.raw.hex)}:l")
         clock.advance(by: 1900)
         // Before: the malformed entries were found due again forever (the reaper never ended).
-        let removed = try await within(30) { try await store.expire() }
+        let removed = try await within(.seconds(30)) { try await store.expire() }
         #expect(removed == 5, "the healthy torrent's peers and the two real ones of the torrent with a foreign record")
         #expect(try c.command("ZCARD", "squall:torrents") == .integer(0), "every entry swept or removed")
         for h in [healthy, foreign, noRecords] {
@@ -64,7 +47,7 @@ import TrackerTestSupport
         // Expiry goes on afterwards for new torrents.
         try await announce(store, hash(4), peer: 9)
         clock.advance(by: 1900)
-        #expect(try await within(30) { try await store.expire() } == 1)
+        #expect(try await within(.seconds(30)) { try await store.expire() } == 1)
     }
 
     /// A records string holds about what its records need: grown to fit the allocator's size
@@ -75,7 +58,7 @@ import TrackerTestSupport
         let store = RedisStore(endpoint: server.endpoint, connections: 2, clock: clock, peerTTL: 1860)
         let h = hash(7)
         for p in 1...3000 { try await announce(store, h, peer: p) }
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         let key = "squall:{\(h.raw.hex)}:l"
         func strlen() throws -> Int { try c.command("STRLEN", key).integer ?? 0 }
         func usage() throws -> Int { try c.command("MEMORY", "USAGE", key).integer ?? 0 }
@@ -131,7 +114,7 @@ import TrackerTestSupport
         let store = RedisStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
         let h = hash(6)
         for p in 1...3 { try await announce(store, h, peer: p) }
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         for (field, value) in [("l", "9223372036854775807"), ("l", "-5"), ("d", "-1")] {
             _ = try c.command("HSET", "squall:{\(h.raw.hex)}:m", field, value)
             await #expect(throws: StoreError.self, "\(field) = \(value)") { try await announce(store, h, peer: 4) }
@@ -162,7 +145,7 @@ import TrackerTestSupport
             }
             try await group.waitForAll()
         }
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         #expect(try c.command("ZCARD", "squall:torrents") == .integer(torrents))
         clock.advance(by: 1900)
         let pass = Task { try await store.expire() }
@@ -185,7 +168,7 @@ import TrackerTestSupport
             return
         }
         #expect(left > torrents / 2, "\(torrents - left) of \(torrents) swept before it stopped")
-        #expect(try await within(60) { try await store.expire() } == left)
+        #expect(try await within(.seconds(60)) { try await store.expire() } == left)
         #expect(try await store.totals() == SwarmTotals())
     }
 
@@ -206,12 +189,12 @@ import TrackerTestSupport
             try await group.waitForAll()
         }
         #expect(try await store.totals().peers == peers)
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(5))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(5))
         _ = try c.command("CONFIG", "SET", "slowlog-log-slower-than", "5000")
         _ = try c.command("CONFIG", "SET", "slowlog-max-len", "100000")
         _ = try c.command("SLOWLOG", "RESET")
         clock.advance(by: 1900)
-        #expect(try await within(120) { try await store.expire() } == peers)
+        #expect(try await within(.seconds(120)) { try await store.expire() } == peers)
         let slow = try c.command("SLOWLOG", "GET", "100000")
         // Each entry: id, time, microseconds, command. A sweep call does about a millisecond of
         // work (`sweepChunk` slots); on this shared two-core machine any command, even an O(1)

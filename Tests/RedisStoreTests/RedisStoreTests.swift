@@ -75,7 +75,7 @@ import TrackerTestSupport
         let before = Int(time(nil))
         _ = try await Self.announce(store, peer: 1, port: 4001)
         let after = Int(time(nil))
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         let hex = StoreConformance.hashForTests(1).raw.hex
         let stamp = try c.command("HGET", "squall:{\(hex)}:m", "a").bytes.flatMap { Int(String(decoding: $0, as: UTF8.self)) }
         #expect(

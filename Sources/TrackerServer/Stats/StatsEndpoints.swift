@@ -79,7 +79,7 @@ final class StatsEndpoints: Sendable {
         let totals = try? await store.totals()
         let up = await store.health()
         return StatsSummary(
-            version: TrackerRouter.version, uptime: uptime, store: store.kind, storeUp: up, totals: totals,
+            version: TrackerRouter.version, uptime: uptime, store: store.kind.rawValue, storeUp: up, totals: totals,
             announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry)
     }
 

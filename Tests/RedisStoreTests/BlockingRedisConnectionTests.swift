@@ -6,7 +6,7 @@ import TrackerTestSupport
 @Suite struct RedisConnectionTests {
     @Test func repliesOfEveryTypeAreCopiedOut() throws {
         let server = try RedisServer()
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         #expect(try c.command("PING") == .status("PONG"))
         #expect(try c.command("SET", "k", "v") == .status("OK"))
         #expect(try c.command("GET", "k") == .string(Array("v".utf8)))
@@ -27,7 +27,7 @@ import TrackerTestSupport
 
     @Test func keysAndValuesAreBinarySafe() throws {
         let server = try RedisServer()
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(2))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         let key: [UInt8] = [0, 0xFF, 0x7B, 0x7D, 0x0D, 0x0A, 0x20, 0]
         let value = (0...255).map(UInt8.init)
         #expect(try c.command([Array("SET".utf8), key, value]) == .status("OK"))
@@ -39,14 +39,14 @@ import TrackerTestSupport
 
     @Test func unixSocketsWork() throws {
         let server = try RedisServer()
-        let c = try RedisConnection(.unix(path: server.socketPath), timeout: .seconds(2))
+        let c = try BlockingRedisConnection(.unix(path: server.socketPath), timeout: .seconds(2))
         #expect(try c.command("PING") == .status("PONG"))
     }
 
     @Test func failuresNameTheServerAndTheReason() throws {
         let port = try FreePort.next()
         do {
-            _ = try RedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1))
+            _ = try BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1))
             Issue.record("connected to nothing")
         } catch {
             #expect(error.description.hasPrefix("127.0.0.1:\(port): "), "\(error)")
@@ -54,7 +54,7 @@ import TrackerTestSupport
         }
         // A server that goes away mid-connection: the next command throws.
         let server = try RedisServer()
-        let c = try RedisConnection(server.endpoint, timeout: .seconds(1))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(1))
         #expect(try c.command("PING") == .status("PONG"))
         server.stop()
         #expect(throws: RedisError.self) { try c.command("PING") }
@@ -62,7 +62,7 @@ import TrackerTestSupport
 
     @Test func aCommandThatTakesTooLongTimesOut() throws {
         let server = try RedisServer()
-        let c = try RedisConnection(server.endpoint, timeout: .milliseconds(200))
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .milliseconds(200))
         // DEBUG SLEEP holds the server for longer than the command timeout.
         #expect(throws: RedisError.self) { try c.command("DEBUG", "SLEEP", "1") }
     }
