@@ -122,18 +122,41 @@ let base =
                 .uploaded == 0)
     }
 
-    /// Named regression inputs: what real clients send.
-    @Test(arguments: [
-        // qBittorrent 4.6 (libtorrent 2.0), IPv4, mixed-case escapes from a hand-built URL.
-        "info_hash=%12%34Vx%9A%bc%DE%f0%11%22%33%44%55%66%77%88%99%aa%BB%cc&peer_id=-qB4650-t~W1m8Yk(Zz!&port=8999&uploaded=0&downloaded=0&left=1048576&corrupt=0&key=0A1B2C3D&event=started&numwant=200&compact=1&no_peer_id=1&supportcrypto=1&redundant=0",
-        // Transmission 3.00: unescaped unreserved bytes, "-TR3000-" prefix.
-        "info_hash=.-_~0123456789ABCDEF&peer_id=-TR3000-0q6l5w8k7a3v&port=51413&uploaded=0&downloaded=0&left=0&numwant=80&key=6b5ac1d2&compact=1&supportcrypto=1&event=started",
-        // aria2: lower-case escapes, no event.
-        "info_hash=%ff%ff%ff%ff%ff%ff%ff%ff%ff%ff%00%00%00%00%00%00%00%00%00%00&peer_id=A2-1-36-0-%c0%de%ca%fe%01%02%03%04%05%06&uploaded=0&downloaded=0&left=0&compact=1&key=abcd&numwant=50&no_peer_id=1&port=6881",
-    ])
-    func realClientQueriesParse(query: String) throws {
-        let r = try parseAnnounce(query)
-        #expect(r.infoHash.raw.bytes.count == 20 && r.peerID.raw.bytes.count == 20 && r.port > 0)
+    /// Named regression inputs: what real clients send, and every field they must read as.
+    static let realClients: [(name: String, query: String, expected: AnnounceRequest)] = [
+        (
+            // libtorrent 2.0 under qBittorrent 4.6, IPv4, mixed-case escapes from a hand-built URL.
+            "qBittorrent 4.6",
+            "info_hash=%12%34Vx%9A%bc%DE%f0%11%22%33%44%55%66%77%88%99%aa%BB%cc&peer_id=-qB4650-t~W1m8Yk(Zz!&port=8999&uploaded=0&downloaded=0&left=1048576&corrupt=0&key=0A1B2C3D&event=started&numwant=200&compact=1&no_peer_id=1&supportcrypto=1&redundant=0",
+            AnnounceRequest(
+                infoHash: InfoHash([
+                    0x12, 0x34, 0x56, 0x78, 0x9A, 0xBC, 0xDE, 0xF0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC,
+                ])!, peerID: PeerID(Array("-qB4650-t~W1m8Yk(Zz!".utf8))!, port: 8999, left: 1_048_576, event: .started, numwant: 200,
+                noPeerID: true, key: PeerKey(bytes: Array("0A1B2C3D".utf8)))
+        ),
+        (
+            // Unescaped unreserved bytes, "-TR3000-" prefix.
+            "Transmission 3.00",
+            "info_hash=.-_~0123456789ABCDEF&peer_id=-TR3000-0q6l5w8k7a3v&port=51413&uploaded=0&downloaded=0&left=0&numwant=80&key=6b5ac1d2&compact=1&supportcrypto=1&event=started",
+            AnnounceRequest(
+                infoHash: InfoHash(Array(".-_~0123456789ABCDEF".utf8))!, peerID: PeerID(Array("-TR3000-0q6l5w8k7a3v".utf8))!, port: 51413,
+                left: 0, event: .started, numwant: 80, key: PeerKey(bytes: Array("6b5ac1d2".utf8)))
+        ),
+        (
+            // Lower-case escapes, binary bytes in the peer_id, no event.
+            "aria2",
+            "info_hash=%ff%ff%ff%ff%ff%ff%ff%ff%ff%ff%00%00%00%00%00%00%00%00%00%00&peer_id=A2-1-36-0-%c0%de%ca%fe%01%02%03%04%05%06&uploaded=0&downloaded=0&left=0&compact=1&key=abcd&numwant=50&no_peer_id=1&port=6881",
+            AnnounceRequest(
+                infoHash: InfoHash([UInt8](repeating: 0xFF, count: 10) + [UInt8](repeating: 0, count: 10))!,
+                peerID: PeerID(Array("A2-1-36-0-".utf8) + [0xC0, 0xDE, 0xCA, 0xFE, 1, 2, 3, 4, 5, 6])!, port: 6881, left: 0, numwant: 50,
+                noPeerID: true, key: PeerKey(bytes: Array("abcd".utf8)))
+        ),
+    ]
+
+    @Test(arguments: realClients.indices)
+    func realClientQueriesReadAsTheirFields(_ i: Int) throws {
+        let c = Self.realClients[i]
+        #expect(try parseAnnounce(c.query) == c.expected, "\(c.name)")
     }
 }
 

@@ -122,6 +122,17 @@ import TrackerServer
         #expect(first.status == 200 && decoded["incomplete"] == .int(1))
         let second = try c.readResponse()
         #expect(String(decoding: second.body, as: UTF8.self).contains("\"version\":\"\(TrackerRouter.version)\""))
+        // Twenty announces of new peers written at once, before any reply is read (a client that
+        // waited for each reply could not send them so), the last head split across two writes:
+        // each is answered, in order, as the swarm grows by one.
+        let burst = (0..<20).map { i in
+            "GET \(announceTarget(hash: testHash(10), peer: testPeer("burst\(i)"), port: 9000 + i, left: 1)) HTTP/1.1\r\nHost: t\r\n\r\n"
+        }.joined()
+        let bytes = Array(burst.utf8)
+        try c.send(Array(bytes.dropLast(7)))
+        try c.send(Array(bytes.suffix(7)))
+        let counts = try (0..<20).map { _ in try BencodeValue.decode(try c.readResponse().body)["incomplete"] }
+        #expect(counts == (2...21).map { .int($0) })
         // Byte by byte still works on the same connection.
         for b in Array("GET /health HTTP/1.1\r\nHost: t\r\n\r\n".utf8) { try c.send([b]) }
         #expect(try c.readResponse().status == 200)
