@@ -132,6 +132,7 @@ let package = Package(
                 "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "TrackerTestSupport",
                 "RedisStore",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
