@@ -127,6 +127,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "TrackerTLSTests",
+            dependencies: [
+                "TrackerTLS", "COpenSSL", "TrackerTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "TrackerServerTests",
             dependencies: [
                 "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "TrackerTestSupport",

@@ -2,8 +2,7 @@ import Foundation
 import Testing
 import TrackerCore
 import TrackerServer
-
-let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+import TrackerTestSupport
 
 @Suite struct ConfigTests {
     func resolve(_ toml: String?, _ overrides: ConfigOverrides = ConfigOverrides()) throws(ConfigError) -> SquallConfig {

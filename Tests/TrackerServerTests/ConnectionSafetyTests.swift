@@ -3,6 +3,7 @@ import Testing
 import TrackerCore
 import TrackerProtocol
 import TrackerTLS
+import TrackerTestSupport
 
 #if canImport(Glibc)
     import Glibc

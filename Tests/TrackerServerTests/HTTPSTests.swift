@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackerProtocol
 import TrackerTLS
+import TrackerTestSupport
 
 /// HTTPS end to end: real OpenSSL handshakes from curl and `openssl s_client`, verified against
 /// the fixture CA, over 127.0.0.1 and ::1.

@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import TrackerProtocol
 import TrackerServer
+import TrackerTestSupport
 
 /// The built `squall` executable, run as an operator would.
 @Suite struct ProcessTests {

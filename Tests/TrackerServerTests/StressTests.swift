@@ -595,28 +595,4 @@ final class Stopper: Sendable {
             "three masters with a replica each (node timeout \(Int(nodeTimeout)) s), the master of \(onVictim.count) of 60 torrents killed: before \(percent(before)) served; the other masters' torrents \(percent(others)) served meanwhile; the dead master's torrents served again \(firstBack.map { String(format: "%.1f", $0) } ?? "never") s after the kill; from node-timeout + 5 s on \(percent(after)) served; the slowest answer \(Int(slowest)) ms (timeout 500)"
         )
     }
-
-    /// One reply over 2 GiB through TLS: written in chunks, never trapping on OpenSSL's Int32
-    /// lengths (about 4.5 GB of memory: `make stress` only).
-    @Test(.enabled(if: Stress.long)) func aTLSWriteOverTwoGiBIsChunked() throws {
-        let f = try TLSFixtures()
-        defer { f.cleanup() }
-        let server = try TLSConnection(contexts: TLSContextSet(pairs: [(f.cert, f.key)]))
-        let client = try TLSChunkTests.Client()
-        try client.handshake(with: server)
-        let size = (1 << 31) + 4097
-        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-        defer { payload.deallocate() }
-        payload.initializeMemory(as: UInt8.self, repeating: 0x5A)
-        // Drained as the handler drains it: the ciphertext is taken out after every chunk.
-        var out = 0
-        let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        defer { sink.deallocate() }
-        let ok = server.write(UnsafeRawBufferPointer(payload), chunk: TLSConnection.drainChunk) {
-            while server.pendingOutput > 0 { out += server.takeOutput(into: sink) }
-        }
-        Stress.report(
-            "TLS write over 2 GiB", ok && out > size && out < size + size / 50,
-            "\(size) bytes written in chunks: \(ok), \(out) bytes of TLS records out")
-    }
 }

@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import Testing
+import TrackerTestSupport
 
 @testable import TrackerTLS
 
@@ -78,5 +79,31 @@ import Testing
         #expect(payload.withUnsafeBytes { server.write($0, chunk: chunk) })
         Client.move(server.takeOutput) { client.feed($0) }
         #expect(client.readAll() == payload)
+    }
+
+    /// One reply over 2 GiB through TLS: written in chunks, never trapping on OpenSSL's Int32
+    /// lengths (about 4.5 GB of memory: `make stress` only, which runs this suite beside `StressTests`).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SQUALL_STRESS"] == "1")) func aTLSWriteOverTwoGiBIsChunked() throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let server = try TLSConnection(contexts: TLSContextSet(pairs: [(f.cert, f.key)]))
+        let client = try Client()
+        try client.handshake(with: server)
+        let size = (1 << 31) + 4097
+        let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { payload.deallocate() }
+        payload.initializeMemory(as: UInt8.self, repeating: 0x5A)
+        // Drained as the handler drains it: the ciphertext is taken out after every chunk.
+        var out = 0
+        let sink = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { sink.deallocate() }
+        let ok = server.write(UnsafeRawBufferPointer(payload), chunk: TLSConnection.drainChunk) {
+            while server.pendingOutput > 0 { out += server.takeOutput(into: sink) }
+        }
+        let pass = ok && out > size && out < size + size / 50
+        print(
+            "stress: TLS write over 2 GiB: \(pass ? "PASS" : "FAIL"): \(size) bytes written in chunks: \(ok), \(out) bytes of TLS records out"
+        )
+        #expect(pass)
     }
 }

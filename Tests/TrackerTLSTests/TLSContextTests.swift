@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackerTLS
+import TrackerTestSupport
 
 @Suite struct TLSContextTests {
     @Test func loadsTheDevelopmentCertificate() throws {

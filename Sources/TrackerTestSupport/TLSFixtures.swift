@@ -1,23 +1,27 @@
-import Foundation
+public import Foundation
+
+/// The repository's root (for its scripts and fixtures: `certs/make-dev-cert.sh`...).
+public let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
 
 /// Certificates made for one test with the openssl CLI (as `certs/make-dev-cert.sh` does), in
 /// a fresh temporary directory.
-struct TLSFixtures {
-    let dir: String
-    var ca: String { dir + "/ca.pem" }
-    var cert: String { dir + "/server.pem" }
-    var key: String { dir + "/server.key" }
+public struct TLSFixtures: Sendable {
+    public let dir: String
+    public var ca: String { dir + "/ca.pem" }
+    public var cert: String { dir + "/server.pem" }
+    public var key: String { dir + "/server.key" }
 
-    init() throws {
+    public init() throws {
         dir = NSTemporaryDirectory() + "squall-tls-\(UUID().uuidString)"
         try shell("\(repoRoot.path)/certs/make-dev-cert.sh '\(dir)' >/dev/null")
     }
 
-    func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
+    public func cleanup() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// Issues a certificate for `cn` (DNS SAN too) from the fixture CA, with `keyCommand`
     /// making the key (so tests cover PKCS#1, SEC1 and PKCS#8). Returns (cert, key) paths.
-    func issue(_ name: String, cn: String, keyCommand: String? = nil, serial: String? = nil) throws -> (String, String) {
+    public func issue(_ name: String, cn: String, keyCommand: String? = nil, serial: String? = nil) throws -> (String, String) {
         let key = "\(dir)/\(name).key", cert = "\(dir)/\(name).pem"
         try shell(
             (keyCommand ?? "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out KEY").replacingOccurrences(
@@ -32,7 +36,7 @@ struct TLSFixtures {
     }
 
     /// A certificate that expired in 2020, from the fixture CA.
-    func expired() throws -> (String, String) {
+    public func expired() throws -> (String, String) {
         let key = "\(dir)/expired.key", cert = "\(dir)/expired.pem"
         try shell(
             """
@@ -48,7 +52,7 @@ struct TLSFixtures {
 
 /// Runs a bash command; throws with its output when it fails.
 @discardableResult
-func shell(_ command: String) throws -> String {
+public func shell(_ command: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
     p.arguments = ["-c", command]
@@ -59,6 +63,11 @@ func shell(_ command: String) throws -> String {
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     let text = String(decoding: data, as: UTF8.self)
-    guard p.terminationStatus == 0 else { throw TestClient.Failure(description: "`\(command.prefix(80))` failed: \(text)") }
+    guard p.terminationStatus == 0 else { throw ShellFailure(description: "`\(command.prefix(80))` failed: \(text)") }
     return text
+}
+
+/// A command `shell` ran that failed, with its output.
+public struct ShellFailure: Error, CustomStringConvertible {
+    public var description: String
 }
