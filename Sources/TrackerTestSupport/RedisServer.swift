@@ -7,11 +7,15 @@ public final class RedisServer: @unchecked Sendable {
     public let port: Int
     public private(set) var process = Process()
     public let dir: String
+    /// `requirepass`, when the server has one.
+    public let password: String?
 
-    public init() throws {
+    /// On `port` (a free one when nil), asking for `password` when given.
+    public init(password: String? = nil, port fixed: Int? = nil) throws {
         dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        port = try FreePort.next()
+        port = try fixed ?? FreePort.next()
+        self.password = password
         try start()
     }
 
@@ -24,19 +28,20 @@ public final class RedisServer: @unchecked Sendable {
 
     private func start() throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = [
-            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
-            "--unixsocket", dir + "/redis.sock", "--unixsocketperm", "700",
-            // DEBUG SLEEP lets a test stall the server to check command timeouts.
-            "--enable-debug-command", "local",
-        ]
+        process.arguments =
+            [
+                "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir,
+                "--unixsocket", dir + "/redis.sock", "--unixsocketperm", "700",
+                // DEBUG SLEEP lets a test stall the server to check command timeouts.
+                "--enable-debug-command", "local",
+            ] + (password.map { ["--requirepass", $0] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while true {
             if let c = try? BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)),
-                (try? c.command("PING")) == .status("PONG")
+                password.map({ (try? c.command("AUTH", $0)) == .status("OK") }) ?? true, (try? c.command("PING")) == .status("PONG")
             {
                 return
             }

@@ -50,6 +50,21 @@ public struct TLSFixtures: Sendable {
     }
 }
 
+/// The serial of a PEM certificate file (hex, upper case).
+public func fileSerial(_ path: String) throws -> String {
+    try shell("openssl x509 -in '\(path)' -noout -serial").trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(
+        of: "serial=", with: "")
+}
+
+/// The serial of the certificate a new TLS connection to 127.0.0.1:`port` is given, asking for
+/// `serverName` (SNI), verified against `ca` (hex, upper case).
+public func servedSerial(_ port: Int, ca: String, serverName: String = "localhost") throws -> String {
+    let out = try shell(
+        "echo | openssl s_client -connect 127.0.0.1:\(port) -servername \(serverName) -CAfile '\(ca)' 2>/dev/null | openssl x509 -noout -serial"
+    )
+    return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
+}
+
 /// Runs a bash command; throws with its output when it fails.
 @discardableResult
 public func shell(_ command: String) throws -> String {

@@ -25,14 +25,6 @@ import TrackerTestSupport
         "https://\(host.contains(":") ? "[\(host)]" : host):\(port)\(target)"
     }
 
-    /// The serial of the certificate a new connection is given (hex, upper case).
-    func servedSerial(_ port: Int, ca: String, serverName: String = "localhost") throws -> String {
-        let out = try shell(
-            "echo | openssl s_client -connect 127.0.0.1:\(port) -servername \(serverName) -CAfile '\(ca)' 2>/dev/null | openssl x509 -noout -serial"
-        )
-        return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
-    }
-
     @Test func announceAndScrapeOverTLS12And13OnBothFamilies() async throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }
@@ -185,12 +177,6 @@ import TrackerTestSupport
         open.close()
         try await t.stop()
     }
-}
-
-/// The serial of a PEM certificate file (hex, upper case).
-func fileSerial(_ path: String) throws -> String {
-    try shell("openssl x509 -in '\(path)' -noout -serial").trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(
-        of: "serial=", with: "")
 }
 
 /// A long-lived TLS connection through `openssl s_client`, for requests on one connection.

@@ -9,10 +9,7 @@ import TrackerTestSupport
 @Suite struct ProcessTests {
     /// The debug `squall` built beside the tests, or `SQUALL_BINARY` (`make stress` passes the
     /// release build).
-    static var binary: URL {
-        if let path = ProcessInfo.processInfo.environment["SQUALL_BINARY"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        return URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("squall")
-    }
+    static var binary: URL { SquallProcess.binary }
 
     struct Finished {
         var status: Int32
@@ -127,66 +124,7 @@ final class TestListener {
     deinit { close(fd) }
 }
 
-/// A `squall` process whose log is read as it comes, for tests that wait on log lines.
-final class SquallProcess {
-    let process = Process()
-    private let err = Pipe()
-    private(set) var log = ""
-
-    /// `shellPrefix`, when given, runs the binary through bash after it (e.g. `ulimit` calls).
-    init(_ args: [String], shellPrefix: String? = nil) throws {
-        if let shellPrefix {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = [
-                "-c", shellPrefix + " && exec '\(ProcessTests.binary.path)' " + args.map { "'\($0)'" }.joined(separator: " "),
-            ]
-        } else {
-            process.executableURL = ProcessTests.binary
-            process.arguments = args
-        }
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    /// Reads the log until it holds `text` (or the process ends); returns whether it did.
-    @discardableResult
-    func waitFor(_ text: String) -> Bool {
-        while !log.contains(text) {
-            let chunk = err.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { return false }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
-        return true
-    }
-
-    /// The ports of the listeners in the "ready" line, by scheme.
-    func ports(_ scheme: String) -> [Int] {
-        let line = log.split(separator: "\n").first { $0.contains(" ready") } ?? ""
-        return line.split(separator: " ").compactMap { word -> Int? in
-            guard word.hasPrefix("\(scheme)://") || word.hasPrefix("announce=\(scheme)://"),
-                word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":")
-            else { return nil }
-            return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
-        }
-    }
-
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
-
-    func stop() -> Int32 {
-        process.terminate()
-        _ = waitFor("\u{0}never")
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}
-
 @Suite struct HTTPSProcessTests {
-    func servedSerial(_ port: Int, ca: String) throws -> String {
-        try shell("echo | openssl s_client -connect 127.0.0.1:\(port) -CAfile '\(ca)' 2>/dev/null | openssl x509 -noout -serial")
-            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "serial=", with: "")
-    }
-
     @Test func sighupReloadsCertificatesAndABadReloadKeepsTheOldOnes() throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }
@@ -233,34 +171,6 @@ final class SquallProcess {
 }
 
 @Suite struct RedisProcessTests {
-    /// A password-protected redis-server on a free port, killed when released.
-    final class Redis {
-        let process = Process()
-        let port: Int
-        init(password: String, port fixed: Int? = nil) throws {
-            port = try fixed ?? TestListener().port
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-            process.arguments = [
-                "--port", "\(port)", "--bind", "127.0.0.1", "--requirepass", password, "--save", "", "--appendonly", "no", "--dir",
-                NSTemporaryDirectory(),
-            ]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            // Ready when it answers PONG (bounded); fail loudly if it never does.
-            var ready = false
-            for _ in 0..<200 where !ready {
-                ready = (try? shell("redis-cli -p \(port) -a '\(password)' --no-auth-warning ping"))?.contains("PONG") == true
-                if !ready { usleep(20_000) }
-            }
-            guard ready else { throw TestClient.Failure(description: "redis-server did not answer on port \(port)") }
-        }
-        deinit {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-
     /// A TLS client that sends its request and its close_notify together, then reads (Python's
     /// ssl over memory BIOs: OpenSSL lets a client read after sending close_notify).
     static let closeNotifyClient = #"""
@@ -311,7 +221,7 @@ final class SquallProcess {
     /// Regression: the TLS layer closed the connection on the client's close_notify, so a reply
     /// the store gave later (Redis answers after the read that asked) was never written.
     @Test func aTLSCloseNotifyRightBehindARequestStillGetsTheRedisStoresReply() throws {
-        let redis = try Redis(password: "pw")
+        let redis = try RedisServer(password: "pw")
         let f = try TLSFixtures()
         defer { f.cleanup() }
         let squall = try SquallProcess([
@@ -332,7 +242,7 @@ final class SquallProcess {
     }
 
     @Test func badRedisSettingsStopStartupWithOneLineAndNoPassword() throws {
-        let redis = try Redis(password: "sekret")
+        let redis = try RedisServer(password: "sekret")
         for (url, expected) in [
             ("redis://:wrong@127.0.0.1:\(redis.port)", "authentication failed"),
             ("redis://:sekret@127.0.0.1:\(redis.port)/99", "cannot select database 99"),
@@ -348,7 +258,7 @@ final class SquallProcess {
     }
 
     @Test func twoSquallProcessesShareOneRedis() throws {
-        let redis = try Redis(password: "sekret")
+        let redis = try RedisServer(password: "sekret")
         let url = "redis://:sekret@127.0.0.1:\(redis.port)/1"
         let a = try SquallProcess(["--storage", url, "--http", "127.0.0.1:0"])
         let b = try SquallProcess(["--storage", url, "--http", "[::1]:0"])
@@ -364,7 +274,7 @@ final class SquallProcess {
     }
 
     @Test func redisGoingAwayIsReportedNotCrashedOn() throws {
-        let redis = try Redis(password: "sekret")
+        let redis = try RedisServer(password: "sekret")
         let squall = try SquallProcess(["--storage", "redis://:sekret@127.0.0.1:\(redis.port)", "--http", "127.0.0.1:0"])
         #expect(squall.waitFor(" ready"))
         let port = try #require(squall.ports("http").first)

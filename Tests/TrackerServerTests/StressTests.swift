@@ -457,7 +457,7 @@ final class Stopper: Sendable {
     /// is answered within the Redis timeout (a failure reason while Redis is away), announces
     /// succeed again within seconds of each recovery, and the log has one line per transition.
     @Test func redisPausedKilledAndRestartedEmptyUnderLoad() async throws {
-        var redis: RedisProcessTests.Redis? = try RedisProcessTests.Redis(password: "stress")
+        var redis: RedisServer? = try RedisServer(password: "stress")
         let redisPort = try #require(redis?.port)
         let (squall, port) = try Stress.start(storage: "redis://:stress@127.0.0.1:\(redisPort)")
         var stopped = false
@@ -497,7 +497,7 @@ final class Stopper: Sendable {
         redis = nil
         let killedAt = 2 + 2 * phase
         try await at(killedAt + phase)
-        redis = try RedisProcessTests.Redis(password: "stress", port: redisPort)
+        redis = try RedisServer(password: "stress", port: redisPort)
         let restarted = killedAt + phase
         // Long enough for the reconnect (backoff) and the log's settling second.
         let end = restarted + max(phase, 4)
