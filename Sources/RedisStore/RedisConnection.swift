@@ -13,9 +13,8 @@ struct RedisScript: Sendable {
 /// backoff (50 ms doubling to 2 s) during which commands fail at once, then reconnects on the
 /// next command. Each connection authenticates, selects its database and loads the scripts
 /// before carrying commands.
-final class RedisConnection: @unchecked Sendable {
+final class RedisConnection: Sendable {
     typealias Callback = RedisPipelineHandler.Callback
-    // Everything below `loop` is touched only on `loop`.
     let loop: any EventLoop
     let endpoint: RedisEndpoint
     private let options: RedisOptions
@@ -29,18 +28,24 @@ final class RedisConnection: @unchecked Sendable {
         case connecting
         case ready(RedisPipelineHandler)
     }
-    private var state: State = .down(retryAt: .distantPast, reason: "not connected")
-    private var queued: [(command: RedisArguments, callback: Callback)] = []
-    private var backoff = firstBackoff
-    private var shas: [String: [UInt8]] = [:]
-    /// The store's sample hints for the torrents this link carries (used on `loop` only).
-    let hints = SampleHints()
+    /// What changes as the connection comes and goes: touched only on `loop` (checked).
+    private struct Mutable {
+        var state: State = .down(retryAt: .distantPast, reason: "not connected")
+        var queued: [(command: RedisArguments, callback: Callback)] = []
+        var backoff = RedisConnection.firstBackoff
+        var shas: [String: [UInt8]] = [:]
+    }
+    private let mutable: NIOLoopBoundBox<Mutable>
+    /// The store's sample hints for the torrents this connection carries (on `loop` only).
+    let hints: NIOLoopBoundBox<SampleHints>
 
     init(endpoint: RedisEndpoint, options: RedisOptions, scripts: [RedisScript], loop: any EventLoop) {
         self.endpoint = endpoint
         self.options = options
         self.scripts = scripts
         self.loop = loop
+        mutable = NIOLoopBoundBox.makeBoxSendingValue(Mutable(), eventLoop: loop)
+        hints = NIOLoopBoundBox.makeBoxSendingValue(SampleHints(), eventLoop: loop)
     }
 
     /// Runs `body` on this link's loop: inline when already there.
@@ -59,7 +64,7 @@ final class RedisConnection: @unchecked Sendable {
     /// `EVALSHA`; after `NOSCRIPT` (someone flushed the script cache) the script is sent whole
     /// with `EVAL`, which loads it again. `tail` is the key count, the keys and the arguments.
     func eval(_ script: RedisScript, tail: RedisArguments, _ callback: @escaping Callback) {
-        guard let sha = shas[script.name] else {
+        guard let sha = mutable.value.shas[script.name] else {
             command(Self.prefixed(["EVAL", script.source], tail), callback)
             return
         }
@@ -89,21 +94,21 @@ final class RedisConnection: @unchecked Sendable {
 
     func send(_ command: RedisArguments, _ callback: @escaping Callback) {
         loop.preconditionInEventLoop()
-        switch state {
+        switch mutable.value.state {
         case .ready(let handler):
             handler.send(command, callback)
         case .connecting:
-            guard queued.count < Self.maxQueued else {
+            guard mutable.value.queued.count < Self.maxQueued else {
                 callback(.failure(RedisError("\(endpoint): too many commands waiting for a connection")))
                 return
             }
-            queued.append((command, callback))
+            mutable.value.queued.append((command, callback))
         case .down(let retryAt, let reason):
             guard NIODeadline.now() >= retryAt else {
                 callback(.failure(RedisError("\(endpoint): \(reason)")))
                 return
             }
-            queued.append((command, callback))
+            mutable.value.queued.append((command, callback))
             connect()
         }
     }
@@ -111,12 +116,12 @@ final class RedisConnection: @unchecked Sendable {
     /// Closes the connection, if any (commands waiting on it fail).
     func close() {
         onLoop {
-            if case .ready(let handler) = self.state { handler.close() }
+            if case .ready(let handler) = self.mutable.value.state { handler.close() }
         }
     }
 
     private func connect() {
-        state = .connecting
+        mutable.value.state = .connecting
         let handler = RedisPipelineHandler(timeout: options.timeout.timeAmount)
         let bound = NIOLoopBound(handler, eventLoop: loop)
         let bootstrap = ClientBootstrap(group: loop)
@@ -165,10 +170,10 @@ final class RedisConnection: @unchecked Sendable {
                 self.failed(problem)
                 return
             }
-            self.state = .ready(handler)
-            self.backoff = Self.firstBackoff
-            let queued = self.queued
-            self.queued = []
+            self.mutable.value.state = .ready(handler)
+            self.mutable.value.backoff = Self.firstBackoff
+            let queued = self.mutable.value.queued
+            self.mutable.value.queued = []
             for q in queued { handler.send(q.command, q.callback) }
         }
         if steps.isEmpty { return finish() }
@@ -181,7 +186,7 @@ final class RedisConnection: @unchecked Sendable {
                     if step.name.hasPrefix("loading script"), let sha = value.bytes,
                         let name = self.scripts.first(where: { step.name == "loading script \($0.name)" })?.name
                     {
-                        self.shas[name] = sha
+                        self.mutable.value.shas[name] = sha
                     }
                 }
                 remaining -= 1
@@ -192,15 +197,15 @@ final class RedisConnection: @unchecked Sendable {
 
     private func lost(_ handler: RedisPipelineHandler) {
         // Only the current connection's loss matters; a failed handshake already moved on.
-        guard case .ready(let current) = state, current === handler else { return }
-        state = .down(retryAt: .now(), reason: "connection lost")
+        guard case .ready(let current) = mutable.value.state, current === handler else { return }
+        mutable.value.state = .down(retryAt: .now(), reason: "connection lost")
     }
 
     private func failed(_ reason: String) {
-        state = .down(retryAt: .now() + backoff, reason: reason)
-        backoff = min(backoff * 2, Self.maxBackoff)
-        let queued = self.queued
-        self.queued = []
+        mutable.value.state = .down(retryAt: .now() + mutable.value.backoff, reason: reason)
+        mutable.value.backoff = min(mutable.value.backoff * 2, Self.maxBackoff)
+        let queued = mutable.value.queued
+        mutable.value.queued = []
         for q in queued { q.callback(.failure(RedisError("\(endpoint): \(reason)"))) }
     }
 }

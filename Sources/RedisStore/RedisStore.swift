@@ -74,7 +74,9 @@ public final class RedisStore: PeerStore, Sendable {
             scriptSamples: true, torrentsShare: shares.torrents, peersShare: shares.peers, key: a.key,
             peersPerSource: a.quota.peersPerTorrent, mayCreateTorrent: a.quota.mayCreateTorrent, sourceCells: self.keys.sourceCells)
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
-            let hints = link.hints
+            // The link's loop: here and in the replies below, which complete on it.
+            let hintsOnLoop = link.hints
+            let hints = hintsOnLoop.value
             let client = self.client
             let known = a.remove ? nil : hints.counts(a.infoHash)
             var arguments = base
@@ -89,6 +91,7 @@ public final class RedisStore: PeerStore, Sendable {
             }
             let script = arguments.encoded
             client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
+                let hints = hintsOnLoop.value
                 let result = Self.announceReply(
                     reply, for: a, squallSampled: known != nil, cutoff: cutoff, limits: limits, hints: hints)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
@@ -103,6 +106,7 @@ public final class RedisStore: PeerStore, Sendable {
                     ? Self.reads(for: a, seeders: reply.complete, leechers: reply.incomplete, keys: keys, hints: hints) : []
                 guard !again.isEmpty else { return completion(result) }
                 let retry = ReplyGather(count: again.count) { replies in
+                    let hints = hintsOnLoop.value
                     completion(
                         Self.sampledPeers(
                             replies[...], for: a, limit: Self.expectedSample(reply, for: a), cutoff: cutoff, hints: hints

@@ -4,8 +4,8 @@ import TrackerCore
 /// last reply there. With them, the next announce picks its sample's slots before the script
 /// runs and the script reads them with one `GETRANGE` each. Counts may be one announce old:
 /// slots past the end read as zeros or nothing and are skipped, and a slot added since is left
-/// out of this one sample. Touched only on its loop.
-final class SampleHints: @unchecked Sendable {
+/// out of this one sample. Touched only on its loop: its connection holds it in an `NIOLoopBoundBox`.
+final class SampleHints {
     private var counts: [InfoHash: (seeders: Int, leechers: Int)] = [:]
     private var random: SplitMix64
     /// Bounds the memory: past it the table starts again (a torrent then samples in Lua once).
