@@ -23,7 +23,7 @@ func memory(peers total: Int, layout: String) async throws {
     // torrents small, a few large); "flat" uses torrents of 1000 peers.
     let sizes: [Int] = layout == "flat" ? [1000] : (1...1000).map { max(1, 1000 / $0) }
     let before = residentBytes()
-    let store = MemoryStore(peerTTL: 1860)
+    let store = MemoryPeerStore(peerTTL: 1860)
     var rng = SystemRandomNumberGenerator()
     var loaded = 0, torrent = 0, v4 = 0, v6 = 0
     while loaded < total {

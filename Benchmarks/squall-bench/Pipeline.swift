@@ -9,7 +9,7 @@ import TrackerServer
 /// the HTTP head parsed, its `TrackerRequest` read, and the router's own `AnnounceEndpoint`
 /// (query parse, quotas, store, response, encode), so how much of an announce's cost is ours.
 func pipeline(pool: Pool, announces: Int) throws {
-    let store = MemoryStore(peerTTL: 1860)
+    let store = MemoryPeerStore(peerTTL: 1860)
     var logger = Logger(label: "squall-bench")
     logger.logLevel = .error
     let endpoint = AnnounceEndpoint(store: store, logger: logger)

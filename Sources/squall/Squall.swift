@@ -106,15 +106,15 @@ struct Serve: AsyncParsableCommand {
         if let redis = settings.redisOptions {
             // One blocking check before serving: a bad URL, password or database stops here.
             do {
-                try RedisStore.check(redis)
+                try RedisPeerStore.check(redis)
             } catch {
                 fail("storage: \(error)")
             }
-            store = RedisStore(
+            store = RedisPeerStore(
                 options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent,
                 maxTorrents: settings.memory.maxTorrents, maxPeers: settings.memory.maxPeers, logger: logger)
         } else {
-            store = MemoryStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+            store = MemoryPeerStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         }
         var tls: ReloadableTLSContexts?
         if !settings.https.listen.isEmpty {

@@ -6,7 +6,7 @@ import TrackerTestSupport
 @Suite struct MemoryStoreTests {
     static func fixture(limits: MemoryStoreLimits = MemoryStoreLimits()) -> StoreFixture {
         let clock = ManualTrackerClock()
-        return StoreFixture(clock: clock, store: MemoryStore(clock: clock, peerTTL: 1860, limits: limits, shardCount: 4), ttl: 1860)
+        return StoreFixture(clock: clock, store: MemoryPeerStore(clock: clock, peerTTL: 1860, limits: limits, shardCount: 4), ttl: 1860)
     }
 
     @Test(arguments: StoreConformance.cases)

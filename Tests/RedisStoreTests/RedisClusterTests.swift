@@ -6,14 +6,14 @@ import TrackerTestSupport
 
 /// The store on a real three-master Redis Cluster.
 @Suite(.serialized) struct RedisClusterTests {
-    static func store(_ cluster: RedisCluster, prefix: String, clock: ManualTrackerClock) throws -> RedisStore {
+    static func store(_ cluster: RedisCluster, prefix: String, clock: ManualTrackerClock) throws -> RedisPeerStore {
         let options = try #require(RedisOptions(url: cluster.url))
         var o = options
         o.prefix = prefix
-        return RedisStore(options: o, clock: clock, peerTTL: 1860)
+        return RedisPeerStore(options: o, clock: clock, peerTTL: 1860)
     }
 
-    static func announce(_ s: RedisStore, hash: Int, peer: Int) async throws -> SwarmReply {
+    static func announce(_ s: RedisPeerStore, hash: Int, peer: Int) async throws -> SwarmReply {
         try await s.announce(
             PeerAnnounce(
                 infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),

@@ -7,7 +7,7 @@ import TrackerTestSupport
 
 /// The NIO side of the Redis client: pipelining, timeouts, authentication, against real servers.
 @Suite struct RedisPipelineTests {
-    static func announce(_ s: RedisStore, hash: Int = 1, peer: Int) async throws -> SwarmReply {
+    static func announce(_ s: RedisPeerStore, hash: Int = 1, peer: Int) async throws -> SwarmReply {
         try await s.announce(
             PeerAnnounce(
                 infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),
@@ -20,7 +20,7 @@ import TrackerTestSupport
     /// the store has not answered within `giveUp` (an announce it lost), so that a lost
     /// completion fails a test instead of hanging it.
     static func timedAnnounce(
-        _ s: RedisStore, hash: Int = 1, peer: Int, giveUp: Duration = .seconds(10)
+        _ s: RedisPeerStore, hash: Int = 1, peer: Int, giveUp: Duration = .seconds(10)
     ) async -> (Result<SwarmReply, StoreError>, Duration)? {
         let a = PeerAnnounce(
             infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),
@@ -54,7 +54,7 @@ import TrackerTestSupport
     @Test func concurrentAnnouncesArePipelinedOnOneConnection() async throws {
         let server = try RedisServer()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let store = RedisStore(endpoint: server.endpoint, connections: 1, group: group, clock: ManualTrackerClock(), peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, connections: 1, group: group, clock: ManualTrackerClock(), peerTTL: 1860)
         let replies = try await withThrowingTaskGroup(of: SwarmReply.self) { tasks in
             for peer in 1...400 { tasks.addTask { try await Self.announce(store, hash: peer % 4, peer: peer) } }
             return try await tasks.reduce(into: []) { $0.append($1) }
@@ -75,7 +75,7 @@ import TrackerTestSupport
 
     @Test func aStalledRedisFailsAnnouncesWithinTheTimeoutThenRecovers() async throws {
         let server = try RedisServer()
-        let store = RedisStore(endpoint: server.endpoint, timeout: .milliseconds(300), clock: ManualTrackerClock(), peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, timeout: .milliseconds(300), clock: ManualTrackerClock(), peerTTL: 1860)
         _ = try await Self.announce(store, peer: 1)
         // CLIENT PAUSE holds every client's commands for 2 s; it has begun when it answers.
         let admin = try BlockingRedisConnection(server.endpoint, timeout: .seconds(5))
@@ -100,7 +100,7 @@ import TrackerTestSupport
     @Test func redisKilledAndRestartedUnderAnnounces() async throws {
         let server = try RedisServer()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let store = RedisStore(
+        let store = RedisPeerStore(
             endpoint: server.endpoint, connections: 1, timeout: .milliseconds(500), group: group, clock: ManualTrackerClock(),
             peerTTL: 1860)
         struct Tally: Sendable { var ok = 0, failed = 0, okAfterRestart = 0, lost = 0, slowest = Duration.zero }
@@ -165,7 +165,7 @@ import TrackerTestSupport
         let server = try RedisServer()
         let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
         _ = try c.command("CONFIG", "SET", "requirepass", "right")
-        let wrong = RedisStore(
+        let wrong = RedisPeerStore(
             options: RedisOptions(endpoint: server.endpoint, password: "wrong"), clock: ManualTrackerClock(), peerTTL: 1860)
         // A hang fails here within seconds (DeadlineExceeded), not at the suite's time limit.
         let refused = try await within(.seconds(5)) { () async -> Result<SwarmReply, StoreError> in
@@ -178,7 +178,7 @@ import TrackerTestSupport
             return
         }
         #expect(why.lowercased().contains("auth") || why.contains("WRONGPASS"), "\(why)")
-        let right = RedisStore(
+        let right = RedisPeerStore(
             options: RedisOptions(endpoint: server.endpoint, password: "right"), clock: ManualTrackerClock(), peerTTL: 1860)
         #expect(try await within(.seconds(5)) { try await Self.announce(right, peer: 1) }.incomplete == 1)
     }

@@ -9,7 +9,7 @@ import TrackerTestSupport
 @Suite struct RedisReaperTests {
     func hash(_ n: UInt8) -> InfoHash { InfoHash([n, 0xAB] + [UInt8](repeating: n, count: 18))! }
 
-    func announce(_ s: RedisStore, _ h: InfoHash, peer: Int, role: PeerRole = .leecher) async throws {
+    func announce(_ s: RedisPeerStore, _ h: InfoHash, peer: Int, role: PeerRole = .leecher) async throws {
         _ = try await s.announce(
             PeerAnnounce(
                 infoHash: h, peerID: StoreConformance.peerForTests(peer),
@@ -20,7 +20,7 @@ import TrackerTestSupport
     @Test func malformedIndexEntriesForeignRecordsAndMissingStringsAreRepairedAndExpiryGoesOn() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let store = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
         let (healthy, foreign, noRecords) = (hash(1), hash(2), hash(3))
         for h in [healthy, foreign, noRecords] {
             for p in 1...3 { try await announce(store, h, peer: p) }
@@ -55,7 +55,7 @@ import TrackerTestSupport
     @Test func recordStringsFitTheirRecords() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let store = RedisStore(endpoint: server.endpoint, connections: 2, clock: clock, peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, connections: 2, clock: clock, peerTTL: 1860)
         let h = hash(7)
         for p in 1...3000 { try await announce(store, h, peer: p) }
         let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
@@ -86,7 +86,7 @@ import TrackerTestSupport
     @Test func torrentAndPeerCapsRefuseNewcomersWithTheMemoryStoresReasons() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let store = RedisStore(
+        let store = RedisPeerStore(
             options: RedisOptions(endpoint: server.endpoint, prefix: "squall:", connections: 1, timeout: .seconds(2)), clock: clock,
             peerTTL: 1860, maxTorrents: 2, maxPeers: 3)
         try await announce(store, hash(1), peer: 1)
@@ -111,7 +111,7 @@ import TrackerTestSupport
     /// sample's slot offsets are computed from them.
     @Test func countsOutOfRangeAreAnErrorNotATrap() async throws {
         let server = try RedisServer()
-        let store = RedisStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
         let h = hash(6)
         for p in 1...3 { try await announce(store, h, peer: p) }
         let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
@@ -132,7 +132,7 @@ import TrackerTestSupport
     @Test func aCancelledPassStopsAtTheNextTorrent() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let store = RedisStore(endpoint: server.endpoint, connections: 4, clock: clock, peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, connections: 4, clock: clock, peerTTL: 1860)
         let torrents = 5000
         try await withThrowingTaskGroup(of: Void.self) { group in
             for part in 0..<8 {
@@ -177,7 +177,7 @@ import TrackerTestSupport
     @Test func aHugeStaleTorrentIsSweptInShortCalls() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let store = RedisStore(endpoint: server.endpoint, connections: 4, clock: clock, peerTTL: 1860, maxPeersPerTorrent: 200_000)
+        let store = RedisPeerStore(endpoint: server.endpoint, connections: 4, clock: clock, peerTTL: 1860, maxPeersPerTorrent: 200_000)
         let h = hash(5)
         let peers = 100_000
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -201,7 +201,7 @@ import TrackerTestSupport
         // GETRANGE, now and then shows 5 to 8 ms of scheduling delay, so a few such entries are
         // tolerated. Before, the one call that swept the torrent took about a second.
         let durations = (slow.array ?? []).compactMap { $0.array?[2].integer }.sorted()
-        let calls = peers / RedisStore.sweepChunk
+        let calls = peers / RedisPeerStore.sweepChunk
         #expect(durations.count * 100 <= calls, "\(durations.count) of about \(calls) calls took 5 ms or more")
         #expect((durations.last ?? 0) < 50_000, "the slowest call took \(durations.last ?? 0) us")
         #expect(try await store.totals().peers == 0)

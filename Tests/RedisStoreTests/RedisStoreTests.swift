@@ -13,7 +13,7 @@ import TrackerTestSupport
         init() throws {
             server = try RedisServer()
             let clock = ManualTrackerClock()
-            let store = RedisStore(endpoint: server.endpoint, connections: 2, timeout: .seconds(2), clock: clock, peerTTL: 1860)
+            let store = RedisPeerStore(endpoint: server.endpoint, connections: 2, timeout: .seconds(2), clock: clock, peerTTL: 1860)
             fixture = StoreFixture(clock: clock, store: store, ttl: 1860)
         }
     }
@@ -27,7 +27,7 @@ import TrackerTestSupport
 }
 
 @Suite struct RedisStoreBehaviourTests {
-    static func announce(_ s: RedisStore, peer: Int, port: UInt16, role: PeerRole = .leecher) async throws -> SwarmReply {
+    static func announce(_ s: RedisPeerStore, peer: Int, port: UInt16, role: PeerRole = .leecher) async throws -> SwarmReply {
         try await s.announce(
             PeerAnnounce(
                 infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(peer),
@@ -37,8 +37,8 @@ import TrackerTestSupport
     @Test func twoSquallInstancesOnOneRedisSeeEachOthersPeers() async throws {
         let server = try RedisServer()
         let clock = ManualTrackerClock()
-        let a = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
-        let b = RedisStore(endpoint: .unix(path: server.socketPath), clock: clock, peerTTL: 1860)
+        let a = RedisPeerStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+        let b = RedisPeerStore(endpoint: .unix(path: server.socketPath), clock: clock, peerTTL: 1860)
         _ = try await Self.announce(a, peer: 1, port: 1001, role: .seeder)
         let fromB = try await Self.announce(b, peer: 2, port: 1002)
         #expect(fromB.complete == 1 && fromB.incomplete == 1)
@@ -46,7 +46,7 @@ import TrackerTestSupport
         let fromA = try await Self.announce(a, peer: 1, port: 1001, role: .seeder)
         #expect(fromA.peers.map(\.peerID) == [StoreConformance.peerForTests(2)])
         // A different prefix is a different tracker on the same Redis.
-        let other = RedisStore(endpoint: server.endpoint, prefix: "other:", clock: clock, peerTTL: 1860)
+        let other = RedisPeerStore(endpoint: server.endpoint, prefix: "other:", clock: clock, peerTTL: 1860)
         #expect(try await Self.announce(other, peer: 3, port: 1003).incomplete == 1)
         let otherTotals = try await other.totals()
         let aTotals = try await a.totals()
@@ -57,10 +57,10 @@ import TrackerTestSupport
         let server = try RedisServer()
         let clock = ManualTrackerClock()
         do {
-            let first = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+            let first = RedisPeerStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
             for p in 1...3 { _ = try await Self.announce(first, peer: p, port: UInt16(2000 + p)) }
         }
-        let second = RedisStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
+        let second = RedisPeerStore(endpoint: server.endpoint, clock: clock, peerTTL: 1860)
         let r = try await Self.announce(second, peer: 4, port: 2004)
         #expect(r.incomplete == 4 && r.peers.count == 3)
         let totals = try await second.totals()
@@ -71,7 +71,7 @@ import TrackerTestSupport
     /// a restart) disagreed about every peer's age. Its default clock is Unix time.
     @Test func theDefaultClockIsUnixTimeSoProcessesAgree() async throws {
         let server = try RedisServer()
-        let store = RedisStore(endpoint: server.endpoint, peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, peerTTL: 1860)
         let before = Int(time(nil))
         _ = try await Self.announce(store, peer: 1, port: 4001)
         let after = Int(time(nil))
@@ -85,7 +85,7 @@ import TrackerTestSupport
 
     @Test func redisDownFailsQuicklyThenRecoversWithScriptsReloaded() async throws {
         let server = try RedisServer()
-        let store = RedisStore(
+        let store = RedisPeerStore(
             endpoint: server.endpoint, connections: 1, timeout: .milliseconds(500), clock: ManualTrackerClock(), peerTTL: 1860)
         _ = try await Self.announce(store, peer: 1, port: 3001)
         server.stop()
@@ -120,7 +120,7 @@ import TrackerTestSupport
 @Suite struct RedisStatisticsTests {
     @Test func theTorrentsTableIsPagedSortedAndSearchedOverRedisRows() async throws {
         let server = try RedisServer()
-        let store = RedisStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: server.endpoint, clock: ManualTrackerClock(), peerTTL: 1860)
         // Torrent n has n % 4 + 1 peers, the first a seeder when n is even: 1200 torrents, more
         // than two of the rows script's chunks of 500.
         for n in 0..<1200 {

@@ -19,8 +19,8 @@ import TrackerTestSupport
         let server = try RedisServer()
         let ttl = 300
         let clock = ManualTrackerClock()
-        let redis = RedisStore(endpoint: server.endpoint, connections: 1, clock: clock, peerTTL: ttl)
-        let memory = MemoryStore(clock: clock, peerTTL: ttl)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, clock: clock, peerTTL: ttl)
+        let memory = MemoryPeerStore(clock: clock, peerTTL: ttl)
         var rng = SplitMix64(seed: seed)
         let torrents = [StoreConformance.hashForTests(900), StoreConformance.hashForTests(901), StoreConformance.hashForTests(902)]
         for step in 0..<4000 {
@@ -55,7 +55,7 @@ import TrackerTestSupport
         try await compare(redis, memory, torrents, "the end")
     }
 
-    func compare(_ redis: RedisStore, _ memory: MemoryStore, _ torrents: [InfoHash], _ when: String) async throws {
+    func compare(_ redis: RedisPeerStore, _ memory: MemoryPeerStore, _ torrents: [InfoHash], _ when: String) async throws {
         let (r, m) = (try await redis.totals(), try await memory.totals())
         #expect(r == m, "\(when): totals")
         let (rs, ms) = (try await redis.scrape(torrents), try await memory.scrape(torrents))

@@ -101,7 +101,7 @@ import TrackerTestSupport
     @Test func withRedisAConnectionPerAnnounceGoesOutOnItsAcceptorsLoop() async throws {
         let redis = try RedisServer()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 4)
-        let store = RedisStore(endpoint: redis.endpoint, group: group, peerTTL: 1860)
+        let store = RedisPeerStore(endpoint: redis.endpoint, group: group, peerTTL: 1860)
         var config = SquallConfig()
         config.http.listen = [ListenAddress(host: "::", port: 0)]
         // No statistics: their history sampler reads totals from the bulk-work pool, off the loops.

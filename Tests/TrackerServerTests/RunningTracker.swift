@@ -13,7 +13,7 @@ import TrackerTestSupport
 struct RunningTracker {
     let server: TrackerServer
     let group: MultiThreadedEventLoopGroup
-    let store: MemoryStore
+    let store: MemoryPeerStore
     let clock: ManualTrackerClock
     let port: Int
     /// The HTTPS port, when started with `tls`.
@@ -31,7 +31,7 @@ struct RunningTracker {
         configure(&config)
         try config.validate()
         let clock = ManualTrackerClock()
-        let store = MemoryStore(clock: clock, peerTTL: config.announce.policy.peerTTL, limits: config.memory.limits)
+        let store = MemoryPeerStore(clock: clock, peerTTL: config.announce.policy.peerTTL, limits: config.memory.limits)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         var logger = Logger(label: "test")
         logger.logLevel = .critical

@@ -14,7 +14,7 @@ import TrackerTestSupport
 @Suite struct TrackerConnectionHandlerTests {
     struct Connection {
         let channel: EmbeddedChannel
-        let store: MemoryStore
+        let store: MemoryPeerStore
 
         /// Every byte written to the client so far.
         func written() throws -> String {
@@ -30,7 +30,7 @@ import TrackerTestSupport
         let loop = EmbeddedEventLoop()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let store = MemoryStore(clock: ManualTrackerClock(), peerTTL: 1860)
+        let store = MemoryPeerStore(clock: ManualTrackerClock(), peerTTL: 1860)
         let router = TrackerRouter(store: store, config: SquallConfig(), logger: logger, bulk: BulkWork(threads: 1, limit: 1))
         let limits = ConnectionLimits(
             maxHeaderBytes: maxHeaderBytes, idleTimeout: .seconds(30), headerTimeout: .seconds(10), writeTimeout: .seconds(10))

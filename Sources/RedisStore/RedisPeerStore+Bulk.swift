@@ -2,7 +2,7 @@ import Logging
 public import TrackerCore
 
 /// The bulk verbs: async, on any thread, cancelled between their steps (see `PeerStore`).
-extension RedisStore {
+extension RedisPeerStore {
     /// The sum of every bucket's totals (one HMGET each, all sent at once).
     public func totals() async throws(StoreError) -> SwarmTotals {
         try StoreError.checkCancellation()

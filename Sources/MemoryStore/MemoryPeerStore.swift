@@ -24,7 +24,7 @@ public struct MemoryStoreLimits: Sendable, Equatable {
 /// Expiry: an endpoint not announced for `peerTTL` seconds is dropped when its torrent is next
 /// touched (checked at most every `lazySweepSpacing` seconds per torrent) and by `expire()`,
 /// which a background service calls; a torrent left with no peers is dropped by `expire()`.
-public final class MemoryStore: PeerStore {
+public final class MemoryPeerStore: PeerStore {
     public let kind = StoreKind.memory
     private let shards: [Shard]
     private let shardMask: Int

@@ -1,7 +1,7 @@
 import TrackerCore
 
 /// Gathering the announce script's reply: counts, the sample and Squall's own reads of it.
-extension RedisStore {
+extension RedisPeerStore {
     /// The `GETRANGE`s that read a sample for `a` from a swarm of these counts (the second read
     /// when the counts the script was given were too old).
     static func reads(for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints) -> [RedisArguments] {

@@ -11,7 +11,7 @@ public import TrackerCore
 /// each event loop pipelines its announces on its own connection and never blocks (see
 /// `RedisClient`). When Redis is down, verbs fail with `StoreError.unavailable` within the
 /// command timeout, and the connections come back by themselves.
-public final class RedisStore: PeerStore, Sendable {
+public final class RedisPeerStore: PeerStore, Sendable {
     /// `redis`, or `redis-cluster`.
     public let kind: StoreKind
     /// Commands complete on the links' event loops.

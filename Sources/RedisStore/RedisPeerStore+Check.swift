@@ -1,7 +1,7 @@
 import TrackerCore
 
 /// The startup check: a blocking connection, before serving (never on an event loop).
-extension RedisStore {
+extension RedisPeerStore {
     /// Connects, authenticates, selects the database and pings, once: the startup check.
     /// Blocks the calling thread (use it before serving, never on an event loop).
     public static func check(_ options: RedisOptions) throws(RedisError) {
