@@ -470,3 +470,14 @@ extension StoreConformance {
     /// The peer_id the suite uses for `n`.
     public static func peerForTests(_ n: Int) -> PeerID { peer(n) }
 }
+
+extension PeerAnnounce {
+    /// Peer `peer` of torrent `torrent` with the conformance suite's ids, from IPv4 address
+    /// 10.(peer >> 16).(peer >> 8).(peer), as the store tests announce.
+    public static func test(torrent: Int = 1, peer: Int, port: UInt16 = 6881, role: PeerRole = .leecher, numwant: Int = 50) -> PeerAnnounce
+    {
+        PeerAnnounce(
+            infoHash: StoreConformance.hash(torrent), peerID: StoreConformance.peer(peer), endpoint: StoreConformance.v4(peer, port: port),
+            role: role, numwant: numwant)
+    }
+}

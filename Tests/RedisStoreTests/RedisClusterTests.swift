@@ -14,11 +14,7 @@ import TrackerTestSupport
     }
 
     static func announce(_ s: RedisPeerStore, hash: Int, peer: Int) async throws -> SwarmReply {
-        try await s.announce(
-            PeerAnnounce(
-                infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),
-                endpoint: Endpoint(address: .v4(IPv4Address(10, 0, UInt8(peer >> 8), UInt8(peer & 0xff))), port: 6881), role: .leecher,
-                numwant: 50))
+        try await s.announce(.test(torrent: hash, peer: peer))
     }
 
     /// The slot of a torrent's keys: its bucket's tag, `{bB}`, B the XOR of the hash's bytes.

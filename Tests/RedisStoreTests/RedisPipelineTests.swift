@@ -8,11 +8,7 @@ import TrackerTestSupport
 /// The NIO side of the Redis client: pipelining, timeouts, authentication, against real servers.
 @Suite struct RedisPipelineTests {
     static func announce(_ s: RedisPeerStore, hash: Int = 1, peer: Int) async throws -> SwarmReply {
-        try await s.announce(
-            PeerAnnounce(
-                infoHash: StoreConformance.hashForTests(hash), peerID: StoreConformance.peerForTests(peer),
-                endpoint: Endpoint(address: .v4(IPv4Address(10, 0, UInt8(peer >> 8), UInt8(peer & 0xff))), port: 6881),
-                role: peer % 3 == 0 ? .seeder : .leecher, numwant: 50))
+        try await s.announce(.test(torrent: hash, peer: peer, role: peer % 3 == 0 ? .seeder : .leecher))
     }
 
     /// An announce and how long the store took to answer it, timed from the call to the

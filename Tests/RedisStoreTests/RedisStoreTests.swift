@@ -28,10 +28,7 @@ import TrackerTestSupport
 
 @Suite struct RedisStoreBehaviourTests {
     static func announce(_ s: RedisPeerStore, peer: Int, port: UInt16, role: PeerRole = .leecher) async throws -> SwarmReply {
-        try await s.announce(
-            PeerAnnounce(
-                infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(peer),
-                endpoint: Endpoint(address: .v4(IPv4Address(10, 0, 0, UInt8(peer))), port: port), role: role, numwant: 50))
+        try await s.announce(.test(peer: peer, port: port, role: role))
     }
 
     @Test func twoSquallInstancesOnOneRedisSeeEachOthersPeers() async throws {
