@@ -111,8 +111,18 @@ let package = Package(
         ),
         // What the test targets share (they cannot import each other): the one suite every
         // PeerStore must pass, the real Redis servers and clusters the tests start, free ports,
-        // the manual clock. Never linked into squall.
-        .target(name: "TrackerTestSupport", dependencies: ["TrackerCore", "RedisStore"], swiftSettings: strict),
+        // the manual clock, the squall process runner, an in-process tracker and a blocking HTTP
+        // client. Never linked into squall.
+        .target(
+            name: "TrackerTestSupport",
+            dependencies: [
+                "TrackerCore", "TrackerProtocol", "RedisStore", "MemoryStore", "TrackerServer", "TrackerTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "TrackerTestSupport", "TrackerCore"], swiftSettings: strict),

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @testable import TrackerServer
 

@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 import TrackerProtocol
+import TrackerTestSupport
 
 @testable import TrackerServer
 

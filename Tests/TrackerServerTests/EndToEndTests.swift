@@ -2,6 +2,7 @@ import Testing
 import TrackerCore
 import TrackerProtocol
 import TrackerServer
+import TrackerTestSupport
 
 /// Real sockets on 127.0.0.1 and ::1, both through the one `[::]` listener.
 @Suite struct EndToEndTests {

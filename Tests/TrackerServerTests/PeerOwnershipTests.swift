@@ -3,6 +3,7 @@ import Testing
 import TrackerCore
 import TrackerProtocol
 import TrackerServer
+import TrackerTestSupport
 
 /// Peer ownership and per-source quotas over real sockets: a stranger who learned a peer_id
 /// from a `compact=0` reply cannot stop, move, complete or merge into someone else's peer, and

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackerProtocol
 import TrackerServer
+import TrackerTestSupport
 
 /// `/stats`, `/stats.json` and `/metrics`: what they report and who may read them.
 @Suite struct StatsAccessTests {

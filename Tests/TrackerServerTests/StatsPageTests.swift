@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TrackerProtocol
 import TrackerServer
+import TrackerTestSupport
 
 /// The statistics page in a real browser: Debian's headless Chromium loads it with Debian's
 /// jQuery, DataTables and Chart.js, after a few hundred announces, and the DOM it builds is

@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @testable import TrackerServer
 

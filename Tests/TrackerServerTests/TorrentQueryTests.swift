@@ -1,5 +1,6 @@
 import Testing
 import TrackerCore
+import TrackerTestSupport
 
 @testable import TrackerServer
 

@@ -1,25 +1,25 @@
 import Logging
-import MemoryStore
+public import MemoryStore
 import NIOCore
-import NIOPosix
+public import NIOPosix
 import Testing
-import TrackerCore
-import TrackerProtocol
-import TrackerServer
-import TrackerTLS
-import TrackerTestSupport
+public import TrackerCore
+public import TrackerProtocol
+public import TrackerServer
+public import TrackerTLS
 
 /// A tracker started in-process on `[::]:0` (one dual-stack socket), with a manual clock.
-struct RunningTracker {
-    let server: TrackerServer
-    let group: MultiThreadedEventLoopGroup
-    let store: MemoryPeerStore
-    let clock: ManualTrackerClock
-    let port: Int
+public struct RunningTracker {
+    public let server: TrackerServer
+    public let group: MultiThreadedEventLoopGroup
+    public let store: MemoryPeerStore
+    public let clock: ManualTrackerClock
+    public let port: Int
     /// The HTTPS port, when started with `tls`.
-    let tlsPort: Int?
+    public let tlsPort: Int?
 
-    static func start(tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in }) async throws
+    public static func start(tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in })
+        async throws
         -> RunningTracker
     {
         var config = SquallConfig()
@@ -42,17 +42,17 @@ struct RunningTracker {
             port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port)
     }
 
-    func stop() async throws {
+    public func stop() async throws {
         await server.shutdown(grace: .seconds(2))
         try await group.shutdownGracefully()
     }
 
-    func get(_ host: String, _ target: String) throws -> TestClient.Response {
+    public func get(_ host: String, _ target: String) throws -> TestClient.Response {
         try TestClient.get(host, port, target)
     }
 
     /// A counter's value in the tracker's /metrics (0 when absent).
-    func metric(_ series: String) throws -> Int {
+    public func metric(_ series: String) throws -> Int {
         let text = String(decoding: try get("::1", "/metrics").body, as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
             return Int(line.split(separator: " ").last ?? "") ?? 0
@@ -61,7 +61,7 @@ struct RunningTracker {
     }
 
     /// Announces and decodes the bencoded reply.
-    func announce(
+    public func announce(
         _ host: String, hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, event: AnnounceEvent = .none, numwant: Int? = nil,
         compact: Bool = true, noPeerID: Bool = false, key: String? = nil
     ) throws -> BencodeValue {
@@ -75,7 +75,7 @@ struct RunningTracker {
 
 /// Starts a tracker, runs `body` with it and always stops it, however `body` ends: a stop that
 /// fails fails the test (an error of `body` comes first, and the stop's is recorded beside it).
-func withRunningTracker<T>(
+public func withRunningTracker<T>(
     tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in },
     _ body: (RunningTracker) async throws -> T
 ) async throws -> T {
@@ -92,7 +92,7 @@ func withRunningTracker<T>(
 
 /// `GET /announce?...` for these fields, written by `AnnounceRequest.query` (the writer whose
 /// output the parser is tested to read back as the same request). `key` is sent as given.
-func announceTarget(
+public func announceTarget(
     hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, event: AnnounceEvent = .none, numwant: Int? = nil, compact: Bool = true,
     noPeerID: Bool = false, key: String? = nil
 ) -> String {
@@ -103,12 +103,12 @@ func announceTarget(
 }
 
 /// Lower-case hex of 20 bytes (an info_hash or a peer_id), as Squall prints them.
-func hex20(_ bytes: [UInt8]) -> String { Bytes20(bytes)!.hex }
-func testHash(_ n: UInt8) -> [UInt8] { [0, 0xFF, 0x25, 0x2B, n] + [UInt8](repeating: n, count: 15) }
-func testPeer(_ name: String) -> [UInt8] { Array(("-SQ0100-" + name + String(repeating: "x", count: 12)).utf8.prefix(20)) }
+public func hex20(_ bytes: [UInt8]) -> String { Bytes20(bytes)!.hex }
+public func testHash(_ n: UInt8) -> [UInt8] { [0, 0xFF, 0x25, 0x2B, n] + [UInt8](repeating: n, count: 15) }
+public func testPeer(_ name: String) -> [UInt8] { Array(("-SQ0100-" + name + String(repeating: "x", count: 12)).utf8.prefix(20)) }
 
 /// Compact `peers` (6-byte) entries as "a.b.c.d:port".
-func compactV4(_ v: BencodeValue?) -> [String] {
+public func compactV4(_ v: BencodeValue?) -> [String] {
     guard let b = v?.bytesValue else { return [] }
     return stride(from: 0, to: b.count, by: 6).map {
         "\(b[$0]).\(b[$0 + 1]).\(b[$0 + 2]).\(b[$0 + 3]):\(Int(b[$0 + 4]) << 8 | Int(b[$0 + 5]))"
@@ -116,7 +116,7 @@ func compactV4(_ v: BencodeValue?) -> [String] {
 }
 
 /// Compact `peers6` (18-byte) entries as "[v6]:port".
-func compactV6(_ v: BencodeValue?) -> [String] {
+public func compactV6(_ v: BencodeValue?) -> [String] {
     guard let b = v?.bytesValue else { return [] }
     return stride(from: 0, to: b.count, by: 18).map { o in
         let a = IPv6Address(Array(b[o..<(o + 16)]))!

@@ -5,21 +5,24 @@ import Foundation
 #endif
 
 /// A blocking HTTP/1.1 client over a real socket, for driving the server byte by byte.
-final class TestClient {
-    struct Response {
-        var status: Int
-        var headers: [(String, String)]
-        var body: [UInt8]
-        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+public final class TestClient {
+    public struct Response {
+        public var status: Int
+        public var headers: [(String, String)]
+        public var body: [UInt8]
+        public func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
-    struct Failure: Error, CustomStringConvertible { var description: String }
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(description: String) { self.description = description }
+    }
 
-    let fd: Int32
+    public let fd: Int32
     private var pending: [UInt8] = []
 
     /// `maxSegment` advertises a small TCP segment size, which keeps the server's send buffer
     /// small (Linux sizes it from the segment size), so that a large reply takes several writes.
-    init(host: String, port: Int, timeoutSeconds: Int = 10, maxSegment: Int32? = nil) throws {
+    public init(host: String, port: Int, timeoutSeconds: Int = 10, maxSegment: Int32? = nil) throws {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_flags = AI_NUMERICHOST
@@ -44,7 +47,7 @@ final class TestClient {
 
     deinit { close(fd) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var off = 0
         while off < bytes.count {
             let n = bytes[off...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -52,7 +55,7 @@ final class TestClient {
             off += n
         }
     }
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Reads more bytes; returns false at end of stream.
     private func fill() throws -> Bool {
@@ -65,7 +68,7 @@ final class TestClient {
     }
 
     /// Reads one response (status line, headers, Content-Length body). `head` skips the body.
-    func readResponse(head: Bool = false) throws -> Response {
+    public func readResponse(head: Bool = false) throws -> Response {
         var end: Int?
         while end == nil {
             if let r = findHeadEnd() { end = r; break }
@@ -90,7 +93,7 @@ final class TestClient {
     }
 
     /// Waits for the server to close the connection; true if it did with no further bytes.
-    func closedByPeer() throws -> Bool {
+    public func closedByPeer() throws -> Bool {
         while true {
             guard try fill() else { return pending.isEmpty }
         }
@@ -98,7 +101,7 @@ final class TestClient {
 
     /// Waits for the server to close or reset the connection without sending a byte; false if
     /// bytes came or the receive timeout passed first.
-    func closedOrResetWithoutReply() -> Bool {
+    public func closedOrResetWithoutReply() -> Bool {
         var buf = [UInt8](repeating: 0, count: 4096)
         let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         return n == 0 || (n < 0 && errno == ECONNRESET)
@@ -114,7 +117,7 @@ final class TestClient {
 
     /// Whether a fresh connection gets /health answered within about a second of tries: the
     /// place a closed connection held is given back asynchronously.
-    static func eventuallyServed(_ host: String, _ port: Int) async throws -> Bool {
+    public static func eventuallyServed(_ host: String, _ port: Int) async throws -> Bool {
         for _ in 0..<50 {
             let next = try TestClient(host: host, port: port)
             try? next.send("GET /health HTTP/1.1\r\n\r\n")
@@ -125,7 +128,7 @@ final class TestClient {
     }
 
     /// One GET on a fresh connection.
-    static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
+    public static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
         let c = try TestClient(host: host, port: port)
         // A Host the statistics answer to by default (stats.hosts), unless the test sends its own.
         let host = headers.contains { $0.lowercased().hasPrefix("host:") } ? "" : "Host: localhost\r\n"
