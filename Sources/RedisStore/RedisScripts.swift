@@ -24,8 +24,8 @@ enum RedisScripts {
     static let slots = #"""
         local function size(where) return tonumber(redis.call('HGET', KEYS[4], where) or '0') end
         local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
-        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * 57, slot * 57 + 56) end
-        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * 57, rec) end
+        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * \#(RedisRecord.size), slot * \#(RedisRecord.size) + \#(RedisRecord.size - 1)) end
+        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * \#(RedisRecord.size), rec) end
 
         """#
 
@@ -72,7 +72,7 @@ enum RedisScripts {
               local class = base + math.ceil((need - base) / step) * step
               local len = class - 6
               if len >= 65536 then len = class - 10 end
-              return math.floor(len / 57) * 57
+              return math.floor(len / \#(RedisRecord.size)) * \#(RedisRecord.size)
             end
             -- Strings up to 4 MB are rewritten whole by SET, which allocates exactly: SETRANGE past
             -- the end would let Redis double the allocation. Past 4 MB SETRANGE adds at most 1 MB.
@@ -86,8 +86,8 @@ enum RedisScripts {
             -- class or two).
             local function make_room(where, count)
               local have = redis.call('STRLEN', slots_key(where))
-              if count * 57 <= have then return end
-              local len = fitted(math.max(count, math.floor(have / 57 * 9 / 8), 8) * 57)
+              if count * \#(RedisRecord.size) <= have then return end
+              local len = fitted(math.max(count, math.floor(have / \#(RedisRecord.size) * 9 / 8), 8) * \#(RedisRecord.size))
               if len <= 4194304 then
                 rewrite(where, have, len)
               else
@@ -97,8 +97,8 @@ enum RedisScripts {
             -- Gives back what a string holds beyond twice what its records need (after a pass).
             local function trim(where)
               local n, have = size(where), redis.call('STRLEN', slots_key(where))
-              local len = fitted(math.max(n + math.floor(n / 8), 8) * 57)
-              if have > 4096 and have > 2 * len and have <= 4194304 then rewrite(where, n * 57, len) end
+              local len = fitted(math.max(n + math.floor(n / 8), 8) * \#(RedisRecord.size))
+              if have > 4096 and have > 2 * len and have <= 4194304 then rewrite(where, n * \#(RedisRecord.size), len) end
             end
             -- A record now at pos of where that the expiry pass in progress will not visit (the
             -- part of the string it has walked, or s while it walks l): its oldest announce still
@@ -136,7 +136,7 @@ enum RedisScripts {
                 rec_put(where, slot, moved)
                 redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
               end
-              rec_put(where, last, string.rep('\0', 57))
+              rec_put(where, last, string.rep('\0', \#(RedisRecord.size)))
             end
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
@@ -196,7 +196,7 @@ enum RedisScripts {
               while budget > 0 do
                 local n = size(where)
                 if not c then
-                  local held = math.floor(redis.call('STRLEN', slots_key(where)) / 57)
+                  local held = math.floor(redis.call('STRLEN', slots_key(where)) / \#(RedisRecord.size))
                   if n > held then
                     redis.call('HSET', KEYS[4], where, held)
                     repaired = repaired + n - held
@@ -210,9 +210,9 @@ enum RedisScripts {
                   where, c = 'l', nil
                 else
                   local lo = math.max(0, c - budget + 1)
-                  local chunk = redis.call('GETRANGE', slots_key(where), lo * 57, (c + 1) * 57 - 1)
+                  local chunk = redis.call('GETRANGE', slots_key(where), lo * \#(RedisRecord.size), (c + 1) * \#(RedisRecord.size) - 1)
                   for slot = c, lo, -1 do
-                    local rec = string.sub(chunk, (slot - lo) * 57 + 1, (slot - lo) * 57 + 57)
+                    local rec = string.sub(chunk, (slot - lo) * \#(RedisRecord.size) + 1, (slot - lo) * \#(RedisRecord.size) + \#(RedisRecord.size))
                     local pid, flags = string.sub(rec, 1, 20), string.byte(rec, 21)
                     local has4, has6 = bit.band(flags, 1) ~= 0, bit.band(flags, 2) ~= 0
                     local live4 = has4 and struct.unpack('>I', rec, 46) > cutoff
@@ -314,7 +314,7 @@ enum RedisScripts {
               where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
               rec = slot and rec_at(where, slot)
               -- An id whose slot holds another record (or none) is not this peer's.
-              if not rec or #rec ~= 57 or string.sub(rec, 1, 20) ~= pid then
+              if not rec or #rec ~= \#(RedisRecord.size) or string.sub(rec, 1, 20) ~= pid then
                 id, where, slot, rec = nil, nil, nil, nil
               end
             end
@@ -334,7 +334,7 @@ enum RedisScripts {
               elseif fam == '6' and bit.band(flags, 2) ~= 0 then
                 here, same = rec_src(rec, '6'), string.sub(rec, 28, 43) == string.sub(ep, 1, 16)
               end
-              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, 57)
+              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, \#(RedisRecord.size))
               owner = same or keyed
             end
             local src = fam .. string.sub(ep, 1, 4)
@@ -417,11 +417,11 @@ enum RedisScripts {
               if fam == '4' then
                 if bit.band(flags, 1) == 0 then family('4', 1) end
                 flags = bit.bor(flags, 1)
-                rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, 57)
+                rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, \#(RedisRecord.size))
               else
                 if bit.band(flags, 2) == 0 then family('6', 1) end
                 flags = bit.bor(flags, 2)
-                rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, 57)
+                rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, \#(RedisRecord.size))
               end
               if id and where == want then
                 rec_put(want, slot, rec)
@@ -528,8 +528,8 @@ enum RedisScripts {
               local k = math.min(tonumber(counts[i] or '0'), limit - got)
               local recs = {}
               if k > 0 then
-                local all = redis.call('GETRANGE', KEYS[i], 0, k * 57 - 1)
-                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * 57 + 1, j * 57 + 57) end
+                local all = redis.call('GETRANGE', KEYS[i], 0, k * \#(RedisRecord.size) - 1)
+                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * \#(RedisRecord.size) + 1, j * \#(RedisRecord.size) + \#(RedisRecord.size)) end
               end
               got = got + #recs
               out[i] = recs
