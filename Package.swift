@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "TrackerCore", swiftSettings: strict),
         // Wire formats: HTTP request heads, query strings, bencode, compact peers. No network.
         .target(name: "TrackerProtocol", dependencies: ["TrackerCore"], swiftSettings: strict),
+        // Private mode's pure part: passkeys, the site's registry, UNIT3D-Announce's rules and
+        // texts, the peer-list rates. Foundation-free, NIO-free, C-free (libm aside).
+        .target(name: "PrivateCore", dependencies: ["TrackerCore"], swiftSettings: strict),
         // The embedded default store.
         .target(name: "MemoryStore", dependencies: ["TrackerCore"], swiftSettings: strict),
         // hiredis from Debian's libhiredis-dev; only RedisStore imports it.
@@ -125,6 +128,7 @@ let package = Package(
         ),
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
+        .testTarget(name: "PrivateCoreTests", dependencies: ["PrivateCore", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "TrackerTestSupport", "TrackerCore"], swiftSettings: strict),
         .testTarget(
             name: "RedisStoreTests",
