@@ -97,6 +97,7 @@ public final class MemoryPeerStore: PeerStore {
                 if a.remove { return .success(SwarmReply(complete: 0, incomplete: 0, downloaded: 0, peers: [])) }
                 if storeFull { return .failure(Self.storeFull(limits)) }
                 guard a.quota.mayCreateTorrent else { return .failure(.tooManyNewTorrents) }
+                guard a.quota.mayAddPeer else { return .failure(.noNewPeer) }
                 // Reserve a torrent slot; give it back if another shard won the last one.
                 if torrentCount.add(1, ordering: .relaxed).newValue > limits.maxTorrents {
                     torrentCount.subtract(1, ordering: .relaxed)
@@ -133,17 +134,17 @@ public final class MemoryPeerStore: PeerStore {
         if now >= swarm.oldestSeen &+ ttl, now &- swarm.lastSweep >= lazySweepSpacing {
             delta = swarm.sweep(cutoff: cutoff, now: now, seed: seed)
         }
-        func reply(_ peers: [SwarmPeer], recorded: Bool = true) -> SwarmReply {
+        func reply(_ peers: [SwarmPeer], recorded: Bool = true, past: PeerPast?, seeders: Int = 0) -> SwarmReply {
             SwarmReply(
                 complete: Int(swarm.seeders), incomplete: swarm.leechers, downloaded: Int(swarm.downloaded), peers: peers,
-                recorded: recorded)
+                recorded: recorded, past: past, seedersSampled: seeders)
         }
         if a.remove {
-            let (recorded, d) = swarm.stop(a, cutoff: cutoff, seed: seed)
+            let (recorded, d, past) = swarm.stop(a, now: now, cutoff: cutoff, seed: seed)
             delta += d
-            return (.success(reply([], recorded: recorded)), delta)
+            return (.success(reply([], recorded: recorded, past: past)), delta)
         }
-        let (outcome, d) = swarm.upsert(a, now: now, cutoff: cutoff, maxPeers: storeFull == nil ? maxPeers : 0, seed: seed)
+        let (outcome, d, past) = swarm.upsert(a, now: now, cutoff: cutoff, maxPeers: storeFull == nil ? maxPeers : 0, seed: seed)
         delta += d
         let position: Int, recorded: Bool
         switch outcome {
@@ -151,10 +152,12 @@ public final class MemoryPeerStore: PeerStore {
         case .notOwner(let p): (position, recorded) = (p, false)
         case .full: return (.failure(storeFull ?? .full("torrent is full (at most \(maxPeers) peers)")), delta)
         case .sourceFull: return (.failure(.tooManyPeersFromSource(max: a.quota.peersPerTorrent)), delta)
+        case .userFull: return (.failure(.tooManyPeersForUser(max: a.quota.peersPerUser)), delta)
+        case .noNewPeer: return (.failure(.noNewPeer), delta)
         }
         let sample = swarm.sample(
             numwant: a.numwant, excluding: position, includeSeeders: a.role.wantsSeeders, cutoff: cutoff, using: &rng)
-        return (.success(reply(sample, recorded: recorded)), delta)
+        return (.success(reply(sample.peers, recorded: recorded, past: past, seeders: sample.seeders)), delta)
     }
 
     public func scrape(_ hashes: [InfoHash], completion: @escaping @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void) {

@@ -1,9 +1,11 @@
 import TrackerCore
 
-/// One peer as the memory store keeps it: 40 bytes. Its IPv6 endpoint, when it has one, lives
+/// One peer as the memory store keeps it: 44 bytes. Its IPv6 endpoint, when it has one, lives
 /// in the swarm's `v6` pool so that IPv4-only peers do not pay for 18 unused bytes.
 struct PeerSlot {
     var id: Bytes20
+    /// A private tracker's user (0 on an open tracker): with `id`, the peer's identity.
+    var user: UInt32
     var v4: UInt32
     var seen4: UInt32
     /// Index into `Swarm.v6`, or -1.
@@ -36,6 +38,10 @@ enum UpsertOutcome {
     case full
     /// The announcing source holds as many endpoints in this swarm as its quota allows.
     case sourceFull
+    /// A new peer, and its user holds as many peers in this swarm as its quota allows.
+    case userFull
+    /// A new peer, and the announce may add none (`SourceQuota.mayAddPeer`).
+    case noNewPeer
 }
 
 /// What one announce changed in the swarm's counts, for the shard's running totals.
@@ -78,6 +84,9 @@ struct Swarm {
     /// least that large (a smaller swarm cannot hold more endpoints of one source than peers).
     var sources: [SourceKey: UInt32] = [:]
     var countingSources = false
+    /// Peers per user, kept the same way from the first time a user quota had to be checked.
+    var users: [UInt32: UInt32] = [:]
+    var countingUsers = false
 
     static let indexThreshold = 16
 
@@ -86,30 +95,39 @@ struct Swarm {
 
     // MARK: lookup
 
-    func position(of id: Bytes20, seed: UInt64) -> Int? {
+    func position(of id: Bytes20, user: UInt32, seed: UInt64) -> Int? {
         if index.isEmpty {
-            for i in peers.indices where peers[i].id == id { return i }
+            for i in peers.indices where peers[i].id == id && peers[i].user == user { return i }
             return nil
         }
-        let slot = indexSlot(of: id, seed: seed)
+        let slot = indexSlot(of: id, user: user, seed: seed)
         return slot < 0 ? nil : Int(index[slot]) - 1
     }
 
-    /// The table slot holding `id`, or -1.
-    private func indexSlot(of id: Bytes20, seed: UInt64) -> Int {
+    /// Where the index probes for a peer first (the user mixed in; open trackers' user 0 leaves
+    /// the hash as it was).
+    @inline(__always)
+    private static func home(_ id: Bytes20, _ user: UInt32, seed: UInt64) -> Int {
+        Int(truncatingIfNeeded: id.mixed(seed: seed &+ UInt64(user) &* 0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The table slot holding the peer, or -1.
+    private func indexSlot(of id: Bytes20, user: UInt32, seed: UInt64) -> Int {
         let mask = index.count - 1
-        var i = Int(truncatingIfNeeded: id.mixed(seed: seed)) & mask
+        var i = Self.home(id, user, seed: seed) & mask
         while true {
             let e = index[i]
             if e == 0 { return -1 }
-            if peers[Int(e) - 1].id == id { return i }
+            if peers[Int(e) - 1].id == id, peers[Int(e) - 1].user == user { return i }
             i = (i + 1) & mask
         }
     }
 
+    private func indexSlot(ofPeerAt p: Int, seed: UInt64) -> Int { indexSlot(of: peers[p].id, user: peers[p].user, seed: seed) }
+
     private mutating func indexInsert(position: Int, seed: UInt64) {
         let mask = index.count - 1
-        var i = Int(truncatingIfNeeded: peers[position].id.mixed(seed: seed)) & mask
+        var i = Self.home(peers[position].id, peers[position].user, seed: seed) & mask
         while index[i] != 0 { i = (i + 1) & mask }
         index[i] = UInt32(position + 1)
     }
@@ -120,7 +138,8 @@ struct Swarm {
         var hole = slot
         var j = (slot + 1) & mask
         while index[j] != 0 {
-            let home = Int(truncatingIfNeeded: peers[Int(index[j]) - 1].id.mixed(seed: seed)) & mask
+            let moved = peers[Int(index[j]) - 1]
+            let home = Self.home(moved.id, moved.user, seed: seed) & mask
             // Move j into the hole unless its home lies cyclically in (hole, j].
             let inRange = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j)
             if !inRange {
@@ -158,7 +177,7 @@ struct Swarm {
     private mutating func move(from: Int, to: Int, seed: UInt64) {
         guard from != to else { return }
         if !index.isEmpty {
-            let slot = indexSlot(of: peers[from].id, seed: seed)
+            let slot = indexSlot(ofPeerAt: from, seed: seed)
             index[slot] = UInt32(to + 1)
         }
         peers[to] = peers[from]
@@ -167,8 +186,8 @@ struct Swarm {
     private mutating func swapAt(_ a: Int, _ b: Int, seed: UInt64) {
         guard a != b else { return }
         if !index.isEmpty {
-            let sa = indexSlot(of: peers[a].id, seed: seed)
-            let sb = indexSlot(of: peers[b].id, seed: seed)
+            let sa = indexSlot(ofPeerAt: a, seed: seed)
+            let sb = indexSlot(ofPeerAt: b, seed: seed)
             index[sa] = UInt32(b + 1)
             index[sb] = UInt32(a + 1)
         }
@@ -243,6 +262,38 @@ struct Swarm {
         return Int(sources[source] ?? 0) < limit
     }
 
+    private mutating func countUser(_ user: UInt32, _ d: Int) {
+        guard countingUsers else { return }
+        let n = Int(users[user] ?? 0) + d
+        users[user] = n > 0 ? UInt32(n) : nil
+    }
+
+    /// Whether `user` may hold one more peer here under `limit` (0: no limit).
+    private mutating func hasRoom(forUser user: UInt32, limit: Int) -> Bool {
+        guard limit > 0 else { return true }
+        if !countingUsers {
+            if peers.count < limit { return true }
+            countingUsers = true
+            for p in peers.indices { countUser(peers[p].user, 1) }
+        }
+        return Int(users[user] ?? 0) < limit
+    }
+
+    /// What the peer at `p` was, seen from an announce over `address`'s family at `now`.
+    private func past(at p: Int, family address: PeerAddress, now: UInt32, cutoff: UInt32) -> PeerPast {
+        let seen4: UInt32? = live4(p, cutoff: cutoff) ? peers[p].seen4 : nil
+        let seen6: UInt32? = live6(p, cutoff: cutoff) ? v6[Int(peers[p].v6)].seen : nil
+        let same: UInt32? =
+            switch address {
+            case .v4: seen4
+            case .v6: seen6
+            }
+        let last = max(seen4 ?? 0, seen6 ?? 0)
+        return PeerPast(
+            sinceLast: Int(now &- last), sinceLastSameFamily: same.map { Int(now &- $0) }, wasSeeder: p < Int(seeders),
+            downloadCounted: peers[p].flags & PeerSlot.downloadCounted != 0)
+    }
+
     /// Whether the peer at `p` has an endpoint of that family announced after `cutoff`.
     private func live4(_ p: Int, cutoff: UInt32) -> Bool { peers[p].flags & PeerSlot.hasV4 != 0 && peers[p].seen4 > cutoff }
     private func live6(_ p: Int, cutoff: UInt32) -> Bool { peers[p].v6 >= 0 && v6[Int(peers[p].v6)].seen > cutoff }
@@ -283,30 +334,36 @@ struct Swarm {
     // MARK: verbs
 
     /// Inserts or updates the announcing peer, if the announce is its owner's (see `PeerStore`),
-    /// within `maxPeers` and the source's quota.
+    /// within `maxPeers` and the source's and the user's quotas. `past` is what the peer was
+    /// before (nil: new).
     mutating func upsert(
         _ a: PeerAnnounce, now: UInt32, cutoff: UInt32, maxPeers: Int, seed: UInt64
-    ) -> (outcome: UpsertOutcome, delta: SwarmDelta) {
+    ) -> (outcome: UpsertOutcome, delta: SwarmDelta, past: PeerPast?) {
         var delta = SwarmDelta()
         let source = SourceKey(a.endpoint.address)
-        var found = position(of: a.peerID.raw, seed: seed)
+        var found = position(of: a.peerID.raw, user: a.user, seed: seed)
         if let f = found, !isLive(f, cutoff: cutoff) {
             // Gone, only not swept yet: whoever announces its peer_id now starts a new peer.
             delta += remove(at: f, seed: seed)
             found = nil
         }
         var p: Int
+        var past: PeerPast?
         if let f = found {
             let current = endpoint(at: f, family: a.endpoint.address)
             let keyed = a.key.matches(PeerKey(value: peers[f].key))
-            guard keyed || current?.same == true else { return (.notOwner(f), delta) }
-            if current?.source != source, !hasRoom(for: source, limit: a.quota.peersPerTorrent) { return (.sourceFull, delta) }
+            past = self.past(at: f, family: a.endpoint.address, now: now, cutoff: cutoff)
+            guard keyed || current?.same == true else { return (.notOwner(f), delta, past) }
+            if current?.source != source, !hasRoom(for: source, limit: a.quota.peersPerTorrent) { return (.sourceFull, delta, past) }
             p = f
         } else {
-            guard peers.count < maxPeers else { return (.full, delta) }
-            guard hasRoom(for: source, limit: a.quota.peersPerTorrent) else { return (.sourceFull, delta) }
+            guard a.quota.mayAddPeer else { return (.noNewPeer, delta, nil) }
+            guard peers.count < maxPeers else { return (.full, delta, nil) }
+            guard hasRoom(for: source, limit: a.quota.peersPerTorrent) else { return (.sourceFull, delta, nil) }
+            guard hasRoom(forUser: a.user, limit: a.quota.peersPerUser) else { return (.userFull, delta, nil) }
             growIfFull(&peers)
-            peers.append(PeerSlot(id: a.peerID.raw, v4: 0, seen4: 0, v6: -1, key: a.key.value, port4: 0, flags: 0))
+            peers.append(PeerSlot(id: a.peerID.raw, user: a.user, v4: 0, seen4: 0, v6: -1, key: a.key.value, port4: 0, flags: 0))
+            countUser(a.user, 1)
             p = peers.count - 1
             if !index.isEmpty { indexInsert(position: p, seed: seed) }
             maintainIndex(seed: seed)
@@ -375,23 +432,28 @@ struct Swarm {
             peers[p].flags |= PeerSlot.downloadCounted
             downloaded &+= 1
         }
-        return (.recorded(p), delta)
+        return (.recorded(p), delta, past)
     }
 
     /// `event=stopped`: with the peer's key, removes the peer; from the address an endpoint was
     /// recorded from, removes that endpoint (and the peer, if it has no other live one); from
     /// anyone else, nothing (returns false).
-    mutating func stop(_ a: PeerAnnounce, cutoff: UInt32, seed: UInt64) -> (recorded: Bool, delta: SwarmDelta) {
-        guard let p = position(of: a.peerID.raw, seed: seed) else { return (true, SwarmDelta()) }
-        if !isLive(p, cutoff: cutoff) || a.key.matches(PeerKey(value: peers[p].key)) { return (true, remove(at: p, seed: seed)) }
-        guard endpoint(at: p, family: a.endpoint.address)?.same == true else { return (false, SwarmDelta()) }
+    /// `past` is what the peer was (nil: not held, or gone by expiry).
+    mutating func stop(
+        _ a: PeerAnnounce, now: UInt32, cutoff: UInt32, seed: UInt64
+    ) -> (recorded: Bool, delta: SwarmDelta, past: PeerPast?) {
+        guard let p = position(of: a.peerID.raw, user: a.user, seed: seed) else { return (true, SwarmDelta(), nil) }
+        guard isLive(p, cutoff: cutoff) else { return (true, remove(at: p, seed: seed), nil) }
+        let past = self.past(at: p, family: a.endpoint.address, now: now, cutoff: cutoff)
+        if a.key.matches(PeerKey(value: peers[p].key)) { return (true, remove(at: p, seed: seed), past) }
+        guard endpoint(at: p, family: a.endpoint.address)?.same == true else { return (false, SwarmDelta(), past) }
         let otherLive: Bool =
             switch a.endpoint.address {
             case .v4: live6(p, cutoff: cutoff)
             case .v6: live4(p, cutoff: cutoff)
             }
-        guard otherLive else { return (true, remove(at: p, seed: seed)) }
-        return (true, dropEndpoint(at: p, family: a.endpoint.address))
+        guard otherLive else { return (true, remove(at: p, seed: seed), past) }
+        return (true, dropEndpoint(at: p, family: a.endpoint.address), past)
     }
 
     /// Removes the peer at `p`.
@@ -407,7 +469,8 @@ struct Swarm {
             delta.v6 = -1
         }
         if peers[p].flags & PeerSlot.partialSeed != 0 { partialSeeds -= 1 }
-        if !index.isEmpty { indexDelete(slot: indexSlot(of: peers[p].id, seed: seed), seed: seed) }
+        countUser(peers[p].user, -1)
+        if !index.isEmpty { indexDelete(slot: indexSlot(ofPeerAt: p, seed: seed), seed: seed) }
         let last = peers.count - 1
         if p < Int(seeders) {
             // Fill the hole with the last seeder, and that seeder's place with the last peer.
@@ -474,9 +537,20 @@ struct Swarm {
     }
 
     /// A uniform random sample of at most `numwant` peers other than `selfPosition`, from
-    /// seeders and leechers or from leechers only. Cost O(numwant).
+    /// seeders and leechers or from leechers only, seeders first; and how many are seeders.
+    /// Cost O(numwant).
     func sample<G: RandomNumberGenerator>(
         numwant: Int, excluding selfPosition: Int, includeSeeders: Bool, cutoff: UInt32, using rng: inout G
+    ) -> (peers: [SwarmPeer], seeders: Int) {
+        var seedersTaken = 0
+        let peers = sampleUnordered(
+            numwant: numwant, excluding: selfPosition, includeSeeders: includeSeeders, cutoff: cutoff, seedersTaken: &seedersTaken,
+            using: &rng)
+        return (peers, seedersTaken)
+    }
+
+    private func sampleUnordered<G: RandomNumberGenerator>(
+        numwant: Int, excluding selfPosition: Int, includeSeeders: Bool, cutoff: UInt32, seedersTaken: inout Int, using rng: inout G
     ) -> [SwarmPeer] {
         let lo = includeSeeders ? 0 : Int(seeders)
         let hi = peers.count
@@ -491,7 +565,7 @@ struct Swarm {
             return selfInRange && p >= selfPosition ? p + 1 : p
         }
         if k == m {
-            for v in 0..<m { appendPeer(at: position(v), cutoff: cutoff, to: &out) }
+            for v in 0..<m { appendPeer(at: position(v), cutoff: cutoff, to: &out, seedersTaken: &seedersTaken) }
             return out
         }
         // Floyd's algorithm: k distinct values from 0..<m, remembered in a small hash set.
@@ -513,13 +587,15 @@ struct Swarm {
                 let t = Int.random(in: 0...j, using: &rng)
                 let v = insert(t) ? t : j
                 if v == j { _ = insert(j) }
-                appendPeer(at: position(v), cutoff: cutoff, to: &out)
+                appendPeer(at: position(v), cutoff: cutoff, to: &out, seedersTaken: &seedersTaken)
             }
         }
         return out
     }
 
-    private func appendPeer(at p: Int, cutoff: UInt32, to out: inout [SwarmPeer]) {
+    /// Appends the peer at `p` (seeders go to the front: the head of `out` holds the
+    /// `seedersTaken` seeders).
+    private func appendPeer(at p: Int, cutoff: UInt32, to out: inout [SwarmPeer], seedersTaken: inout Int) {
         let slot = peers[p]
         var v4: Endpoint?, v6e: Endpoint?
         if slot.flags & PeerSlot.hasV4 != 0, slot.seen4 > cutoff {
@@ -529,7 +605,12 @@ struct Swarm {
             let e = v6[Int(slot.v6)]
             if e.seen > cutoff { v6e = Endpoint(address: .v6(IPv6Address(high: e.high, low: e.low)), port: e.port) }
         }
-        if v4 != nil || v6e != nil { out.append(SwarmPeer(peerID: PeerID(slot.id), v4: v4, v6: v6e)) }
+        guard v4 != nil || v6e != nil else { return }
+        out.append(SwarmPeer(peerID: PeerID(slot.id), v4: v4, v6: v6e))
+        if p < Int(seeders) {
+            if seedersTaken != out.count - 1 { out.swapAt(seedersTaken, out.count - 1) }
+            seedersTaken += 1
+        }
     }
 
     var scrapeEntry: ScrapeEntry {

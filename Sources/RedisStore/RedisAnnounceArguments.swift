@@ -5,7 +5,7 @@ import TrackerCore
 struct RedisAnnounceArguments: Sendable {
     /// The torrent's keys (`RedisKeys.torrent`): KEYS[1...7].
     var keys: [[UInt8]]
-    /// ARGV[1]: the peer_id, raw.
+    /// ARGV[1]: the peer_id, raw, then the user's 4 big-endian bytes unless it is 0.
     var peerID: PeerID
     /// ARGV[2] (`4` or `6`) and ARGV[3] (address and port, big-endian).
     var endpoint: Endpoint
@@ -38,7 +38,12 @@ struct RedisAnnounceArguments: Sendable {
     var mayCreateTorrent: Bool
     /// ARGV[20]: counters in the `sources` string.
     var sourceCells: Int
-    /// ARGV[21...], three per run: `s` or `l`, first and last byte (`GETRANGE`'s bounds).
+    /// ARGV[21]: the most peers of one user in the torrent (0: none); ARGV[22]: the user (4
+    /// big-endian bytes, zeros on an open tracker); ARGV[23]: may add a peer (`SourceQuota`).
+    var peersPerUser: Int = 0
+    var user: UInt32 = 0
+    var mayAddPeer = true
+    /// ARGV[24...], three per run: `s` or `l`, first and last byte (`GETRANGE`'s bounds).
     var reads: [(seeders: Bool, from: Int, through: Int)] = []
 
     /// `numkeys`, KEYS and ARGV, as EVAL and EVALSHA take them after the script.
@@ -53,7 +58,7 @@ struct RedisAnnounceArguments: Sendable {
             case .v6(let v6): (UInt8(ascii: "6"), v6.bytes)
             }
         func flag(_ b: Bool) -> [UInt8] { [b ? UInt8(ascii: "1") : UInt8(ascii: "0")] }
-        out.append(peerID.raw.bytes)
+        out.append(user == 0 ? peerID.raw.bytes : peerID.raw.bytes + Self.bigEndian(user))
         out.append([family])
         out.append(address + port)
         out.append([UInt8(ascii: "0") + role.rawValue])
@@ -73,6 +78,9 @@ struct RedisAnnounceArguments: Sendable {
         out.append(decimal: peersPerSource)
         out.append(flag(mayCreateTorrent))
         out.append(decimal: sourceCells)
+        out.append(decimal: peersPerUser)
+        out.append(bigEndian: user)
+        out.append(flag(mayAddPeer))
         for r in reads {
             out.append([r.seeders ? UInt8(ascii: "s") : UInt8(ascii: "l")])
             out.append(decimal: r.from)
@@ -81,8 +89,10 @@ struct RedisAnnounceArguments: Sendable {
         return out
     }
 
-    /// ARGV slots before the runs (the Lua reads runs from 21 on).
-    static let fixedSlots = 20
+    /// ARGV slots before the runs (the Lua reads runs from 24 on).
+    static let fixedSlots = 23
+
+    static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
 }
 
 /// The announce script's status bits (the fifth element of its reply).

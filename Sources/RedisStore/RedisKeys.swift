@@ -62,7 +62,7 @@ struct RedisKeys: Sendable {
 
     /// What `P:layout` holds for the keys described here; a Redis holding another layout (an
     /// older Squall's) is refused at startup rather than misread.
-    static let layout = "3"
+    static let layout = "4"
 
     /// The key holding the layout, and the one an older Squall's data would show up in.
     var layoutKey: [UInt8] { Array((buckets == 1 ? prefix + "layout" : prefix + "{b0}:layout").utf8) }

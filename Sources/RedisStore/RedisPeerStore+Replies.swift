@@ -33,7 +33,7 @@ extension RedisPeerStore {
 
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     static func announceReply(
-        _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, cutoff: Int,
+        _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, now: Int, cutoff: Int,
         limits: (perTorrent: Int, torrents: Int, peers: Int), hints: SampleHints
     ) -> Result<SwarmReply, StoreError> {
         storeResult(result).flatMap { reply in
@@ -45,25 +45,29 @@ extension RedisPeerStore {
             case .string(Array("full_peers".utf8)): return .failure(.full("tracker is full (at most \(limits.peers) peers)"))
             case .string(Array("quota".utf8)): return .failure(.tooManyPeersFromSource(max: a.quota.peersPerTorrent))
             case .string(Array("no_new_torrent".utf8)): return .failure(.tooManyNewTorrents)
+            case .string(Array("no_new_peer".utf8)): return .failure(.noNewPeer)
+            case .string(Array("user_quota".utf8)): return .failure(.tooManyPeersForUser(max: a.quota.peersPerUser))
             default: break
             }
-            guard parts.count >= 5, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes,
-                let status = parts[4].integer.map(RedisAnnounceStatus.init(rawValue:))
+            guard parts.count >= 6, let s = parts[0].integer, let l = parts[1].integer, let d = parts[2].integer, var blob = parts[3].bytes,
+                let status = parts[4].integer.map(RedisAnnounceStatus.init(rawValue:)), let prev = parts[5].bytes
             else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
             // Range-checked: the next sample's slots are computed from these counts, and counts
             // no swarm can have (edited or corrupted keys) must not overflow that arithmetic.
             guard (0...maxCount).contains(s), (0...maxCount).contains(l), (0...Int(Int32.max) * 1024).contains(d) else {
                 return .failure(.unavailable("redis: counts out of range (seeders \(s), leechers \(l), downloaded \(d))"))
             }
-            for case .string(let run) in parts.dropFirst(5) { blob += run }
-            let peers =
+            for case .string(let run) in parts.dropFirst(6) { blob += run }
+            let records =
                 squallSampled
-                ? cut(RedisRecord.peers(in: blob, cutoff: cutoff), for: a, limit: a.numwant, hints: hints)
-                : RedisRecord.peers(in: blob, cutoff: cutoff)
+                ? cut(RedisRecord.records(in: blob, cutoff: cutoff), for: a, limit: a.numwant, hints: hints)
+                : RedisRecord.records(in: blob, cutoff: cutoff)
+            let sample = RedisRecord.seedersFirst(records)
             return .success(
                 SwarmReply(
-                    complete: s, incomplete: l, downloaded: d, peers: peers, recorded: !status.contains(.notOwned),
-                    createdTorrent: status.contains(.createdTorrent)))
+                    complete: s, incomplete: l, downloaded: d, peers: sample.peers, recorded: !status.contains(.notOwned),
+                    createdTorrent: status.contains(.createdTorrent),
+                    past: RedisRecord.past(prev, family: a.endpoint.address, now: now, cutoff: cutoff), seedersSampled: sample.seeders))
         }
     }
 
@@ -73,7 +77,7 @@ extension RedisPeerStore {
     /// what those counts allow: a reply never lists more peers than it counts.
     static func sampledPeers(
         _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, limit: Int, cutoff: Int, hints: SampleHints
-    ) -> Result<[SwarmPeer], StoreError> {
+    ) -> Result<(peers: [SwarmPeer], seeders: Int), StoreError> {
         var blob: [UInt8] = []
         blob.reserveCapacity(RedisRecord.size * (a.numwant + 1))
         for r in replies {
@@ -83,19 +87,19 @@ extension RedisPeerStore {
             case .failure(let e): return .failure(e)
             }
         }
-        var peers = RedisRecord.peers(in: blob, cutoff: cutoff)
+        var records = RedisRecord.records(in: blob, cutoff: cutoff)
         // Another announce may move a record between two separate reads.
-        var seen = Set<PeerID>()
-        peers.removeAll { !seen.insert($0.peerID).inserted }
-        return .success(cut(peers, for: a, limit: limit, hints: hints))
+        var seen = Set<RedisRecord.Identity>()
+        records.removeAll { !seen.insert($0.identity).inserted }
+        return .success(RedisRecord.seedersFirst(cut(records, for: a, limit: limit, hints: hints)))
     }
 
     /// A sample Squall's runs read (slots past the end read as zeros or nothing, already
     /// skipped): without the announcing peer, cut to `limit` (at most numwant) at random, since
     /// the runs come in slot order and cutting the end would favour the first slots.
-    static func cut(_ sample: [SwarmPeer], for a: PeerAnnounce, limit: Int, hints: SampleHints) -> [SwarmPeer] {
+    static func cut(_ sample: [RedisRecord], for a: PeerAnnounce, limit: Int, hints: SampleHints) -> [RedisRecord] {
         var peers = sample
-        peers.removeAll { $0.peerID == a.peerID }
+        peers.removeAll { $0.peer.peerID == a.peerID && $0.user == a.user }
         while peers.count > limit { peers.remove(at: hints.index(below: peers.count)) }
         return peers
     }

@@ -72,7 +72,8 @@ public final class RedisPeerStore: PeerStore, Sendable {
             keys: keys, peerID: a.peerID, endpoint: a.endpoint, role: a.role, countsDownload: a.countsDownload, remove: a.remove,
             numwant: a.numwant, now: now, ttl: ttl, maxPeersPerTorrent: maxPeersPerTorrent, infoHashHex: a.infoHash.raw.hex, seed: 0,
             scriptSamples: true, torrentsShare: shares.torrents, peersShare: shares.peers, key: a.key,
-            peersPerSource: a.quota.peersPerTorrent, mayCreateTorrent: a.quota.mayCreateTorrent, sourceCells: self.keys.sourceCells)
+            peersPerSource: a.quota.peersPerTorrent, mayCreateTorrent: a.quota.mayCreateTorrent, sourceCells: self.keys.sourceCells,
+            peersPerUser: a.quota.peersPerUser, user: a.user, mayAddPeer: a.quota.mayAddPeer)
         client.withLink(slot: self.keys.slot(self.keys.bucket(a.infoHash))) { link in
             // The link's loop: here and in the replies below, which complete on it.
             let hintsOnLoop = link.hints
@@ -93,7 +94,7 @@ public final class RedisPeerStore: PeerStore, Sendable {
             client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
                 let hints = hintsOnLoop.value
                 let result = Self.announceReply(
-                    reply, for: a, squallSampled: known != nil, cutoff: cutoff, limits: limits, hints: hints)
+                    reply, for: a, squallSampled: known != nil, now: Int(now), cutoff: cutoff, limits: limits, hints: hints)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
                     hints.forget(a.infoHash)
                     return completion(result)
@@ -110,9 +111,9 @@ public final class RedisPeerStore: PeerStore, Sendable {
                     completion(
                         Self.sampledPeers(
                             replies[...], for: a, limit: Self.expectedSample(reply, for: a), cutoff: cutoff, hints: hints
-                        ).map { peers in
+                        ).map { sample in
                             var fresh = reply
-                            fresh.peers = peers
+                            (fresh.peers, fresh.seedersSampled) = sample
                             return fresh
                         })
                 }

@@ -12,8 +12,9 @@ import TrackerCore
 /// | 46-49 | last announce over IPv4, big-endian Unix seconds |
 /// | 50-53 | last announce over IPv6 |
 /// | 54-57 | digest of the BEP 7 key the peer first announced with (zeros: none) |
+/// | 58-61 | a private tracker's user, big-endian (zeros on an open tracker) |
 struct RedisRecord: Equatable {
-    static let size = 57
+    static let size = 61
 
     /// 0-based offsets of the fields.
     enum Offset {
@@ -26,6 +27,7 @@ struct RedisRecord: Equatable {
         static let seen4 = 45
         static let seen6 = 49
         static let key = 53
+        static let user = 57
     }
 
     struct Flags: OptionSet, Equatable {
@@ -36,6 +38,8 @@ struct RedisRecord: Equatable {
         static let downloadCounted = Flags(rawValue: 4)
         /// BEP 21 partial seed (kept with the leechers).
         static let partialSeed = Flags(rawValue: 8)
+        /// The record lives in `s`: a seeder.
+        static let seeder = Flags(rawValue: 16)
     }
 
     /// The peer with its live endpoints (those announced after the cutoff).
@@ -43,6 +47,8 @@ struct RedisRecord: Equatable {
     var flags: Flags
     /// The newest announce of a live endpoint.
     var lastAnnounce: Int
+    /// A private tracker's user (0 on an open tracker).
+    var user: UInt32 = 0
 
     /// The records in `blob` (whole records only; zeroed slots and records with no live
     /// endpoint left out): endpoints last announced at or before `cutoff` are dropped.
@@ -65,7 +71,7 @@ struct RedisRecord: Equatable {
             body(
                 RedisRecord(
                     peer: SwarmPeer(peerID: id, v4: v4, v6: v6), flags: flags,
-                    lastAnnounce: max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6)))
+                    lastAnnounce: max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6), user: UInt32(u32(o + Offset.user))))
         }
     }
 
@@ -75,6 +81,48 @@ struct RedisRecord: Equatable {
         peers.reserveCapacity(blob.count / size)
         forEach(in: blob, cutoff: cutoff) { peers.append($0.peer) }
         return peers
+    }
+
+    /// The records of `forEach`.
+    static func records(in blob: [UInt8], cutoff: Int) -> [RedisRecord] {
+        var records: [RedisRecord] = []
+        records.reserveCapacity(blob.count / size)
+        forEach(in: blob, cutoff: cutoff) { records.append($0) }
+        return records
+    }
+
+    /// A peer's identity (its peer_id and user), as the ids hash keys it.
+    struct Identity: Hashable {
+        var peerID: PeerID
+        var user: UInt32
+    }
+    var identity: Identity { Identity(peerID: peer.peerID, user: user) }
+
+    /// What a peer was, from the `prev` element of the announce script's reply (the string that
+    /// held it and its record), seen from an announce over `family` at `now`; nil for empty.
+    static func past(_ prev: [UInt8], family: PeerAddress, now: Int, cutoff: Int) -> PeerPast? {
+        guard prev.count == 1 + size else { return nil }
+        let where_ = prev[0]
+        let rec = Array(prev.dropFirst())
+        func u32(_ o: Int) -> Int { Int(rec[o]) << 24 | Int(rec[o + 1]) << 16 | Int(rec[o + 2]) << 8 | Int(rec[o + 3]) }
+        let flags = Flags(rawValue: rec[Offset.flags])
+        let seen4: Int? = flags.contains(.ipv4) && u32(Offset.seen4) > cutoff ? u32(Offset.seen4) : nil
+        let seen6: Int? = flags.contains(.ipv6) && u32(Offset.seen6) > cutoff ? u32(Offset.seen6) : nil
+        guard seen4 != nil || seen6 != nil else { return nil }
+        let same: Int? =
+            switch family {
+            case .v4: seen4
+            case .v6: seen6
+            }
+        return PeerPast(
+            sinceLast: now - max(seen4 ?? 0, seen6 ?? 0), sinceLastSameFamily: same.map { now - $0 },
+            wasSeeder: where_ == UInt8(ascii: "s"), downloadCounted: flags.contains(.downloadCounted))
+    }
+
+    /// The records' peers with the seeders first, and how many those are.
+    static func seedersFirst(_ records: [RedisRecord]) -> (peers: [SwarmPeer], seeders: Int) {
+        let seeders = records.filter { $0.flags.contains(.seeder) }
+        return (seeders.map(\.peer) + records.filter { !$0.flags.contains(.seeder) }.map(\.peer), seeders.count)
     }
 
     /// The byte range of `count` slots from `first`, as `GETRANGE`'s inclusive bounds.

@@ -2,11 +2,14 @@
 /// are a torrent's keys in the order `RedisKeys.torrent` gives them: ids, s, l, m, x, index,
 /// totals, sources.
 ///
-/// A peer's record is 57 bytes (`RedisRecord.size`), kept in its slot of the string `s` or `l`
-/// (slot i at byte 57·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
-/// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed), IPv4 address and port (22-27), IPv6
-/// address and port (28-45), last announce over IPv4 (46-49) and over IPv6 (50-53), big-endian,
-/// and the digest of the BEP 7 key the peer first announced with (54-57, zeros: none).
+/// A peer's record is `RedisRecord.size` (61) bytes, kept in its slot of the string `s` or `l`
+/// (slot i at byte 61·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
+/// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed, 16 in s), IPv4 address and port
+/// (22-27), IPv6 address and port (28-45), last announce over IPv4 (46-49) and over IPv6
+/// (50-53), big-endian, the digest of the BEP 7 key the peer first announced with (54-57,
+/// zeros: none) and a private tracker's user (58-61, zeros on an open tracker). A peer's field
+/// in the ids hash is its peer_id, followed by its user's 4 bytes unless they are zeros; m
+/// counts a private torrent's peers per user in fields 'u' .. user.
 ///
 /// Endpoints per source (an IPv4 address or an IPv6 /64) and torrent, for the per-source
 /// quota, are counters in the string `sources` (`BITFIELD` u16, saturating), one chosen by the
@@ -26,6 +29,13 @@ enum RedisScripts {
         local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
         local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * \#(RedisRecord.size), slot * \#(RedisRecord.size) + \#(RedisRecord.size - 1)) end
         local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * \#(RedisRecord.size), rec) end
+        -- A record's identity in the ids hash: its peer_id, and its user's 4 bytes unless 0 (an
+        -- open tracker's fields stay 20 bytes).
+        local function rec_pid(rec)
+          local u = string.sub(rec, 58, 61)
+          if u == '\0\0\0\0' then return string.sub(rec, 1, 20) end
+          return string.sub(rec, 1, 20) .. u
+        end
 
         """#
 
@@ -121,7 +131,7 @@ enum RedisScripts {
               if j ~= n then
                 local moved = rec_at(where, j)
                 rec_put(where, n, moved)
-                redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. n)
+                redis.call('HSET', KEYS[1], rec_pid(moved), where .. n)
                 note_behind(where, n, moved)
               end
               rec_put(where, j, rec)
@@ -134,13 +144,16 @@ enum RedisScripts {
               if slot ~= last then
                 local moved = rec_at(where, last)
                 rec_put(where, slot, moved)
-                redis.call('HSET', KEYS[1], string.sub(moved, 1, 20), where .. slot)
+                redis.call('HSET', KEYS[1], rec_pid(moved), where .. slot)
               end
               rec_put(where, last, string.rep('\0', \#(RedisRecord.size)))
             end
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
               redis.call('HDEL', KEYS[1], pid)
+              -- A private tracker's peers per user in this torrent (m's 'u' .. user).
+              local u = string.sub(rec, 58, 61)
+              if u ~= '\0\0\0\0' and redis.call('HINCRBY', KEYS[4], 'u' .. u, -1) <= 0 then redis.call('HDEL', KEYS[4], 'u' .. u) end
               if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
               redis.call('HINCRBY', KEYS[6], 'p', -1)
               if where == 's' then redis.call('HINCRBY', KEYS[6], 's', -1) end
@@ -213,7 +226,7 @@ enum RedisScripts {
                   local chunk = redis.call('GETRANGE', slots_key(where), lo * \#(RedisRecord.size), (c + 1) * \#(RedisRecord.size) - 1)
                   for slot = c, lo, -1 do
                     local rec = string.sub(chunk, (slot - lo) * \#(RedisRecord.size) + 1, (slot - lo) * \#(RedisRecord.size) + \#(RedisRecord.size))
-                    local pid, flags = string.sub(rec, 1, 20), string.byte(rec, 21)
+                    local pid, flags = rec_pid(rec), string.byte(rec, 21)
                     local has4, has6 = bit.band(flags, 1) ~= 0, bit.band(flags, 2) ~= 0
                     local live4 = has4 and struct.unpack('>I', rec, 46) > cutoff
                     local live6 = has6 and struct.unpack('>I', rec, 50) > cutoff
@@ -265,14 +278,17 @@ enum RedisScripts {
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
     /// ttl, max peers, hex info_hash, seed, sample here (0|1), max torrents and max peers of
     /// this totals hash (the bucket's share on a cluster), the key digest (4 bytes), the
-    /// per-source quota (0: none), may create the torrent (0|1), counters in `sources`, then
-    /// Squall's runs to read as triples: `s` or `l`, first byte, last byte.
-    /// Returns {seeders, leechers, downloaded, records, status, run...}, or {'full'} (the
+    /// per-source quota (0: none), may create the torrent (0|1), counters in `sources`, the
+    /// per-user quota (0: none), the user (4 bytes), may add a peer (0|1), then Squall's runs
+    /// to read as triples: `s` or `l`, first byte, last byte. ARGV[1] is the peer's field in the
+    /// ids hash (its peer_id, then its user's bytes unless zeros).
+    /// Returns {seeders, leechers, downloaded, records, status, prev, run...}, or {'full'} (the
     /// torrent), {'full_torrents'} or {'full_peers'} (the tracker) for a new peer, {'quota'}
-    /// (the source's quota) or {'no_new_torrent'}; records are the 57-byte records of the sample
-    /// made here, concatenated; status is 1 when the announcer does not own the peer it names
-    /// (nothing was changed) plus 2 when this announce created the torrent; each run what one of
-    /// Squall's runs read.
+    /// (the source's quota), {'no_new_torrent'}, {'no_new_peer'} or {'user_quota'}; records are
+    /// the records of the sample made here, concatenated; status is 1 when the announcer does
+    /// not own the peer it names (nothing was changed) plus 2 when this announce created the
+    /// torrent; prev is the string that held the named peer ('s' or 'l') and its record before
+    /// the announce, or empty for a new peer; each run what one of Squall's runs read.
     ///
     /// Ownership is `PeerStore`'s: the key the peer first announced with, or the address an
     /// endpoint was recorded from; a peer whose endpoints have all expired starts afresh.
@@ -295,6 +311,7 @@ enum RedisScripts {
             local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
             local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
             local key, quota, may_create = ARGV[17], tonumber(ARGV[18]), ARGV[19] == '1'
+            local uquota, user, may_add = tonumber(ARGV[21]), ARGV[22], ARGV[23] == '1'
             q_hex, q_cells = hex, tonumber(ARGV[20])
             local cutoff = now - ttl
             -- m's 'n' is when the torrent's oldest endpoint can first expire (a lower bound:
@@ -314,7 +331,7 @@ enum RedisScripts {
               where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
               rec = slot and rec_at(where, slot)
               -- An id whose slot holds another record (or none) is not this peer's.
-              if not rec or #rec ~= \#(RedisRecord.size) or string.sub(rec, 1, 20) ~= pid then
+              if not rec or #rec ~= \#(RedisRecord.size) or rec_pid(rec) ~= pid then
                 id, where, slot, rec = nil, nil, nil, nil
               end
             end
@@ -325,6 +342,9 @@ enum RedisScripts {
                 id, where, slot, rec = nil, nil, nil, nil
               end
             end
+            -- What the peer was before this announce: which string held it, and its record.
+            local prev = ''
+            if rec then prev = where .. rec end
             -- Ownership: the peer's key, or the address this family's endpoint was recorded from.
             local owner, same, keyed, here = true, false, false, nil
             if rec then
@@ -334,7 +354,7 @@ enum RedisScripts {
               elseif fam == '6' and bit.band(flags, 2) ~= 0 then
                 here, same = rec_src(rec, '6'), string.sub(rec, 28, 43) == string.sub(ep, 1, 16)
               end
-              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, \#(RedisRecord.size))
+              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, 57)
               owner = same or keyed
             end
             local src = fam .. string.sub(ep, 1, 4)
@@ -356,7 +376,7 @@ enum RedisScripts {
                   remove_peer(pid, where, slot, rec)
                 end
               end
-              local reply = {size('s'), size('l'), downloaded, '', status}
+              local reply = {size('s'), size('l'), downloaded, '', status, prev}
               drop_if_empty(hex)
               return reply
             end
@@ -378,6 +398,8 @@ enum RedisScripts {
                   end
                   if not may_create then return {'no_new_torrent'} end
                 end
+                if not may_add then return {'no_new_peer'} end
+                if uquota > 0 and tonumber(redis.call('HGET', KEYS[4], 'u' .. user) or '0') >= uquota then return {'user_quota'} end
                 if quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
                 if redis.call('ZADD', KEYS[5], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[6], 't', 1) end
                 if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
@@ -389,7 +411,8 @@ enum RedisScripts {
                 end
                 redis.call('HINCRBY', KEYS[6], 'p', 1)
                 if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) end
-                rec = pid .. string.rep('\0', 33) .. key
+                if user ~= '\0\0\0\0' then redis.call('HINCRBY', KEYS[4], 'u' .. user, 1) end
+                rec = string.sub(pid, 1, 20) .. string.rep('\0', 33) .. key .. user
               else
                 if here ~= src and quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
                 flags = string.byte(rec, 21)
@@ -410,6 +433,8 @@ enum RedisScripts {
                 flags = flags - 8
                 redis.call('HINCRBY', KEYS[4], 'p', -1)
               end
+              -- Flag 16: the record lives in s (a seeder), so a sample read as bytes tells seeders apart.
+              if want == 's' then flags = bit.bor(flags, 16) elseif bit.band(flags, 16) ~= 0 then flags = flags - 16 end
               if counts and bit.band(flags, 4) == 0 then
                 flags = flags + 4
                 downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
@@ -417,11 +442,11 @@ enum RedisScripts {
               if fam == '4' then
                 if bit.band(flags, 1) == 0 then family('4', 1) end
                 flags = bit.bor(flags, 1)
-                rec = pid .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, \#(RedisRecord.size))
+                rec = string.sub(rec, 1, 20) .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, \#(RedisRecord.size))
               else
                 if bit.band(flags, 2) == 0 then family('6', 1) end
                 flags = bit.bor(flags, 2)
-                rec = pid .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, \#(RedisRecord.size))
+                rec = string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, \#(RedisRecord.size))
               end
               if id and where == want then
                 rec_put(want, slot, rec)
@@ -465,8 +490,8 @@ enum RedisScripts {
             end
             -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
             -- every string it makes, so joining them here would cost as much again.
-            local reply = {ns, nl, downloaded, table.concat(out), status}
-            for i = 21, #ARGV, 3 do
+            local reply = {ns, nl, downloaded, table.concat(out), status, prev}
+            for i = 24, #ARGV, 3 do
               reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
             end
             return reply

@@ -62,10 +62,12 @@ public struct AnnounceResponse: Sendable, Equatable {
     public var externalIP: PeerAddress
     public var compact: Bool
     public var noPeerID: Bool
+    /// BEP 3's `warning message` (a private tracker's), sent with a compact reply.
+    public var warning: String?
 
     public init(
         interval: Int, minInterval: Int, complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer],
-        externalIP: PeerAddress, compact: Bool, noPeerID: Bool
+        externalIP: PeerAddress, compact: Bool, noPeerID: Bool, warning: String? = nil
     ) {
         self.interval = interval
         self.minInterval = minInterval
@@ -76,6 +78,7 @@ public struct AnnounceResponse: Sendable, Equatable {
         self.externalIP = externalIP
         self.compact = compact
         self.noPeerID = noPeerID
+        self.warning = warning
     }
 }
 

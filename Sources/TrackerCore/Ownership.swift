@@ -52,9 +52,15 @@ public struct SourceQuota: Sendable, Equatable {
     public var peersPerTorrent: Int
     /// Whether this announce may create a torrent the store does not hold yet.
     public var mayCreateTorrent: Bool
+    /// The most peers the announcing user may hold in one torrent (0: no limit; private mode).
+    public var peersPerUser: Int
+    /// Whether this announce may add a peer the torrent does not hold yet (private mode's
+    /// download slots); a peer already held announces as usual.
+    public var mayAddPeer: Bool
 
-    public init(peersPerTorrent: Int = 0, mayCreateTorrent: Bool = true) {
-        (self.peersPerTorrent, self.mayCreateTorrent) = (peersPerTorrent, mayCreateTorrent)
+    public init(peersPerTorrent: Int = 0, mayCreateTorrent: Bool = true, peersPerUser: Int = 0, mayAddPeer: Bool = true) {
+        (self.peersPerTorrent, self.mayCreateTorrent, self.peersPerUser, self.mayAddPeer) =
+            (peersPerTorrent, mayCreateTorrent, peersPerUser, mayAddPeer)
     }
 
     public static let unlimited = SourceQuota()

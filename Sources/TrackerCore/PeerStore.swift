@@ -34,10 +34,13 @@ public struct PeerAnnounce: Sendable, Equatable {
     public var key: PeerKey
     /// What the announcing source may still add.
     public var quota: SourceQuota
+    /// A private tracker's user (0 on an open tracker): a peer is (infoHash, user, peerID), so
+    /// the same peer_id under two users is two peers.
+    public var user: UInt32
 
     public init(
         infoHash: InfoHash, peerID: PeerID, endpoint: Endpoint, role: PeerRole, countsDownload: Bool = false,
-        remove: Bool = false, numwant: Int, key: PeerKey = .none, quota: SourceQuota = .unlimited
+        remove: Bool = false, numwant: Int, key: PeerKey = .none, quota: SourceQuota = .unlimited, user: UInt32 = 0
     ) {
         self.infoHash = infoHash
         self.peerID = peerID
@@ -48,6 +51,26 @@ public struct PeerAnnounce: Sendable, Equatable {
         self.numwant = numwant
         self.key = key
         self.quota = quota
+        self.user = user
+    }
+}
+
+/// What a peer was before the announce that names it, for a private tracker's rules: how long
+/// ago it last announced (the minimum-interval rule, with the dual-stack exemption), whether it
+/// was seeding (a completion is a leecher becoming a seeder) and whether its completion was
+/// already counted.
+public struct PeerPast: Sendable, Equatable {
+    /// Seconds since its last announce over either family.
+    public var sinceLast: Int
+    /// Seconds since its last announce over this announce's family; nil when it had no
+    /// endpoint of that family (the first announce of a dual-stack pair's other half).
+    public var sinceLastSameFamily: Int?
+    public var wasSeeder: Bool
+    public var downloadCounted: Bool
+
+    public init(sinceLast: Int, sinceLastSameFamily: Int?, wasSeeder: Bool, downloadCounted: Bool) {
+        (self.sinceLast, self.sinceLastSameFamily, self.wasSeeder, self.downloadCounted) =
+            (sinceLast, sinceLastSameFamily, wasSeeder, downloadCounted)
     }
 }
 
@@ -62,16 +85,24 @@ public struct SwarmReply: Sendable, Equatable {
     public var recorded: Bool
     /// True when this announce created its torrent (for the per-source rate of new torrents).
     public var createdTorrent: Bool
-    public init(complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer], recorded: Bool = true, createdTorrent: Bool = false) {
+    /// The named peer before this announce; nil when it was new (for `remove`: unknown).
+    public var past: PeerPast?
+    /// Of `peers`, how many lead the list as seeders (the store samples seeders first): a private
+    /// tracker's seed-list limit drops that many.
+    public var seedersSampled: Int
+    public init(
+        complete: Int, incomplete: Int, downloaded: Int, peers: [SwarmPeer], recorded: Bool = true, createdTorrent: Bool = false,
+        past: PeerPast? = nil, seedersSampled: Int = 0
+    ) {
         (self.complete, self.incomplete, self.downloaded, self.peers) = (complete, incomplete, downloaded, peers)
-        (self.recorded, self.createdTorrent) = (recorded, createdTorrent)
+        (self.recorded, self.createdTorrent, self.past, self.seedersSampled) = (recorded, createdTorrent, past, seedersSampled)
     }
 }
 
 /// Where swarms live. Every store passes `StoreConformance`.
 ///
 /// Contract:
-/// - A peer is `(infoHash, peerID)`. Announcing the same peer over IPv4 and IPv6 gives it two
+/// - A peer is `(infoHash, user, peerID)` (`user` is 0 on an open tracker). Announcing the same peer over IPv4 and IPv6 gives it two
 ///   endpoints, one per family; each announce replaces the endpoint of its own family only.
 ///   The peer is counted once.
 /// - `complete`/`incomplete`/`downloaded` are exact at the moment of the reply and include the
@@ -92,8 +123,11 @@ public struct SwarmReply: Sendable, Equatable {
 ///   peer; from the recorded address alone it removes that family's endpoint. A peer whose
 ///   endpoints have all passed `peerTTL` is gone: its peer_id starts a new peer.
 /// - Quotas: a source (an IPv4 address, an IPv6 /64) holds at most `quota.peersPerTorrent`
-///   endpoints in one torrent, and creates a torrent only with `quota.mayCreateTorrent`;
-///   beyond either the announce fails with `StoreError.quota`.
+///   endpoints in one torrent, and creates a torrent only with `quota.mayCreateTorrent`; a
+///   user holds at most `quota.peersPerUser` peers in one torrent; beyond any of them the
+///   announce fails with `StoreError.quota` and changes nothing.
+/// - `past` tells what the named peer was before the announce (nil: new, or for `remove`, not
+///   held); `seedersSampled` how many of the sample, at its head, are seeders.
 ///
 /// The hot-path verbs (announce, scrape) complete through a callback, so that a store answering
 /// from memory finishes inline on the caller's thread (no task or thread hop per announce),

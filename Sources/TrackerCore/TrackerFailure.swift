@@ -35,6 +35,13 @@ public enum StoreError: Error, Sendable, Equatable {
     public static func tooManyPeersFromSource(max: Int) -> StoreError {
         .quota("too many peers from your address in this torrent (at most \(max))")
     }
+    /// The refusal past `SourceQuota.peersPerUser` (UNIT3D-Announce's text).
+    public static func tooManyPeersForUser(max: Int) -> StoreError {
+        .quota("You already have \(max) peers on this torrent. Ignoring.")
+    }
+    /// The refusal of a new peer when `SourceQuota.mayAddPeer` is false (UNIT3D-Announce's
+    /// download-slot text; a private tracker sends it as a warning).
+    public static let noNewPeer = StoreError.quota("Download slot limit reached")
     /// The refusal when `SourceQuota.mayCreateTorrent` is false.
     public static let tooManyNewTorrents = StoreError.quota("too many new torrents from your address; retry in a minute")
 

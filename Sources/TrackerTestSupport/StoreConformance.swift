@@ -52,6 +52,13 @@ public enum StoreConformance {
         Case(name: "a peer gone past its TTL is taken over by its peer_id", body: expiredPeerTakenOver),
         Case(name: "a source holds a bounded number of endpoints per torrent", body: peersPerSourceQuota),
         Case(name: "new torrents need the source's permission", body: newTorrentPermission),
+        // Private mode: a user with each peer.
+        Case(name: "one peer_id under two users is two peers", body: usersSeparatePeers),
+        Case(name: "ownership holds within a user", body: ownershipWithinUser),
+        Case(name: "a user holds a bounded number of peers per torrent", body: peersPerUserQuota),
+        Case(name: "a new peer needs permission when slots are full", body: newPeerPermission),
+        Case(name: "the reply tells what the peer was", body: pastOfThePeer),
+        Case(name: "seeders lead the sample and are counted", body: seedersLeadTheSample),
     ]
 
     // MARK: helpers
@@ -75,22 +82,24 @@ public enum StoreConformance {
     @discardableResult
     static func announce(
         _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher,
-        numwant: Int = 50, completed: Bool = false, stop: Bool = false, key: PeerKey = .none, quota: SourceQuota = .unlimited
+        numwant: Int = 50, completed: Bool = false, stop: Bool = false, key: PeerKey = .none, quota: SourceQuota = .unlimited,
+        user: UInt32 = 0
     ) async throws -> SwarmReply {
         try await s.announce(
             PeerAnnounce(
                 infoHash: h, peerID: p, endpoint: e, role: role, countsDownload: completed, remove: stop, numwant: numwant, key: key,
-                quota: quota))
+                quota: quota, user: user))
     }
 
     /// What the store answers, failures included.
     static func attempt(
         _ s: any PeerStore, _ h: InfoHash, _ p: PeerID, _ e: Endpoint, _ role: PeerRole = .leecher, key: PeerKey = .none,
-        quota: SourceQuota = .unlimited
+        quota: SourceQuota = .unlimited, user: UInt32 = 0
     ) async -> Result<SwarmReply, StoreError> {
         do throws(StoreError) {
             return .success(
-                try await s.announce(PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, numwant: 50, key: key, quota: quota)))
+                try await s.announce(
+                    PeerAnnounce(infoHash: h, peerID: p, endpoint: e, role: role, numwant: 50, key: key, quota: quota, user: user)))
         } catch {
             return .failure(error)
         }
@@ -479,5 +488,115 @@ extension PeerAnnounce {
         PeerAnnounce(
             infoHash: StoreConformance.hash(torrent), peerID: StoreConformance.peer(peer), endpoint: StoreConformance.v4(peer, port: port),
             role: role, numwant: numwant)
+    }
+}
+
+extension StoreConformance {
+    // MARK: private mode
+
+    static func usersSeparatePeers(_ f: StoreFixture) async throws {
+        let h = hash(500)
+        try await announce(f.store, h, peer(1), v4(1), .seeder, user: 7)
+        let other = try await announce(f.store, h, peer(1), v4(2), user: 8)
+        // The same peer_id under another user is another peer: counted, and listed to it.
+        #expect(other.complete == 1 && other.incomplete == 1)
+        #expect(other.past == nil)
+        #expect(other.peers.map(\.v4) == [v4(1)])
+        // Each user's stop removes its own peer only.
+        let stop = try await announce(f.store, h, peer(1), v4(2), stop: true, user: 8)
+        #expect(stop.recorded && stop.complete == 1 && stop.incomplete == 0)
+        let again = try await announce(f.store, h, peer(1), v4(1), .seeder, user: 7)
+        #expect(again.past != nil)
+        #expect(again.complete == 1)
+    }
+
+    static func ownershipWithinUser(_ f: StoreFixture) async throws {
+        let h = hash(501)
+        try await announce(f.store, h, peer(1), v4(1), key: key(1), user: 7)
+        // The same user from another address without the key owns nothing.
+        let stranger = try await announce(f.store, h, peer(1), v4(2), .seeder, user: 7)
+        #expect(!stranger.recorded)
+        #expect(stranger.complete == 0 && stranger.incomplete == 1)
+        let stop = try await announce(f.store, h, peer(1), v4(2), stop: true, user: 7)
+        #expect(!stop.recorded && stop.incomplete == 1)
+        // With its key it moves.
+        let moved = try await announce(f.store, h, peer(1), v4(2), .seeder, key: key(1), user: 7)
+        #expect(moved.recorded && moved.complete == 1)
+    }
+
+    static func peersPerUserQuota(_ f: StoreFixture) async throws {
+        let h = hash(502)
+        let quota = SourceQuota(peersPerUser: 3)
+        // Other users' peers first, so the quota is checked in a swarm larger than it.
+        for i in 0..<10 { try await announce(f.store, h, peer(i), v4(i), quota: quota, user: UInt32(100 + i)) }
+        for i in 10..<13 { try await announce(f.store, h, peer(i), v4(i), quota: quota, user: 7) }
+        #expect(await attempt(f.store, h, peer(13), v4(13), quota: quota, user: 7) == .failure(.tooManyPeersForUser(max: 3)))
+        // Nothing was recorded for the refused peer.
+        #expect(try await f.store.scrape([h])[h]?.incomplete == 13)
+        // Its peers keep announcing; another user is not held to this one's count; a stop makes room.
+        #expect(await attempt(f.store, h, peer(10), v4(10), .seeder, quota: quota, user: 7).map(\.recorded) == .success(true))
+        #expect(await attempt(f.store, h, peer(13), v4(13), quota: quota, user: 8).map(\.recorded) == .success(true))
+        try await announce(f.store, h, peer(11), v4(11), stop: true, user: 7)
+        #expect(await attempt(f.store, h, peer(14), v4(14), quota: quota, user: 7).map(\.recorded) == .success(true))
+        // Expired peers give their place back.
+        f.clock.advance(by: f.ttl + 1)
+        try await f.store.expire()
+        for i in 20..<23 { try await announce(f.store, h, peer(i), v4(i), quota: quota, user: 7) }
+        #expect(await attempt(f.store, h, peer(23), v4(23), quota: quota, user: 7) == .failure(.tooManyPeersForUser(max: 3)))
+    }
+
+    static func newPeerPermission(_ f: StoreFixture) async throws {
+        let h = hash(503)
+        let no = SourceQuota(mayAddPeer: false)
+        // Neither a new torrent nor a new peer in a known one; a known peer announces as usual.
+        #expect(await attempt(f.store, h, peer(1), v4(1), quota: no, user: 7) == .failure(.noNewPeer))
+        #expect(try await f.store.scrape([h]).isEmpty)
+        try await announce(f.store, h, peer(1), v4(1), user: 7)
+        #expect(await attempt(f.store, h, peer(2), v4(2), quota: no, user: 7) == .failure(.noNewPeer))
+        #expect(await attempt(f.store, h, peer(1), v4(1), .seeder, quota: no, user: 7).map(\.recorded) == .success(true))
+        #expect(try await f.store.scrape([h])[h] == ScrapeEntry(complete: 1, incomplete: 0, downloaded: 0, downloaders: 0))
+    }
+
+    static func pastOfThePeer(_ f: StoreFixture) async throws {
+        let h = hash(504)
+        let first = try await announce(f.store, h, peer(1), v4(1), key: key(1), user: 7)
+        #expect(first.past == nil)
+        f.clock.advance(by: 30)
+        // The other family, 30 s later: its first endpoint there.
+        let paired = try await announce(f.store, h, peer(1), v6(1), key: key(1), user: 7)
+        #expect(paired.past == PeerPast(sinceLast: 30, sinceLastSameFamily: nil, wasSeeder: false, downloadCounted: false))
+        f.clock.advance(by: 20)
+        let done = try await announce(f.store, h, peer(1), v4(1), .seeder, completed: true, key: key(1), user: 7)
+        #expect(done.past == PeerPast(sinceLast: 20, sinceLastSameFamily: 50, wasSeeder: false, downloadCounted: false))
+        f.clock.advance(by: 5)
+        let after = try await announce(f.store, h, peer(1), v6(1), .seeder, key: key(1), user: 7)
+        #expect(after.past == PeerPast(sinceLast: 5, sinceLastSameFamily: 25, wasSeeder: true, downloadCounted: true))
+        // A stop tells what it stopped; a stop of a peer not held tells nothing.
+        let stop = try await announce(f.store, h, peer(1), v4(1), stop: true, key: key(1), user: 7)
+        #expect(stop.past?.wasSeeder == true)
+        let unknown = try await announce(f.store, h, peer(2), v4(2), stop: true, user: 7)
+        #expect(unknown.past == nil)
+        // A peer gone past its TTL is new again.
+        try await announce(f.store, h, peer(3), v4(3), user: 7)
+        f.clock.advance(by: f.ttl + 1)
+        #expect(try await announce(f.store, h, peer(3), v4(3), user: 7).past == nil)
+    }
+
+    static func seedersLeadTheSample(_ f: StoreFixture) async throws {
+        let h = hash(505)
+        for i in 0..<6 { try await announce(f.store, h, peer(i), v4(i), .seeder) }
+        for i in 6..<15 { try await announce(f.store, h, peer(i), v4(i)) }
+        for _ in 0..<20 {
+            let r = try await announce(f.store, h, peer(100), v4(100), numwant: 8)
+            let seeders = Set((0..<6).map { v4($0) })
+            #expect(r.peers.count == 8)
+            #expect(r.seedersSampled == r.peers.prefix { seeders.contains($0.v4!) }.count)
+            #expect(r.peers.dropFirst(r.seedersSampled).allSatisfy { !seeders.contains($0.v4!) })
+        }
+        // All of them when numwant covers the swarm.
+        let all = try await announce(f.store, h, peer(100), v4(100), numwant: 50)
+        #expect(all.seedersSampled == 6 && all.peers.count == 15)
+        // A seeder is given leechers only.
+        #expect(try await announce(f.store, h, peer(0), v4(0), .seeder, numwant: 50).seedersSampled == 0)
     }
 }

@@ -22,7 +22,7 @@ import TrackerTestSupport
         #expect(swarm.v6.count == 1000)
         // 900 leave (stopped): the pool is compacted on the way down.
         for n in 0..<900 {
-            guard let p = swarm.position(of: StoreConformance.peerForTests(n).raw, seed: seed) else {
+            guard let p = swarm.position(of: StoreConformance.peerForTests(n).raw, user: 0, seed: seed) else {
                 Issue.record("peer \(n) missing")
                 return
             }
@@ -31,7 +31,7 @@ import TrackerTestSupport
         #expect(swarm.count == 100)
         #expect(swarm.v6.count <= 400, "the pool shrank (it held \(swarm.v6.count) slots for 100 endpoints)")
         for n in 900..<1000 {
-            let p = swarm.position(of: StoreConformance.peerForTests(n).raw, seed: seed)!
+            let p = swarm.position(of: StoreConformance.peerForTests(n).raw, user: 0, seed: seed)!
             let slot = swarm.v6[Int(swarm.peers[p].v6)]
             #expect(slot.high == v6(n).high && slot.low == v6(n).low && slot.port == UInt16(1000 + n), "peer \(n) keeps its endpoint")
         }
@@ -44,13 +44,15 @@ import TrackerTestSupport
         #expect(swarm.count == 100 && swarm.v6.count <= 400)
     }
 
-    /// Announces, moves, merges, stops and expiry in random order: the swarm's per-source counts
-    /// always equal a recount of its endpoints, and no source passes its quota.
+    /// Announces, moves, merges, stops and expiry in random order: the swarm's per-source and
+    /// per-user counts always equal a recount of its endpoints and peers, and no source or user
+    /// passes its quota.
     @Test func sourceCountsMatchARecountThroughRandomChurn() {
         var swarm = Swarm()
         let seed: UInt64 = 7
         var rng = SplitMix64(seed: 99)
         let limit = 5
+        let userLimit = 6
         var now: UInt32 = 100
         func endpoint(_ r: UInt64) -> Endpoint {
             // Few sources, so that quotas bite: 12 IPv4 addresses, 6 IPv6 /64s.
@@ -65,10 +67,11 @@ import TrackerTestSupport
             var a = PeerAnnounce(
                 infoHash: StoreConformance.hashForTests(1), peerID: StoreConformance.peerForTests(n), endpoint: endpoint(r),
                 role: r >> 30 & 3 == 0 ? .seeder : .leecher, numwant: 0,
-                key: r >> 33 & 3 == 0 ? .none : PeerKey(value: UInt32(n + 1)), quota: SourceQuota(peersPerTorrent: limit))
+                key: r >> 33 & 3 == 0 ? .none : PeerKey(value: UInt32(n + 1)),
+                quota: SourceQuota(peersPerTorrent: limit, peersPerUser: userLimit), user: UInt32(r >> 50 & 15))
             if r >> 36 & 7 == 0 {
                 a.remove = true
-                _ = swarm.stop(a, cutoff: now - 50, seed: seed)
+                _ = swarm.stop(a, now: now, cutoff: now - 50, seed: seed)
             } else {
                 _ = swarm.upsert(a, now: now, cutoff: now - 50, maxPeers: 1000, seed: seed)
             }
@@ -87,8 +90,13 @@ import TrackerTestSupport
                 }
                 if swarm.countingSources { #expect(swarm.sources == recount, "step \(step)") }
                 #expect(recount.values.allSatisfy { $0 <= limit }, "step \(step): a source passed its quota")
+                var users: [UInt32: UInt32] = [:]
+                for p in swarm.peers.indices { users[swarm.peers[p].user, default: 0] += 1 }
+                if swarm.countingUsers { #expect(swarm.users == users, "step \(step)") }
+                #expect(users.values.allSatisfy { $0 <= userLimit }, "step \(step): a user passed its quota")
             }
         }
         #expect(swarm.countingSources, "the swarm grew past the quota, so it counts")
+        #expect(swarm.countingUsers, "the swarm grew past the user quota, so it counts")
     }
 }

@@ -6,17 +6,17 @@ import TrackerCore
 /// The typed pieces of the Redis layout: records, the announce script's arguments, key names.
 @Suite struct RedisRecordTests {
     /// A record as the Lua scripts write it (`RedisScripts`' layout, spelled out byte by byte).
-    static func record(peer: UInt8, flags: UInt8, seen4: UInt32, seen6: UInt32) -> [UInt8] {
+    static func record(peer: UInt8, flags: UInt8, seen4: UInt32, seen6: UInt32, user: UInt32 = 0) -> [UInt8] {
         func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         let id = [UInt8](repeating: peer, count: 20)
         let v4: [UInt8] = [10, 0, 0, peer, 0x1A, 0xE1]
         let v6: [UInt8] = [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [peer] + [0x1A, 0xE2]
-        return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF]
+        return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF] + be(user)
     }
 
     @Test func recordsDecodeTheirFieldsAndDropExpiredEndpoints() {
         let both = Self.record(peer: 1, flags: 1 | 2 | 8, seen4: 1000, seen6: 2000)
-        let v4Only = Self.record(peer: 2, flags: 1 | 4, seen4: 3000, seen6: 0)
+        let v4Only = Self.record(peer: 2, flags: 1 | 4 | 16, seen4: 3000, seen6: 0, user: 0x0102_0304)
         let zeroed = [UInt8](repeating: 0, count: RedisRecord.size)
         #expect(both.count == RedisRecord.size)
         var seen: [RedisRecord] = []
@@ -27,12 +27,32 @@ import TrackerCore
         #expect(seen[0].peer.v4 == Endpoint(address: .v4(IPv4Address(10, 0, 0, 1)), port: 6881))
         let v6 = IPv6Address([0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1])
         #expect(seen[0].peer.v6 == v6.map { Endpoint(address: .v6($0), port: 6882) })
-        #expect(seen[1].flags == [.ipv4, .downloadCounted] && seen[1].peer.v6 == nil)
+        #expect(seen[1].flags == [.ipv4, .downloadCounted, .seeder] && seen[1].peer.v6 == nil)
+        #expect(seen[0].user == 0 && seen[1].user == 0x0102_0304)
+        // Seeders (flag 16) lead a sample.
+        let sample = RedisRecord.seedersFirst(seen)
+        #expect(sample.seeders == 1 && sample.peers.map(\.peerID) == [seen[1].peer.peerID, seen[0].peer.peerID])
         // At cutoff 1500 the first record's IPv4 endpoint has expired; at 2500 all of it.
         #expect(RedisRecord.peers(in: both, cutoff: 1500).first.map { $0.v4 == nil && $0.v6 != nil } == true)
         #expect(RedisRecord.peers(in: both, cutoff: 2500).isEmpty)
         let range = RedisRecord.byteRange(first: 2, count: 3)
-        #expect(range.from == 114 && range.through == 284)
+        #expect(range.from == 122 && range.through == 304)
+    }
+
+    @Test func theScriptsPrevElementTellsWhatThePeerWas() {
+        let rec = Self.record(peer: 1, flags: 1 | 2 | 4, seen4: 1000, seen6: 2000)
+        let v4 = PeerAddress.v4(IPv4Address(10, 0, 0, 1))
+        let v6 = PeerAddress.v6(IPv6Address(high: 1, low: 1))
+        #expect(RedisRecord.past([], family: v4, now: 2100, cutoff: 0) == nil)
+        #expect(
+            RedisRecord.past([UInt8(ascii: "s")] + rec, family: v4, now: 2100, cutoff: 0)
+                == PeerPast(sinceLast: 100, sinceLastSameFamily: 1100, wasSeeder: true, downloadCounted: true))
+        // An expired endpoint is no endpoint; the other family's still counts.
+        #expect(
+            RedisRecord.past([UInt8(ascii: "l")] + rec, family: v4, now: 2100, cutoff: 1500)
+                == PeerPast(sinceLast: 100, sinceLastSameFamily: nil, wasSeeder: false, downloadCounted: true))
+        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, family: v6, now: 2100, cutoff: 1500)?.sinceLastSameFamily == 100)
+        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, family: v6, now: 2100, cutoff: 2500) == nil)
     }
 
     @Test func theAnnounceArgumentsAreInTheSlotsTheScriptReads() {
@@ -43,18 +63,22 @@ import TrackerCore
             endpoint: Endpoint(address: .v4(IPv4Address(1, 2, 3, 4)), port: 0x1AE1), role: .partialSeed, countsDownload: true,
             remove: false, numwant: 50, now: 0x0102_0304, ttl: 1860, maxPeersPerTorrent: 9, infoHashHex: hash.raw.hex, seed: 77,
             scriptSamples: false, torrentsShare: 11, peersShare: 12, key: PeerKey(value: 0xA0B0_C0D0), peersPerSource: 13,
-            mayCreateTorrent: true, sourceCells: 14)
-        a.reads = [(true, 0, 56), (false, 57, 113)]
+            mayCreateTorrent: true, sourceCells: 14, peersPerUser: 3, user: 0x0A0B_0C0D, mayAddPeer: false)
+        a.reads = [(true, 0, 60), (false, 61, 121)]
         let e = a.encoded
         let parts = (0..<e.count).map { i in Array(e.bytes[(i == 0 ? 0 : e.ends[i - 1])..<e.ends[i]]) }
         let argv = Array(parts.dropFirst(1 + keys.torrent(hash).count))
         #expect(String(decoding: parts[0], as: UTF8.self) == "7")
         let text = argv.map { String(decoding: $0, as: UTF8.self) }
         #expect(argv.count == RedisAnnounceArguments.fixedSlots + 6)
-        #expect(argv[0] == [UInt8](repeating: 0x41, count: 20) && text[1] == "4" && argv[2] == [1, 2, 3, 4, 0x1A, 0xE1])
+        // A private peer's field: its peer_id, then its user.
+        #expect(argv[0] == [UInt8](repeating: 0x41, count: 20) + [0x0A, 0x0B, 0x0C, 0x0D])
+        #expect(text[1] == "4" && argv[2] == [1, 2, 3, 4, 0x1A, 0xE1])
         #expect(Array(text[3...7]) == ["2", "1", "0", "50", "16909060"] && argv[8] == [1, 2, 3, 4])
         #expect(Array(text[9...15]) == ["1860", "9", hash.raw.hex, "77", "0", "11", "12"])
-        #expect(argv[16] == [0xA0, 0xB0, 0xC0, 0xD0] && Array(text[17...]) == ["13", "1", "14", "s", "0", "56", "l", "57", "113"])
+        #expect(argv[16] == [0xA0, 0xB0, 0xC0, 0xD0] && Array(text[17...19]) == ["13", "1", "14"])
+        #expect(text[20] == "3" && argv[21] == [0x0A, 0x0B, 0x0C, 0x0D] && text[22] == "0")
+        #expect(Array(text[23...]) == ["s", "0", "60", "l", "61", "121"])
     }
 
     @Test func theRowsScriptGetsItsKeyNamesFromRedisKeys() {
