@@ -3,11 +3,13 @@
 SHELL := /bin/bash
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # Debian packages: OpenSSL to build and serve HTTPS (and its CLI for the development
-# certificate) and hiredis to build the Redis store; the tests add curl, redis-server and real
-# BitTorrent clients for the interop tests, Chromium for the page and python3 (its ssl module
-# speaks TLS over memory BIOs, for a client that sends close_notify right behind a request).
-RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev libjs-jquery libjs-jquery-datatables libjs-chart.js
-TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server aria2 transmission-cli chromium python3
+# certificate), hiredis to build the Redis store and MariaDB Connector/C for a private tracker's
+# site database; the tests add curl, redis-server, mariadb-server (each test starts its own on a
+# free port) and real BitTorrent clients for the interop tests, Chromium for the page and
+# python3 (its ssl module speaks TLS over memory BIOs, for a client that sends close_notify
+# right behind a request).
+RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev libmariadb-dev libjs-jquery libjs-jquery-datatables libjs-chart.js
+TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server mariadb-server mariadb-client aria2 transmission-cli chromium python3
 ARGS ?=
 # HTTPS for `make run`: a development certificate from certs/make-dev-cert.sh.
 DEV_CERTS := certs/dev

@@ -53,6 +53,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // MariaDB Connector/C from Debian's libmariadb-dev; only SiteDatabase imports it.
+        .systemLibrary(name: "CMariaDB", providers: [.apt(["libmariadb-dev"])]),
+        // The site's database (UNIT3D's tables on MariaDB or MySQL): a blocking connection and the
+        // startup load of the registry. Runs on threads of its own, never on an event loop.
+        .target(name: "SiteDatabase", dependencies: ["CMariaDB", "PrivateCore", "TrackerCore"], swiftSettings: strict),
         // OpenSSL 3 from Debian's libssl-dev; only TrackerTLS imports it.
         // accept4(2), which Swift's Glibc module does not declare, as a prefixed shim built with
         // _GNU_SOURCE; used by the plain-HTTP acceptor.
@@ -74,8 +79,10 @@ let package = Package(
         .target(
             name: "TrackerServer",
             dependencies: [
-                "TrackerCore", "TrackerProtocol", "MemoryStore", "RedisStore", "TrackerTLS", "CSquallSockets",
+                "TrackerCore", "TrackerProtocol", "PrivateCore", "SiteDatabase", "MemoryStore", "RedisStore", "TrackerTLS",
+                "CSquallSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -119,7 +126,7 @@ let package = Package(
         .target(
             name: "TrackerTestSupport",
             dependencies: [
-                "TrackerCore", "TrackerProtocol", "RedisStore", "MemoryStore", "TrackerServer", "TrackerTLS",
+                "TrackerCore", "TrackerProtocol", "PrivateCore", "RedisStore", "MemoryStore", "TrackerServer", "TrackerTLS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -129,6 +136,9 @@ let package = Package(
         .testTarget(name: "TrackerCoreTests", dependencies: ["TrackerCore"], swiftSettings: strict),
         .testTarget(name: "TrackerProtocolTests", dependencies: ["TrackerProtocol", "TrackerCore"], swiftSettings: strict),
         .testTarget(name: "PrivateCoreTests", dependencies: ["PrivateCore", "TrackerCore"], swiftSettings: strict),
+        .testTarget(
+            name: "SiteDatabaseTests", dependencies: ["SiteDatabase", "PrivateCore", "TrackerCore", "TrackerTestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "MemoryStoreTests", dependencies: ["MemoryStore", "TrackerTestSupport", "TrackerCore"], swiftSettings: strict),
         .testTarget(
             name: "RedisStoreTests",
@@ -152,7 +162,8 @@ let package = Package(
         .testTarget(
             name: "TrackerServerTests",
             dependencies: [
-                "TrackerServer", "TrackerCore", "TrackerProtocol", "MemoryStore", "TrackerTLS", "COpenSSL", "TrackerTestSupport",
+                "TrackerServer", "TrackerCore", "TrackerProtocol", "PrivateCore", "MemoryStore", "TrackerTLS", "COpenSSL",
+                "TrackerTestSupport",
                 "RedisStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -35,7 +35,10 @@ extension Swarm {
             }
             guard e4 != nil || e6 != nil else { continue }
             let role: PeerRole = i < Int(seeders) ? .seeder : p.flags & PeerSlot.partialSeed != 0 ? .partialSeed : .leecher
-            out.append(PeerRow(peerID: PeerID(p.id), role: role, v4: e4, v6: e6, idle: now &- last))
+            out.append(
+                PeerRow(
+                    peerID: PeerID(p.id), role: role, v4: e4, v6: e6, idle: now &- last, user: p.user,
+                    completed: p.flags & PeerSlot.downloadCounted != 0))
         }
         return out
     }

@@ -94,7 +94,8 @@ extension RedisPeerStore {
                                 rows.append(
                                     PeerRow(
                                         peerID: r.peer.peerID, role: role, v4: r.peer.v4, v6: r.peer.v6,
-                                        idle: UInt32(clamping: max(0, now - r.lastAnnounce))))
+                                        idle: UInt32(clamping: max(0, now - r.lastAnnounce)), user: r.user,
+                                        completed: r.flags.contains(.downloadCounted)))
                             }
                         }
                     }

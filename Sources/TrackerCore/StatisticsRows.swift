@@ -25,8 +25,13 @@ public struct PeerRow: Sendable, Equatable {
     public var v6: Endpoint?
     /// Seconds since the peer's last announce (over either family).
     public var idle: UInt32
+    /// A private tracker's user (0 on an open tracker).
+    public var user: UInt32
+    /// Whether its `completed` was counted.
+    public var completed: Bool
 
-    public init(peerID: PeerID, role: PeerRole, v4: Endpoint?, v6: Endpoint?, idle: UInt32) {
+    public init(peerID: PeerID, role: PeerRole, v4: Endpoint?, v6: Endpoint?, idle: UInt32, user: UInt32 = 0, completed: Bool = false) {
         (self.peerID, self.role, self.v4, self.v6, self.idle) = (peerID, role, v4, v6, idle)
+        (self.user, self.completed) = (user, completed)
     }
 }

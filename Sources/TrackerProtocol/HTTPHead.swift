@@ -21,6 +21,12 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// The `Host` value (for the statistics' DNS-rebinding rule), when sent; not kept for
     /// `/announce` and `/scrape`, which do not look at it.
     public var host: [UInt8]? = nil
+    /// The `User-Agent` value, kept only when the parser is asked for client headers (a
+    /// private tracker's rules read it).
+    public var userAgent: [UInt8]? = nil
+    /// Whether the head carried `Accept-Language`, `Referer` or `Accept-Charset` (browser
+    /// headers, which a private tracker refuses); read only with client headers.
+    public var hasBrowserHeaders = false
 
     /// The path part of the target, before any `?`.
     public var path: ArraySlice<UInt8> {
@@ -54,7 +60,9 @@ public enum HTTPHeadParser {
         case failure(HTTPHeadError)
     }
 
-    public static func parse(_ buf: UnsafeRawBufferPointer, maxHeadBytes: Int) -> Outcome {
+    /// `clientHeaders`: also keep `User-Agent` and note browser headers (private mode only, so
+    /// an open tracker's announces copy nothing more).
+    public static func parse(_ buf: UnsafeRawBufferPointer, maxHeadBytes: Int, clientHeaders: Bool = false) -> Outcome {
         // Skip empty lines before a request line (RFC 9112 section 2.2 allows at least one).
         var start = 0
         while start < buf.count, buf[start] == UInt8(ascii: "\r") || buf[start] == UInt8(ascii: "\n") {
@@ -119,6 +127,14 @@ public enum HTTPHeadParser {
                 head.host = Array(value)
             } else if asciiCaseEquals(name, "authorization") {
                 head.authorization = Array(value)
+            } else if clientHeaders {
+                if asciiCaseEquals(name, "user-agent") {
+                    head.userAgent = Array(value)
+                } else if asciiCaseEquals(name, "accept-language") || asciiCaseEquals(name, "referer")
+                    || asciiCaseEquals(name, "accept-charset")
+                {
+                    head.hasBrowserHeaders = true
+                }
             }
         }
         if head.hasTransferEncoding && sawContentLength { return .failure(.malformed) }

@@ -12,7 +12,7 @@ public enum ResponseEncoding {
         w.key("incomplete"); w.int(r.incomplete)
         w.key("interval"); w.int(r.interval)
         w.key("min interval"); w.int(r.minInterval)
-        if r.compact {
+        if r.compact || r.warning != nil {
             w.key("peers")
             compactList(r.peers, ipv6: false, into: &w)
             w.key("peers6")
@@ -31,6 +31,31 @@ public enum ResponseEncoding {
             }
             w.end()
         }
+        if let warning = r.warning { w.key("warning message"); w.string(warning) }
+        w.end()
+    }
+
+    /// A private tracker's refusal, with intervals as UNIT3D-Announce sends them:
+    /// `d14:failure reason<len>:<text>8:intervali<N>e12:min intervali<N>ee`.
+    public static func failure(_ text: String, interval: Int, into w: inout BencodeWriter) {
+        w.dictStart()
+        w.key("failure reason"); w.string(text)
+        w.key("interval"); w.int(interval)
+        w.key("min interval"); w.int(interval)
+        w.end()
+    }
+
+    /// A refusal that looks like a normal reply, so that clients neither back off nor retry at
+    /// once: no peers, zero counts, the text as BEP 3's `warning message`.
+    public static func warning(_ text: String, interval: Int, into w: inout BencodeWriter) {
+        w.dictStart()
+        w.key("complete"); w.int(0)
+        w.key("downloaded"); w.int(0)
+        w.key("incomplete"); w.int(0)
+        w.key("interval"); w.int(interval)
+        w.key("min interval"); w.int(interval)
+        w.key("peers"); w.string([UInt8]())
+        w.key("warning message"); w.string(text)
         w.end()
     }
 

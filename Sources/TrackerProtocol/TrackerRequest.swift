@@ -8,6 +8,11 @@ public enum TrackerRequest: Sendable, Equatable {
     case announce
     /// `/scrape`, with hashes or without (a full scrape).
     case scrape
+    /// An announce naming a passkey in one of the configured `PasskeyForms`; the passkey is
+    /// percent-decoded, any length (the private rules judge it).
+    case privateAnnounce(passkey: [UInt8])
+    /// A scrape at the `/scrape` form matching an announce form.
+    case privateScrape(passkey: [UInt8])
     case health
     /// Prometheus' exposition at `/metrics`, behind the statistics' access rule.
     case metrics
@@ -46,13 +51,16 @@ public enum TrackerRequest: Sendable, Equatable {
         public var location: String { "/stats" }
     }
 
-    /// Reads `head`'s path (the method is the router's concern).
-    public init(_ head: HTTPRequestHead) {
+    /// Reads `head`'s path (the method is the router's concern); `passkeys` are the forms a
+    /// private tracker takes (none: an open tracker).
+    public init(_ head: HTTPRequestHead, passkeys: PasskeyForms = []) {
         let path = head.path
         func equals(_ s: StaticString) -> Bool {
             s.withUTF8Buffer { path.elementsEqual($0) }
         }
-        if equals("/announce") {
+        if !passkeys.isEmpty, let request = Self.privateRequest(head, forms: passkeys) {
+            self = request
+        } else if equals("/announce") {
             self = head.query.isEmpty ? .redirect(.announcePage) : .announce
         } else if equals("/scrape") {
             self = .scrape
@@ -75,6 +83,46 @@ public enum TrackerRequest: Sendable, Equatable {
         }
     }
 
+    /// The private forms: `/announce/KEY` and `/scrape/KEY`, `/KEY/announce` and `/KEY/scrape`,
+    /// `/announce?passkey=KEY` and `/scrape?passkey=KEY`. A passkey segment holds no `/`.
+    private static func privateRequest(_ head: HTTPRequestHead, forms: PasskeyForms) -> TrackerRequest? {
+        let path = head.path
+        func make(_ isAnnounce: Bool, _ key: [UInt8]) -> TrackerRequest {
+            isAnnounce ? .privateAnnounce(passkey: key) : .privateScrape(passkey: key)
+        }
+        for (verb, isAnnounce) in [("/announce", true), ("/scrape", false)] {
+            let v = Array(verb.utf8)
+            if forms.contains(.pathAfter), path.count > v.count + 1, path.starts(with: v), path[path.startIndex + v.count] == 0x2F {
+                let segment = path.dropFirst(v.count + 1)
+                if !segment.contains(0x2F) { return make(isAnnounce, decoded(segment)) }
+            }
+            if forms.contains(.pathBefore), path.count > v.count + 1, path.first == 0x2F, path.suffix(v.count).elementsEqual(v) {
+                let segment = path.dropFirst().dropLast(v.count)
+                if !segment.isEmpty, !segment.contains(0x2F) { return make(isAnnounce, decoded(segment)) }
+            }
+            if forms.contains(.query), path.elementsEqual(v), let key = queryPasskey(head.query) {
+                return make(isAnnounce, key)
+            }
+        }
+        return nil
+    }
+
+    private static func decoded(_ raw: ArraySlice<UInt8>) -> [UInt8] {
+        raw.withUnsafeBytes { Array(PercentDecoding.Decoded($0)) }
+    }
+
+    /// The last `passkey=` of a query, decoded.
+    private static func queryPasskey(_ query: ArraySlice<UInt8>) -> [UInt8]? {
+        var found: [UInt8]?
+        query.withUnsafeBytes { raw in
+            try? QueryString(raw).forEach { (key, value) throws(TrackerFailure) in
+                if key.equals("passkey") { found = Array(PercentDecoding.Decoded(value)) }
+                return true
+            }
+        }
+        return found
+    }
+
     /// `rest` is the path after `/stats/`.
     private static func stats(_ rest: ArraySlice<UInt8>) -> Stats {
         if rest.elementsEqual("history.json".utf8) { return .history }
@@ -91,6 +139,14 @@ public enum TrackerRequest: Sendable, Equatable {
         return .unknown
     }
 
+    /// An announce or scrape, open or private.
+    public var isTrackerVerb: Bool {
+        switch self {
+        case .announce, .scrape, .privateAnnounce, .privateScrape: true
+        default: false
+        }
+    }
+
     /// Behind the statistics' access rule (`stats.enabled`, `stats.allow`, `stats.hosts`, the token).
     public var isStatistics: Bool {
         switch self {
@@ -98,4 +154,21 @@ public enum TrackerRequest: Sendable, Equatable {
         default: false
         }
     }
+}
+
+/// Where a private tracker's URLs carry the passkey (`private.passkey_forms`).
+public struct PasskeyForms: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// `/announce/PASSKEY` (UNIT3D).
+    public static let pathAfter = PasskeyForms(rawValue: 1)
+    /// `/PASSKEY/announce` (Gazelle, Ocelot, XBT).
+    public static let pathBefore = PasskeyForms(rawValue: 2)
+    /// `/announce?passkey=PASSKEY` (HDBits-style).
+    public static let query = PasskeyForms(rawValue: 4)
+
+    /// The configuration's names for the forms.
+    public static let names: [(String, PasskeyForms)] = [
+        ("/announce/{passkey}", .pathAfter), ("/{passkey}/announce", .pathBefore), ("/announce?passkey={passkey}", .query),
+    ]
 }

@@ -16,10 +16,12 @@ struct ConnectionLimits: Sendable {
     var maxPipelinedPerTurn: Int
     /// Unanswered bytes a client may pipeline before the connection is closed.
     var maxBufferedBytes: Int { maxHeaderBytes * 8 }
+    /// Keep `User-Agent` and note browser headers (private mode's rules read them).
+    var clientHeaders = false
 
     init(
         maxHeaderBytes: Int, idleTimeout: TimeAmount, headerTimeout: TimeAmount, writeTimeout: TimeAmount = .seconds(10),
-        maxUnflushedBytes: Int = 256 * 1024, maxPipelinedPerTurn: Int = 16
+        maxUnflushedBytes: Int = 256 * 1024, maxPipelinedPerTurn: Int = 16, clientHeaders: Bool = false
     ) {
         self.maxHeaderBytes = maxHeaderBytes
         self.idleTimeout = idleTimeout
@@ -27,6 +29,7 @@ struct ConnectionLimits: Sendable {
         self.writeTimeout = writeTimeout
         self.maxUnflushedBytes = maxUnflushedBytes
         self.maxPipelinedPerTurn = maxPipelinedPerTurn
+        self.clientHeaders = clientHeaders
     }
 }
 
@@ -208,7 +211,9 @@ struct ConnectionStateMachine {
             if bufferedBytes > limits.maxBufferedBytes { return closeQuietly(.buffered) }
             return writable ? .yield : .wait
         }
-        let outcome = buffer!.withUnsafeReadableBytes { HTTPHeadParser.parse($0, maxHeadBytes: limits.maxHeaderBytes) }
+        let outcome = buffer!.withUnsafeReadableBytes {
+            HTTPHeadParser.parse($0, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders)
+        }
         switch outcome {
         case .incomplete:
             if bufferedBytes > limits.maxBufferedBytes { return closeQuietly(.buffered) }
@@ -239,7 +244,8 @@ struct ConnectionStateMachine {
     /// event loop).
     mutating func oneShot(_ bytes: UnsafeRawBufferPointer) -> HTTPRequestHead? {
         guard case .readingHead = state, bufferedBytes == 0,
-            case .head(let head, let consumed) = HTTPHeadParser.parse(bytes, maxHeadBytes: limits.maxHeaderBytes),
+            case .head(let head, let consumed) = HTTPHeadParser.parse(
+                bytes, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders),
             consumed == bytes.count, !head.keepAlive, head.contentLength == 0, !head.hasTransferEncoding
         else { return nil }
         let framing = ReplyFraming(keepAlive: false, isHead: head.method == .head, http10: head.minorVersion == 0)

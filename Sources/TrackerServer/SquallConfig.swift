@@ -19,6 +19,9 @@ public struct SquallConfig: Sendable, Equatable {
     public var memory = MemorySettings()
     public var redis = RedisSettings()
     public var stats = StatsSettings()
+    /// `[private]` (`private` is a Swift keyword, hence the name).
+    public var privateMode = PrivateSettings()
+    public var admin = AdminSettings()
 
     public init() {}
 
@@ -266,6 +269,7 @@ extension SquallConfig {
             if let v = try t.int("max_peers") { memory.maxPeers = v }
             try t.finish()
         }
+        try applyPrivate(&r)
         try r.finish()
     }
 
@@ -335,6 +339,7 @@ extension SquallConfig {
         try positive(memory.maxTorrents, "memory.max_torrents", max: 1_000_000_000)
         try positive(memory.maxPeersPerTorrent, "memory.max_peers_per_torrent", max: 100_000_000)
         try positive(memory.maxPeers, "memory.max_peers", max: 10_000_000_000)
+        try validatePrivate()
     }
 
     /// `storage` with any password in a Redis URL replaced by `***`.
@@ -412,13 +417,14 @@ extension SquallConfig {
             "max_peers_per_torrent = \(memory.maxPeersPerTorrent)",
             "max_peers = \(memory.maxPeers)",
         ]
+        lines += privateTOML
         return lines.joined(separator: "\n") + "\n"
     }
 }
 
 /// Reads typed keys from one TOML table and remembers which it read, so `finish()` can name
 /// the first key nobody asked for.
-private struct TableReader {
+struct TableReader {
     let table: TOMLTable
     let prefix: String
     var used: Set<String> = []

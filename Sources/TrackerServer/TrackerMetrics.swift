@@ -20,8 +20,8 @@ final class TrackerMetrics: Sendable {
         /// `/announce` without a query, `/` and unknown paths as other.
         init(_ request: TrackerRequest) {
             switch request {
-            case .announce: self = .announce
-            case .scrape: self = .scrape
+            case .announce, .privateAnnounce: self = .announce
+            case .scrape, .privateScrape: self = .scrape
             case .health: self = .health
             case .metrics: self = .metrics
             case .stats, .redirect(.legacyStats): self = .stats

@@ -1,4 +1,5 @@
 import Logging
+import PrivateCore
 import TrackerCore
 import TrackerProtocol
 import TrackerTLS
@@ -23,10 +24,15 @@ public final class TrackerRouter: Sendable {
     let bulk: BulkWork
     /// See `PeerStore.completesInline`.
     let storeCompletesInline: Bool
+    /// Private mode's endpoints (nil: an open tracker).
+    let privateAnnounce: PrivateAnnounceEndpoint?
+    let privateScrape: PrivateScrapeEndpoint?
+    let passkeyForms: PasskeyForms
+    let privateTracker: PrivateTracker?
 
     init(
         store: any PeerStore, config: SquallConfig, logger: Logger, bulk: BulkWork, tls: (any TLSContextProvider)? = nil,
-        openConnections: @escaping @Sendable () -> Int = { 0 }
+        privateTracker: PrivateTracker? = nil, openConnections: @escaping @Sendable () -> Int = { 0 }
     ) {
         self.bulk = bulk
         self.storeCompletesInline = store.completesInline
@@ -38,7 +44,14 @@ public final class TrackerRouter: Sendable {
         announce = AnnounceEndpoint(store: store, settings: config.announce, metrics: metrics, outages: outages, logger: logger)
         scrape = ScrapeEndpoint(store: store, settings: config.scrape, metrics: metrics, outages: outages)
         status = StatusEndpoints(store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry)
-        stats = StatsEndpoints(store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry)
+        stats = StatsEndpoints(
+            store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry, privateTracker: privateTracker
+        )
+        let (openAnnounce, openScrape) = (announce, scrape)
+        privateAnnounce = privateTracker.map { PrivateAnnounceEndpoint(tracker: $0, open: openAnnounce) }
+        privateScrape = privateTracker.map { PrivateScrapeEndpoint(tracker: $0, open: openScrape) }
+        passkeyForms = privateTracker == nil ? [] : config.privateMode.passkeyForms
+        self.privateTracker = privateTracker
     }
 
     /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
@@ -46,11 +59,12 @@ public final class TrackerRouter: Sendable {
     func route(
         _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
-        let request = TrackerRequest(head)
+        let request = TrackerRequest(head, passkeys: passkeyForms)
+        privateTracker?.noteRequest()
         let label = TrackerMetrics.Route(request)
         let metrics = metrics
         let started = label == .announce ? ContinuousClock.now : nil
-        dispatch(request, head, remote: remote) { reply in
+        dispatch(request, head, remote: remote, transport: transport) { reply in
             if let started { metrics.announceLatency.recordInterval(since: started) }
             metrics.request(label, transport, remote, reply.status >= 400 ? .rejected : reply.outcome)
             respond(reply)
@@ -58,7 +72,8 @@ public final class TrackerRouter: Sendable {
     }
 
     private func dispatch(
-        _ request: TrackerRequest, _ head: HTTPRequestHead, remote: PeerAddress, respond: @escaping @Sendable (HTTPReply) -> Void
+        _ request: TrackerRequest, _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport,
+        respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
         if request.isStatistics {
             guard config.stats.enabled else { return respond(.text(404, "not found")) }
@@ -67,9 +82,18 @@ public final class TrackerRouter: Sendable {
         guard head.method != .other else {
             return respond(.text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"]))
         }
+        if privateAnnounce != nil, request == .announce || request == .scrape {
+            return respond(PrivateAnnounceEndpoint.refusal(PrivateTexts.passkeyRequired))
+        }
         switch request {
         case .announce: announce.serve(head.query, from: remote, respond: respond)
         case .scrape: scrape.serve(head.query, respond: respond)
+        case .privateAnnounce(let passkey):
+            guard let privateAnnounce else { return respond(.text(404, "not found")) }
+            privateAnnounce.serve(passkey: passkey, head, from: remote, transport: transport, respond: respond)
+        case .privateScrape(let passkey):
+            guard let privateScrape else { return respond(.text(404, "not found")) }
+            privateScrape.serve(passkey: passkey, head, transport: transport, respond: respond)
         case .health:
             let (status, detailed) = (status, stats.addressAllowed(remote))
             offload(respond) { await status.health(detailed: detailed) }

@@ -36,19 +36,38 @@ public final class TrackerServer: Sendable {
     private let bulk = BulkWork()
     /// The one task the server owns: it runs the bulk work's jobs; `shutdown` stops and awaits it.
     private let bulkRunner = Locked<Task<Void, Never>?>(nil)
+    /// The site's API, in private mode.
+    private let admin: AdminServer?
+    private let adminBound = Locked<[SocketAddress]>([])
 
     /// `tls` serves the `https.listen` addresses; without it only HTTP listeners start.
-    public init(config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger, tls: (any TLSContextProvider)? = nil)
-    {
+    /// `privateTracker` makes it a private tracker, with the site's API on `admin.listen`.
+    public init(
+        config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger, tls: (any TLSContextProvider)? = nil,
+        privateTracker: PrivateTracker? = nil
+    ) {
         self.config = config
         self.tls = tls
         let registry = ConnectionRegistry(
             group: group, maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
         self.router = TrackerRouter(
-            store: store, config: config, logger: logger, bulk: bulk, tls: tls, openConnections: { registry.open.load(ordering: .relaxed) })
+            store: store, config: config, logger: logger, bulk: bulk, tls: tls, privateTracker: privateTracker,
+            openConnections: { registry.open.load(ordering: .relaxed) })
         self.group = group
         self.logger = logger
         self.registry = registry
+        let bulk = bulk
+        admin = privateTracker.map { tracker in
+            AdminServer(
+                api: AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store), settings: config.admin,
+                group: group, bulk: bulk, logger: logger)
+        }
+    }
+
+    /// Where the site's API listens (after `start`; empty for an open tracker): `HOST:PORT`, or
+    /// a unix socket's path.
+    public var adminAddresses: [String] {
+        adminBound.withLock { $0 }.map { a in ListenAddress(bound: a)?.description ?? a.pathname ?? "\(a)" }
     }
 
     /// Binds every configured listener; returns the bound addresses (port 0 becomes a real port).
@@ -82,6 +101,20 @@ public final class TrackerServer: Sendable {
                 throw ListenError(address: address, reason: Self.describe(error))
             }
         }
+        if let admin {
+            do {
+                let addresses = try await admin.start()
+                adminBound.withLock { $0 = addresses }
+                for a in adminAddresses { logger.info("site API listening", metadata: ["admin": "\(a)"]) }
+            } catch {
+                await admin.stop()
+                await closeListeners(deadline: .now())
+                await stopBulkWork()
+                throw ListenError(
+                    address: config.admin.listen.first ?? ListenAddress(host: config.admin.unixSocket ?? "?", port: 0),
+                    reason: Self.describe(error))
+            }
+        }
         if config.stats.enabled {
             let router = router
             let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(Int64(StatsHistory.interval))) { _ in
@@ -97,6 +130,7 @@ public final class TrackerServer: Sendable {
     public func shutdown(grace: TimeAmount = .seconds(5)) async {
         sampler.withLock { $0?.cancel() }
         let deadline = NIODeadline.now() + grace
+        await admin?.stop()
         await closeListeners(deadline: deadline)
         // Before the drain: statistics still being read answer 503 at once instead of holding
         // their connections open (a Redis walk is not worth waiting for).
@@ -133,7 +167,8 @@ public final class TrackerServer: Sendable {
             idleTimeout: .seconds(Int64(config.http.idleTimeout)),
             headerTimeout: .seconds(Int64(config.http.headerTimeout)),
             writeTimeout: .seconds(Int64(config.http.writeTimeout)),
-            maxUnflushedBytes: config.http.maxUnflushedBytes
+            maxUnflushedBytes: config.http.maxUnflushedBytes,
+            clientHeaders: config.privateMode.enabled
         )
     }
 

@@ -2,6 +2,7 @@ import Logging
 public import MemoryStore
 import NIOCore
 public import NIOPosix
+public import PrivateCore
 import Testing
 public import TrackerCore
 public import TrackerProtocol
@@ -17,11 +18,14 @@ public struct RunningTracker {
     public let port: Int
     /// The HTTPS port, when started with `tls`.
     public let tlsPort: Int?
+    /// Private mode's state, when `privateMode.enabled` (then `adminPort` is the site API's).
+    public let privateTracker: PrivateTracker?
+    public let adminPort: Int?
 
-    public static func start(tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in })
-        async throws
-        -> RunningTracker
-    {
+    public static func start(
+        tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(),
+        _ configure: (inout SquallConfig) -> Void = { _ in }
+    ) async throws -> RunningTracker {
         var config = SquallConfig()
         config.http.listen = [ListenAddress(host: "::", port: 0)]
         if let tls {
@@ -35,11 +39,13 @@ public struct RunningTracker {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls)
+        let privateTracker = config.privateMode.enabled ? PrivateTracker(settings: config.privateMode, registry: registry) : nil
+        let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
         let listeners = try await server.start()
         return RunningTracker(
             server: server, group: group, store: store, clock: clock,
-            port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port)
+            port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port,
+            privateTracker: privateTracker, adminPort: server.adminAddresses.first.flatMap { ListenAddress($0)?.port })
     }
 
     public func stop() async throws {
@@ -47,8 +53,21 @@ public struct RunningTracker {
         try await group.shutdownGracefully()
     }
 
-    public func get(_ host: String, _ target: String) throws -> TestClient.Response {
-        try TestClient.get(host, port, target)
+    public func get(_ host: String, _ target: String, headers: [String] = []) throws -> TestClient.Response {
+        try TestClient.get(host, port, target, headers: headers)
+    }
+
+    /// One request to the site API (`admin.listen`), with a JSON body unless `contentType` says
+    /// otherwise.
+    public func admin(
+        _ method: String, _ path: String, _ body: String = "", contentType: String? = "application/json"
+    ) throws -> TestClient.Response {
+        let c = try TestClient(host: "127.0.0.1", port: adminPort!)
+        let type = contentType.map { "Content-Type: \($0)\r\n" } ?? ""
+        try c.send(
+            "\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\(type)Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
+        return try c.readResponse()
     }
 
     /// A counter's value in the tracker's /metrics (0 when absent).
@@ -76,10 +95,11 @@ public struct RunningTracker {
 /// Starts a tracker, runs `body` with it and always stops it, however `body` ends: a stop that
 /// fails fails the test (an error of `body` comes first, and the stop's is recorded beside it).
 public func withRunningTracker<T>(
-    tls: ReloadableTLSContexts? = nil, loops: Int = 2, _ configure: (inout SquallConfig) -> Void = { _ in },
+    tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(),
+    _ configure: (inout SquallConfig) -> Void = { _ in },
     _ body: (RunningTracker) async throws -> T
 ) async throws -> T {
-    let t = try await RunningTracker.start(tls: tls, loops: loops, configure)
+    let t = try await RunningTracker.start(tls: tls, loops: loops, registry: registry, configure)
     let result: Result<T, any Error>
     do { result = .success(try await body(t)) } catch { result = .failure(error) }
     do {

@@ -44,15 +44,30 @@ public final class SquallProcess {
         return true
     }
 
+    /// The server's "ready" line (at debug level and below, ServiceLifecycle's own lines name
+    /// the ready metadata too).
+    private var readyLine: Substring {
+        let lines = log.split(separator: "\n")
+        return lines.first { $0.hasSuffix("[TrackerServer] ready") } ?? lines.first { $0.contains(" ready") } ?? ""
+    }
+
     /// The ports of the listeners in the "ready" line, by scheme.
     public func ports(_ scheme: String) -> [Int] {
-        let line = log.split(separator: "\n").first { $0.contains(" ready") } ?? ""
-        return line.split(separator: " ").compactMap { word -> Int? in
+        return readyLine.split(separator: " ").compactMap { word -> Int? in
             guard word.hasPrefix("\(scheme)://") || word.hasPrefix("announce=\(scheme)://"),
                 word.hasSuffix("/announce"), let colon = word.dropLast("/announce".count).lastIndex(of: ":")
             else { return nil }
             return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
         }
+    }
+
+    /// The site API's port from the "ready" line (`admin=HOST:PORT`), in private mode.
+    public var adminPort: Int? {
+        guard let word = readyLine.split(separator: " ").first(where: { $0.hasPrefix("admin=") }), let colon = word.lastIndex(of: ":")
+        else {
+            return nil
+        }
+        return Int(word[word.index(after: colon)...].prefix { $0.isNumber })
     }
 
     public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }

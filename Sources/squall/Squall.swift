@@ -125,12 +125,44 @@ struct Serve: AsyncParsableCommand {
             }
             logCertificates(tls!.current, logger: logger, event: "certificate loaded")
         }
-        let server = TrackerServer(config: settings, store: store, group: group, logger: logger, tls: tls)
+        var privateTracker: PrivateTracker?
+        if settings.privateMode.enabled {
+            switch settings.privateMode.source {
+            case .unit3d:
+                // Everything is loaded before any listener opens, as UNIT3D-Announce does.
+                do {
+                    let registry = try await PrivateTracker.loadUNIT3D(settings.privateMode.databaseURL!)
+                    privateTracker = PrivateTracker(settings: settings.privateMode, registry: registry)
+                } catch {
+                    fail("\(error)")
+                }
+            case .api:
+                if let path = settings.privateMode.stateFile {
+                    do {
+                        privateTracker = try PrivateTracker(settings: settings.privateMode, stateFile: path)
+                    } catch {
+                        fail("\(error)")
+                    }
+                } else {
+                    privateTracker = PrivateTracker(settings: settings.privateMode)
+                    logger.warning("private.state_file is not set: the site's registry is kept in memory only and is lost on restart")
+                }
+            }
+            let counts = privateTracker!.read { $0.counts }
+            logger.info(
+                "private tracker",
+                metadata: [
+                    "source": "\(settings.privateMode.source.rawValue)", "users": "\(counts.users)", "torrents": "\(counts.torrents)",
+                    "groups": "\(counts.groups)",
+                ])
+        }
+        let server = TrackerServer(config: settings, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
         let ready: Logger.Metadata
         do {
             let addresses = try await server.start()
             let urls = addresses.map(\.announceURL)
             ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind.rawValue)"]
+                .merging(server.adminAddresses.isEmpty ? [:] : ["admin": "\(server.adminAddresses.joined(separator: " "))"]) { a, _ in a }
         } catch let e as ListenError {
             try? await group.shutdownGracefully()
             fail("\(e)")

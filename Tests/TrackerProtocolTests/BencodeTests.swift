@@ -113,4 +113,17 @@ import TrackerCore
                     (Array("downloaders".utf8), .int(1)), (Array("incomplete".utf8), .int(2)),
                 ]))
     }
+
+    /// UNIT3D-Announce's bytes, as `unit3d-contract.md` §1.4 gives them.
+    @Test func privateRefusalsAreUnit3dAnnouncesBytes() {
+        var f = BencodeWriter(capacity: 64)
+        ResponseEncoding.failure("Invalid passkey.", interval: 5400, into: &f)
+        #expect(String(decoding: f.bytes, as: UTF8.self) == "d14:failure reason16:Invalid passkey.8:intervali5400e12:min intervali5400ee")
+        var w = BencodeWriter(capacity: 64)
+        ResponseEncoding.warning("Torrent has been rejected.", interval: 30, into: &w)
+        #expect(
+            String(decoding: w.bytes, as: UTF8.self)
+                == "d8:completei0e10:downloadedi0e10:incompletei0e8:intervali30e12:min intervali30e5:peers0:15:warning message26:Torrent has been rejected.e"
+        )
+    }
 }

@@ -92,4 +92,25 @@ func parseHead(_ s: String, max: Int = 8192) -> HTTPHeadParser.Outcome {
         #expect(head("GET /scrape HTTP/1.1\r\nHost: t\r\n\r\n")?.host == nil)
         #expect(head("GET /stats HTTP/1.1\r\n\r\n")?.host == nil)
     }
+
+    @Test func clientHeadersOnlyWhenAsked() throws {
+        let text = "GET /announce/k?x=1 HTTP/1.1\r\nUser-Agent:  qBittorrent/5.0.0 \r\nReferer: x\r\n\r\n"
+        guard case .head(let plain, _) = parseHead(text) else { throw HTTPHeadError.malformed }
+        #expect(plain.userAgent == nil && !plain.hasBrowserHeaders)
+        let asked = Array(text.utf8).withUnsafeBytes { HTTPHeadParser.parse($0, maxHeadBytes: 8192, clientHeaders: true) }
+        guard case .head(let head, _) = asked else { throw HTTPHeadError.malformed }
+        #expect(head.userAgent == Array("qBittorrent/5.0.0".utf8) && head.hasBrowserHeaders)
+        for name in ["Accept-Language: en", "accept-charset: utf-8", "REFERER: http://x"] {
+            let t = "GET / HTTP/1.1\r\nUser-Agent: a\r\n\(name)\r\n\r\n"
+            guard
+                case .head(let h, _) = Array(t.utf8).withUnsafeBytes({ HTTPHeadParser.parse($0, maxHeadBytes: 8192, clientHeaders: true) })
+            else { throw HTTPHeadError.malformed }
+            #expect(h.hasBrowserHeaders, "\(name)")
+        }
+        let aria2 = "GET / HTTP/1.1\r\nUser-Agent: aria2/1.36.0\r\nWant-Digest: SHA-512;q=1\r\n\r\n"
+        guard
+            case .head(let a, _) = Array(aria2.utf8).withUnsafeBytes({ HTTPHeadParser.parse($0, maxHeadBytes: 8192, clientHeaders: true) })
+        else { throw HTTPHeadError.malformed }
+        #expect(!a.hasBrowserHeaders)
+    }
 }

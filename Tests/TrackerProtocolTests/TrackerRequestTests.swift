@@ -57,4 +57,43 @@ import TrackerCore
         #expect(!open.contains { $0.isStatistics })
         #expect(TrackerRequest.Redirect.announcePage.status == 302 && TrackerRequest.Redirect.legacyStats.status == 301)
     }
+
+    static func privateRequest(_ target: String, _ forms: PasskeyForms) -> TrackerRequest? {
+        guard case .head(let head, _) = parseHead("GET \(target) HTTP/1.1\r\nHost: t\r\n\r\n") else { return nil }
+        return TrackerRequest(head, passkeys: forms)
+    }
+
+    @Test func passkeyForms() {
+        let key = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa01"
+        let bytes = Array(key.utf8)
+        let all: PasskeyForms = [.pathAfter, .pathBefore, .query]
+        let cases: [(String, PasskeyForms, TrackerRequest)] = [
+            ("/announce/\(key)?info_hash=x", .pathAfter, .privateAnnounce(passkey: bytes)),
+            ("/announce/\(key)", .pathAfter, .privateAnnounce(passkey: bytes)),
+            ("/scrape/\(key)?info_hash=x", .pathAfter, .privateScrape(passkey: bytes)),
+            ("/\(key)/announce?info_hash=x", .pathBefore, .privateAnnounce(passkey: bytes)),
+            ("/\(key)/scrape", .pathBefore, .privateScrape(passkey: bytes)),
+            ("/announce?info_hash=x&passkey=\(key)", .query, .privateAnnounce(passkey: bytes)),
+            ("/scrape?passkey=\(key)&info_hash=x", .query, .privateScrape(passkey: bytes)),
+            // Percent-decoded, any length (the rules judge it).
+            ("/announce/a%2Fb?x=1", .pathAfter, .privateAnnounce(passkey: Array("a/b".utf8))),
+            ("/announce/short?x=1", all, .privateAnnounce(passkey: Array("short".utf8))),
+            // A form that is not configured is not a private route: the open one, or not found.
+            ("/\(key)/announce?info_hash=x", .pathAfter, .notFound),
+            ("/announce?info_hash=x&passkey=\(key)", .pathAfter, .announce),
+            ("/announce/\(key)?info_hash=x", .query, .notFound),
+            // One segment only, never empty.
+            ("/announce/\(key)/extra?x=1", all, .notFound),
+            ("/announce/?x=1", all, .notFound),
+            ("//announce?x=1", all, .notFound),
+            ("/a/b/announce?x=1", all, .notFound),
+            ("/announce?info_hash=x", all, .announce),
+            // The other routes are unchanged.
+            ("/stats", all, .stats(.page)),
+            ("/health", all, .health),
+        ]
+        for (target, forms, expected) in cases { #expect(Self.privateRequest(target, forms) == expected, "\(target)") }
+        // Without forms (an open tracker) nothing is private.
+        #expect(Self.request("/announce/\(key)?x=1") == .notFound)
+    }
 }

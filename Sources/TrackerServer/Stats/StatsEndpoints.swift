@@ -20,11 +20,14 @@ final class StatsEndpoints: Sendable {
     let hosts: HostRule
     let assets: StatsAssets
     let history = StatsHistory()
+    /// Private mode's registry and rates, when it is on.
+    let privateTracker: PrivateTracker?
 
     init(
         store: any PeerStore, settings: SquallConfig.StatsSettings, metrics: TrackerMetrics, bulk: BulkWork,
-        certificateExpiresIn: @escaping @Sendable () -> Int?
+        certificateExpiresIn: @escaping @Sendable () -> Int?, privateTracker: PrivateTracker? = nil
     ) {
+        self.privateTracker = privateTracker
         (self.store, self.settings, self.metrics, self.certificateExpiresIn) = (store, settings, metrics, certificateExpiresIn)
         // Read once, before serving: never a file read on an event loop.
         self.assets = StatsAssets(directory: settings.enabled ? settings.assetsDirectory : "/nonexistent")
@@ -80,7 +83,7 @@ final class StatsEndpoints: Sendable {
         let up = await store.health()
         return StatsSummary(
             version: TrackerRouter.version, uptime: uptime, store: store.kind.rawValue, storeUp: up, totals: totals,
-            announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry)
+            announces: counts.announces, scrapes: counts.scrapes, certificateExpiresIn: expiry, privateMode: privateTracker?.summaryJSON())
     }
 
     /// DataTables' server-side protocol: `draw`, `start`, `length`, `search[value]` (an

@@ -12,6 +12,8 @@ struct StatsSummary: Sendable {
     var announces: [Transport: Int]
     var scrapes: [Transport: Int]
     var certificateExpiresIn: Int?
+    /// Private mode's part (`PrivateTracker.summaryJSON`), when it is on.
+    var privateMode: String? = nil
 
     func perSecond(_ n: Int) -> Double { Double(n) / Double(uptime) }
 
@@ -31,6 +33,7 @@ struct StatsSummary: Sendable {
             json += #","\#(name)":{\#(parts.joined(separator: ","))}"#
         }
         if let c = certificateExpiresIn { json += #","certificate_expires_in":\#(c)"# }
+        if let p = privateMode { json += #","private":"# + p }
         return json + "}\n"
     }
 }

@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import NIOCore
+import PrivateCore
+import TrackerCore
+import TrackerProtocol
+
+/// A private announce: HTTPS required, the query parsed, UNIT3D-Announce's rules against the
+/// registry, the store under the user's identity and quotas, then the rules that need the
+/// store's answer (unknown stopped peer, minimum interval, peer-list rates). Every refusal is
+/// bencoded with UNIT3D-Announce's texts and intervals.
+struct PrivateAnnounceEndpoint: Sendable {
+    let tracker: PrivateTracker
+    let open: AnnounceEndpoint
+    /// Seconds a leeching torrent counts against a user's download slots without an announce.
+    let slotTTL: UInt32
+    let clock: any TrackerClock
+
+    init(tracker: PrivateTracker, open: AnnounceEndpoint, clock: any TrackerClock = SystemTrackerClock()) {
+        (self.tracker, self.open, self.clock) = (tracker, open, clock)
+        slotTTL = UInt32(clamping: open.policy.peerTTL)
+    }
+
+    static func refusal(_ text: String, interval: Int = PrivateTexts.failureInterval) -> HTTPReply {
+        var w = BencodeWriter(capacity: 64 + text.utf8.count)
+        ResponseEncoding.failure(text, interval: interval, into: &w)
+        var r = HTTPReply.bencoded(w)
+        r.outcome = .failure
+        return r
+    }
+
+    static func warning(_ text: String, interval: Int) -> HTTPReply {
+        var w = BencodeWriter(capacity: 128 + text.utf8.count)
+        ResponseEncoding.warning(text, interval: interval, into: &w)
+        var r = HTTPReply.bencoded(w)
+        r.outcome = .failure
+        return r
+    }
+
+    func serve(
+        passkey: [UInt8], _ head: HTTPRequestHead, from remote: PeerAddress, transport: Transport,
+        respond: @escaping @Sendable (HTTPReply) -> Void
+    ) {
+        let settings = tracker.settings
+        if settings.requireHTTPS, transport == .http { return respond(Self.refusal(PrivateTexts.httpsRequired)) }
+        let request: AnnounceRequest
+        do {
+            request = try head.query.withUnsafeBytes { (raw) throws(TrackerFailure) in try AnnounceParser.parse(query: raw) }
+        } catch {
+            return respond(Self.refusal((error as? TrackerFailure)?.reason ?? "malformed query"))
+        }
+        let facts = PrivateAnnounceFacts(passkey: passkey, userAgent: head.userAgent, hasBrowserHeaders: head.hasBrowserHeaders)
+        let admission: PrivateAdmission
+        switch tracker.check(request, facts: facts) {
+        case .refused(let text): return respond(Self.refusal(text))
+        case .warned(let text, let interval): return respond(Self.warning(text, interval: interval))
+        case .admitted(let a): admission = a
+        }
+        let now = clock.now()
+        let leeching = request.left > 0 && request.event != .stopped
+        var verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: open.policy)
+        verb.user = admission.user.id
+        verb.quota = SourceQuota(
+            peersPerTorrent: open.settings.quotaExempt.covers(remote) ? 0 : open.settings.maxPeersPerSource, mayCreateTorrent: true,
+            peersPerUser: settings.maxPeersPerUser,
+            mayAddPeer: !leeching || tracker.mayAddLeecher(admission, now: now, ttl: slotTTL))
+        // A private reply is always compact (UNIT3D-Announce has no other form).
+        let compactRequest = {
+            var r = request
+            r.compact = true
+            return r
+        }()
+        let (tracker, policy, metrics, outages) = (tracker, open.policy, open.metrics, open.outages)
+        let storeStarted = ContinuousClock.now
+        open.store.announce(verb) { result in
+            metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
+            let reply: SwarmReply
+            switch result {
+            case .success(let r):
+                outages.succeeded()
+                reply = r
+            case .failure(let e) where e == .noNewPeer:
+                return respond(Self.warning(PrivateTexts.downloadSlotsReached, interval: policy.interval))
+            case .failure(let e):
+                return respond(.storeFailed(e, metrics: metrics, outages: outages))
+            }
+            if !reply.recorded { metrics.announceNotOwned() }
+            if request.event == .stopped {
+                tracker.noteLeeching(admission, leeching: false, now: now)
+                if reply.past == nil {
+                    return respond(Self.warning(PrivateTexts.unknownStoppedPeer, interval: PrivateTexts.failureInterval))
+                }
+            } else if reply.recorded {
+                tracker.noteLeeching(admission, leeching: leeching, now: now)
+            }
+            var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
+            if let past = reply.past, request.event != .stopped,
+                Self.rateLimited(past, event: request.event, settings: settings)
+            {
+                // UNIT3D-Announce's silent rate limit: counted, answered, but nothing listed.
+                (response.peers, response.complete, response.incomplete) = ([], 0, 0)
+            } else if !response.peers.isEmpty, !Self.isPairedAnnounce(reply.past, settings: settings) {
+                let wall = Date().timeIntervalSince1970
+                let seeders = min(reply.seedersSampled, response.peers.count)
+                var peers = response.peers
+                if seeders < peers.count, !tracker.mayList(seeders: false, user: admission.user.id, now: wall) {
+                    peers.removeSubrange(seeders...)
+                    response.incomplete = 0
+                }
+                if seeders > 0, !tracker.mayList(seeders: true, user: admission.user.id, now: wall) {
+                    peers.removeSubrange(..<seeders)
+                    response.complete = 0
+                }
+                response.peers = peers
+            }
+            tracker.noteAnnounce()
+            var w = BencodeWriter(capacity: 128 + 18 * response.peers.count)
+            ResponseEncoding.announce(response, into: &w)
+            respond(.bencoded(w))
+        }
+    }
+
+    /// The second announce of a dual-stack pair: the peer's first over this family (or its
+    /// first in a long while), within the dedup window of its announce over the other.
+    static func isPairedAnnounce(_ past: PeerPast?, settings: SquallConfig.PrivateSettings) -> Bool {
+        guard let past, settings.dedupWindow > 0, past.sinceLast <= settings.dedupWindow else { return false }
+        guard let same = past.sinceLastSameFamily else { return true }
+        return same >= max(settings.minIntervalEnforced, settings.dedupWindow + 1)
+    }
+
+    /// UNIT3D-Announce's silent rate limit, with Squall's exemptions: a peer's first `completed`
+    /// and the second announce of a dual-stack pair are answered in full.
+    static func rateLimited(_ past: PeerPast, event: AnnounceEvent, settings: SquallConfig.PrivateSettings) -> Bool {
+        guard settings.minIntervalEnforced > 0 else { return false }
+        if event == .completed, !past.downloadCounted { return false }
+        if isPairedAnnounce(past, settings: settings) { return false }
+        return past.sinceLast < settings.minIntervalEnforced
+    }
+}
