@@ -1,4 +1,5 @@
 import Foundation
+import TrackerCore
 
 #if canImport(Glibc)
     import Glibc
@@ -10,8 +11,22 @@ public enum FreePort {
         public var description: String
     }
 
-    /// A loopback TCP port nothing listens on right now (the kernel's pick for a bind to port 0).
+    /// Ports already handed out by this process: never handed out twice, so two servers that
+    /// the tests start side by side (a cluster node and its bus port, say) cannot be given the
+    /// same port before either has bound it.
+    private static let handedOut = Locked(Set<Int>())
+
+    /// A loopback TCP port nothing listens on right now (the kernel's pick for a bind to port 0),
+    /// and one this process has not handed out before.
     public static func next() throws -> Int {
+        for _ in 0..<1000 {
+            let port = try pick()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw Failure(description: "no free port this process has not handed out already")
+    }
+
+    private static func pick() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()

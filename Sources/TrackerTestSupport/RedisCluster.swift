@@ -41,7 +41,7 @@ public final class RedisCluster: @unchecked Sendable {
             nodes.append(Node(port: port, process: p))
         }
         self.nodes = nodes
-        for n in nodes { try Self.waitFor(n.port) { (try? $0.command("PING")) == .status("PONG") } }
+        for n in nodes { try Self.waitFor(n.port, "to answer PING") { (try? $0.command("PING")) == .status("PONG") } }
         let create = Process()
         create.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
         create.arguments =
@@ -54,12 +54,12 @@ public final class RedisCluster: @unchecked Sendable {
         create.waitUntilExit()
         guard create.terminationStatus == 0 else { throw RedisError("redis-cli --cluster create failed") }
         for n in nodes {
-            try Self.waitFor(n.port) { c in
+            try Self.waitFor(n.port, "to report cluster_state:ok") { c in
                 guard case .string(let info) = try? c.command("CLUSTER", "INFO") else { return false }
                 return String(decoding: info, as: UTF8.self).contains("cluster_state:ok")
             }
             // A replica that never finished its first sync would not take over from its master.
-            try Self.waitFor(n.port) { c in
+            try Self.waitFor(n.port, "to finish its first sync") { c in
                 guard case .string(let info) = try? c.command("INFO", "replication") else { return false }
                 let text = String(decoding: info, as: UTF8.self)
                 return text.contains("role:master") || text.contains("master_link_status:up")
@@ -101,13 +101,13 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Polls until `ready`; 45 s, as a loaded two-core machine running the whole suite can take
     /// long to bring six nodes and their replication up.
-    private static func waitFor(_ port: Int, _ ready: (BlockingRedisConnection) -> Bool) throws {
+    private static func waitFor(_ port: Int, _ what: String, _ ready: (BlockingRedisConnection) -> Bool) throws {
         let deadline = Date().addingTimeInterval(45)
         while Date() < deadline {
             if let c = try? BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)), ready(c) { return }
             usleep(50_000)
         }
-        throw RedisError("redis cluster node on port \(port) not ready")
+        throw RedisError("redis cluster node on port \(port) did not come up \(what) within 45 s")
     }
 
     deinit {
