@@ -38,6 +38,14 @@ public final class BlockingRedisConnection {
 
     deinit { redisFree(context) }
 
+    /// Bounds each command from now on (a blocking read such as `XREAD BLOCK` needs more than
+    /// its block time).
+    public func setTimeout(_ timeout: Duration) throws(RedisError) {
+        guard redisSetTimeout(context, Self.timeval(timeout)) == REDIS_OK else {
+            throw RedisError("\(endpoint): cannot set the command timeout")
+        }
+    }
+
     /// Sends one command (each argument binary-safe) and waits for its reply. Error replies are
     /// values; a broken connection throws.
     public func command(_ arguments: [[UInt8]]) throws(RedisError) -> RedisValue {

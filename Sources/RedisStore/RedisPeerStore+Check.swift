@@ -68,3 +68,36 @@ extension RedisPeerStore {
         return c
     }
 }
+
+extension RedisPeerStore {
+    /// A blocking connection, authenticated and in the configured database, to the server that
+    /// holds `key` (on a cluster, the master of its slot, found by following `MOVED`). For the
+    /// work that blocks on purpose (private mode's registry feed), on a thread of its own.
+    public static func blockingConnection(for key: [UInt8], _ options: RedisOptions, timeout: Duration) throws(RedisError)
+        -> BlockingRedisConnection
+    {
+        var endpoint = options.isCluster ? options.clusterSeeds[0] : options.endpoint
+        var seeds = options.clusterSeeds.dropFirst()
+        for _ in 0..<8 {
+            let c: BlockingRedisConnection
+            do throws(RedisError) {
+                c = try connect(endpoint, options)
+            } catch {
+                guard let next = seeds.popFirst() else { throw error }
+                endpoint = next
+                continue
+            }
+            try c.setTimeout(timeout)
+            if !options.isCluster, options.database != 0 {
+                if case .error(let message) = try c.command("SELECT", String(options.database)) {
+                    throw RedisError("\(options.redacted): cannot select database \(options.database): \(message)")
+                }
+            }
+            guard options.isCluster else { return c }
+            let probe = try c.command([Array("EXISTS".utf8), key])
+            guard case .error(let message) = probe, let redirect = Redirect(message) else { return c }
+            endpoint = redirect.server
+        }
+        throw RedisError("\(options.redacted): too many redirections for \(String(decoding: key, as: UTF8.self))")
+    }
+}

@@ -22,6 +22,11 @@ public struct ListenError: Error, CustomStringConvertible {
     public var description: String { "cannot listen on \(address): \(reason)" }
 }
 
+/// The registry's Redis could not be read at startup; `description` is the one line printed.
+public struct RegistryFeedError: Error, CustomStringConvertible {
+    public var description: String
+}
+
 /// The HTTP listeners and their connections.
 public final class TrackerServer: Sendable {
     private let config: SquallConfig
@@ -39,6 +44,8 @@ public final class TrackerServer: Sendable {
     /// The site's API, in private mode.
     private let admin: AdminServer?
     private let adminBound = Locked<[SocketAddress]>([])
+    /// The registry shared through Redis, in private mode with the Redis store.
+    private let feed: RedisRegistryFeed?
 
     /// `tls` serves the `https.listen` addresses; without it only HTTP listeners start.
     /// `privateTracker` makes it a private tracker, with the site's API on `admin.listen`.
@@ -57,10 +64,18 @@ public final class TrackerServer: Sendable {
         self.logger = logger
         self.registry = registry
         let bulk = bulk
+        let feed = privateTracker.flatMap { tracker in
+            config.redisOptions.map { options in
+                RedisRegistryFeed(
+                    options: options, tracker: tracker,
+                    persist: config.privateMode.source == .api && config.privateMode.stateFile == nil, logger: logger)
+            }
+        }
+        self.feed = feed
         admin = privateTracker.map { tracker in
-            AdminServer(
-                api: AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store), settings: config.admin,
-                group: group, bulk: bulk, logger: logger)
+            var api = AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store)
+            api.feed = feed
+            return AdminServer(api: api, settings: config.admin, group: group, bulk: bulk, logger: logger)
         }
     }
 
@@ -76,6 +91,15 @@ public final class TrackerServer: Sendable {
         let bulk = bulk
         bulkRunner.withLock { runner in
             if runner == nil { runner = bulk.start() }
+        }
+        if let feed {
+            // Blocking Redis reads, on NIO's blocking pool; before any listener opens.
+            do {
+                try await NIOThreadPool.singleton.runIfActive { try feed.start() }
+            } catch {
+                await stopBulkWork()
+                throw RegistryFeedError(description: "private mode: the registry's Redis: \(error)")
+            }
         }
         var bound: [BoundListener] = []
         let plan = config.http.listen.map { ($0, false) } + (tls == nil ? [] : config.https.listen.map { ($0, true) })
@@ -131,6 +155,7 @@ public final class TrackerServer: Sendable {
         sampler.withLock { $0?.cancel() }
         let deadline = NIODeadline.now() + grace
         await admin?.stop()
+        feed?.stop()
         await closeListeners(deadline: deadline)
         // Before the drain: statistics still being read answer 503 at once instead of holding
         // their connections open (a Redis walk is not worth waiting for).

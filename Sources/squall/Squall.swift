@@ -163,9 +163,9 @@ struct Serve: AsyncParsableCommand {
             let urls = addresses.map(\.announceURL)
             ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind.rawValue)"]
                 .merging(server.adminAddresses.isEmpty ? [:] : ["admin": "\(server.adminAddresses.joined(separator: " "))"]) { a, _ in a }
-        } catch let e as ListenError {
+        } catch {
             try? await group.shutdownGracefully()
-            fail("\(e)")
+            fail("\(error)")
         }
         let services = ServiceGroup(
             configuration: .init(

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TrackerCore
+import TrackerServer
+import TrackerTLS
 import TrackerTestSupport
 
 /// Real BitTorrent clients from Debian (`make test` installs aria2 and transmission-cli) find
@@ -118,5 +120,81 @@ import TrackerTestSupport
         try await Self.waitForSeeder(t)
         try Self.leech(w, torrent: leechTorrent)
         try await t.stop()
+    }
+
+    /// The torrent's v1 info_hash in hex, as transmission-show prints it.
+    static func infoHash(_ torrent: String) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/transmission-show")
+        p.arguments = [torrent]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        guard let line = text.split(separator: "\n").first(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Hash:") }) else {
+            throw TestClient.Failure(description: "no hash in transmission-show's output")
+        }
+        return line.split(separator: " ").last.map { String($0).lowercased() } ?? ""
+    }
+
+    /// A private tracker over HTTPS only: aria2 seeds as one user over IPv6 and leeches as another
+    /// over IPv4, each with its passkey URL, verifying the tracker's certificate; the leecher gets
+    /// the payload.
+    @Test func aria2SeedsAndLeechesAPrivateTorrentOverHTTPSWithPasskeys() async throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let key = "interop-key-" + String(repeating: "0123456789", count: 3)
+        func passkey(_ n: Int) -> String { String(repeating: "b", count: 30) + "0\(n)" }
+        try await withRunningTracker(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)])) { c in
+            c.privateMode.enabled = true
+            c.admin.key = key
+            c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        } _: { t in
+            let tls = try #require(t.tlsPort)
+            let w = try Workspace()
+            defer { w.cleanup() }
+            let seedTorrent = try w.torrent("seed.torrent", announce: "https://[::1]:\(tls)/announce/\(passkey(1))")
+            let leechTorrent = try w.torrent("leech.torrent", announce: "https://127.0.0.1:\(tls)/announce/\(passkey(2))")
+            let hash = try Self.infoHash(seedTorrent)
+            #expect(try Self.infoHash(leechTorrent) == hash, "one private torrent, two passkey URLs")
+            let calls = [
+                (
+                    "groups",
+                    #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#
+                ),
+                (
+                    "users",
+                    #"{"id":1,"group_id":3,"passkey":"\#(passkey(1))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
+                ),
+                (
+                    "users",
+                    #"{"id":2,"group_id":3,"passkey":"\#(passkey(2))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
+                ),
+                (
+                    "torrents",
+                    #"{"id":1,"status":1,"info_hash":"\#(hash)","is_deleted":false,"seeders":0,"leechers":0,"times_completed":0,"download_factor":100,"upload_factor":100}"#
+                ),
+            ]
+            for (route, body) in calls { #expect(try t.admin("PUT", "/announce/\(key)/\(route)", body).status == 200) }
+            let seeder = try Self.start(
+                "/usr/bin/aria2c",
+                ["--ca-certificate=\(f.ca)"] + Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try FreePort.next(), seed: true))
+            defer { Self.stop(seeder) }
+            try await Self.waitForSeeder(t)
+            let leecher = try Self.start(
+                "/usr/bin/aria2c",
+                ["--ca-certificate=\(f.ca)"] + Self.aria2(dir: w.leechDir, torrent: leechTorrent, port: try FreePort.next(), seed: false))
+            let deadline = Date().addingTimeInterval(90)
+            while leecher.isRunning && Date() < deadline { usleep(100_000) }
+            Self.stop(leecher)
+            #expect(
+                (try? Data(contentsOf: w.leechDir.appendingPathComponent("payload.bin"))) == (try Data(contentsOf: w.payload)),
+                "the leecher downloaded the payload through the private tracker")
+            // The seeder is held under its user; the leecher, done, has stopped.
+            let torrent = String(decoding: try t.admin("GET", "/announce/\(key)/torrents/1").body, as: UTF8.self)
+            #expect(torrent.contains("\"1-") && !torrent.contains("\"2-"), "\(torrent)")
+        }
     }
 }

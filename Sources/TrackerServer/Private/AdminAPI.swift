@@ -1,5 +1,6 @@
 import Foundation
 import PrivateCore
+import RedisStore
 import TrackerCore
 
 /// The site's API: UNIT3D-Announce's routes, payloads and status codes (`unit3d-contract.md`
@@ -9,6 +10,8 @@ struct AdminAPI: Sendable {
     let tracker: PrivateTracker
     let key: [UInt8]
     let store: any PeerStore
+    /// With the Redis store: every change goes through the shared feed (see `RedisRegistryFeed`).
+    var feed: RedisRegistryFeed? = nil
 
     struct Reply: Sendable, Equatable, Error {
         var status: Int
@@ -122,6 +125,17 @@ struct AdminAPI: Sendable {
         switch Self.decode(route, put: put, body: body) {
         case .failure(let reply): return reply
         case .success(let change):
+            if let feed {
+                if case .deleteTorrent(let id) = change, tracker.read({ $0.torrents[id] == nil }) {
+                    return .text(400, "Torrent \(id) not found.")
+                }
+                do throws(RedisError) {
+                    try feed.publish(change)
+                } catch {
+                    return .text(503, "The registry's Redis is unavailable; retry.")
+                }
+                return .ok
+            }
             do throws(RegistryChangeError) {
                 try tracker.apply(change)
             } catch {
