@@ -145,7 +145,9 @@ struct Serve: AsyncParsableCommand {
                     }
                 } else {
                     privateTracker = PrivateTracker(settings: settings.privateMode)
-                    logger.warning("private.state_file is not set: the site's registry is kept in memory only and is lost on restart")
+                    if settings.redisOptions == nil {
+                        logger.warning("private.state_file is not set: the site's registry is kept in memory only and is lost on restart")
+                    }
                 }
             }
             let counts = privateTracker!.read { $0.counts }
