@@ -18,7 +18,7 @@ func residentBytes() -> Int {
     return resident * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-func memory(peers total: Int, layout: String) async throws {
+func memory(peers total: Int, layout: String, users: Int = 0) async throws {
     // Swarm sizes: "zipf" repeats 1000/k peers for k = 1...1000 (the load generator's mix: most
     // torrents small, a few large); "flat" uses torrents of 1000 peers.
     let sizes: [Int] = layout == "flat" ? [1000] : (1...1000).map { max(1, 1000 / $0) }
@@ -39,15 +39,17 @@ func memory(peers total: Int, layout: String) async throws {
             // A fifth of peers IPv6-only, a twentieth dual-stack, the rest IPv4-only.
             let kind = n % 20
             let role: PeerRole = n % 10 < 3 ? .seeder : .leecher
+            // Private mode: the peer's user (peer_id and user are its identity).
+            let user: UInt32 = users > 0 ? UInt32(1 + Int(rng.next() % UInt64(users))) : 0
             if kind >= 4 {
                 v4 += 1
                 let e = Endpoint(address: .v4(IPv4Address(UInt32(truncatingIfNeeded: rng.next()))), port: UInt16(truncatingIfNeeded: n))
-                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0))
+                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0, user: user))
             }
             if kind < 5 {
                 v6 += 1
                 let e = Endpoint(address: .v6(IPv6Address(high: rng.next(), low: rng.next())), port: UInt16(truncatingIfNeeded: n))
-                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0))
+                _ = store.announceNow(PeerAnnounce(infoHash: hash, peerID: peer, endpoint: e, role: role, numwant: 0, user: user))
             }
         }
         loaded += size
@@ -56,8 +58,10 @@ func memory(peers total: Int, layout: String) async throws {
     let after = residentBytes()
     let totals = try await store.totals()
     let perPeer = Double(after - before) / Double(totals.peers)
-    print("| layout | torrents | peers | IPv4 endpoints | IPv6 endpoints | resident bytes | bytes per peer |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    print("| \(layout) | \(totals.torrents) | \(totals.peers) | \(v4) | \(v6) | \(after - before) | \(Int(perPeer.rounded())) |")
+    print("| layout | users | torrents | peers | IPv4 endpoints | IPv6 endpoints | resident bytes | bytes per peer |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "| \(layout) | \(users == 0 ? "open" : "\(users)") | \(totals.torrents) | \(totals.peers) | \(v4) | \(v6) | \(after - before) | \(Int(perPeer.rounded())) |"
+    )
     withExtendedLifetime(store) {}
 }

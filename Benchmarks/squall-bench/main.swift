@@ -2,7 +2,8 @@
 //   pool     --torrents N [--offset I]                     hex info_hashes, one per line
 //   preload  URL [pool options]                           every pool peer announces once
 //   verify   URL [--count N] [--stateless 1] [pool options]  decode N replies, count invalid ones
-//   memory   [--peers N] [--layout zipf|flat]             memory store bytes per peer
+//   memory   [--peers N] [--layout zipf|flat] [--users N]  memory store bytes per peer (with
+//            --users, each peer belongs to one of N private-mode users)
 //   pipeline [--count N] [pool options]                   Squall's own work per announce, no network
 //   report   DIR                                          runs.tsv -> report.md, plot.dat
 // Pool options: --torrents 1000 --offset 0 --swarm-max 1000 --swarm-min 5
@@ -34,7 +35,7 @@ do {
     case "pipeline":
         try pipeline(pool: pool(), announces: int("count", 1_000_000))
     case "memory":
-        try await memory(peers: int("peers", 1_000_000), layout: options["layout"] ?? "zipf")
+        try await memory(peers: int("peers", 1_000_000), layout: options["layout"] ?? "zipf", users: int("users", 0))
     case "report":
         try report(dir: positional.first ?? ".")
     default:
