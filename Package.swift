@@ -114,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "squall-bench",
             dependencies: [
-                "MemoryStore", "TrackerCore", "TrackerProtocol", "TrackerServer", .product(name: "Logging", package: "swift-log"),
+                "MemoryStore", "PrivateCore", "TrackerCore", "TrackerProtocol", "TrackerServer",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/squall-bench",
             swiftSettings: strict

@@ -8,7 +8,9 @@
 -- info_hash and peer_id fully percent-encoded, as libtorrent sends them.
 --
 -- Environment: POOL (file of hex info_hashes, one per line), SWARM_MAX (1000), SWARM_MIN (5),
--- NUMWANT (50), CLOSE (1: send Connection: close, one TCP connection per announce).
+-- NUMWANT (50), CLOSE (1: send Connection: close, one TCP connection per announce), USERS (a
+-- private tracker: each peer announces at /announce/PASSKEY of its user, the user and passkey
+-- as `squall-bench`'s Pool.user and Pool.passkey make them).
 --
 -- Every reply is checked: HTTP 200, a bencoded dictionary with an integer interval and no
 -- failure reason. `done` prints one line: BENCH requests=... failures=... p50_us=... p99_us=...
@@ -18,6 +20,7 @@ local swarm_max = tonumber(os.getenv("SWARM_MAX") or "1000")
 local swarm_min = tonumber(os.getenv("SWARM_MIN") or "5")
 local numwant = os.getenv("NUMWANT") or "50"
 local close = os.getenv("CLOSE") == "1"
+local users = tonumber(os.getenv("USERS") or "0")
 
 local hashes, cum = {}, { [0] = 0 }
 for line in io.lines(pool_file) do
@@ -46,7 +49,7 @@ local function peer_id(k, j)
   return id
 end
 
-local headers = { ["Host"] = "tracker" }
+local headers = { ["Host"] = "tracker", ["User-Agent"] = "squall-bench/1" }
 if close then headers["Connection"] = "close" end
 local path = wrk.path
 
@@ -59,13 +62,15 @@ function request()
   end
   local k = lo
   local j = r - cum[k - 1] - 1
+  local base = path
+  if users > 0 then base = path .. string.format("/%032d", ((k - 1) * 100000 + j) % users + 1) end
   local left = (j % 10 < 3) and "0" or "1000000"
   local event = ""
   local roll = math.random(100)
   if roll <= 2 then event = "&event=started"
   elseif roll <= 4 then event = "&event=stopped"
   elseif roll <= 5 then event = "&event=completed"; left = "0" end
-  return wrk.format("GET", path .. "?info_hash=" .. hashes[k] .. "&peer_id=" .. peer_id(k, j)
+  return wrk.format("GET", base .. "?info_hash=" .. hashes[k] .. "&peer_id=" .. peer_id(k, j)
     .. "&port=" .. (10000 + j) .. "&uploaded=0&downloaded=0&left=" .. left .. "&corrupt=0&key=5A5A5A5A"
     .. event .. "&numwant=" .. numwant .. "&compact=1&no_peer_id=1&supportcrypto=1", headers)
 end

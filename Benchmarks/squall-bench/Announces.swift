@@ -1,10 +1,14 @@
+import PrivateCore
 import TrackerCore
 import TrackerProtocol
+import TrackerServer
 
 /// The target the load generator sends for pool peer `j` of torrent `k`, written by
 /// `AnnounceRequest.query` (hash and peer_id every byte `%XX`, with a key), plus two
 /// parameters real clients send that the tracker reads past.
-func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event: AnnounceEvent = .none) -> String {
+/// With `users`, the peer announces at its user's passkey URL (`/announce/PASSKEY`).
+func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event: AnnounceEvent = .none, users: Int = 0) -> String {
+    let path = users > 0 ? path + "/" + Pool.passkey(user: Pool.user(torrent: k, peer: j, users: users)) : path
     let request = AnnounceRequest(
         infoHash: InfoHash(pool.hashes[k])!, peerID: PeerID(Pool.peerID(torrent: k, peer: j))!, port: UInt16(10000 + j),
         left: Pool.isSeed(peer: j) ? 0 : 1_000_000, event: event, numwant: 50, noPeerID: true)
@@ -13,13 +17,13 @@ func announceTarget(path: String, pool: Pool, torrent k: Int, peer j: Int, event
 
 /// Every peer of the pool announces once (`event=started`), so all trackers start measured
 /// runs with the same swarms.
-func preload(url: String, pool: Pool) throws {
+func preload(url: String, pool: Pool, users: Int = 0) throws {
     let client = try BenchClient(url: url)
     let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })
     var failures = 0
     for k in pool.sizes.indices {
         for j in 0..<pool.sizes[k] {
-            let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: .started))
+            let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, event: .started, users: users))
             if r.status != 200 || (try? BencodeValue.decode(r.body))?["failure reason"] != nil { failures += 1 }
         }
     }
@@ -30,7 +34,7 @@ func preload(url: String, pool: Pool) throws {
 /// Sends `count` announces of random pool peers and decodes every reply in full: a valid
 /// reply is a canonical bencoded dictionary with an integer `interval` and a `peers` string or
 /// list, and no `failure reason`. `minPeers` checks that a preloaded tracker hands out peers.
-func verify(url: String, pool: Pool, count: Int, expectPeers: Bool) throws {
+func verify(url: String, pool: Pool, count: Int, expectPeers: Bool, users: Int = 0) throws {
     let client = try BenchClient(url: url)
     let path = String(url.drop { $0 != "/" }.dropFirst(2).drop { $0 != "/" })
     var rng = SystemRandomNumberGenerator()
@@ -39,7 +43,7 @@ func verify(url: String, pool: Pool, count: Int, expectPeers: Bool) throws {
     for _ in 0..<count {
         let k = Int.random(in: pool.sizes.indices, using: &rng)
         let j = Int.random(in: 0..<pool.sizes[k], using: &rng)
-        let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j))
+        let r = try client.get(announceTarget(path: path, pool: pool, torrent: k, peer: j, users: users))
         let decoded = try? BencodeValue.decode(r.body)
         let peers = decoded?["peers"]
         let ok =
@@ -57,5 +61,17 @@ func verify(url: String, pool: Pool, count: Int, expectPeers: Bool) throws {
     )
     if failures > 0 || (expectPeers && withPeers == 0) {
         throw BenchClient.Failure(description: "verify failed for \(url)")
+    }
+}
+
+/// A private tracker's registry for the pool as `private.state_file` lines: one group, `users`
+/// users (passkeys as `Pool.passkey`), the pool's torrents approved (ids from 1).
+func registry(pool: Pool, users: Int) {
+    print(RegistryCall(.putGroup(PrivateGroup(id: 3, slug: "user"))).line)
+    for u in 1...max(1, users) {
+        print(RegistryCall(.putUser(PrivateUser(id: UInt32(u), groupID: 3, passkey: Passkey(Pool.passkey(user: u))!), replacing: nil)).line)
+    }
+    for (i, h) in pool.hashes.enumerated() {
+        print(RegistryCall(.putTorrent(PrivateTorrent(id: UInt32(i + 1), infoHash: InfoHash(h)!))).line)
     }
 }

@@ -51,7 +51,7 @@ final class BenchClient {
     func get(_ target: String) throws -> (status: Int, body: [UInt8]) {
         for attempt in 0..<2 {
             try connectIfNeeded()
-            let request = Array("GET \(target) HTTP/1.1\r\nHost: \(host)\r\n\r\n".utf8)
+            let request = Array("GET \(target) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: squall-bench/1\r\n\r\n".utf8)
             let sent = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if sent == request.count, let r = try? readResponse() { return r }
             close(fd)

@@ -30,5 +30,13 @@ struct Pool {
 
     static func isSeed(peer j: Int) -> Bool { j % 10 < 3 }
 
+    /// Private mode: the user (1...users) peer `j` of torrent `k` belongs to, and that user's
+    /// passkey (its id in 32 decimal digits); `announce.lua` maps them the same way.
+    static func user(torrent k: Int, peer j: Int, users: Int) -> Int { (k * 100_000 + j) % users + 1 }
+    static func passkey(user: Int) -> String {
+        let s = String(user)
+        return String(repeating: "0", count: 32 - s.count) + s
+    }
+
     var peerCount: Int { sizes.reduce(0, +) }
 }

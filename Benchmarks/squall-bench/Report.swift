@@ -140,6 +140,12 @@ func report(dir: String) throws {
     row(
         "Redis store, cost vs swarm size (swarm 1000 / swarm 10)", "squall-redis-swarm1000", "keep-alive", "squall-redis-swarm10",
         "keep-alive", limit: 1.3, label: "<= 1.3x")
+    row(
+        "Private mode, HTTP keep-alive (100,000 users, passkey URLs)", "squall-private-http", "keep-alive", "squall-http", "keep-alive",
+        limit: 1.2, label: "<= 1.2x open mode")
+    row(
+        "Private mode, HTTPS keep-alive", "squall-private-https", "keep-alive", "squall-https", "keep-alive", limit: 1.2,
+        label: "<= 1.2x open mode")
     if let line = readFile(dir + "/redis-memory-1m.txt") {
         let v = Dictionary(
             uniqueKeysWithValues: line.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { pair -> (String, Int)? in

@@ -1,7 +1,9 @@
 // squall-bench: Squall's benchmark tool; `Benchmarks/run` (make bench) drives it.
 //   pool     --torrents N [--offset I]                     hex info_hashes, one per line
-//   preload  URL [pool options]                           every pool peer announces once
-//   verify   URL [--count N] [--stateless 1] [pool options]  decode N replies, count invalid ones
+//   preload  URL [pool options] [--users N]               every pool peer announces once
+//   verify   URL [--count N] [--stateless 1] [--users N] [pool options]  decode N replies, count invalid ones
+//   registry --users N [pool options]                     a private tracker's state file for the pool
+// --users N: private mode, each peer at its user's passkey URL (see Pool.user).
 //   memory   [--peers N] [--layout zipf|flat] [--users N]  memory store bytes per peer (with
 //            --users, each peer belongs to one of N private-mode users)
 //   pipeline [--count N] [pool options]                   Squall's own work per announce, no network
@@ -29,9 +31,13 @@ do {
     case "pool":
         for h in pool().hashes { print(h.map { String($0 >> 4, radix: 16) + String($0 & 0xF, radix: 16) }.joined()) }
     case "preload":
-        try preload(url: positional.first ?? "", pool: pool())
+        try preload(url: positional.first ?? "", pool: pool(), users: int("users", 0))
     case "verify":
-        try verify(url: positional.first ?? "", pool: pool(), count: int("count", 2000), expectPeers: options["stateless"] == nil)
+        try verify(
+            url: positional.first ?? "", pool: pool(), count: int("count", 2000), expectPeers: options["stateless"] == nil,
+            users: int("users", 0))
+    case "registry":
+        registry(pool: pool(), users: int("users", 100_000))
     case "pipeline":
         try pipeline(pool: pool(), announces: int("count", 1_000_000))
     case "memory":
@@ -39,7 +45,7 @@ do {
     case "report":
         try report(dir: positional.first ?? ".")
     default:
-        print("usage: squall-bench pool|preload|verify|memory|report ... (see Benchmarks/squall-bench/main.swift)")
+        print("usage: squall-bench pool|preload|verify|registry|memory|report ... (see Benchmarks/squall-bench/main.swift)")
         exit(mode == "help" ? 0 : 2)
     }
 } catch {

@@ -50,17 +50,21 @@ public struct ListRate: Sendable, Equatable {
     /// Counts one requested list at `now` and says whether it is allowed: every window's count,
     /// decayed to now (UNIT3D-Announce tests the count as of its last tick, which lets a burst
     /// after a pause through), is below its maximum. A refused list still counts, as there.
-    public mutating func tick(_ limits: [ListRateLimit], now: Double) -> Bool {
+    public mutating func tick(_ limits: [ListRateLimit], now: Double) -> Bool { count(limits, now: now) == nil }
+
+    /// `tick`, saying which window refused the list (the first over its maximum), nil when
+    /// allowed.
+    public mutating func count(_ limits: [ListRateLimit], now: Double) -> Int? {
         if counts.count != limits.count { counts = Array(repeating: 0, count: limits.count) }
         let dt = Swift.max(0, now - updatedAt)
-        var allowed = true
+        var refusedBy: Int?
         for i in limits.indices {
-            let decayed = counts[i] * exp(-dt / limits[i].window)
-            if decayed + 1 > limits[i].max + 1e-9 { allowed = false }
+            let decayed = dt == 0 ? counts[i] : counts[i] * exp(-dt / limits[i].window)
+            if refusedBy == nil, decayed + 1 > limits[i].max + 1e-9 { refusedBy = i }
             counts[i] = decayed + 1
         }
         updatedAt = Swift.max(updatedAt, now)
-        return allowed
+        return refusedBy
     }
 
     /// The counts decayed to `now`, for the site API's `GET /users/{id}`.

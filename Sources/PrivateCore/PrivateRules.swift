@@ -103,10 +103,23 @@ public enum PrivateRules {
     ]
     .map { Array($0.utf8) }
 
+    /// Case-insensitive substring search, allocating nothing (a user agent is at most 64 bytes).
     static func looksLikeBrowser(_ agent: [UInt8]) -> Bool {
-        let lower = agent.map { (0x41...0x5A).contains($0) ? $0 | 0x20 : $0 }
-        return browserWords.contains { word in
-            lower.count >= word.count && (0...(lower.count - word.count)).contains { lower[$0..<($0 + word.count)].elementsEqual(word) }
+        @inline(__always) func lower(_ b: UInt8) -> UInt8 { b &- 0x41 < 26 ? b | 0x20 : b }
+        return agent.withUnsafeBufferPointer { a in
+            for word in browserWords where a.count >= word.count {
+                let first = word[0]
+                var i = 0
+                while i <= a.count - word.count {
+                    if lower(a[i]) == first {
+                        var j = 1
+                        while j < word.count, lower(a[i + j]) == word[j] { j += 1 }
+                        if j == word.count { return true }
+                    }
+                    i += 1
+                }
+            }
+            return false
         }
     }
 }

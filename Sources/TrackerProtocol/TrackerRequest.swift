@@ -90,8 +90,7 @@ public enum TrackerRequest: Sendable, Equatable {
         func make(_ isAnnounce: Bool, _ key: [UInt8]) -> TrackerRequest {
             isAnnounce ? .privateAnnounce(passkey: key) : .privateScrape(passkey: key)
         }
-        for (verb, isAnnounce) in [("/announce", true), ("/scrape", false)] {
-            let v = Array(verb.utf8)
+        for (v, isAnnounce) in Self.verbs {
             if forms.contains(.pathAfter), path.count > v.count + 1, path.starts(with: v), path[path.startIndex + v.count] == 0x2F {
                 let segment = path.dropFirst(v.count + 1)
                 if !segment.contains(0x2F) { return make(isAnnounce, decoded(segment)) }
@@ -106,6 +105,8 @@ public enum TrackerRequest: Sendable, Equatable {
         }
         return nil
     }
+
+    private static let verbs: [([UInt8], Bool)] = [(Array("/announce".utf8), true), (Array("/scrape".utf8), false)]
 
     private static func decoded(_ raw: ArraySlice<UInt8>) -> [UInt8] {
         raw.withUnsafeBytes { Array(PercentDecoding.Decoded($0)) }

@@ -70,7 +70,10 @@ struct PrivateAnnounceEndpoint: Sendable {
             r.compact = true
             return r
         }()
+        // What the store's callback needs, and no more (each captured reference is a retain).
         let (tracker, policy, metrics, outages) = (tracker, open.policy, open.metrics, open.outages)
+        let timing = Timing(settings)
+        let (user, slotted) = (admission.user.id, admission.group.downloadSlots != nil)
         let storeStarted = ContinuousClock.now
         open.store.announce(verb) { result in
             metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
@@ -86,28 +89,28 @@ struct PrivateAnnounceEndpoint: Sendable {
             }
             if !reply.recorded { metrics.announceNotOwned() }
             if request.event == .stopped {
-                tracker.noteLeeching(admission, leeching: false, now: now)
+                if slotted { tracker.noteLeeching(user: user, torrent: request.infoHash, leeching: false, now: now) }
                 if reply.past == nil {
                     return respond(Self.warning(PrivateTexts.unknownStoppedPeer, interval: PrivateTexts.failureInterval))
                 }
-            } else if reply.recorded {
-                tracker.noteLeeching(admission, leeching: leeching, now: now)
+            } else if reply.recorded, slotted {
+                tracker.noteLeeching(user: user, torrent: request.infoHash, leeching: leeching, now: now)
             }
             var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
             if let past = reply.past, request.event != .stopped,
-                Self.rateLimited(past, event: request.event, settings: settings)
+                Self.rateLimited(past, event: request.event, timing: timing)
             {
                 // UNIT3D-Announce's silent rate limit: counted, answered, but nothing listed.
                 (response.peers, response.complete, response.incomplete) = ([], 0, 0)
-            } else if !response.peers.isEmpty, !Self.isPairedAnnounce(reply.past, settings: settings) {
+            } else if !response.peers.isEmpty, !Self.isPairedAnnounce(reply.past, timing: timing) {
                 let wall = Date().timeIntervalSince1970
                 let seeders = min(reply.seedersSampled, response.peers.count)
                 var peers = response.peers
-                if seeders < peers.count, !tracker.mayList(seeders: false, user: admission.user.id, now: wall) {
+                if seeders < peers.count, !tracker.mayList(seeders: false, user: user, now: wall) {
                     peers.removeSubrange(seeders...)
                     response.incomplete = 0
                 }
-                if seeders > 0, !tracker.mayList(seeders: true, user: admission.user.id, now: wall) {
+                if seeders > 0, !tracker.mayList(seeders: true, user: user, now: wall) {
                     peers.removeSubrange(..<seeders)
                     response.complete = 0
                 }
@@ -120,20 +123,27 @@ struct PrivateAnnounceEndpoint: Sendable {
         }
     }
 
+    /// The two settings the rules after the store read.
+    struct Timing: Sendable {
+        var minIntervalEnforced: Int
+        var dedupWindow: Int
+        init(_ s: SquallConfig.PrivateSettings) { (minIntervalEnforced, dedupWindow) = (s.minIntervalEnforced, s.dedupWindow) }
+    }
+
     /// The second announce of a dual-stack pair: the peer's first over this family (or its
     /// first in a long while), within the dedup window of its announce over the other.
-    static func isPairedAnnounce(_ past: PeerPast?, settings: SquallConfig.PrivateSettings) -> Bool {
-        guard let past, settings.dedupWindow > 0, past.sinceLast <= settings.dedupWindow else { return false }
+    static func isPairedAnnounce(_ past: PeerPast?, timing: Timing) -> Bool {
+        guard let past, timing.dedupWindow > 0, past.sinceLast <= timing.dedupWindow else { return false }
         guard let same = past.sinceLastSameFamily else { return true }
-        return same >= max(settings.minIntervalEnforced, settings.dedupWindow + 1)
+        return same >= max(timing.minIntervalEnforced, timing.dedupWindow + 1)
     }
 
     /// UNIT3D-Announce's silent rate limit, with Squall's exemptions: a peer's first `completed`
     /// and the second announce of a dual-stack pair are answered in full.
-    static func rateLimited(_ past: PeerPast, event: AnnounceEvent, settings: SquallConfig.PrivateSettings) -> Bool {
-        guard settings.minIntervalEnforced > 0 else { return false }
+    static func rateLimited(_ past: PeerPast, event: AnnounceEvent, timing: Timing) -> Bool {
+        guard timing.minIntervalEnforced > 0 else { return false }
         if event == .completed, !past.downloadCounted { return false }
-        if isPairedAnnounce(past, settings: settings) { return false }
-        return past.sinceLast < settings.minIntervalEnforced
+        if isPairedAnnounce(past, timing: timing) { return false }
+        return past.sinceLast < timing.minIntervalEnforced
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 public import PrivateCore
+import Synchronization
 public import TrackerCore
 
 /// A private tracker's shared state: the registry the site keeps current, and what announces
@@ -8,20 +9,64 @@ public import TrackerCore
 public final class PrivateTracker: Sendable {
     public let settings: SquallConfig.PrivateSettings
     private let state: Locked<State>
-    private let activity: Locked<Activity>
+    private let activity = Activity()
 
     /// What the site API's `GET /stats` reports: request and announce rates, each an
-    /// exponentially decayed count per window divided by the window (UNIT3D-Announce's).
-    struct Activity {
+    /// exponentially decayed count per window divided by the window (UNIT3D-Announce's). Events
+    /// are counted with one atomic add; the counts are decayed once per second that saw events
+    /// (and when read), not per event.
+    final class Activity: Sendable {
         static let windows: [Double] = [1, 10, 60, 900, 7200]
         let createdAt = Date().timeIntervalSince1970
-        var lastRequest = 0.0
-        var lastAnnounce = 0.0
-        var requests = Array(repeating: 0.0, count: windows.count)
-        var announces = Array(repeating: 0.0, count: windows.count)
+        private let pendingRequests = Atomic<Int>(0)
+        private let pendingAnnounces = Atomic<Int>(0)
+        /// The whole second last folded.
+        private let folded = Atomic<Int>(0)
+        private struct Decayed {
+            var at = 0.0
+            var lastRequest = 0.0
+            var lastAnnounce = 0.0
+            var requests = Array(repeating: 0.0, count: Activity.windows.count)
+            var announces = Array(repeating: 0.0, count: Activity.windows.count)
+        }
+        private let decayed = Locked(Decayed())
 
-        static func tick(_ counts: inout [Double], last: Double, now: Double) {
-            for i in counts.indices { counts[i] = counts[i] * exp(-max(0, now - last) / windows[i]) + 1 }
+        func note(announce: Bool) {
+            if announce { pendingAnnounces.add(1, ordering: .relaxed) } else { pendingRequests.add(1, ordering: .relaxed) }
+            let now = Date().timeIntervalSince1970
+            if Int(now) != folded.load(ordering: .relaxed) { fold(now) }
+        }
+
+        private func fold(_ now: Double) {
+            folded.store(Int(now), ordering: .relaxed)
+            let (r, a) = (pendingRequests.exchange(0, ordering: .relaxed), pendingAnnounces.exchange(0, ordering: .relaxed))
+            decayed.withLock { d in
+                let dt = max(0, now - d.at)
+                for i in Self.windows.indices {
+                    let k = exp(-dt / Self.windows[i])
+                    d.requests[i] = d.requests[i] * k + Double(r)
+                    d.announces[i] = d.announces[i] * k + Double(a)
+                }
+                d.at = now
+                if r > 0 { d.lastRequest = now }
+                if a > 0 { d.lastAnnounce = now }
+            }
+        }
+
+        /// `GET /stats`: thirteen floats.
+        func json() -> String {
+            fold(Date().timeIntervalSince1970)
+            let d = decayed.withLock { $0 }
+            var fields = [
+                "\"created_at\":\(JSONNumber.float(createdAt))", "\"last_request_at\":\(JSONNumber.float(d.lastRequest))",
+                "\"last_announce_response_at\":\(JSONNumber.float(d.lastAnnounce))",
+            ]
+            for (name, counts) in [("requests", d.requests), ("announce_responses", d.announces)] {
+                for (i, w) in Self.windows.enumerated() {
+                    fields.append("\"\(name)_per_\(Int(w))s\":\(JSONNumber.float(counts[i] / w))")
+                }
+            }
+            return "{" + fields.joined(separator: ",") + "}"
         }
     }
 
@@ -53,43 +98,18 @@ public final class PrivateTracker: Sendable {
         var s = State(registry: registry)
         s.refused = RefusedLists(seedWindows: settings.seedListLimits.count, leechWindows: settings.leechListLimits.count)
         state = Locked(s)
-        activity = Locked(Activity())
     }
 
     // MARK: activity
 
     /// Every HTTP request (the site API's included).
-    func noteRequest() {
-        let now = Date().timeIntervalSince1970
-        activity.withLock { a in
-            Activity.tick(&a.requests, last: a.lastRequest, now: now)
-            a.lastRequest = now
-        }
-    }
+    func noteRequest() { activity.note(announce: false) }
 
     /// Every announce answered in full.
-    func noteAnnounce() {
-        let now = Date().timeIntervalSince1970
-        activity.withLock { a in
-            Activity.tick(&a.announces, last: a.lastAnnounce, now: now)
-            a.lastAnnounce = now
-        }
-    }
+    func noteAnnounce() { activity.note(announce: true) }
 
     /// `GET /stats`: thirteen floats.
-    func statsJSON() -> String {
-        let a = activity.withLock { $0 }
-        var fields = [
-            "\"created_at\":\(JSONNumber.float(a.createdAt))", "\"last_request_at\":\(JSONNumber.float(a.lastRequest))",
-            "\"last_announce_response_at\":\(JSONNumber.float(a.lastAnnounce))",
-        ]
-        for (name, counts) in [("requests", a.requests), ("announce_responses", a.announces)] {
-            for (i, w) in Activity.windows.enumerated() {
-                fields.append("\"\(name)_per_\(Int(w))s\":\(JSONNumber.float(counts[i] / w))")
-            }
-        }
-        return "{" + fields.joined(separator: ",") + "}"
-    }
+    func statsJSON() -> String { activity.json() }
 
     /// With the registry kept in `private.state_file` (read now).
     public init(settings: SquallConfig.PrivateSettings, stateFile path: String) throws(StateFileError) {
@@ -102,7 +122,6 @@ public final class PrivateTracker: Sendable {
         var s = State(registry: journal!.loaded)
         s.refused = RefusedLists(seedWindows: settings.seedListLimits.count, leechWindows: settings.leechListLimits.count)
         state = Locked(s)
-        activity = Locked(Activity())
     }
 
     public struct StateFileError: Error, CustomStringConvertible {
@@ -155,16 +174,15 @@ public final class PrivateTracker: Sendable {
         }
     }
 
-    /// Notes where a slot-limited user now leeches (or no longer does).
-    func noteLeeching(_ admission: PrivateAdmission, leeching: Bool, now: UInt32) {
-        guard admission.group.downloadSlots != nil else { return }
+    /// Notes where a slot-limited user now leeches (or no longer does), by the torrent's hash
+    /// (a hybrid torrent's two hashes are one torrent).
+    func noteLeeching(user: UInt32, torrent hash: InfoHash, leeching: Bool, now: UInt32) {
         state.withLock { s in
+            guard let torrent = s.registry.hashes[hash] else { return }
             if leeching {
-                s.leeching[admission.user.id, default: [:]][admission.torrent.id] = now
-            } else if s.leeching[admission.user.id]?.removeValue(forKey: admission.torrent.id) != nil,
-                s.leeching[admission.user.id]?.isEmpty == true
-            {
-                s.leeching[admission.user.id] = nil
+                s.leeching[user, default: [:]][torrent] = now
+            } else if s.leeching[user]?.removeValue(forKey: torrent) != nil, s.leeching[user]?.isEmpty == true {
+                s.leeching[user] = nil
             }
         }
     }
@@ -175,14 +193,15 @@ public final class PrivateTracker: Sendable {
         let limits = seeders ? settings.seedListLimits : settings.leechListLimits
         guard !limits.isEmpty else { return true }
         return state.withLock { s in
-            var rate = (seeders ? s.seedRates[user] : s.leechRates[user]) ?? ListRate(windows: limits.count, now: now)
-            let before = rate.decayed(limits, to: now)
-            let allowed = rate.tick(limits, now: now)
-            if seeders { s.seedRates[user] = rate } else { s.leechRates[user] = rate }
-            if !allowed, let i = limits.indices.first(where: { before[$0] + 1 > limits[$0].max }) {
-                if seeders { s.refused.seed[i] += 1 } else { s.refused.leech[i] += 1 }
-            }
-            return allowed
+            // Counted in place: a copy out of the dictionary would copy the counts' storage too
+            // (`default:` is built only for a user not seen yet).
+            let refusedBy =
+                seeders
+                ? s.seedRates[user, default: ListRate(windows: limits.count, now: now)].count(limits, now: now)
+                : s.leechRates[user, default: ListRate(windows: limits.count, now: now)].count(limits, now: now)
+            guard let i = refusedBy else { return true }
+            if seeders { s.refused.seed[i] += 1 } else { s.refused.leech[i] += 1 }
+            return false
         }
     }
 

@@ -1,19 +1,19 @@
 import Foundation
-import PrivateCore
+public import PrivateCore
 import TrackerCore
 
 /// A registry change as the site's API call that makes it: the form the state file keeps and
 /// instances sharing a Redis pass each other, read back by `AdminAPI.decode`, the one reader
 /// of the site's payloads.
-struct RegistryCall: Sendable, Equatable {
-    var route: String
-    var put: Bool
+public struct RegistryCall: Sendable, Equatable {
+    public var route: String
+    public var put: Bool
     /// The JSON body, as the site would send it.
-    var body: String
+    public var body: String
 
-    init(route: String, put: Bool, body: String) { (self.route, self.put, self.body) = (route, put, body) }
+    public init(route: String, put: Bool, body: String) { (self.route, self.put, self.body) = (route, put, body) }
 
-    init(_ change: RegistryChange) {
+    public init(_ change: RegistryChange) {
         func b(_ v: Bool) -> String { v ? "true" : "false" }
         func q(_ s: String) -> String { JSONText.quoted(s) }
         switch change {
@@ -70,21 +70,21 @@ struct RegistryCall: Sendable, Equatable {
     }
 
     /// One line: `PUT users {...}`.
-    var line: String { "\(put ? "PUT" : "DELETE") \(route) \(body)" }
+    public var line: String { "\(put ? "PUT" : "DELETE") \(route) \(body)" }
 
-    init?(line: Substring) {
+    public init?(line: Substring) {
         let parts = line.split(separator: " ", maxSplits: 2)
         guard parts.count == 3, parts[0] == "PUT" || parts[0] == "DELETE" else { return nil }
         self.init(route: String(parts[1]), put: parts[0] == "PUT", body: String(parts[2]))
     }
 
-    var change: RegistryChange? {
+    public var change: RegistryChange? {
         if case .success(let c) = AdminAPI.decode(route, put: put, body: Data(body.utf8)) { return c }
         return nil
     }
 
     /// The calls that rebuild `registry` from nothing: groups, users, torrents, then the lists.
-    static func snapshot(_ r: Registry) -> [RegistryCall] {
+    public static func snapshot(_ r: Registry) -> [RegistryCall] {
         var out: [RegistryCall] = []
         for g in r.groups.values.sorted(by: { $0.id < $1.id }) { out.append(RegistryCall(.putGroup(g))) }
         for u in r.users.values.sorted(by: { $0.id < $1.id }) { out.append(RegistryCall(.putUser(u, replacing: nil))) }
