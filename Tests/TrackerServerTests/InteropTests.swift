@@ -58,10 +58,11 @@ import TrackerTestSupport
         p.waitUntilExit()
     }
 
-    static func start(_ path: String, _ args: [String]) throws -> Process {
+    static func start(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -139,10 +140,13 @@ import TrackerTestSupport
         return line.split(separator: " ").last.map { String($0).lowercased() } ?? ""
     }
 
-    /// A private tracker over HTTPS only: aria2 seeds as one user over IPv6 and leeches as another
-    /// over IPv4, each with its passkey URL, verifying the tracker's certificate; the leecher gets
-    /// the payload.
-    @Test func aria2SeedsAndLeechesAPrivateTorrentOverHTTPSWithPasskeys() async throws {
+    /// A private tracker over HTTPS only, with two users: `seed` starts a seeder announcing at
+    /// user 1's passkey URL on `seedHost`, then aria2 leeches at user 2's on `leechHost`, both
+    /// verifying the tracker's certificate; the leecher must get the payload.
+    func privateSwarm(
+        seedHost: String, leechHost: String,
+        seed: (_ w: Workspace, _ torrent: String, _ ca: String) throws -> Process
+    ) async throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }
         let key = "interop-key-" + String(repeating: "0123456789", count: 3)
@@ -155,8 +159,8 @@ import TrackerTestSupport
             let tls = try #require(t.tlsPort)
             let w = try Workspace()
             defer { w.cleanup() }
-            let seedTorrent = try w.torrent("seed.torrent", announce: "https://[::1]:\(tls)/announce/\(passkey(1))")
-            let leechTorrent = try w.torrent("leech.torrent", announce: "https://127.0.0.1:\(tls)/announce/\(passkey(2))")
+            let seedTorrent = try w.torrent("seed.torrent", announce: "https://\(seedHost):\(tls)/announce/\(passkey(1))")
+            let leechTorrent = try w.torrent("leech.torrent", announce: "https://\(leechHost):\(tls)/announce/\(passkey(2))")
             let hash = try Self.infoHash(seedTorrent)
             #expect(try Self.infoHash(leechTorrent) == hash, "one private torrent, two passkey URLs")
             let calls = [
@@ -178,9 +182,7 @@ import TrackerTestSupport
                 ),
             ]
             for (route, body) in calls { #expect(try t.admin("PUT", "/announce/\(key)/\(route)", body).status == 200) }
-            let seeder = try Self.start(
-                "/usr/bin/aria2c",
-                ["--ca-certificate=\(f.ca)"] + Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try FreePort.next(), seed: true))
+            let seeder = try seed(w, seedTorrent, f.ca)
             defer { Self.stop(seeder) }
             try await Self.waitForSeeder(t)
             let leecher = try Self.start(
@@ -195,6 +197,26 @@ import TrackerTestSupport
             // The seeder is held under its user; the leecher, done, has stopped.
             let torrent = String(decoding: try t.admin("GET", "/announce/\(key)/torrents/1").body, as: UTF8.self)
             #expect(torrent.contains("\"1-") && !torrent.contains("\"2-"), "\(torrent)")
+        }
+    }
+
+    @Test func aria2SeedsAndLeechesAPrivateTorrentOverHTTPSWithPasskeys() async throws {
+        try await privateSwarm(seedHost: "[::1]", leechHost: "127.0.0.1") { w, torrent, ca in
+            try Self.start(
+                "/usr/bin/aria2c",
+                ["--ca-certificate=\(ca)"] + Self.aria2(dir: w.seedDir, torrent: torrent, port: try FreePort.next(), seed: true))
+        }
+    }
+
+    /// Transmission (libcurl, the CA from CURL_CA_BUNDLE) seeds over IPv4, aria2 leeches over IPv6.
+    @Test func transmissionSeedsAPrivateTorrentOverHTTPSToAria2() async throws {
+        try await privateSwarm(seedHost: "127.0.0.1", leechHost: "[::1]") { w, torrent, ca in
+            let settings =
+                #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try FreePort.next())}"#
+            try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
+            return try Self.start(
+                "/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, torrent],
+                environment: ["CURL_CA_BUNDLE": ca])
         }
     }
 }
