@@ -292,4 +292,33 @@ import TrackerTestSupport
                 "\(stats)")
         }
     }
+
+    /// BEP 52: a hybrid torrent is one torrent under both hashes; a client announcing both (as
+    /// libtorrent does, with one peer_id) gets the second reply in full, though the list rate
+    /// would refuse it.
+    @Test func aHybridTorrentsSecondHashIsOnePeersPair() async throws {
+        try await withRunningTracker({ c in
+            Self.configure(&c)
+            c.privateMode.seedListLimits = [ListRateLimit(window: 600, max: 1)]
+        }) { t in
+            try Self.seed(t)
+            let (v1, v2) = (Self.hash(0x31), Self.hash(0x32))
+            try Self.put(
+                t, "torrents",
+                #"{"id":31,"status":1,"info_hash":"\#(hex20(v1))","info_hash_v2":"\#(hex20(v2))\#(String(repeating: "ab", count: 12))","is_deleted":false,"seeders":0,"leechers":0,"times_completed":0,"download_factor":100,"upload_factor":100}"#
+            )
+            // A seeder under each hash (the swarms stay apart).
+            _ = try Self.announce(t, user: 2, torrent: 0x31, peer: "-qB5000-seed", left: 0)
+            _ = try Self.announce(t, user: 2, torrent: 0x32, peer: "-qB5000-seed", left: 0)
+            let first = try Self.announce(t, user: 1, torrent: 0x31)
+            #expect(first["complete"]?.intValue == 1 && compactV4(first["peers"]).count == 1)
+            t.clock.advance(by: 3)
+            let second = try Self.announce(t, user: 1, torrent: 0x32)
+            #expect(second["complete"]?.intValue == 1 && compactV4(second["peers"]).count == 1, "the pair's second announce is listed")
+            // A third seed list, not a pair: refused by the rate (the seeder is left out; the one
+            // leecher there stays listed).
+            let third = try Self.announce(t, user: 1, torrent: 0x31, peer: "-qB5000-other")
+            #expect(third["complete"]?.intValue == 0 && compactV4(third["peers"]).count == 1)
+        }
+    }
 }

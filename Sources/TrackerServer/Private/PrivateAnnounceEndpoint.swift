@@ -74,6 +74,13 @@ struct PrivateAnnounceEndpoint: Sendable {
         let (tracker, policy, metrics, outages) = (tracker, open.policy, open.metrics, open.outages)
         let timing = Timing(settings)
         let (user, slotted) = (admission.user.id, admission.group.downloadSlots != nil)
+        // A hybrid torrent announced under its other hash moments ago by the same peer: one
+        // peer's pair of announces, the second exempt from the list rates.
+        let hybridPair =
+            admission.torrent.infoHashV2 != nil && request.event != .stopped
+            && tracker.isHybridPair(
+                user: user, torrent: admission.torrent.id, peer: request.peerID, hash: request.infoHash, now: now,
+                window: settings.dedupWindow)
         let storeStarted = ContinuousClock.now
         open.store.announce(verb) { result in
             metrics.storeAnnounceLatency.recordInterval(since: storeStarted)
@@ -102,7 +109,7 @@ struct PrivateAnnounceEndpoint: Sendable {
             {
                 // UNIT3D-Announce's silent rate limit: counted, answered, but nothing listed.
                 (response.peers, response.complete, response.incomplete) = ([], 0, 0)
-            } else if !response.peers.isEmpty, !Self.isPairedAnnounce(reply.past, timing: timing) {
+            } else if !response.peers.isEmpty, !hybridPair, !Self.isPairedAnnounce(reply.past, timing: timing) {
                 let wall = Date().timeIntervalSince1970
                 let seeders = min(reply.seedersSampled, response.peers.count)
                 var peers = response.peers

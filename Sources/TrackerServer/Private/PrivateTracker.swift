@@ -78,7 +78,20 @@ public final class PrivateTracker: Sendable {
         /// (monotonic) second of its last leeching announce there.
         var leeching: [UInt32: [UInt32: UInt32]] = [:]
         var refused = RefusedLists()
+        /// Hybrid torrents: each peer's last announce (the hash it came under, the second), for
+        /// the second announce of a pair under the torrent's other hash.
+        var hybrid: [HybridPeer: (hash: InfoHash, at: UInt32)] = [:]
     }
+
+    struct HybridPeer: Hashable {
+        var user: UInt32
+        var torrent: UInt32
+        var peer: PeerID
+    }
+
+    /// The most hybrid peers remembered at once; past it a pair is not recognised (its second
+    /// announce is treated as any other), so no client can grow the table without bound.
+    static let maxHybridPeers = 1_000_000
 
     /// Lists refused by the peer-list rate limits, per kind and per window that refused them.
     public struct RefusedLists: Sendable, Equatable {
@@ -184,6 +197,24 @@ public final class PrivateTracker: Sendable {
             } else if s.leeching[user]?.removeValue(forKey: torrent) != nil, s.leeching[user]?.isEmpty == true {
                 s.leeching[user] = nil
             }
+        }
+    }
+
+    /// Whether an announce of a hybrid torrent under `hash` is the second of a pair: the same
+    /// user's same peer_id announced the torrent's other hash within `window` seconds. Notes this
+    /// announce either way.
+    func isHybridPair(user: UInt32, torrent: UInt32, peer: PeerID, hash: InfoHash, now: UInt32, window: Int) -> Bool {
+        let key = HybridPeer(user: user, torrent: torrent, peer: peer)
+        return state.withLock { s in
+            let last = s.hybrid[key]
+            if last == nil, s.hybrid.count >= Self.maxHybridPeers {
+                // Full: first forget what is past the window; if still full, remember nothing new.
+                s.hybrid = s.hybrid.filter { now &- $0.value.at <= UInt32(clamping: window) }
+                if s.hybrid.count >= Self.maxHybridPeers { return false }
+            }
+            s.hybrid[key] = (hash, now)
+            guard let last else { return false }
+            return last.hash != hash && now &- last.at <= UInt32(clamping: window)
         }
     }
 
