@@ -606,7 +606,7 @@ struct Swarm {
             if e.seen > cutoff { v6e = Endpoint(address: .v6(IPv6Address(high: e.high, low: e.low)), port: e.port) }
         }
         guard v4 != nil || v6e != nil else { return }
-        out.append(SwarmPeer(peerID: PeerID(slot.id), v4: v4, v6: v6e))
+        out.append(SwarmPeer(peerID: PeerID(slot.id), v4: v4, v6: v6e, user: slot.user))
         if p < Int(seeders) {
             if seedersTaken != out.count - 1 { out.swapAt(seedersTaken, out.count - 1) }
             seedersTaken += 1

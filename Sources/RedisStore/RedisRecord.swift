@@ -68,10 +68,11 @@ struct RedisRecord: Equatable {
                     Endpoint(address: .v6($0), port: u16(o + Offset.ipv6Port))
                 } : nil
             guard v4 != nil || v6 != nil, let id = PeerID(blob[(o + Offset.peerID)..<(o + Offset.flags)]) else { continue }
+            let user = UInt32(u32(o + Offset.user))
             body(
                 RedisRecord(
-                    peer: SwarmPeer(peerID: id, v4: v4, v6: v6), flags: flags,
-                    lastAnnounce: max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6), user: UInt32(u32(o + Offset.user))))
+                    peer: SwarmPeer(peerID: id, v4: v4, v6: v6, user: user), flags: flags,
+                    lastAnnounce: max(v4 == nil ? 0 : seen4, v6 == nil ? 0 : seen6), user: user))
         }
     }
 

@@ -45,8 +45,10 @@ public struct SwarmPeer: Sendable, Equatable {
     public var peerID: PeerID
     public var v4: Endpoint?
     public var v6: Endpoint?
-    public init(peerID: PeerID, v4: Endpoint? = nil, v6: Endpoint? = nil) {
-        (self.peerID, self.v4, self.v6) = (peerID, v4, v6)
+    /// A private tracker's user of the peer (0 on an open tracker); never sent to clients.
+    public var user: UInt32
+    public init(peerID: PeerID, v4: Endpoint? = nil, v6: Endpoint? = nil, user: UInt32 = 0) {
+        (self.peerID, self.v4, self.v6, self.user) = (peerID, v4, v6, user)
     }
 }
 

@@ -315,10 +315,23 @@ import TrackerTestSupport
             t.clock.advance(by: 3)
             let second = try Self.announce(t, user: 1, torrent: 0x32)
             #expect(second["complete"]?.intValue == 1 && compactV4(second["peers"]).count == 1, "the pair's second announce is listed")
-            // A third seed list, not a pair: refused by the rate (the seeder is left out; the one
-            // leecher there stays listed).
+            // A third seed list, not a pair: refused by the rate (and the one leecher there is
+            // user 1's own, never listed to it).
             let third = try Self.announce(t, user: 1, torrent: 0x31, peer: "-qB5000-other")
-            #expect(third["complete"]?.intValue == 0 && compactV4(third["peers"]).count == 1)
+            #expect(third["complete"]?.intValue == 0 && compactV4(third["peers"]).isEmpty)
+        }
+    }
+
+    @Test func aUsersOwnPeersAreNotListedToIt() async throws {
+        try await withRunningTracker(Self.configure) { t in
+            try Self.seed(t)
+            _ = try Self.announce(t, user: 1, peer: "-qB5000-home", left: 0)
+            _ = try Self.announce(t, user: 2, peer: "-qB5000-else", left: 0)
+            // User 1's second client sees the other user's seeder only, though both are counted.
+            let r = try Self.announce(t, user: 1, peer: "-qB5000-box")
+            #expect(r["complete"]?.intValue == 2 && compactV4(r["peers"]).count == 1)
+            let other = try Self.announce(t, user: 3, peer: "-qB5000-new")
+            #expect(compactV4(other["peers"]).count == 3)
         }
     }
 }

@@ -104,6 +104,13 @@ struct PrivateAnnounceEndpoint: Sendable {
                 tracker.noteLeeching(user: user, torrent: request.infoHash, leeching: leeching, now: now)
             }
             var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
+            // Candidates are other users' peers (UNIT3D-Announce's rule): a user's own clients
+            // are left out of the lists it gets.
+            var seedersListed = reply.seedersSampled
+            if response.peers.contains(where: { $0.user == user }) {
+                seedersListed -= response.peers.prefix(reply.seedersSampled).filter { $0.user == user }.count
+                response.peers.removeAll { $0.user == user }
+            }
             if let past = reply.past, request.event != .stopped,
                 Self.rateLimited(past, event: request.event, timing: timing)
             {
@@ -111,7 +118,7 @@ struct PrivateAnnounceEndpoint: Sendable {
                 (response.peers, response.complete, response.incomplete) = ([], 0, 0)
             } else if !response.peers.isEmpty, !hybridPair, !Self.isPairedAnnounce(reply.past, timing: timing) {
                 let wall = Date().timeIntervalSince1970
-                let seeders = min(reply.seedersSampled, response.peers.count)
+                let seeders = min(seedersListed, response.peers.count)
                 var peers = response.peers
                 if seeders < peers.count, !tracker.mayList(seeders: false, user: user, now: wall) {
                     peers.removeSubrange(seeders...)
