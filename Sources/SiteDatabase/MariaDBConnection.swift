@@ -1,19 +1,5 @@
 import CMariaDB
 
-/// Where a database is and who to be there: what `private.database_url` says.
-public struct DatabaseEndpoint: Sendable, Equatable {
-    public var host: String
-    public var port: Int
-    /// A unix socket to connect through instead of host and port.
-    public var socket: String?
-    public var user: String
-    public var password: String?
-    public var database: String
-    public init(host: String, port: Int, socket: String?, user: String, password: String?, database: String) {
-        (self.host, self.port, self.socket, self.user, self.password, self.database) = (host, port, socket, user, password, database)
-    }
-}
-
 /// Why a database call failed: the server's own message (it never holds the password), or ours.
 public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     public var code: UInt32
@@ -36,7 +22,10 @@ public final class MariaDBConnection {
 
     private static let libraryReady: Bool = mysql_server_init(0, nil, nil) == 0
 
-    public init(_ endpoint: DatabaseEndpoint, timeoutSeconds: UInt32 = 10) throws(DatabaseError) {
+    /// Connects to `database` on `host`:`port`, or through the unix socket `socket` when given.
+    public init(
+        host: String, port: Int, socket: String?, user: String, password: String?, database: String, timeoutSeconds: UInt32 = 10
+    ) throws(DatabaseError) {
         guard Self.libraryReady, let h = mysql_init(nil) else { throw DatabaseError("cannot initialise the MariaDB client library") }
         handle = h
         var timeout = timeoutSeconds
@@ -46,11 +35,10 @@ public final class MariaDBConnection {
         _ = mysql_options(h, MYSQL_SET_CHARSET_NAME, "utf8mb4")
         _ = mysql_options(
             h, MYSQL_INIT_COMMAND, "SET time_zone='+00:00', sql_mode=CONCAT(@@sql_mode, ',PIPES_AS_CONCAT,NO_ENGINE_SUBSTITUTION')")
-        let connected = endpoint.password.withOptionalCString { password in
-            endpoint.socket.withOptionalCString { socket in
+        let connected = password.withOptionalCString { password in
+            socket.withOptionalCString { socketPath in
                 mysql_real_connect(
-                    h, endpoint.socket == nil ? endpoint.host : "localhost", endpoint.user, password, endpoint.database,
-                    UInt32(endpoint.socket == nil ? endpoint.port : 0), socket, 0)
+                    h, socket == nil ? host : "localhost", user, password, database, UInt32(socket == nil ? port : 0), socketPath, 0)
             }
         }
         // On a throw here `deinit` still runs (every property is set) and closes the handle.

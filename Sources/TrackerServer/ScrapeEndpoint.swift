@@ -30,8 +30,28 @@ public struct ScrapeEndpoint: Sendable {
             respond(.failure(error as? TrackerFailure ?? TrackerFailure("malformed query")))
             return
         }
+        if hashes.isEmpty {
+            guard settings.fullScrape else {
+                respond(.failure(.fullScrapeDisabled))
+                return
+            }
+            store.scrapeAll(limit: settings.fullScrapeLimit, completion: finish(respond))
+        } else {
+            scrape(hashes, respond: respond)
+        }
+    }
+
+    /// The store's figures for `hashes`, bencoded (a private scrape calls it with the hashes it
+    /// allows).
+    func scrape(_ hashes: [InfoHash], respond: @escaping @Sendable (HTTPReply) -> Void) {
+        store.scrape(hashes, completion: finish(respond))
+    }
+
+    private func finish(_ respond: @escaping @Sendable (HTTPReply) -> Void)
+        -> @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void
+    {
         let (metrics, storeStarted, outages) = (metrics, ContinuousClock.now, outages)
-        let finish: @Sendable (Result<[InfoHash: ScrapeEntry], StoreError>) -> Void = { result in
+        return { result in
             metrics.storeScrapeLatency.recordInterval(since: storeStarted)
             switch result {
             case .success(let files):
@@ -42,15 +62,6 @@ public struct ScrapeEndpoint: Sendable {
             case .failure(let e):
                 respond(.storeFailed(e, metrics: metrics, outages: outages))
             }
-        }
-        if hashes.isEmpty {
-            guard settings.fullScrape else {
-                respond(.failure(.fullScrapeDisabled))
-                return
-            }
-            store.scrapeAll(limit: settings.fullScrapeLimit, completion: finish)
-        } else {
-            store.scrape(hashes, completion: finish)
         }
     }
 }

@@ -136,3 +136,17 @@ public final class TestClient {
         return try c.readResponse()
     }
 }
+
+/// Runs Debian's curl (`-sS --max-time 10` and `args`); returns its exit status and the body.
+public func curl(_ args: [String]) throws -> (status: Int32, body: [UInt8]) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+    p.arguments = ["-sS", "--max-time", "10"] + args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, Array(data))
+}

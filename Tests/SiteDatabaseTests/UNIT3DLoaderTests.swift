@@ -12,9 +12,8 @@ import TrackerTestSupport
 
     static func connect(_ server: MariaDBServer, socket: Bool = false) throws -> MariaDBConnection {
         try MariaDBConnection(
-            DatabaseEndpoint(
-                host: "127.0.0.1", port: server.port, socket: socket ? server.socket : nil, user: MariaDBServer.user,
-                password: MariaDBServer.password, database: MariaDBServer.database))
+            host: "127.0.0.1", port: server.port, socket: socket ? server.socket : nil, user: MariaDBServer.user,
+            password: MariaDBServer.password, database: MariaDBServer.database)
     }
 
     @Test func loadsTheSeedAsUnit3dAnnounceDoes() throws {
@@ -67,9 +66,8 @@ import TrackerTestSupport
         let server = try MariaDBServer()
         do {
             _ = try MariaDBConnection(
-                DatabaseEndpoint(
-                    host: "127.0.0.1", port: server.port, socket: nil, user: MariaDBServer.user, password: "wrong-secret-123",
-                    database: MariaDBServer.database))
+                host: "127.0.0.1", port: server.port, socket: nil, user: MariaDBServer.user, password: "wrong-secret-123",
+                database: MariaDBServer.database)
             Issue.record("connected with a wrong password")
         } catch {
             #expect(error.code == 1045)

@@ -7,20 +7,6 @@ import TrackerTestSupport
 /// HTTPS end to end: real OpenSSL handshakes from curl and `openssl s_client`, verified against
 /// the fixture CA, over 127.0.0.1 and ::1.
 @Suite struct HTTPSTests {
-    /// Runs curl; returns its exit status and the body.
-    func curl(_ args: [String]) throws -> (status: Int32, body: [UInt8]) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--max-time", "10"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, Array(data))
-    }
-
     func url(_ host: String, _ port: Int, _ target: String) -> String {
         "https://\(host.contains(":") ? "[\(host)]" : host):\(port)\(target)"
     }

@@ -11,18 +11,8 @@ import TrackerTestSupport
     static let apiKey = "proc-key-" + String(repeating: "9876543210", count: 3)
     static func passkey(_ n: Int) -> String { String(repeating: "a", count: 30) + (n < 10 ? "0\(n)" : "\(n)") }
 
-    func curl(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        p.arguments = ["-sS", "--max-time", "10"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+    /// curl's body as text.
+    func curl(_ args: [String]) throws -> String { String(decoding: try TrackerTestSupport.curl(args).body, as: UTF8.self) }
 
     @Test func aPrivateTrackerFromUnit3dOverHTTPSLogsNoSecret() throws {
         let db = try MariaDBServer()

@@ -36,22 +36,11 @@ struct PrivateScrapeEndpoint: Sendable {
             )
         }
         if let refusal { return respond(PrivateAnnounceEndpoint.refusal(refusal)) }
-        let (metrics, outages) = (open.metrics, open.outages)
         guard !allowed.isEmpty else {
             var w = BencodeWriter(capacity: 16)
             ResponseEncoding.scrape([:], into: &w)
             return respond(.bencoded(w))
         }
-        open.store.scrape(allowed) { result in
-            switch result {
-            case .success(let files):
-                outages.succeeded()
-                var w = BencodeWriter(capacity: 16 + 100 * files.count)
-                ResponseEncoding.scrape(files, into: &w)
-                respond(.bencoded(w))
-            case .failure(let e):
-                respond(.storeFailed(e, metrics: metrics, outages: outages))
-            }
-        }
+        open.scrape(allowed, respond: respond)
     }
 }
