@@ -199,11 +199,21 @@ import TrackerTestSupport
         // Each entry: id, time, microseconds, command. A sweep call does about a millisecond of
         // work (`sweepChunk` slots); on this shared two-core machine any command, even an O(1)
         // GETRANGE, now and then shows 5 to 8 ms of scheduling delay, so a few such entries are
-        // tolerated. Before, the one call that swept the torrent took about a second.
+        // tolerated. Before, the one call that swept the torrent took about a second: the
+        // slowest call's bound (50 ms) is what catches that, here and in `make stress`. The share
+        // of calls past 5 ms is a tail that scheduling sets when the whole suite shares the two
+        // cores (2 to 9 % seen in `make test`), so it is held to 1 % only in `make stress`
+        // (SQUALL_STRESS=1, nothing else running) and to 10x that beside the suite, as the
+        // statistics-under-load scenario is.
         let durations = (slow.array ?? []).compactMap { $0.array?[2].integer }.sorted()
         let calls = peers / RedisPeerStore.sweepChunk
-        #expect(durations.count * 100 <= calls, "\(durations.count) of about \(calls) calls took 5 ms or more")
+        let strict = ProcessInfo.processInfo.environment["SQUALL_STRESS"] == "1"
+        let share = strict ? 100 : 10
+        #expect(durations.count * share <= calls, "\(durations.count) of about \(calls) calls took 5 ms or more")
         #expect((durations.last ?? 0) < 50_000, "the slowest call took \(durations.last ?? 0) us")
+        print(
+            "stress: redis sweep calls: \(durations.count) of about \(calls) past 5 ms (at most 1 in \(share)), slowest \(durations.last ?? 0) us (< 50000)"
+        )
         #expect(try await store.totals().peers == 0)
     }
 }
