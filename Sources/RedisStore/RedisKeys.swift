@@ -9,14 +9,15 @@ import TrackerCore
 ///
 /// | key | type | expiry | value |
 /// | --- | --- | --- | --- |
-/// | `P{H}:ids` | hash | none (reaped) | peer_id -> where its record is: `s` or `l` and the slot, e.g. `l17` |
-/// | `P{H}:s` | string | none (reaped) | the seeders' 57-byte records (`RedisRecord`), slot i at byte 57·i, in random order; the string is kept a little longer than its records (bytes past the count are zeros), sized to the allocator's classes |
+/// | `P{H}:ids` | hash | none (reaped) | peer_id (then a private tracker's user, 4 bytes, for its peers) -> where its record is: `s` or `l` and the slot, e.g. `l17` |
+/// | `P{H}:s` | string | none (reaped) | the seeders' records (`RedisRecord`, 61 bytes), slot i at byte 61·i, in random order; the string is kept a little longer than its records (bytes past the count are zeros), sized to the allocator's classes |
 /// | `P{H}:l` | string | none (reaped) | the same for leechers and partial seeds |
-/// | `P{H}:m` | hash | none | `s`, `l`: seeders and leechers (slots in use); `d`: downloads counted; `p`: partial seeds; `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce; `n`: when announces next step the expiry pass; `c`, `w`, `o`: the pass in progress (next slot, which string, oldest announce kept) |
+/// | `P{H}:m` | hash | none | `s`, `l`: seeders and leechers (slots in use); `d`: downloads counted; `p`: partial seeds; `4`, `6`: peers with an IPv4 / IPv6 endpoint; `a`: last announce; `n`: when announces next step the expiry pass; `c`, `w`, `o`: the pass in progress (next slot, which string, oldest announce kept); `u` + 4 bytes: a private tracker's user's peers here |
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its endpoints' last announces (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
 /// | `P:sources` | string | none | 2^21 u16 counters: endpoints per (torrent, source), hashed (see `RedisScripts`) |
 /// | `P:layout` | string | none | the layout of these keys (`RedisKeys.layout`), checked at startup |
+/// | `P{registry}:log`, `P{registry}:state` | stream, hash | none | private mode's shared registry (`registryKeys`) |
 ///
 /// On Redis Cluster a script may only touch keys of one slot, so torrents are spread over 256
 /// buckets (`B` = the XOR of the info_hash's 20 bytes) and every key of a torrent carries its bucket's
@@ -26,6 +27,12 @@ import TrackerCore
 ///
 /// Times are Unix seconds, so every Squall on one Redis must keep its clock in sync (NTP).
 struct RedisKeys: Sendable {
+    /// Private mode's registry (TrackerServer's `RedisRegistryFeed`): the stream of changes and
+    /// the hash of current records, one hash tag for both (one slot on a cluster).
+    static func registryKeys(prefix: String) -> (log: [UInt8], state: [UInt8]) {
+        (Array((prefix + "{registry}:log").utf8), Array((prefix + "{registry}:state").utf8))
+    }
+
     let prefix: String
     /// 1 on a single Redis, 256 on a cluster.
     let buckets: Int

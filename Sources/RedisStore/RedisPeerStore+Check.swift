@@ -70,6 +70,9 @@ extension RedisPeerStore {
 }
 
 extension RedisPeerStore {
+    /// Private mode's registry keys under `prefix` (see `RedisKeys`).
+    public static func registryKeys(prefix: String) -> (log: [UInt8], state: [UInt8]) { RedisKeys.registryKeys(prefix: prefix) }
+
     /// A blocking connection, authenticated and in the configured database, to the server that
     /// holds `key` (on a cluster, the master of its slot, found by following `MOVED`). For the
     /// work that blocks on purpose (private mode's registry feed), on a thread of its own.

@@ -52,8 +52,7 @@ final class RedisRegistryFeed: Sendable {
 
     init(options: RedisOptions, tracker: PrivateTracker, persist: Bool, logger: Logger) {
         (self.options, self.tracker, self.persist, self.logger) = (options, tracker, persist, logger)
-        logKey = Array((options.prefix + "{registry}:log").utf8)
-        stateKey = Array((options.prefix + "{registry}:state").utf8)
+        (logKey, stateKey) = RedisPeerStore.registryKeys(prefix: options.prefix)
     }
 
     private func connect(timeout: Duration = .seconds(5)) throws(RedisError) -> BlockingRedisConnection {
