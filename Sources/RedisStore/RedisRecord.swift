@@ -76,14 +76,6 @@ struct RedisRecord: Equatable {
         }
     }
 
-    /// The peers of `forEach`.
-    static func peers(in blob: [UInt8], cutoff: Int) -> [SwarmPeer] {
-        var peers: [SwarmPeer] = []
-        peers.reserveCapacity(blob.count / size)
-        forEach(in: blob, cutoff: cutoff) { peers.append($0.peer) }
-        return peers
-    }
-
     /// The records of `forEach`.
     static func records(in blob: [UInt8], cutoff: Int) -> [RedisRecord] {
         var records: [RedisRecord] = []

@@ -140,14 +140,6 @@ public enum TrackerRequest: Sendable, Equatable {
         return .unknown
     }
 
-    /// An announce or scrape, open or private.
-    public var isTrackerVerb: Bool {
-        switch self {
-        case .announce, .scrape, .privateAnnounce, .privateScrape: true
-        default: false
-        }
-    }
-
     /// Behind the statistics' access rule (`stats.enabled`, `stats.allow`, `stats.hosts`, the token).
     public var isStatistics: Bool {
         switch self {

@@ -33,8 +33,8 @@ import TrackerCore
         let sample = RedisRecord.seedersFirst(seen)
         #expect(sample.seeders == 1 && sample.peers.map(\.peerID) == [seen[1].peer.peerID, seen[0].peer.peerID])
         // At cutoff 1500 the first record's IPv4 endpoint has expired; at 2500 all of it.
-        #expect(RedisRecord.peers(in: both, cutoff: 1500).first.map { $0.v4 == nil && $0.v6 != nil } == true)
-        #expect(RedisRecord.peers(in: both, cutoff: 2500).isEmpty)
+        #expect(RedisRecord.records(in: both, cutoff: 1500).first.map { $0.peer.v4 == nil && $0.peer.v6 != nil } == true)
+        #expect(RedisRecord.records(in: both, cutoff: 2500).isEmpty)
         let range = RedisRecord.byteRange(first: 2, count: 3)
         #expect(range.from == 122 && range.through == 304)
     }

@@ -22,6 +22,8 @@ struct AdminAPI: Sendable {
         static let ok = Reply(status: 200)
         static let notFound = Reply(status: 404)
         static func json(_ text: String) -> Reply { Reply(status: 200, contentType: "application/json", body: Array(text.utf8)) }
+        /// `DELETE /torrents` for an id the registry does not hold (UNIT3D-Announce answers 400).
+        static func unknownTorrent(_ id: UInt32) -> Reply { .text(400, "Torrent \(id) not found.") }
     }
 
     enum Method: Sendable { case get, put, delete, post, other }
@@ -127,7 +129,7 @@ struct AdminAPI: Sendable {
         case .success(let change):
             if let feed {
                 if case .deleteTorrent(let id) = change, tracker.read({ $0.torrents[id] == nil }) {
-                    return .text(400, "Torrent \(id) not found.")
+                    return .unknownTorrent(id)
                 }
                 do throws(RedisError) {
                     try feed.publish(change)
@@ -140,7 +142,7 @@ struct AdminAPI: Sendable {
                 try tracker.apply(change)
             } catch {
                 switch error {
-                case .unknownTorrent(let id): return .text(400, "Torrent \(id) not found.")
+                case .unknownTorrent(let id): return .unknownTorrent(id)
                 }
             }
             return .ok

@@ -10,6 +10,9 @@ public final class PrivateTracker: Sendable {
     public let settings: SquallConfig.PrivateSettings
     private let state: Locked<State>
     private let activity = Activity()
+    /// Serialises registry changes, so the state file holds them in the order they were applied,
+    /// without holding `state` (which every announce takes) across the file's write and sync.
+    private let writer = Locked(())
 
     /// What the site API's `GET /stats` reports: request and announce rates, each an
     /// exponentially decayed count per window divided by the window (UNIT3D-Announce's). Events
@@ -81,6 +84,8 @@ public final class PrivateTracker: Sendable {
         /// Hybrid torrents: each peer's last announce (the hash it came under, the second), for
         /// the second announce of a pair under the torrent's other hash.
         var hybrid: [HybridPeer: (hash: InfoHash, at: UInt32)] = [:]
+        /// When the full hybrid table was last pruned (a prune walks it, so at most once a window).
+        var hybridPruned: UInt32 = 0
     }
 
     struct HybridPeer: Hashable {
@@ -91,12 +96,12 @@ public final class PrivateTracker: Sendable {
 
     /// The most hybrid peers remembered at once; past it a pair is not recognised (its second
     /// announce is treated as any other), so no client can grow the table without bound.
-    static let maxHybridPeers = 1_000_000
+    let maxHybridPeers: Int
 
     /// Lists refused by the peer-list rate limits, per kind and per window that refused them.
-    public struct RefusedLists: Sendable, Equatable {
-        public var seed: [Int]
-        public var leech: [Int]
+    struct RefusedLists: Sendable, Equatable {
+        var seed: [Int]
+        var leech: [Int]
         init(seedWindows: Int = 0, leechWindows: Int = 0) {
             (seed, leech) = (Array(repeating: 0, count: seedWindows), Array(repeating: 0, count: leechWindows))
         }
@@ -105,9 +110,15 @@ public final class PrivateTracker: Sendable {
     /// Where applied changes are kept (`private.state_file`), if anywhere.
     private let journal: RegistryJournal?
 
-    public init(settings: SquallConfig.PrivateSettings, registry: Registry = Registry()) {
+    public convenience init(settings: SquallConfig.PrivateSettings, registry: Registry = Registry()) {
+        self.init(settings: settings, registry: registry, journal: nil)
+    }
+
+    /// `maxHybridPeers` is a parameter for the bound's test.
+    init(settings: SquallConfig.PrivateSettings, registry: Registry, journal: RegistryJournal?, maxHybridPeers: Int = 1_000_000) {
         self.settings = settings
-        journal = nil
+        self.maxHybridPeers = maxHybridPeers
+        self.journal = journal
         var s = State(registry: registry)
         s.refused = RefusedLists(seedWindows: settings.seedListLimits.count, leechWindows: settings.leechListLimits.count)
         state = Locked(s)
@@ -125,16 +136,14 @@ public final class PrivateTracker: Sendable {
     func statsJSON() -> String { activity.json() }
 
     /// With the registry kept in `private.state_file` (read now).
-    public init(settings: SquallConfig.PrivateSettings, stateFile path: String) throws(StateFileError) {
-        self.settings = settings
+    public convenience init(settings: SquallConfig.PrivateSettings, stateFile path: String) throws(StateFileError) {
+        let journal: RegistryJournal
         do {
             journal = try RegistryJournal(path: path)
         } catch {
             throw StateFileError(description: error.description)
         }
-        var s = State(registry: journal!.loaded)
-        s.refused = RefusedLists(seedWindows: settings.seedListLimits.count, leechWindows: settings.leechListLimits.count)
-        state = Locked(s)
+        self.init(settings: settings, registry: journal.loaded, journal: journal)
     }
 
     public struct StateFileError: Error, CustomStringConvertible {
@@ -144,22 +153,17 @@ public final class PrivateTracker: Sendable {
     // MARK: the registry
 
     public func apply(_ change: RegistryChange) throws(RegistryChangeError) {
-        try state.withLock { (s) throws(RegistryChangeError) in
-            try s.registry.apply(change)
-            if case .deleteUser(let id, _) = change {
-                s.seedRates[id] = nil
-                s.leechRates[id] = nil
-                s.leeching[id] = nil
+        try writer.withLock { (_) throws(RegistryChangeError) in
+            try state.withLock { (s) throws(RegistryChangeError) in
+                try s.registry.apply(change)
+                if case .deleteUser(let id, _) = change {
+                    s.seedRates[id] = nil
+                    s.leechRates[id] = nil
+                    s.leeching[id] = nil
+                }
             }
-            // Under the lock, so the file's order is the order the changes were applied in.
-            let registry = s.registry
-            journal?.append(change) { registry }
+            journal?.append(change) { read { $0 } }
         }
-    }
-
-    /// Replaces the whole registry (a load from the site's database).
-    public func replace(_ registry: Registry) {
-        state.withLock { $0.registry = registry }
     }
 
     public func read<T>(_ body: (Registry) -> T) -> T {
@@ -207,16 +211,23 @@ public final class PrivateTracker: Sendable {
         let key = HybridPeer(user: user, torrent: torrent, peer: peer)
         return state.withLock { s in
             let last = s.hybrid[key]
-            if last == nil, s.hybrid.count >= Self.maxHybridPeers {
-                // Full: first forget what is past the window; if still full, remember nothing new.
-                s.hybrid = s.hybrid.filter { now &- $0.value.at <= UInt32(clamping: window) }
-                if s.hybrid.count >= Self.maxHybridPeers { return false }
+            if last == nil, s.hybrid.count >= maxHybridPeers {
+                // Full: forget what is past the window (a walk of the table, so at most once a
+                // window); if still full, remember nothing new.
+                if now &- s.hybridPruned > UInt32(clamping: window) {
+                    s.hybrid = s.hybrid.filter { now &- $0.value.at <= UInt32(clamping: window) }
+                    s.hybridPruned = now
+                }
+                if s.hybrid.count >= maxHybridPeers { return false }
             }
             s.hybrid[key] = (hash, now)
             guard let last else { return false }
             return last.hash != hash && now &- last.at <= UInt32(clamping: window)
         }
     }
+
+    /// Hybrid peers remembered now (for the bound's test).
+    var hybridPeers: Int { state.withLock { $0.hybrid.count } }
 
     /// Counts one requested list of seeders (or leechers) for `user` at `now` (Unix seconds)
     /// and says whether it may be sent.
@@ -240,8 +251,6 @@ public final class PrivateTracker: Sendable {
     func rates(of user: UInt32) -> (seed: ListRate?, leech: ListRate?) {
         state.withLock { ($0.seedRates[user], $0.leechRates[user]) }
     }
-
-    public var refusedLists: RefusedLists { state.withLock { $0.refused } }
 
     /// `/stats.json`'s `private` object: the registry's sizes and, per peer-list rate limit, its
     /// window, its maximum and the lists it refused since start (to tune them without guessing).
