@@ -26,10 +26,11 @@ import TrackerTestSupport
             try Data(bytes).write(to: payload)
         }
 
-        /// A torrent of the payload announcing to `url`.
-        func torrent(_ name: String, announce url: String) throws -> String {
+        /// A private torrent of the payload announcing to `urls` (one tier each).
+        func torrent(_ name: String, announce urls: [String]) throws -> String {
             let path = dir.appendingPathComponent(name).path
-            let status = try InteropTests.runTool("/usr/bin/transmission-create", ["-p", "-t", url, "-o", path, payload.path])
+            let status = try InteropTests.runTool(
+                "/usr/bin/transmission-create", ["-p"] + urls.flatMap { ["-t", $0] } + ["-o", path, payload.path])
             guard status == 0 else { throw TestClient.Failure(description: "transmission-create failed: \(status)") }
             return path
         }
@@ -58,12 +59,18 @@ import TrackerTestSupport
         p.waitUntilExit()
     }
 
-    static func start(_ path: String, _ args: [String], environment: [String: String] = [:]) throws -> Process {
+    /// Starts a client; its standard output goes to `output` if given.
+    static func start(_ path: String, _ args: [String], environment: [String: String] = [:], output: URL? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        p.standardOutput = FileHandle.nullDevice
+        if let output {
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            p.standardOutput = try FileHandle(forWritingTo: output)
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+        }
         p.standardError = FileHandle.nullDevice
         try p.run()
         return p
@@ -93,8 +100,8 @@ import TrackerTestSupport
         let t = try await RunningTracker.start()
         let w = try Workspace()
         defer { w.cleanup() }
-        let seedTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
-        let leechTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
+        let seedTorrent = try w.torrent("v6.torrent", announce: ["http://[::1]:\(t.port)/announce"])
+        let leechTorrent = try w.torrent("v4.torrent", announce: ["http://127.0.0.1:\(t.port)/announce"])
         let seeder = try Self.start(
             "/usr/bin/aria2c", Self.aria2(dir: w.seedDir, torrent: seedTorrent, port: try FreePort.next(), seed: true))
         defer { Self.stop(seeder) }
@@ -108,8 +115,8 @@ import TrackerTestSupport
         let t = try await RunningTracker.start()
         let w = try Workspace()
         defer { w.cleanup() }
-        let seedTorrent = try w.torrent("v4.torrent", announce: "http://127.0.0.1:\(t.port)/announce")
-        let leechTorrent = try w.torrent("v6.torrent", announce: "http://[::1]:\(t.port)/announce")
+        let seedTorrent = try w.torrent("v4.torrent", announce: ["http://127.0.0.1:\(t.port)/announce"])
+        let leechTorrent = try w.torrent("v6.torrent", announce: ["http://[::1]:\(t.port)/announce"])
         // Transmission 3.00 will not dial loopback peers it hears of from a tracker, but it accepts
         // incoming ones: so it seeds here, and aria2 dials it.
         let settings =
@@ -140,12 +147,23 @@ import TrackerTestSupport
         return line.split(separator: " ").last.map { String($0).lowercased() } ?? ""
     }
 
+    /// A client started on a torrent (its path) that trusts the CA at the given path.
+    typealias Client = (_ w: Workspace, _ torrent: String, _ ca: String) throws -> Process
+
+    /// aria2 leeching into the workspace's leech directory, verifying the tracker with the CA.
+    static func aria2Leecher(_ w: Workspace, _ torrent: String, _ ca: String) throws -> Process {
+        try start(
+            "/usr/bin/aria2c", ["--ca-certificate=\(ca)"] + aria2(dir: w.leechDir, torrent: torrent, port: try FreePort.next(), seed: false)
+        )
+    }
+
     /// A private tracker over HTTPS only, with two users: `seed` starts a seeder announcing at
-    /// user 1's passkey URL on `seedHost`, then aria2 leeches at user 2's on `leechHost`, both
-    /// verifying the tracker's certificate; the leecher must get the payload.
+    /// user 1's passkey URL on each of `seedHosts`, then `leech` downloads at user 2's on each of
+    /// `leechHosts`, both verifying the tracker's certificate; the leecher must get the payload.
+    /// `downloaded` runs once it has, while both clients still run.
     func privateSwarm(
-        seedHost: String, leechHost: String,
-        seed: (_ w: Workspace, _ torrent: String, _ ca: String) throws -> Process
+        seedHosts: [String], leechHosts: [String], seed: Client, leech: Client = InteropTests.aria2Leecher,
+        downloaded: (_ t: RunningTracker, _ hash: InfoHash, _ w: Workspace) async throws -> Void = { _, _, _ in }
     ) async throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }
@@ -159,8 +177,8 @@ import TrackerTestSupport
             let tls = try #require(t.tlsPort)
             let w = try Workspace()
             defer { w.cleanup() }
-            let seedTorrent = try w.torrent("seed.torrent", announce: "https://\(seedHost):\(tls)/announce/\(passkey(1))")
-            let leechTorrent = try w.torrent("leech.torrent", announce: "https://\(leechHost):\(tls)/announce/\(passkey(2))")
+            let seedTorrent = try w.torrent("seed.torrent", announce: seedHosts.map { "https://\($0):\(tls)/announce/\(passkey(1))" })
+            let leechTorrent = try w.torrent("leech.torrent", announce: leechHosts.map { "https://\($0):\(tls)/announce/\(passkey(2))" })
             let hash = try Self.infoHash(seedTorrent)
             #expect(try Self.infoHash(leechTorrent) == hash, "one private torrent, two passkey URLs")
             let calls = [
@@ -185,23 +203,25 @@ import TrackerTestSupport
             let seeder = try seed(w, seedTorrent, f.ca)
             defer { Self.stop(seeder) }
             try await Self.waitForSeeder(t)
-            let leecher = try Self.start(
-                "/usr/bin/aria2c",
-                ["--ca-certificate=\(f.ca)"] + Self.aria2(dir: w.leechDir, torrent: leechTorrent, port: try FreePort.next(), seed: false))
+            let leecher = try leech(w, leechTorrent, f.ca)
+            defer { Self.stop(leecher) }
+            let payload = try Data(contentsOf: w.payload)
             let deadline = Date().addingTimeInterval(90)
-            while leecher.isRunning && Date() < deadline { usleep(100_000) }
-            Self.stop(leecher)
-            #expect(
-                (try? Data(contentsOf: w.leechDir.appendingPathComponent("payload.bin"))) == (try Data(contentsOf: w.payload)),
-                "the leecher downloaded the payload through the private tracker")
-            // The seeder is held under its user; the leecher, done, has stopped.
+            func done() -> Bool { (try? Data(contentsOf: w.leechDir.appendingPathComponent("payload.bin"))) == payload }
+            while leecher.isRunning && !done() && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(done(), "the leecher downloaded the payload through the private tracker")
+            guard done() else { return }
+            try await downloaded(t, InfoHash(try #require(Bytes20(hex: hash))), w)
+            // The site's torrent page lists the seeder under its user, each peer once (a
+            // dual-stack peer too: its two endpoints are one peer).
             let torrent = String(decoding: try t.admin("GET", "/announce/\(key)/torrents/1").body, as: UTF8.self)
-            #expect(torrent.contains("\"1-") && !torrent.contains("\"2-"), "\(torrent)")
+            #expect(torrent.components(separatedBy: "\"1-").count == 2, "\(torrent)")
+            #expect(torrent.components(separatedBy: "\"2-").count <= 2, "\(torrent)")
         }
     }
 
     @Test func aria2SeedsAndLeechesAPrivateTorrentOverHTTPSWithPasskeys() async throws {
-        try await privateSwarm(seedHost: "[::1]", leechHost: "127.0.0.1") { w, torrent, ca in
+        try await privateSwarm(seedHosts: ["[::1]"], leechHosts: ["127.0.0.1"]) { w, torrent, ca in
             try Self.start(
                 "/usr/bin/aria2c",
                 ["--ca-certificate=\(ca)"] + Self.aria2(dir: w.seedDir, torrent: torrent, port: try FreePort.next(), seed: true))
@@ -210,13 +230,49 @@ import TrackerTestSupport
 
     /// Transmission (libcurl, the CA from CURL_CA_BUNDLE) seeds over IPv4, aria2 leeches over IPv6.
     @Test func transmissionSeedsAPrivateTorrentOverHTTPSToAria2() async throws {
-        try await privateSwarm(seedHost: "127.0.0.1", leechHost: "[::1]") { w, torrent, ca in
+        try await privateSwarm(seedHosts: ["127.0.0.1"], leechHosts: ["[::1]"]) { w, torrent, ca in
             let settings =
                 #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try FreePort.next())}"#
             try settings.write(to: w.dir.appendingPathComponent("transmission/settings.json"), atomically: true, encoding: .utf8)
             return try Self.start(
                 "/usr/bin/transmission-cli", ["-g", w.dir.appendingPathComponent("transmission").path, "-w", w.seedDir.path, torrent],
                 environment: ["CURL_CA_BUNDLE": ca])
+        }
+    }
+
+    /// libtorrent leeches over IPv4 and IPv6 from one peer_id (one tracker URL per family) from
+    /// aria2 seeding over IPv4. The tracker holds it as one peer of user 2 with both endpoints,
+    /// and both announces of the dual-stack pair get the seeder: the second, inside the dedup
+    /// window, is exempt from the min interval (UNIT3D-Announce answers it with an empty list).
+    @Test func libtorrentLeechesAPrivateTorrentOverBothFamiliesWithOnePeerID() async throws {
+        let hosts = ["127.0.0.1", "[::1]"]
+        try await privateSwarm(seedHosts: ["127.0.0.1"], leechHosts: hosts) { w, torrent, ca in
+            try Self.start(
+                "/usr/bin/aria2c",
+                ["--ca-certificate=\(ca)"] + Self.aria2(dir: w.seedDir, torrent: torrent, port: try FreePort.next(), seed: true))
+        } leech: { w, torrent, ca in
+            try Self.start(
+                "/usr/bin/python3",
+                [repoRoot.path + "/Tests/Interop/libtorrent-client.py", torrent, w.leechDir.path, "\(try FreePort.next())"],
+                environment: ["SSL_CERT_FILE": ca], output: w.dir.appendingPathComponent("libtorrent.log"))
+        } downloaded: { t, hash, w in
+            let rows = try #require(try await t.store.peerRows(of: hash))
+            let mine = rows.filter { $0.user == 2 }
+            #expect(mine.count == 1, "one peer for both families: \(rows)")
+            #expect(mine.first?.v4 != nil && mine.first?.v6 != nil, "with an IPv4 and an IPv6 endpoint: \(rows)")
+            let log = String(decoding: (try? Data(contentsOf: w.dir.appendingPathComponent("libtorrent.log"))) ?? Data(), as: UTF8.self)
+            for host in hosts {
+                let replies = log.split(separator: "\n").filter { $0.hasPrefix("reply https://\(host):") }
+                #expect(
+                    replies.contains { ($0.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 1 },
+                    "a reply over \(host) listed the seeder: \(log)")
+            }
+            // libtorrent notes that its IPv4 socket cannot reach the [::1] URL (and the reverse):
+            // a skip, not a failed announce. Any other error or warning fails.
+            let failures = log.split(separator: "\n").filter {
+                ($0.hasPrefix("warning ") || $0.hasPrefix("error ")) && !$0.contains("skipping tracker announce (unreachable)")
+            }
+            #expect(failures.isEmpty, "\(log)")
         }
     }
 }

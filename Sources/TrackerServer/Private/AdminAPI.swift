@@ -267,12 +267,15 @@ struct AdminAPI: Sendable {
     private func torrentJSON(_ id: UInt32) async -> Reply {
         guard let t = tracker.read({ $0.torrents[id] }) else { return .notFound }
         var peers: [String] = []
+        var listed: Set<String> = []
         let now = Int(Date().timeIntervalSince1970)
+        // One entry per peer (the object's keys must be unique): a dual-stack peer shows its IPv6
+        // endpoint, and a hybrid torrent's peer is listed under the hash it is found under first.
         for hash in [t.infoHash, t.infoHashV2].compactMap({ $0 }) {
             let rows = (try? await store.peerRows(of: hash, limit: 10_000)) ?? nil
             for row in rows ?? [] {
-                for e in [row.v4, row.v6].compactMap({ $0 }) {
-                    let key = "\(row.user)-\(row.peerID.raw.hex.uppercased())"
+                let key = "\(row.user)-\(row.peerID.raw.hex.uppercased())"
+                if let e = row.v6 ?? row.v4, listed.insert(key).inserted {
                     peers.append(
                         "\(JSONText.quoted(key)):{\"ip_address\":\(JSONText.quoted(e.address.description)),\"port\":\(e.port),"
                             + "\"is_seeder\":\(row.role == .seeder),\"is_active\":true,\"is_visible\":true,\"is_connectable\":false,"
