@@ -1,4 +1,5 @@
 import Foundation
+import PrivateCore
 import Testing
 import TrackerCore
 import TrackerServer
@@ -157,53 +158,67 @@ import TrackerTestSupport
         )
     }
 
-    /// A private tracker over HTTPS only, with two users: `seed` starts a seeder announcing at
-    /// user 1's passkey URL on each of `seedHosts`, then `leech` downloads at user 2's on each of
-    /// `leechHosts`, both verifying the tracker's certificate; the leecher must get the payload.
-    /// `downloaded` runs once it has, while both clients still run.
+    static let adminKey = "interop-key-" + String(repeating: "0123456789", count: 3)
+    /// User `n`'s passkey.
+    static func passkey(_ n: Int) -> String { String(repeating: "b", count: 30) + "0\(n)" }
+
+    /// Runs `body` against a private tracker over HTTPS only (its TLS port, a workspace, the CA
+    /// path) that knows group 3 and users 1 and 2.
+    func withPrivateTracker(_ body: (_ t: RunningTracker, _ tls: Int, _ w: Workspace, _ ca: String) async throws -> Void) async throws {
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        try await withRunningTracker(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)])) { c in
+            c.privateMode.enabled = true
+            c.admin.key = Self.adminKey
+            c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        } _: { t in
+            let w = try Workspace()
+            defer { w.cleanup() }
+            try Self.site(
+                t, "PUT", "groups",
+                #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#)
+            for n in 1...2 {
+                try Self.site(
+                    t, "PUT", "users",
+                    #"{"id":\#(n),"group_id":3,"passkey":"\#(Self.passkey(n))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
+                )
+            }
+            try await body(t, try #require(t.tlsPort), w, f.ca)
+        }
+    }
+
+    /// The site's API call, which must answer 200.
+    static func site(_ t: RunningTracker, _ method: String, _ route: String, _ body: String) throws {
+        #expect(try t.admin(method, "/announce/\(adminKey)/\(route)", body).status == 200, "\(method) \(route)")
+    }
+
+    /// Registers the torrent as id 1 (approved unless `deleted`).
+    static func register(_ t: RunningTracker, hash: String, deleted: Bool = false) throws {
+        try site(
+            t, "PUT", "torrents",
+            #"{"id":1,"status":1,"info_hash":"\#(hash)","is_deleted":\#(deleted),"seeders":0,"leechers":0,"times_completed":0,"download_factor":100,"upload_factor":100}"#
+        )
+    }
+
+    /// `seed` starts a seeder announcing at user 1's passkey URL on each of `seedHosts`, then
+    /// `leech` downloads at user 2's on each of `leechHosts`, both verifying the tracker's
+    /// certificate; the leecher must get the payload. `downloaded` runs once it has, while both
+    /// clients still run.
     func privateSwarm(
         seedHosts: [String], leechHosts: [String], seed: Client, leech: Client = InteropTests.aria2Leecher,
         downloaded: (_ t: RunningTracker, _ hash: InfoHash, _ w: Workspace) async throws -> Void = { _, _, _ in }
     ) async throws {
-        let f = try TLSFixtures()
-        defer { f.cleanup() }
-        let key = "interop-key-" + String(repeating: "0123456789", count: 3)
-        func passkey(_ n: Int) -> String { String(repeating: "b", count: 30) + "0\(n)" }
-        try await withRunningTracker(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)])) { c in
-            c.privateMode.enabled = true
-            c.admin.key = key
-            c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
-        } _: { t in
-            let tls = try #require(t.tlsPort)
-            let w = try Workspace()
-            defer { w.cleanup() }
-            let seedTorrent = try w.torrent("seed.torrent", announce: seedHosts.map { "https://\($0):\(tls)/announce/\(passkey(1))" })
-            let leechTorrent = try w.torrent("leech.torrent", announce: leechHosts.map { "https://\($0):\(tls)/announce/\(passkey(2))" })
+        try await withPrivateTracker { t, tls, w, ca in
+            let seedTorrent = try w.torrent("seed.torrent", announce: seedHosts.map { "https://\($0):\(tls)/announce/\(Self.passkey(1))" })
+            let leechTorrent = try w.torrent(
+                "leech.torrent", announce: leechHosts.map { "https://\($0):\(tls)/announce/\(Self.passkey(2))" })
             let hash = try Self.infoHash(seedTorrent)
             #expect(try Self.infoHash(leechTorrent) == hash, "one private torrent, two passkey URLs")
-            let calls = [
-                (
-                    "groups",
-                    #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#
-                ),
-                (
-                    "users",
-                    #"{"id":1,"group_id":3,"passkey":"\#(passkey(1))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
-                ),
-                (
-                    "users",
-                    #"{"id":2,"group_id":3,"passkey":"\#(passkey(2))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
-                ),
-                (
-                    "torrents",
-                    #"{"id":1,"status":1,"info_hash":"\#(hash)","is_deleted":false,"seeders":0,"leechers":0,"times_completed":0,"download_factor":100,"upload_factor":100}"#
-                ),
-            ]
-            for (route, body) in calls { #expect(try t.admin("PUT", "/announce/\(key)/\(route)", body).status == 200) }
-            let seeder = try seed(w, seedTorrent, f.ca)
+            try Self.register(t, hash: hash)
+            let seeder = try seed(w, seedTorrent, ca)
             defer { Self.stop(seeder) }
             try await Self.waitForSeeder(t)
-            let leecher = try leech(w, leechTorrent, f.ca)
+            let leecher = try leech(w, leechTorrent, ca)
             defer { Self.stop(leecher) }
             let payload = try Data(contentsOf: w.payload)
             let deadline = Date().addingTimeInterval(90)
@@ -214,10 +229,28 @@ import TrackerTestSupport
             try await downloaded(t, InfoHash(try #require(Bytes20(hex: hash))), w)
             // The site's torrent page lists the seeder under its user, each peer once (a
             // dual-stack peer too: its two endpoints are one peer).
-            let torrent = String(decoding: try t.admin("GET", "/announce/\(key)/torrents/1").body, as: UTF8.self)
+            let torrent = String(decoding: try t.admin("GET", "/announce/\(Self.adminKey)/torrents/1").body, as: UTF8.self)
             #expect(torrent.components(separatedBy: "\"1-").count == 2, "\(torrent)")
             #expect(torrent.components(separatedBy: "\"2-").count <= 2, "\(torrent)")
         }
+    }
+
+    /// libtorrent on `torrent`, its lines (see the script) going to `log`.
+    static func libtorrent(_ w: Workspace, _ torrent: String, _ ca: String, log: String = "libtorrent.log") throws -> Process {
+        try start(
+            "/usr/bin/python3",
+            [repoRoot.path + "/Tests/Interop/libtorrent-client.py", torrent, w.leechDir.path, "\(try FreePort.next())"],
+            environment: ["SSL_CERT_FILE": ca], output: w.dir.appendingPathComponent(log))
+    }
+
+    /// A failed announce or a warning in libtorrent's lines. libtorrent notes that its IPv4
+    /// socket cannot reach a [::1] URL (and the reverse): a skip, not a failure.
+    static func isFailure(_ line: Substring) -> Bool {
+        (line.hasPrefix("warning ") || line.hasPrefix("error ")) && !line.contains("skipping tracker announce (unreachable)")
+    }
+
+    static func lines(_ w: Workspace, log: String = "libtorrent.log") -> [Substring] {
+        String(decoding: (try? Data(contentsOf: w.dir.appendingPathComponent(log))) ?? Data(), as: UTF8.self).split(separator: "\n")
     }
 
     @Test func aria2SeedsAndLeechesAPrivateTorrentOverHTTPSWithPasskeys() async throws {
@@ -251,28 +284,55 @@ import TrackerTestSupport
                 "/usr/bin/aria2c",
                 ["--ca-certificate=\(ca)"] + Self.aria2(dir: w.seedDir, torrent: torrent, port: try FreePort.next(), seed: true))
         } leech: { w, torrent, ca in
-            try Self.start(
-                "/usr/bin/python3",
-                [repoRoot.path + "/Tests/Interop/libtorrent-client.py", torrent, w.leechDir.path, "\(try FreePort.next())"],
-                environment: ["SSL_CERT_FILE": ca], output: w.dir.appendingPathComponent("libtorrent.log"))
+            try Self.libtorrent(w, torrent, ca)
         } downloaded: { t, hash, w in
             let rows = try #require(try await t.store.peerRows(of: hash))
             let mine = rows.filter { $0.user == 2 }
             #expect(mine.count == 1, "one peer for both families: \(rows)")
             #expect(mine.first?.v4 != nil && mine.first?.v6 != nil, "with an IPv4 and an IPv6 endpoint: \(rows)")
-            let log = String(decoding: (try? Data(contentsOf: w.dir.appendingPathComponent("libtorrent.log"))) ?? Data(), as: UTF8.self)
+            let log = Self.lines(w)
             for host in hosts {
-                let replies = log.split(separator: "\n").filter { $0.hasPrefix("reply https://\(host):") }
+                let replies = log.filter { $0.hasPrefix("reply https://\(host):") }
                 #expect(
                     replies.contains { ($0.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 1 },
                     "a reply over \(host) listed the seeder: \(log)")
             }
-            // libtorrent notes that its IPv4 socket cannot reach the [::1] URL (and the reverse):
-            // a skip, not a failed announce. Any other error or warning fails.
-            let failures = log.split(separator: "\n").filter {
-                ($0.hasPrefix("warning ") || $0.hasPrefix("error ")) && !$0.contains("skipping tracker announce (unreachable)")
-            }
+            let failures = log.filter(Self.isFailure)
             #expect(failures.isEmpty, "\(log)")
+        }
+    }
+
+    /// A real client is told the contract's texts: libtorrent announcing with an unknown
+    /// passkey, then for a deleted torrent, then with its peer_id prefix blacklisted, shows each
+    /// failure reason, and the tracker holds no peer.
+    @Test func libtorrentIsToldAboutAWrongPasskeyADeletedTorrentAndABlacklistedClient() async throws {
+        try await withPrivateTracker { t, tls, w, ca in
+            let url = "https://127.0.0.1:\(tls)/announce/"
+            let wrong = try w.torrent("wrong.torrent", announce: [url + String(repeating: "c", count: 32)])
+            let right = try w.torrent("right.torrent", announce: [url + Self.passkey(1)])
+            let hash = try Self.infoHash(right)
+            try Self.register(t, hash: hash)
+            /// Runs libtorrent until it reports an error (bounded) and returns that line.
+            func refusal(_ torrent: String, _ name: String) async throws -> String {
+                let p = try Self.libtorrent(w, torrent, ca, log: name)
+                defer { Self.stop(p) }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while ContinuousClock.now < deadline {
+                    if let line = Self.lines(w, log: name).first(where: Self.isFailure) { return String(line) }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return "no error within 30 s: \(Self.lines(w, log: name))"
+            }
+            let unknown = try await refusal(wrong, "wrong.log")
+            #expect(unknown.contains(PrivateTexts.unknownPasskey), "\(unknown)")
+            try Self.register(t, hash: hash, deleted: true)
+            let deleted = try await refusal(right, "deleted.log")
+            #expect(deleted.contains(PrivateTexts.torrentDeleted), "\(deleted)")
+            try Self.register(t, hash: hash)
+            try Self.site(t, "PUT", "blacklisted-agents", #"{"peer_id_prefix":"-LT"}"#)
+            let blacklisted = try await refusal(right, "blacklisted.log")
+            #expect(blacklisted.contains(PrivateTexts.blacklistedClient), "\(blacklisted)")
+            #expect(try await t.store.totals().peers == 0)
         }
     }
 }
