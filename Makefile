@@ -51,10 +51,16 @@ run: deps-run
 # never comes), and fails with a message instead of holding CI until its own limit.
 TEST_TIMEOUT ?= 1200
 
+# Every log the suite writes, and every secret it used, go to TEST_LOGS; Tests/check-secrets
+# then fails if any secret is in any log.
+TEST_LOGS := $(CURDIR)/.build/test-logs
+
 test: deps-test lint
 	$(SWIFT) build --build-tests
-	@timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest; rc=$$?; \
+	@rm -rf $(TEST_LOGS)
+	@SQUALL_TEST_LOG_DIR=$(TEST_LOGS) timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest; rc=$$?; \
 	if [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; then echo "make test: the tests did not finish within $(TEST_TIMEOUT) s (a hang)"; fi; exit $$rc
+	@bash Tests/check-secrets $(TEST_LOGS)
 
 # Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
 bench: deps-run

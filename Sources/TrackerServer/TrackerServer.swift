@@ -73,7 +73,7 @@ public final class TrackerServer: Sendable {
         }
         self.feed = feed
         admin = privateTracker.map { tracker in
-            var api = AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store)
+            var api = AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store, logger: logger)
             api.feed = feed
             return AdminServer(api: api, settings: config.admin, group: group, bulk: bulk, logger: logger)
         }

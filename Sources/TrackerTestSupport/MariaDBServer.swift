@@ -11,7 +11,7 @@ public final class MariaDBServer: @unchecked Sendable {
     public let process = Process()
     public var socket: String { dir + "/mysqld.sock" }
     public static let user = "unit3d"
-    public static let password = "unit3d"
+    public static let password = "site-db-password-4b1e"
     public static let database = "unit3d"
 
     public struct Failure: Error, CustomStringConvertible {
@@ -19,6 +19,7 @@ public final class MariaDBServer: @unchecked Sendable {
     }
 
     public init() throws {
+        TestLogs.noteSecret(Self.password)
         dir = "/tmp/squall-mariadb-\(UUID().uuidString.prefix(8))"
         // Its own tmpdir: servers bootstrapping side by side in /tmp collide on temporary tables.
         try FileManager.default.createDirectory(atPath: dir + "/tmp", withIntermediateDirectories: true)
@@ -59,6 +60,7 @@ public final class MariaDBServer: @unchecked Sendable {
 
     /// Runs SQL as root over the socket (in `database`, `unit3d` by default).
     public func sql(_ text: String, database: String? = MariaDBServer.database) throws {
+        TestLogs.noteSecrets(in: text)
         _ = try Self.run("/usr/bin/mariadb", ["--no-defaults", "-S", socket, "-uroot"] + (database.map { [$0] } ?? []), input: text)
     }
 

@@ -16,6 +16,7 @@ public final class RedisServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = try fixed ?? FreePort.next()
         self.password = password
+        password.map(TestLogs.noteSecret)
         try start()
     }
 

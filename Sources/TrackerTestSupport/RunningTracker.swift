@@ -37,8 +37,11 @@ public struct RunningTracker {
         let clock = ManualTrackerClock()
         let store = MemoryPeerStore(clock: clock, peerTTL: config.announce.policy.peerTTL, limits: config.memory.limits)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: loops)
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        // Private trackers log every line (passkeys are about); open ones from info up, so the
+        // timing tests do not pay a file write per announce.
+        let logger = TestLogs.logger(level: config.privateMode.enabled ? .trace : .info)
+        config.admin.key.map(TestLogs.noteSecret)
+        registry.users.values.forEach { TestLogs.noteSecret($0.passkey.text) }
         let privateTracker = config.privateMode.enabled ? PrivateTracker(settings: config.privateMode, registry: registry) : nil
         let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
         let listeners = try await server.start()
@@ -62,6 +65,7 @@ public struct RunningTracker {
     public func admin(
         _ method: String, _ path: String, _ body: String = "", contentType: String? = "application/json"
     ) throws -> TestClient.Response {
+        TestLogs.noteSecrets(in: path + " " + body)
         let c = try TestClient(host: "127.0.0.1", port: adminPort!)
         let type = contentType.map { "Content-Type: \($0)\r\n" } ?? ""
         try c.send(

@@ -16,6 +16,8 @@ public final class SquallProcess {
     public let process = Process()
     private let err = Pipe()
     public private(set) var log = ""
+    /// Where the log is copied for the suite's secret check (`TestLogs`).
+    private let logName = TestLogs.nextProcessLog()
 
     /// `shellPrefix`, when given, runs the binary through bash after it (e.g. `ulimit` calls).
     public init(_ args: [String], shellPrefix: String? = nil) throws {
@@ -39,7 +41,9 @@ public final class SquallProcess {
         while !log.contains(text) {
             let chunk = err.fileHandleForReading.availableData
             guard !chunk.isEmpty else { return false }
-            log += String(decoding: chunk, as: UTF8.self)
+            let text = String(decoding: chunk, as: UTF8.self)
+            log += text
+            TestLogs.append(text, to: logName)
         }
         return true
     }

@@ -129,6 +129,7 @@ public final class TestClient {
 
     /// One GET on a fresh connection.
     public static func get(_ host: String, _ port: Int, _ target: String, headers: [String] = []) throws -> Response {
+        TestLogs.noteSecrets(in: target)
         let c = try TestClient(host: host, port: port)
         // A Host the statistics answer to by default (stats.hosts), unless the test sends its own.
         let host = headers.contains { $0.lowercased().hasPrefix("host:") } ? "" : "Host: localhost\r\n"
@@ -139,6 +140,7 @@ public final class TestClient {
 
 /// Runs Debian's curl (`-sS --max-time 10` and `args`); returns its exit status and the body.
 public func curl(_ args: [String]) throws -> (status: Int32, body: [UInt8]) {
+    TestLogs.noteSecrets(in: args.joined(separator: " "))
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
     p.arguments = ["-sS", "--max-time", "10"] + args

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PrivateCore
 import RedisStore
 import TrackerCore
@@ -10,6 +11,7 @@ struct AdminAPI: Sendable {
     let tracker: PrivateTracker
     let key: [UInt8]
     let store: any PeerStore
+    let logger: Logger
     /// With the Redis store: every change goes through the shared feed (see `RedisRegistryFeed`).
     var feed: RedisRegistryFeed? = nil
 
@@ -35,10 +37,16 @@ struct AdminAPI: Sendable {
         guard segments.first == "announce", segments.count >= 2 else { return .notFound }
         let rest = Array(segments.dropFirst())
         if rest == ["health", "ping"] { return method == .get ? .text(200, "PONG") : Reply(status: 405) }
-        guard constantTimeEqual(Array(rest[0].utf8), key), rest.count >= 2 else { return .notFound }
-        let route = rest[1]
-        let id = rest.count == 3 ? rest[2] : nil
-        guard rest.count <= 3 else { return .notFound }
+        guard constantTimeEqual(Array(rest[0].utf8), key), rest.count >= 2, rest.count <= 3 else { return .notFound }
+        let reply = await answer(method: method, route: rest[1], id: rest.count == 3 ? rest[2] : nil, contentType: contentType, body: body)
+        // The route after the key (never the key itself).
+        logger.debug(
+            "site API",
+            metadata: ["method": "\(method)", "route": "\(rest.dropFirst().joined(separator: "/"))", "status": "\(reply.status)"])
+        return reply
+    }
+
+    private func answer(method: Method, route: Substring, id: Substring?, contentType: String?, body: [UInt8]) async -> Reply {
         switch (route, id) {
         case ("torrents", nil), ("users", nil), ("groups", nil), ("blacklisted-agents", nil), ("freeleech-tokens", nil),
             ("personal-freeleech", nil), ("featured-torrents", nil):

@@ -51,9 +51,16 @@ struct PrivateAnnounceEndpoint: Sendable {
         }
         let facts = PrivateAnnounceFacts(passkey: passkey, userAgent: head.userAgent, hasBrowserHeaders: head.hasBrowserHeaders)
         let admission: PrivateAdmission
+        let logger = open.logger
         switch tracker.check(request, facts: facts) {
-        case .refused(let text): return respond(Self.refusal(text))
-        case .warned(let text, let interval): return respond(Self.warning(text, interval: interval))
+        case .refused(let text):
+            logger.debug(
+                "private announce refused", metadata: ["info_hash": "\(request.infoHash)", "from": "\(remote)", "reason": "\(text)"])
+            return respond(Self.refusal(text))
+        case .warned(let text, let interval):
+            logger.debug(
+                "private announce refused", metadata: ["info_hash": "\(request.infoHash)", "from": "\(remote)", "reason": "\(text)"])
+            return respond(Self.warning(text, interval: interval))
         case .admitted(let a): admission = a
         }
         let now = clock.now()
@@ -131,6 +138,12 @@ struct PrivateAnnounceEndpoint: Sendable {
                 response.peers = peers
             }
             tracker.noteAnnounce()
+            logger.debug(
+                "private announce",
+                metadata: [
+                    "user": "\(user)", "info_hash": "\(request.infoHash)", "from": "\(remote)", "event": "\(request.event.rawValue)",
+                    "left": "\(request.left)", "peers": "\(response.peers.count)",
+                ])
             var w = BencodeWriter(capacity: 128 + 18 * response.peers.count)
             ResponseEncoding.announce(response, into: &w)
             respond(.bencoded(w))
