@@ -16,9 +16,6 @@ public struct PeerBaseline: Sendable, Equatable {
     public init(uploaded: UInt64, downloaded: UInt64, at: UInt32, seeder: Bool, active: Bool = true) {
         (self.uploaded, self.downloaded, self.at, self.seeder, self.active) = (uploaded, downloaded, at, seeder, active)
     }
-
-    /// Its size in a store (Redis keeps it as these bytes): uploaded, downloaded, at, flags.
-    public static let size = 21
 }
 
 /// How an announce's counters relate to the peer's baseline.
