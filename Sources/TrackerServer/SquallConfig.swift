@@ -22,6 +22,7 @@ public struct SquallConfig: Sendable, Equatable {
     /// `[private]` (`private` is a Swift keyword, hence the name).
     public var privateMode = PrivateSettings()
     public var admin = AdminSettings()
+    public var accounting = AccountingSettings()
 
     public init() {}
 
@@ -270,6 +271,7 @@ extension SquallConfig {
             try t.finish()
         }
         try applyPrivate(&r)
+        try applyAccounting(&r)
         try r.finish()
     }
 
@@ -340,6 +342,7 @@ extension SquallConfig {
         try positive(memory.maxPeersPerTorrent, "memory.max_peers_per_torrent", max: 100_000_000)
         try positive(memory.maxPeers, "memory.max_peers", max: 10_000_000_000)
         try validatePrivate()
+        try validateAccounting()
     }
 
     /// `storage` with any password in a Redis URL replaced by `***`.
@@ -418,6 +421,7 @@ extension SquallConfig {
             "max_peers = \(memory.maxPeers)",
         ]
         lines += privateTOML
+        if privateMode.enabled { lines += accountingTOML }
         return lines.joined(separator: "\n") + "\n"
     }
 }

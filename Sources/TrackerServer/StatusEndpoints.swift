@@ -7,6 +7,8 @@ struct StatusEndpoints: Sendable {
     let metrics: TrackerMetrics
     let openConnections: @Sendable () -> Int
     let certificateExpiresIn: @Sendable () -> Int?
+    /// Private mode's accounting, whose figures follow the registry's.
+    var accounting: Accounting? = nil
 
     /// Outside `stats.allow` (`detailed` false) a client learns only whether the tracker serves.
     func health(detailed: Bool) async -> HTTPReply {
@@ -28,7 +30,8 @@ struct StatusEndpoints: Sendable {
 
     func exposition() async -> HTTPReply {
         let (open, expiry) = (openConnections(), certificateExpiresIn())
-        let body = metrics.exposition(open: open, swarm: try? await store.totals(), certificateExpiresIn: expiry)
+        var body = metrics.exposition(open: open, swarm: try? await store.totals(), certificateExpiresIn: expiry)
+        if let accounting { body += Array(accounting.exposition().utf8) }
         return HTTPReply(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: body)
     }
 }

@@ -43,7 +43,9 @@ public final class TrackerRouter: Sendable {
         let outages = OutageLog(logger: logger)
         announce = AnnounceEndpoint(store: store, settings: config.announce, metrics: metrics, outages: outages, logger: logger)
         scrape = ScrapeEndpoint(store: store, settings: config.scrape, metrics: metrics, outages: outages)
-        status = StatusEndpoints(store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry)
+        status = StatusEndpoints(
+            store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry,
+            accounting: privateTracker?.accounting)
         stats = StatsEndpoints(
             store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry, privateTracker: privateTracker
         )

@@ -23,7 +23,7 @@ public struct RunningTracker {
     public let adminPort: Int?
 
     public static func start(
-        tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(),
+        tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(), accounting: Accounting? = nil,
         _ configure: (inout SquallConfig) -> Void = { _ in }
     ) async throws -> RunningTracker {
         var config = SquallConfig()
@@ -42,7 +42,8 @@ public struct RunningTracker {
         let logger = TestLogs.logger(level: config.privateMode.enabled ? .trace : .info)
         config.admin.key.map(TestLogs.noteSecret)
         registry.users.values.forEach { TestLogs.noteSecret($0.passkey.text) }
-        let privateTracker = config.privateMode.enabled ? PrivateTracker(settings: config.privateMode, registry: registry) : nil
+        let privateTracker =
+            config.privateMode.enabled ? PrivateTracker(settings: config.privateMode, registry: registry, accounting: accounting) : nil
         let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
         let listeners = try await server.start()
         return RunningTracker(
@@ -99,11 +100,11 @@ public struct RunningTracker {
 /// Starts a tracker, runs `body` with it and always stops it, however `body` ends: a stop that
 /// fails fails the test (an error of `body` comes first, and the stop's is recorded beside it).
 public func withRunningTracker<T>(
-    tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(),
+    tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(), accounting: Accounting? = nil,
     _ configure: (inout SquallConfig) -> Void = { _ in },
     _ body: (RunningTracker) async throws -> T
 ) async throws -> T {
-    let t = try await RunningTracker.start(tls: tls, loops: loops, registry: registry, configure)
+    let t = try await RunningTracker.start(tls: tls, loops: loops, registry: registry, accounting: accounting, configure)
     let result: Result<T, any Error>
     do { result = .success(try await body(t)) } catch { result = .failure(error) }
     do {
@@ -117,12 +118,12 @@ public func withRunningTracker<T>(
 /// `GET /announce?...` for these fields, written by `AnnounceRequest.query` (the writer whose
 /// output the parser is tested to read back as the same request). `key` is sent as given.
 public func announceTarget(
-    hash: [UInt8], peer: [UInt8], port: Int = 6881, left: Int = 0, event: AnnounceEvent = .none, numwant: Int? = nil, compact: Bool = true,
-    noPeerID: Bool = false, key: String? = nil
+    hash: [UInt8], peer: [UInt8], port: Int = 6881, uploaded: Int = 0, downloaded: Int = 0, left: Int = 0, event: AnnounceEvent = .none,
+    numwant: Int? = nil, compact: Bool = true, noPeerID: Bool = false, key: String? = nil
 ) -> String {
     let request = AnnounceRequest(
-        infoHash: InfoHash(hash)!, peerID: PeerID(peer)!, port: UInt16(port), left: UInt64(left), event: event, numwant: numwant,
-        compact: compact, noPeerID: noPeerID)
+        infoHash: InfoHash(hash)!, peerID: PeerID(peer)!, port: UInt16(port), uploaded: UInt64(uploaded), downloaded: UInt64(downloaded),
+        left: UInt64(left), event: event, numwant: numwant, compact: compact, noPeerID: noPeerID)
     return "/announce?" + request.query(key: key.map { Array($0.utf8) })
 }
 

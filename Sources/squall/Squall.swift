@@ -126,25 +126,33 @@ struct Serve: AsyncParsableCommand {
             logCertificates(tls!.current, logger: logger, event: "certificate loaded")
         }
         var privateTracker: PrivateTracker?
+        var accounting: (Accounting, any AccountingSink)?
+        if settings.accountingSink == .unit3d {
+            do {
+                accounting = try await Accounting.openUNIT3D(settings, logger: logger)
+            } catch {
+                fail("\(error)")
+            }
+        }
         if settings.privateMode.enabled {
             switch settings.privateMode.source {
             case .unit3d:
                 // Everything is loaded before any listener opens, as UNIT3D-Announce does.
                 do {
                     let registry = try await PrivateTracker.loadUNIT3D(settings.privateMode.databaseURL!)
-                    privateTracker = PrivateTracker(settings: settings.privateMode, registry: registry)
+                    privateTracker = PrivateTracker(settings: settings.privateMode, registry: registry, accounting: accounting?.0)
                 } catch {
                     fail("\(error)")
                 }
             case .api:
                 if let path = settings.privateMode.stateFile {
                     do {
-                        privateTracker = try PrivateTracker(settings: settings.privateMode, stateFile: path)
+                        privateTracker = try PrivateTracker(settings: settings.privateMode, stateFile: path, accounting: accounting?.0)
                     } catch {
                         fail("\(error)")
                     }
                 } else {
-                    privateTracker = PrivateTracker(settings: settings.privateMode)
+                    privateTracker = PrivateTracker(settings: settings.privateMode, accounting: accounting?.0)
                     if settings.redisOptions == nil {
                         logger.warning("private.state_file is not set: the site's registry is kept in memory only and is lost on restart")
                     }
@@ -169,9 +177,21 @@ struct Serve: AsyncParsableCommand {
             try? await group.shutdownGracefully()
             fail("\(error)")
         }
+        // The accounting comes first: services stop in reverse order, so it flushes last, after
+        // the tracker has drained and no announce can come.
+        let accountingServices: [ServiceGroupConfiguration.ServiceConfiguration] =
+            accounting.map { (a, sink) in
+                [
+                    .init(
+                        service: AccountingService(
+                            accounting: a, sink: sink, tracker: privateTracker!, store: store,
+                            flushEvery: .milliseconds(settings.accounting.flushMilliseconds),
+                            syncEvery: .milliseconds(settings.accounting.fsyncMilliseconds), logger: logger))
+                ]
+            } ?? []
         let services = ServiceGroup(
             configuration: .init(
-                services: [
+                services: accountingServices + [
                     .init(service: TrackerService(server: server, logger: logger, ready: ready)),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
                 ] + (tls.map { [.init(service: CertificateReloadService(contexts: $0, logger: logger))] } ?? []),

@@ -285,3 +285,45 @@ extension Int64 {
         return over ? (o < 0 ? .max : .min) : v
     }
 }
+
+/// What one flush writes: every pending update of the ledger, the seeder and leecher counts of
+/// the torrents to recount (absolute, from the store), and the journal's sequence number of the
+/// last entry it holds, written in the same transaction so that a replay never applies an
+/// entry twice.
+public struct FlushBatch: Sendable {
+    public var history: [HistoryUpdate]
+    public var peers: [PeerUpdate]
+    public var torrents: [TorrentUpdate]
+    public var users: [UserUpdate]
+    /// Torrent id to (seeders, leechers) as the store counts them now.
+    public var counts: [UInt32: (seeders: Int, leechers: Int)]
+    public var sequence: UInt64
+
+    public init(
+        history: [HistoryUpdate] = [], peers: [PeerUpdate] = [], torrents: [TorrentUpdate] = [], users: [UserUpdate] = [],
+        counts: [UInt32: (seeders: Int, leechers: Int)] = [:], sequence: UInt64
+    ) {
+        (self.history, self.peers, self.torrents, self.users, self.counts, self.sequence) =
+            (history, peers, torrents, users, counts, sequence)
+    }
+
+    public var isEmpty: Bool { history.isEmpty && peers.isEmpty && torrents.isEmpty && users.isEmpty && counts.isEmpty }
+}
+
+extension Ledger {
+    /// Takes every pending update out (the ledger is left empty).
+    public mutating func takeAll(sequence: UInt64) -> FlushBatch {
+        defer { self = Ledger() }
+        return FlushBatch(
+            history: history.pending.map(\.1), peers: peers.pending.map(\.1), torrents: torrents.pending.map(\.1),
+            users: users.pending.map(\.1), sequence: sequence)
+    }
+
+    /// Puts a batch that failed back, each update merged with any newer one of its key.
+    public mutating func putBack(_ b: FlushBatch) {
+        history.putBack(b.history.map { (UserTorrent(user: $0.user, torrent: $0.torrent), $0) })
+        peers.putBack(b.peers.map { (PeerKey(user: $0.user, torrent: $0.torrent, peerID: $0.peerID), $0) })
+        torrents.putBack(b.torrents.map { ($0.torrent, $0) })
+        users.putBack(b.users.map { ($0.user, $0) })
+    }
+}

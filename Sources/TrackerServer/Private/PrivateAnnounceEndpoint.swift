@@ -81,6 +81,8 @@ struct PrivateAnnounceEndpoint: Sendable {
         let (tracker, policy, metrics, outages) = (tracker, open.policy, open.metrics, open.outages)
         let timing = Timing(settings)
         let (user, slotted) = (admission.user.id, admission.group.downloadSlots != nil)
+        let (torrentID, agent, endpoint) = (admission.torrent.id, head.userAgent, verb.endpoint)
+        let factors = tracker.accounting == nil ? nil : tracker.factors(admission)
         // A hybrid torrent announced under its other hash moments ago by the same peer: one
         // peer's pair of announces, the second exempt from the list rates.
         let hybridPair =
@@ -109,6 +111,11 @@ struct PrivateAnnounceEndpoint: Sendable {
                 }
             } else if reply.recorded, slotted {
                 tracker.noteLeeching(user: user, torrent: request.infoHash, leeching: leeching, now: now)
+            }
+            // Credited before the reply: the entry is in the journal when the client reads it.
+            if reply.recorded, let accounting = tracker.accounting, let factors {
+                accounting.record(
+                    user: user, torrent: torrentID, request: request, agent: agent, endpoint: endpoint, factors: factors, visible: true)
             }
             var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
             // Candidates are other users' peers (UNIT3D-Announce's rule): a user's own clients

@@ -110,13 +110,20 @@ public final class PrivateTracker: Sendable {
     /// Where applied changes are kept (`private.state_file`), if anywhere.
     private let journal: RegistryJournal?
 
-    public convenience init(settings: SquallConfig.PrivateSettings, registry: Registry = Registry()) {
-        self.init(settings: settings, registry: registry, journal: nil)
+    /// What credits announces (`accounting.sink`), if anything.
+    public let accounting: Accounting?
+
+    public convenience init(settings: SquallConfig.PrivateSettings, registry: Registry = Registry(), accounting: Accounting? = nil) {
+        self.init(settings: settings, registry: registry, journal: nil, accounting: accounting)
     }
 
     /// `maxHybridPeers` is a parameter for the bound's test.
-    init(settings: SquallConfig.PrivateSettings, registry: Registry, journal: RegistryJournal?, maxHybridPeers: Int = 1_000_000) {
+    init(
+        settings: SquallConfig.PrivateSettings, registry: Registry, journal: RegistryJournal?, accounting: Accounting? = nil,
+        maxHybridPeers: Int = 1_000_000
+    ) {
         self.settings = settings
+        self.accounting = accounting
         self.maxHybridPeers = maxHybridPeers
         self.journal = journal
         var s = State(registry: registry)
@@ -136,14 +143,16 @@ public final class PrivateTracker: Sendable {
     func statsJSON() -> String { activity.json() }
 
     /// With the registry kept in `private.state_file` (read now).
-    public convenience init(settings: SquallConfig.PrivateSettings, stateFile path: String) throws(StateFileError) {
+    public convenience init(
+        settings: SquallConfig.PrivateSettings, stateFile path: String, accounting: Accounting? = nil
+    ) throws(StateFileError) {
         let journal: RegistryJournal
         do {
             journal = try RegistryJournal(path: path)
         } catch {
             throw StateFileError(description: error.description)
         }
-        self.init(settings: settings, registry: journal.loaded, journal: journal)
+        self.init(settings: settings, registry: journal.loaded, journal: journal, accounting: accounting)
     }
 
     public struct StateFileError: Error, CustomStringConvertible {
@@ -175,6 +184,12 @@ public final class PrivateTracker: Sendable {
     public func check(_ request: AnnounceRequest, facts: PrivateAnnounceFacts) -> PrivateVerdict {
         let rules = settings.rules
         return state.withLock { PrivateRules.check(request, facts: facts, registry: $0.registry, settings: rules) }
+    }
+
+    /// The factors an admitted announce is credited at.
+    func factors(_ a: PrivateAdmission) -> Factors {
+        let settings = accounting?.settings.factors ?? FactorSettings()
+        return state.withLock { Factors(user: a.user, group: a.group, torrent: a.torrent, registry: $0.registry, settings: settings) }
     }
 
     /// Whether an announce of `user` leeching `torrent` may add a new peer under its group's

@@ -1,0 +1,244 @@
+public import PrivateCore
+import TrackerCore
+
+/// Writes the accounting's flushes into UNIT3D's tables as UNIT3D-Announce does (contract §4.2),
+/// with four departures that keep them exact:
+/// - One transaction per flush, with the journal's sequence number in `squall_accounting`
+///   (`instance`, `sequence`): a flush whose sequence the table already holds was committed
+///   before (its reply was lost), so it is not applied again.
+/// - Overwritten columns take a row's values only when they are at least as new as the row's
+///   (`updated_at`), and seedtime grows only by a forward gap: flushes of two instances may
+///   arrive in either order, and neither goes back nor subtracts.
+/// - Sums saturate at their column's range, so a hostile counter cannot make a statement fail
+///   (and hold every later flush behind it); rows for users or torrents the site has deleted
+///   are dropped (UNIT3D-Announce's batch would fail on every flush, §7.4); `users` and
+///   `torrents` are updated, never given placeholder rows (§7.11).
+/// - `torrents.seeders` and `leechers` are written as the store's counts, not summed deltas,
+///   so they heal by themselves after expiries and restarts.
+///
+/// Times are bound as whole UTC seconds (`FROM_UNIXTIME` in a `+00:00` session), binary
+/// columns as raw bytes (hex literals), and statements hold at most UNIT3D-Announce's records
+/// per statement.
+public struct UNIT3DWriter: Sendable {
+    /// This instance's name in `squall_accounting`.
+    public let instance: String
+    /// Seconds within which a seeding gap counts as seedtime (`ACTIVE_PEER_TTL` +
+    /// `PEER_EXPIRY_INTERVAL`, 9000 by default).
+    public let seedtimeGap: Int
+    /// Rows per statement, per table (UNIT3D-Announce's bind limits).
+    public var historyRows = 4095
+    public var peerRows = 4369
+    public var torrentRows = 4369
+    public var userRows = 7281
+
+    public init(instance: String, seedtimeGap: Int = 9000) { (self.instance, self.seedtimeGap) = (instance, seedtimeGap) }
+
+    /// What a write did.
+    public struct Report: Sendable, Equatable {
+        /// The sequence was already committed: nothing was applied.
+        public var alreadyApplied = false
+        /// Rows dropped because their user or torrent no longer exists.
+        public var dropped = 0
+    }
+
+    public static let sequenceTable = "squall_accounting"
+
+    /// Creates `squall_accounting` if needed and returns this instance's last committed sequence.
+    public func prepare(_ db: MariaDBConnection) throws(DatabaseError) -> UInt64 {
+        _ = try db.query(
+            """
+            CREATE TABLE IF NOT EXISTS \(Self.sequenceTable) (
+              instance VARCHAR(64) NOT NULL PRIMARY KEY,
+              sequence BIGINT UNSIGNED NOT NULL,
+              flushed_at TIMESTAMP NULL DEFAULT NULL
+            ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci
+            """)
+        return try sequence(db)
+    }
+
+    func sequence(_ db: MariaDBConnection, lock: Bool = false) throws(DatabaseError) -> UInt64 {
+        let rows = try db.query(
+            "SELECT sequence FROM \(Self.sequenceTable) WHERE instance = \(Self.hex(Array(instance.utf8)))\(lock ? " FOR UPDATE" : "")")
+        return rows.first?[0].flatMap { UInt64(String(decoding: $0, as: UTF8.self)) } ?? 0
+    }
+
+    /// Applies `batch` in one transaction, or nothing (the error is thrown after a rollback).
+    public func write(_ batch: FlushBatch, to db: MariaDBConnection) throws(DatabaseError) -> Report {
+        var report = Report()
+        _ = try db.query("START TRANSACTION")
+        do {
+            if try sequence(db, lock: true) >= batch.sequence {
+                report.alreadyApplied = true
+                _ = try db.query("COMMIT")
+                return report
+            }
+            let users = try existing("users", Set(batch.history.map(\.user) + batch.peers.map(\.user)), db)
+            let torrents = try existing("torrents", Set(batch.history.map(\.torrent) + batch.peers.map(\.torrent)), db)
+            let history = batch.history.filter { users.contains($0.user) && torrents.contains($0.torrent) }
+            let peers = batch.peers.filter { users.contains($0.user) && torrents.contains($0.torrent) }
+            report.dropped = batch.history.count - history.count + batch.peers.count - peers.count
+            for chunk in history.sorted(by: { ($0.user, $0.torrent) < ($1.user, $1.torrent) }).chunks(historyRows) {
+                _ = try db.query(historySQL(chunk))
+            }
+            for chunk in peers.sorted(by: Self.peerOrder).chunks(peerRows) {
+                _ = try db.query(Self.peersSQL(chunk))
+            }
+            for chunk in Self.torrentRows(batch).chunks(torrentRows) { _ = try db.query(Self.torrentsSQL(chunk)) }
+            for chunk in batch.users.sorted(by: { $0.user < $1.user }).chunks(userRows) { _ = try db.query(Self.usersSQL(chunk)) }
+            _ = try db.query(
+                """
+                INSERT INTO \(Self.sequenceTable) (instance, sequence, flushed_at)
+                VALUES (\(Self.hex(Array(instance.utf8))), \(batch.sequence), UTC_TIMESTAMP())
+                ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), flushed_at = VALUES(flushed_at)
+                """)
+            _ = try db.query("COMMIT")
+        } catch {
+            _ = try? db.query("ROLLBACK")
+            throw error
+        }
+        return report
+    }
+
+    private func existing(_ table: String, _ ids: Set<UInt32>, _ db: MariaDBConnection) throws(DatabaseError) -> Set<UInt32> {
+        guard !ids.isEmpty else { return [] }
+        var found = Set<UInt32>()
+        for chunk in ids.sorted().chunks(10_000) {
+            let rows = try db.query("SELECT id FROM \(table) WHERE id IN (\(chunk.map(String.init).joined(separator: ",")))")
+            for row in rows { if let id = row[0].flatMap({ UInt32(String(decoding: $0, as: UTF8.self)) }) { found.insert(id) } }
+        }
+        return found
+    }
+
+    // MARK: statements
+
+    static let u64Max = "18446744073709551615"
+
+    /// `column + VALUES(column)` saturating at BIGINT UNSIGNED's maximum.
+    static func sum(_ c: String) -> String { "\(c) = LEAST(CAST(\(c) AS DECIMAL(21,0)) + VALUES(\(c)), \(u64Max))" }
+
+    /// True when the incoming row is at least as new as the stored one.
+    static let newer = "(updated_at IS NULL OR VALUES(updated_at) >= updated_at)"
+
+    static func overwrite(_ c: String) -> String { "\(c) = IF(\(newer), VALUES(\(c)), \(c))" }
+
+    func historySQL(_ rows: ArraySlice<HistoryUpdate>) -> String {
+        let values = rows.map { h in
+            "(\(h.user),\(h.torrent),\(Self.hex(Array(h.agent.utf8))),\(h.uploaded),\(h.actualUploaded),\(h.clientUploaded),"
+                + "\(h.downloaded),\(h.actualDownloaded),\(h.clientDownloaded),\(h.seeder ? 1 : 0),\(h.active ? 1 : 0),0,"
+                + "\(h.immune ? 1 : 0),\(Self.time(h.createdAt)),\(Self.time(h.updatedAt)),\(h.completedAt.map(Self.time) ?? "NULL"))"
+        }
+        // Left to right: seedtime reads the old updated_at, seeder and active; updated_at last.
+        return """
+            INSERT INTO history (user_id, torrent_id, agent, uploaded, actual_uploaded, client_uploaded, downloaded,
+              actual_downloaded, client_downloaded, seeder, active, seedtime, immune, created_at, updated_at, completed_at)
+            VALUES \(values.joined(separator: ","))
+            ON DUPLICATE KEY UPDATE
+              \(Self.overwrite("agent")), \(Self.sum("uploaded")), \(Self.sum("actual_uploaded")), \(Self.overwrite("client_uploaded")),
+              \(Self.sum("downloaded")), \(Self.sum("actual_downloaded")), \(Self.overwrite("client_downloaded")),
+              seedtime = IF(VALUES(updated_at) > updated_at AND seeder = 1 AND active = 1 AND VALUES(seeder) = 1
+                AND TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)) < \(seedtimeGap),
+                LEAST(CAST(seedtime AS DECIMAL(21,0)) + TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)), \(Self.u64Max)), seedtime),
+              \(Self.overwrite("seeder")), \(Self.overwrite("active")),
+              immune = immune AND VALUES(immune),
+              created_at = COALESCE(created_at, VALUES(created_at)),
+              completed_at = COALESCE(completed_at, VALUES(completed_at)),
+              updated_at = IF(\(Self.newer), VALUES(updated_at), updated_at)
+            """
+    }
+
+    static func peersSQL(_ rows: ArraySlice<PeerUpdate>) -> String {
+        let values = rows.map { p in
+            "(\(hex(p.peerID.raw.bytes)),\(hex(p.ip)),\(p.port),\(hex(Array(p.agent.utf8))),\(p.uploaded),\(p.downloaded),\(p.left),"
+                + "\(p.seeder ? 1 : 0),\(time(p.createdAt)),\(time(p.updatedAt)),\(p.torrent),\(p.user),0,\(p.active ? 1 : 0),"
+                + "\(p.visible ? 1 : 0))"
+        }
+        let columns = ["ip", "port", "agent", "uploaded", "downloaded", "`left`", "seeder", "connectable", "active", "visible"]
+        return """
+            INSERT INTO peers (peer_id, ip, port, agent, uploaded, downloaded, `left`, seeder, created_at, updated_at, torrent_id,
+              user_id, connectable, active, visible)
+            VALUES \(values.joined(separator: ","))
+            ON DUPLICATE KEY UPDATE \(columns.map(overwrite).joined(separator: ", ")),
+              created_at = COALESCE(created_at, VALUES(created_at)), updated_at = IF(\(newer), VALUES(updated_at), updated_at)
+            """
+    }
+
+    struct TorrentRow {
+        var id: UInt32
+        /// -1: not recounted in this flush.
+        var seeders = -1
+        var leechers = -1
+        var completed: Int64 = 0
+        var balance: Int64 = 0
+        /// An announce changed it (UNIT3D-Announce then sets `updated_at` to the flush time).
+        var touched = 0
+    }
+
+    static func torrentRows(_ b: FlushBatch) -> [TorrentRow] {
+        var rows: [UInt32: TorrentRow] = [:]
+        for t in b.torrents {
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].completed = t.timesCompleted
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].balance = t.balance
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].touched = 1
+        }
+        for (id, c) in b.counts {
+            rows[id, default: TorrentRow(id: id)].seeders = max(0, c.seeders)
+            rows[id, default: TorrentRow(id: id)].leechers = max(0, c.leechers)
+        }
+        return rows.values.sorted { $0.id < $1.id }
+    }
+
+    static func torrentsSQL(_ rows: ArraySlice<TorrentRow>) -> String {
+        let derived = rows.enumerated().map { (i, r) in
+            i == 0
+                ? "SELECT \(r.id) AS id, \(r.seeders) AS s, \(r.leechers) AS l, \(r.completed) AS c, \(r.balance) AS b, \(r.touched) AS u"
+                : "SELECT \(r.id), \(r.seeders), \(r.leechers), \(r.completed), \(r.balance), \(r.touched)"
+        }
+        return """
+            UPDATE torrents t JOIN (\(derived.joined(separator: " UNION ALL "))) d ON t.id = d.id SET
+              t.seeders = IF(d.s < 0, t.seeders, LEAST(d.s, 2147483647)),
+              t.leechers = IF(d.l < 0, t.leechers, LEAST(d.l, 2147483647)),
+              t.times_completed = LEAST(GREATEST(CAST(t.times_completed AS DECIMAL(21,0)) + d.c, 0), 2147483647),
+              t.balance = LEAST(GREATEST(CAST(t.balance AS DECIMAL(21,0)) + d.b, -9223372036854775808), 9223372036854775807),
+              t.updated_at = IF(d.u = 1, UTC_TIMESTAMP(), t.updated_at)
+            """
+    }
+
+    static func usersSQL(_ rows: ArraySlice<UserUpdate>) -> String {
+        let derived = rows.enumerated().map { (i, u) in
+            i == 0
+                ? "SELECT \(u.user) AS id, \(u.uploaded) AS up, \(u.downloaded) AS down"
+                : "SELECT \(u.user), \(u.uploaded), \(u.downloaded)"
+        }
+        return """
+            UPDATE users u JOIN (\(derived.joined(separator: " UNION ALL "))) d ON u.id = d.id SET
+              u.uploaded = LEAST(CAST(u.uploaded AS DECIMAL(21,0)) + d.up, \(u64Max)),
+              u.downloaded = LEAST(CAST(u.downloaded AS DECIMAL(21,0)) + d.down, \(u64Max))
+            """
+    }
+
+    /// Primary-key order (fewer lock waits between instances writing the same rows).
+    static func peerOrder(_ a: PeerUpdate, _ b: PeerUpdate) -> Bool {
+        (a.user, a.torrent) != (b.user, b.torrent)
+            ? (a.user, a.torrent) < (b.user, b.torrent) : a.peerID.raw.bytes.lexicographicallyPrecedes(b.peerID.raw.bytes)
+    }
+
+    static func time(_ unix: UInt32) -> String { "FROM_UNIXTIME(\(unix))" }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789ABCDEF".utf8)
+        var out = [UInt8]("X'".utf8)
+        out.reserveCapacity(3 + bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        out.append(UInt8(ascii: "'"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Array {
+    fileprivate func chunks(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: Swift.max(1, size)).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

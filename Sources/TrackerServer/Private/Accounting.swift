@@ -1,0 +1,282 @@
+import Foundation
+public import Logging
+public import PrivateCore
+import Synchronization
+public import TrackerCore
+
+/// Where flushes go (`accounting.sink`).
+public protocol AccountingSink: Sendable {
+    /// The last sequence this instance committed, and the baselines the sink keeps (the
+    /// site's `peers` rows) for the accounting table at startup.
+    func prepare(since: UInt32, limit: Int) async throws -> (sequence: UInt64, baselines: [RestoredBaseline])
+    /// Commits `batch` whole, or throws having applied nothing. Returns rows it dropped (their
+    /// user or torrent no longer exists).
+    func write(_ batch: FlushBatch) async throws -> Int
+}
+
+/// A peer's baseline as a sink keeps it.
+public struct RestoredBaseline: Sendable {
+    public var key: UserTorrent
+    public var peerID: PeerID
+    public var baseline: PeerBaseline
+    public var completed: Bool
+    public init(key: UserTorrent, peerID: PeerID, baseline: PeerBaseline, completed: Bool) {
+        (self.key, self.peerID, self.baseline, self.completed) = (key, peerID, baseline, completed)
+    }
+}
+
+/// Private mode's accounting (issue 14): each successful announce becomes an `AccountEntry`
+/// (its deltas by the counter rule against the peer's baseline, credited by UNIT3D-Announce's
+/// factors), written to the journal before the reply and merged into the ledger; a flush
+/// commits the ledger to the sink with the sequence of its last entry, then deletes the
+/// journal's covered segments. One lock over the table, the ledger and the journal: an
+/// announce holds it for a table step, a `write` and a merge.
+public final class Accounting: Sendable {
+    public struct Settings: Sendable, Equatable {
+        public var factors = FactorSettings()
+        /// `private.dedup_window`: a lower counter inside it (without `started`) is stale.
+        public var dedupWindow: UInt32 = 120
+        /// A peer counts as active this long after its last announce (`ACTIVE_PEER_TTL`).
+        public var activeTTL: UInt32 = 7200
+        /// The table forgets a (user, torrent) this long after its last announce
+        /// (`INACTIVE_PEER_TTL`, 21 days) and holds at most `capacity` of them.
+        public var tableTTL: UInt32 = 1_814_400
+        public var capacity = 2_000_000
+        /// Baselines kept per (user, torrent): the user's peers there, and a few it rotated out.
+        public var peersPerAccount = 8
+        public init() {}
+    }
+
+    private struct State: ~Copyable {
+        var table: AccountTable
+        var ledger = Ledger()
+        var journal: AccountingJournal
+        var nextSequence: UInt64
+        /// Torrents announced since the last flush taken (their counts are written with it).
+        var touched = Set<UInt32>()
+        /// Unix second of the oldest entry not yet committed (nil: none).
+        var oldestPending: UInt32?
+        var journalErrors = 0
+        /// Entries waiting in a flush being written (for the lag while it runs).
+        var inFlightOldest: UInt32?
+    }
+
+    private let state: Locked<State>
+    let settings: Settings
+    let logger: Logger
+    let unixNow: @Sendable () -> UInt32
+    private let flushes = Atomic<Int>(0)
+    private let failedFlushes = Atomic<Int>(0)
+    private let droppedRows = Atomic<Int>(0)
+    private let lastLag = Atomic<Int>(0)
+
+    /// Opens the journal in `directory`: entries past `committed` (the sink's last sequence)
+    /// are merged into the ledger again, and every entry's baseline is restored after the
+    /// sink's `baselines`.
+    public init(
+        settings: Settings, directory: String, committed: UInt64, baselines: [RestoredBaseline], logger: Logger,
+        unixNow: @escaping @Sendable () -> UInt32 = Accounting.systemUnixNow
+    ) throws {
+        var table = AccountTable(capacity: settings.capacity, ttl: settings.tableTTL)
+        for b in baselines {
+            table.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: settings.peersPerAccount)
+        }
+        var records: [(sequence: UInt64, entry: AccountEntry)] = []
+        let journal = try AccountingJournal(directory, firstSequence: committed + 1, records: &records)
+        var ledger = Ledger()
+        var last = committed
+        var replayed = 0
+        var oldest: UInt32?
+        for (sequence, e) in records {
+            table.restore(
+                UserTorrent(user: e.user, torrent: e.torrent), peerID: e.peerID,
+                baseline: PeerBaseline(
+                    uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.left == 0, active: e.peerActive),
+                completed: e.completion, maxPeers: settings.peersPerAccount)
+            guard sequence > committed else { continue }
+            ledger.add(e)
+            replayed += 1
+            last = max(last, sequence)
+            oldest = min(oldest ?? e.at, e.at)
+        }
+        var s = State(table: table, journal: journal, nextSequence: last + 1)
+        s.ledger = ledger
+        s.oldestPending = oldest
+        state = Locked(s)
+        (self.settings, self.logger, self.unixNow) = (settings, logger, unixNow)
+        logger.info(
+            "accounting ready",
+            metadata: [
+                "committed": "\(committed)", "replayed": "\(replayed)", "baselines": "\(baselines.count)",
+                "journal_segments": "\(state.withLock { $0.journal.closed.count })",
+            ])
+    }
+
+    /// The system's clock, in whole unix seconds.
+    public static let systemUnixNow: @Sendable () -> UInt32 = { UInt32(clamping: Int(Date().timeIntervalSince1970)) }
+
+    /// One successful announce (its store call recorded the peer): the step against the peer's
+    /// baseline, the entry journalled and merged. Returns the entry (nil when the table had no
+    /// room for a new (user, torrent): nothing is credited then).
+    @discardableResult
+    func record(
+        user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint, factors: Factors,
+        visible: Bool
+    ) -> AccountEntry? {
+        let now = unixNow()
+        let agentText = String(decoding: (agent ?? []).prefix(64), as: UTF8.self)
+        let settings = settings
+        return state.withLock { s -> AccountEntry? in
+            guard
+                let step = s.table.step(
+                    UserTorrent(user: user, torrent: torrent), peerID: request.peerID, uploaded: request.uploaded,
+                    downloaded: request.downloaded, left: request.left, event: request.event, now: now, window: settings.dedupWindow,
+                    activeTTL: settings.activeTTL, maxPeers: settings.peersPerAccount)
+            else { return nil }
+            let o = step.outcome
+            let e = AccountEntry(
+                user: user, torrent: torrent, peerID: request.peerID, at: now, agent: agentText, ip: endpoint.address.bytes,
+                port: endpoint.port, clientUploaded: o.baseline.uploaded, clientDownloaded: o.baseline.downloaded,
+                left: request.left, actualUploaded: o.uploaded, actualDownloaded: o.downloaded,
+                uploaded: Factors.credit(o.uploaded, percent: factors.upload),
+                downloaded: Factors.credit(o.downloaded, percent: factors.download), active: step.historyActive,
+                peerActive: request.event != .stopped, visible: visible && request.event != .stopped, immune: factors.immune,
+                completedEvent: request.event == .completed, completion: step.completion, seederDelta: Int32(o.seederDelta),
+                leecherDelta: Int32(o.leecherDelta))
+            var record: [UInt8] = []
+            JournalRecord.encode(e, sequence: s.nextSequence, into: &record)
+            if !s.journal.append(record) { s.journalErrors += 1 }
+            s.nextSequence += 1
+            s.ledger.add(e)
+            s.touched.insert(torrent)
+            if s.oldestPending == nil { s.oldestPending = now }
+            return e
+        }
+    }
+
+    /// Syncs the journal's open segment to disk (every `accounting.fsync_ms`).
+    func sync() {
+        let fd = state.withLock { $0.journal.syncHandle() }
+        guard fd >= 0 else { return }
+        _ = fdatasync(fd)
+        _ = close(fd)
+    }
+
+    /// Takes everything pending and commits it to `sink`; `counts` gives the store's seeder
+    /// and leecher counts of the torrents announced since the last flush. On failure the batch
+    /// goes back into the ledger (merged with what came since) and its segments stay. Returns
+    /// false when the sink failed.
+    @discardableResult
+    func flush(to sink: any AccountingSink, counts: @Sendable (Set<UInt32>) async -> [UInt32: (seeders: Int, leechers: Int)]) async
+        -> Bool
+    {
+        let taken = state.withLock { s -> (FlushBatch, [String], Set<UInt32>, UInt32?)? in
+            guard s.ledger.count > 0 || !s.touched.isEmpty else { return nil }
+            let batch = s.ledger.takeAll(sequence: s.nextSequence - 1)
+            let segments = s.journal.rotate(nextSequence: s.nextSequence)
+            let touched = s.touched
+            s.touched = []
+            let oldest = s.oldestPending
+            (s.inFlightOldest, s.oldestPending) = (oldest, nil)
+            return (batch, segments, touched, oldest)
+        }
+        guard case (var batch, let segments, let touched, let oldest)? = taken else { return true }
+        batch.counts = await counts(touched)
+        let started = ContinuousClock.now
+        do {
+            let dropped = try await sink.write(batch)
+            let now = unixNow()
+            state.withLock { s in
+                s.journal.committed(segments)
+                s.inFlightOldest = nil
+            }
+            flushes.add(1, ordering: .relaxed)
+            if dropped > 0 {
+                droppedRows.add(dropped, ordering: .relaxed)
+                logger.warning("accounting: rows dropped (their user or torrent no longer exists)", metadata: ["rows": "\(dropped)"])
+            }
+            if let oldest { lastLag.store(Int(now &- min(now, oldest)), ordering: .relaxed) }
+            logger.debug(
+                "accounting flushed",
+                metadata: [
+                    "history": "\(batch.history.count)", "peers": "\(batch.peers.count)", "torrents": "\(batch.torrents.count)",
+                    "users": "\(batch.users.count)", "sequence": "\(batch.sequence)",
+                    "ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+                ])
+            return true
+        } catch {
+            state.withLock { s in
+                s.ledger.putBack(batch)
+                s.touched.formUnion(touched)
+                if let oldest { s.oldestPending = min(s.oldestPending ?? oldest, oldest) }
+                s.inFlightOldest = nil
+            }
+            failedFlushes.add(1, ordering: .relaxed)
+            logger.warning(
+                "accounting flush failed; kept for the next",
+                metadata: ["error": "\(error)", "pending": "\(batch.history.count + batch.peers.count)"])
+            return false
+        }
+    }
+
+    /// Pending keys over every table.
+    var pending: Int { state.withLock { $0.ledger.count } }
+
+    /// A (user, torrent)'s account (for tests).
+    func account(user: UInt32, torrent: UInt32) -> TorrentAccount? {
+        state.withLock { $0.table.account(UserTorrent(user: user, torrent: torrent)) }
+    }
+
+    /// Prometheus lines for `/metrics`.
+    func exposition() -> String {
+        let now = unixNow()
+        let (pending, oldest, journalBytes, journalErrors, segments, accounts, refused) = state.withLock { s in
+            (
+                s.ledger.count, [s.oldestPending, s.inFlightOldest].compactMap { $0 }.min(), s.journal.totalBytes, s.journalErrors,
+                s.journal.closed.count + 1, s.table.count, s.table.refused
+            )
+        }
+        let lag = oldest.map { Int(now &- min(now, $0)) } ?? 0
+        return """
+            # HELP squall_accounting_pending Ledger rows waiting for the next flush.
+            # TYPE squall_accounting_pending gauge
+            squall_accounting_pending \(pending)
+            # HELP squall_accounting_flush_lag_seconds Age of the oldest accounted announce not yet committed (0: none).
+            # TYPE squall_accounting_flush_lag_seconds gauge
+            squall_accounting_flush_lag_seconds \(lag)
+            # HELP squall_accounting_last_flush_lag_seconds Entry-to-commit time of the oldest entry of the last committed flush.
+            # TYPE squall_accounting_last_flush_lag_seconds gauge
+            squall_accounting_last_flush_lag_seconds \(lastLag.load(ordering: .relaxed))
+            # HELP squall_accounting_flushes_total Flushes, by result.
+            # TYPE squall_accounting_flushes_total counter
+            squall_accounting_flushes_total{result="ok"} \(flushes.load(ordering: .relaxed))
+            squall_accounting_flushes_total{result="failed"} \(failedFlushes.load(ordering: .relaxed))
+            # HELP squall_accounting_dropped_rows_total Rows dropped because the site deleted their user or torrent.
+            # TYPE squall_accounting_dropped_rows_total counter
+            squall_accounting_dropped_rows_total \(droppedRows.load(ordering: .relaxed))
+            # HELP squall_accounting_journal_bytes Bytes in the journal's segments.
+            # TYPE squall_accounting_journal_bytes gauge
+            squall_accounting_journal_bytes \(journalBytes)
+            # HELP squall_accounting_journal_segments Journal segments held (the open one included).
+            # TYPE squall_accounting_journal_segments gauge
+            squall_accounting_journal_segments \(segments)
+            # HELP squall_accounting_journal_errors_total Entries the journal could not write (kept in memory only).
+            # TYPE squall_accounting_journal_errors_total counter
+            squall_accounting_journal_errors_total \(journalErrors)
+            # HELP squall_accounting_accounts (user, torrent) pairs whose baselines are held.
+            # TYPE squall_accounting_accounts gauge
+            squall_accounting_accounts \(accounts)
+            # HELP squall_accounting_untracked_total Announces not accounted because the table was full.
+            # TYPE squall_accounting_untracked_total counter
+            squall_accounting_untracked_total \(refused)
+
+            """
+    }
+}
+
+extension Duration {
+    var wholeMilliseconds: Int64 {
+        let (s, atto) = components
+        return s * 1000 + atto / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+import PrivateCore
+import SiteDatabase
+import Testing
+import TrackerCore
+import TrackerProtocol
+import TrackerTestSupport
+
+@testable import TrackerServer
+
+/// A wall clock the test moves (unix seconds).
+final class ManualUnixClock: Sendable {
+    private let seconds: Locked<UInt32>
+    init(_ start: UInt32) { seconds = Locked(start) }
+    var now: UInt32 { seconds.withLock { $0 } }
+    func advance(_ d: UInt32) { seconds.withLock { $0 += d } }
+}
+
+/// Private mode's accounting against UNIT3D's own tables on a real MariaDB: real announces over
+/// sockets, flushes into the fixture's rows, and the rows read back column by column.
+@Suite struct AccountingTests {
+    /// 2026-01-01 00:00:00 UTC.
+    static let t0: UInt32 = 1_767_225_600
+
+    static func journalDirectory() -> String { "/tmp/squall-journal-\(UUID().uuidString.prefix(8))" }
+
+    /// A tracker on the fixture's registry with accounting into `db`, its clock and its
+    /// accounting service (flushed by the test).
+    static func withAccountingTracker(
+        _ db: MariaDBServer, journal: String = journalDirectory(), clock: ManualUnixClock = ManualUnixClock(t0),
+        _ body: (RunningTracker, AccountingService, ManualUnixClock) async throws -> Void
+    ) async throws {
+        let url = try #require(DatabaseURL(db.url))
+        let registry = try await PrivateTracker.loadUNIT3D(url)
+        var config = SquallConfig()
+        PrivateModeTests.configure(&config)
+        let sink = UNIT3DSink(url: url, instance: "test", seedtimeGap: 9000)
+        let prepared = try await sink.prepare(since: 0, limit: 1000)
+        let accounting = try Accounting(
+            settings: config.accountingRuntime, directory: journal, committed: prepared.sequence, baselines: prepared.baselines,
+            logger: TestLogs.logger(level: .trace), unixNow: { clock.now })
+        try await withRunningTracker(registry: registry, accounting: accounting, PrivateModeTests.configure) { t in
+            let service = AccountingService(
+                accounting: accounting, sink: sink, tracker: t.privateTracker!, store: t.store, flushEvery: .seconds(3600),
+                syncEvery: .seconds(3600), logger: TestLogs.logger(level: .trace))
+            try await body(t, service, clock)
+        }
+    }
+
+    /// Announces as the fixture's `user` (passkey `aaa...0N`) on torrent `torrent`.
+    static func announce(
+        _ t: RunningTracker, user: Int, torrent: UInt8, peer: [UInt8], uploaded: Int, downloaded: Int, left: Int,
+        event: AnnounceEvent = .none, host: String = "127.0.0.1", port: Int = 51413
+    ) throws -> BencodeValue {
+        let target = announceTarget(
+            hash: PrivateModeTests.hash(torrent), peer: peer, port: port, uploaded: uploaded, downloaded: downloaded, left: left,
+            event: event
+        )
+        .replacingOccurrences(of: "/announce?", with: "/announce/\(PrivateModeTests.passkey(user))?")
+        let r = try t.get(host, target, headers: [PrivateModeTests.agent])
+        #expect(r.status == 200)
+        return try BencodeValue.decode(r.body)
+    }
+
+    /// One row of `sql` as text columns.
+    static func row(_ db: MariaDBServer, _ sql: String) throws -> [String] {
+        let c = try MariaDBConnection(
+            host: "127.0.0.1", port: db.port, socket: nil, user: MariaDBServer.user, password: MariaDBServer.password,
+            database: MariaDBServer.database)
+        let rows = try c.query(sql)
+        return (rows.first ?? []).map { $0.map { String(decoding: $0, as: UTF8.self) } ?? "NULL" }
+    }
+
+    static let historyColumns =
+        "uploaded, actual_uploaded, client_uploaded, downloaded, actual_downloaded, client_downloaded, seeder, active, seedtime, immune, "
+        + "IFNULL(UNIX_TIMESTAMP(completed_at), 'NULL'), UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at), agent"
+
+    /// The contract's worked trace (§5.13): user 1 on torrent 7 (free 50), one peer, each
+    /// announce flushed before the next; every row as the contract's table says.
+    @Test func theContractsWorkedTraceLandsRowByRow() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let peer = PrivateModeTests.peerID("-qB5000-P")
+        try await Self.withAccountingTracker(db) { t, service, clock in
+            func step(_ dt: UInt32, _ up: Int, _ down: Int, _ left: Int, _ event: AnnounceEvent) async throws -> BencodeValue {
+                clock.advance(dt)
+                t.clock.advance(by: dt)
+                let reply = try Self.announce(t, user: 1, torrent: 7, peer: peer, uploaded: up, downloaded: down, left: left, event: event)
+                #expect(await service.flush())
+                return reply
+            }
+            let t0 = Self.t0
+            func history() throws -> [String] {
+                try Self.row(db, "SELECT \(Self.historyColumns) FROM history WHERE user_id = 1 AND torrent_id = 7")
+            }
+            func torrent() throws -> [String] {
+                try Self.row(db, "SELECT seeders, leechers, times_completed, balance FROM torrents WHERE id = 7")
+            }
+            func user() throws -> [String] { try Self.row(db, "SELECT uploaded, downloaded FROM users WHERE id = 1") }
+
+            var r = try await step(0, 0, 0, 1_048_576, .started)
+            #expect(r["complete"]?.intValue == 0 && r["incomplete"]?.intValue == 1 && r["downloaded"]?.intValue == 0)
+            #expect(try history() == ["0", "0", "0", "0", "0", "0", "0", "1", "0", "0", "NULL", "\(t0)", "\(t0)", "qBittorrent/5.0.0"])
+            #expect(try torrent() == ["0", "1", "0", "0"])
+            #expect(try user() == ["0", "0"])
+
+            r = try await step(1800, 100, 1_048_576, 0, .completed)
+            #expect(r["complete"]?.intValue == 1 && r["incomplete"]?.intValue == 0)
+            #expect(
+                try history() == [
+                    "100", "100", "100", "524288", "1048576", "1048576", "1", "1", "0", "0", "\(t0 + 1800)", "\(t0)", "\(t0 + 1800)",
+                    "qBittorrent/5.0.0",
+                ])
+            #expect(try torrent() == ["1", "0", "1", "-1048476"])
+            #expect(try user() == ["100", "524288"])
+
+            r = try await step(1800, 300, 1_048_576, 0, .none)
+            #expect(r["complete"]?.intValue == 1 && r["incomplete"]?.intValue == 0)
+            #expect(
+                try history() == [
+                    "300", "300", "300", "524288", "1048576", "1048576", "1", "1", "1800", "0", "\(t0 + 1800)", "\(t0)", "\(t0 + 3600)",
+                    "qBittorrent/5.0.0",
+                ])
+            #expect(try torrent() == ["1", "0", "1", "-1048276"])
+            #expect(try user() == ["300", "524288"])
+
+            r = try await step(100, 310, 1_048_576, 0, .stopped)
+            #expect(r["complete"]?.intValue == 0 && r["incomplete"]?.intValue == 0)
+            #expect(
+                try history() == [
+                    "310", "310", "310", "524288", "1048576", "1048576", "1", "0", "1900", "0", "\(t0 + 1800)", "\(t0)", "\(t0 + 3700)",
+                    "qBittorrent/5.0.0",
+                ])
+            #expect(try torrent() == ["0", "0", "1", "-1048266"])
+            #expect(try user() == ["310", "524288"])
+            #expect(
+                try Self.row(
+                    db,
+                    "SELECT HEX(peer_id), HEX(ip), port, agent, uploaded, downloaded, `left`, seeder, connectable, active, visible, "
+                        + "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(updated_at) FROM peers WHERE user_id = 1 AND torrent_id = 7")
+                    == [
+                        hex20(peer).uppercased(), "7F000001", "51413", "qBittorrent/5.0.0", "310", "1048576", "0", "1", "0", "0", "0",
+                        "\(t0)", "\(t0 + 3700)",
+                    ])
+            #expect(try Self.row(db, "SELECT sequence FROM squall_accounting WHERE instance = 'test'") == ["4"])
+        }
+    }
+}
