@@ -124,7 +124,8 @@ extension SquallConfig {
         var lines = ["", "[accounting]", "sink = \(q(accountingSink.rawValue))"]
         if let d = a.journalDirectory { lines.append("journal_dir = \(q(d))") }
         lines += [
-            "fsync_ms = \(a.fsyncMilliseconds)", "flush_ms = \(a.flushMilliseconds)", "instance = \(q(a.effectiveInstance))",
+            "fsync_ms = \(a.fsyncMilliseconds)", "flush_ms = \(a.flushMilliseconds)",
+            a.instance.map { "instance = \(q($0))" } ?? "# instance = \(q(a.effectiveInstance)) (the host name)",
             "upload_factor = \(a.factors.upload)", "download_factor = \(a.factors.download)",
         ]
         for (key, v) in [

@@ -8,7 +8,7 @@ public import Foundation
 public final class MariaDBServer: @unchecked Sendable {
     public let port: Int
     public let dir: String
-    public let process = Process()
+    public private(set) var process = Process()
     public var socket: String { dir + "/mysqld.sock" }
     public static let user = "unit3d"
     public static let password = "site-db-password-4b1e"
@@ -30,6 +30,19 @@ public final class MariaDBServer: @unchecked Sendable {
                 "--no-defaults", "--user=root", "--datadir=\(dir)/data", "--tmpdir=\(dir)/tmp", "--skip-test-db",
                 "--auth-root-authentication-method=socket",
             ])
+        try launch()
+        try sql(
+            """
+            CREATE DATABASE \(Self.database) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+            CREATE USER '\(Self.user)'@'127.0.0.1' IDENTIFIED BY '\(Self.password)';
+            CREATE USER '\(Self.user)'@'localhost' IDENTIFIED BY '\(Self.password)';
+            GRANT ALL PRIVILEGES ON \(Self.database).* TO '\(Self.user)'@'127.0.0.1';
+            GRANT ALL PRIVILEGES ON \(Self.database).* TO '\(Self.user)'@'localhost';
+            """, database: nil)
+    }
+
+    /// Starts `mariadbd` on this server's datadir and port and waits until it answers a ping.
+    private func launch() throws {
         process.executableURL = URL(fileURLWithPath: "/usr/sbin/mariadbd")
         process.arguments = [
             "--no-defaults", "--user=root", "--datadir=\(dir)/data", "--tmpdir=\(dir)/tmp", "--socket=\(socket)", "--port=\(port)",
@@ -48,15 +61,17 @@ public final class MariaDBServer: @unchecked Sendable {
             }
             usleep(50_000)
         }
-        try sql(
-            """
-            CREATE DATABASE \(Self.database) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-            CREATE USER '\(Self.user)'@'127.0.0.1' IDENTIFIED BY '\(Self.password)';
-            CREATE USER '\(Self.user)'@'localhost' IDENTIFIED BY '\(Self.password)';
-            GRANT ALL PRIVILEGES ON \(Self.database).* TO '\(Self.user)'@'127.0.0.1';
-            GRANT ALL PRIVILEGES ON \(Self.database).* TO '\(Self.user)'@'localhost';
-            """, database: nil)
     }
+
+    /// Kills the server (SIGKILL, as a crash) and starts it again on the same data and port.
+    public func restart() throws {
+        stop()
+        process = Process()
+        try launch()
+    }
+
+    /// Kills the server and leaves it down until `restart`.
+    public func crash() { stop() }
 
     /// Runs SQL as root over the socket (in `database`, `unit3d` by default).
     public func sql(_ text: String, database: String? = MariaDBServer.database) throws {

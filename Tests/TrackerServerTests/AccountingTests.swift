@@ -146,4 +146,93 @@ final class ManualUnixClock: Sendable {
             #expect(try Self.row(db, "SELECT sequence FROM squall_accounting WHERE instance = 'test'") == ["4"])
         }
     }
+
+    /// A user's credited and raw totals on torrent 1, and the user's row.
+    static func totals(_ db: MariaDBServer, user: Int) throws -> [String] {
+        try row(
+            db,
+            "SELECT h.uploaded, h.actual_uploaded, h.downloaded, h.actual_downloaded, u.uploaded, u.downloaded FROM history h "
+                + "JOIN users u ON u.id = h.user_id WHERE h.user_id = \(user) AND h.torrent_id = 1")
+    }
+
+    /// A flush committed, then a crash before its journal segments were deleted: the next start
+    /// replays nothing (the database's sequence covers them), and a replay that did (a sequence
+    /// read from before the commit) is refused by the sequence written with the flush.
+    @Test func aCommittedFlushIsNeverAppliedTwice() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let journal = Self.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let peer = PrivateModeTests.peerID("-qB5000-D")
+        let before = try Self.totals(db, user: 1)
+        var kept: [(String, Data)] = []
+        try await Self.withAccountingTracker(db, journal: journal) { t, service, clock in
+            for (n, up) in [0, 1000, 3000].enumerated() {
+                clock.advance(n == 0 ? 0 : 1800)
+                t.clock.advance(by: n == 0 ? 0 : 1800)
+                _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: up, downloaded: 2 * up, left: 1)
+            }
+            // What a crash between the commit and the deletion would leave behind.
+            let names = try FileManager.default.contentsOfDirectory(atPath: journal)
+            kept = try names.map { ($0, try Data(contentsOf: URL(fileURLWithPath: journal + "/" + $0))) }
+            #expect(await service.flush())
+        }
+        let after = try Self.totals(db, user: 1)
+        #expect(
+            after.map { Int($0)! } == zip(before.map { Int($0)! }, [3000, 3000, 6000, 6000, 3000, 6000]).map { $0 + $1 },
+            "\(before) then \(after)")
+        #expect(kept.contains { !$0.1.isEmpty }, "the journal held the entries before the flush")
+        for (name, data) in kept { try data.write(to: URL(fileURLWithPath: journal + "/" + name)) }
+        let url = try #require(DatabaseURL(db.url))
+        let sink = UNIT3DSink(url: url, instance: "test", seedtimeGap: 9000)
+        let committed = try await sink.prepare(since: 0, limit: 10).sequence
+        #expect(committed == 3)
+        let restarted = try Accounting(
+            settings: Accounting.Settings(), directory: journal, committed: committed, baselines: [], logger: TestLogs.logger(level: .trace)
+        )
+        #expect(restarted.pending == 0, "entries the database's sequence covers are not replayed")
+        let stale = try Accounting(
+            settings: Accounting.Settings(), directory: journal, committed: 0, baselines: [], logger: TestLogs.logger(level: .trace))
+        #expect(stale.pending > 0)
+        #expect(await stale.flush(to: sink) { _ in [:] }, "a flush the database already holds succeeds")
+        #expect(try Self.totals(db, user: 1) == after, "and applies nothing")
+    }
+
+    /// The database killed under load and back a while later: flushes fail, entries stay
+    /// merged, and when it returns every byte lands once.
+    @Test func aDatabaseOutageLosesNothing() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let before = try Self.totals(db, user: 1)
+        let peers = (0..<3).map { PrivateModeTests.peerID("-qB5000-O\($0)") }
+        try await Self.withAccountingTracker(db) { t, service, clock in
+            var counters = [0, 0, 0]
+            func round() throws {
+                clock.advance(1800)
+                t.clock.advance(by: 1800)
+                for (i, peer) in peers.enumerated() {
+                    _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: counters[i], downloaded: counters[i], left: 1)
+                    counters[i] += 100 * (i + 1)
+                }
+            }
+            try round()
+            #expect(await service.flush())
+            db.crash()
+            for _ in 0..<5 {
+                try round()
+                #expect(await service.flush() == false, "the database is down")
+            }
+            let metrics = String(decoding: try t.get("127.0.0.1", "/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("squall_accounting_flushes_total{result=\"failed\"} 5"), "\(metrics.suffix(1500))")
+            #expect(!metrics.contains("squall_accounting_flush_lag_seconds 0\n"), "the lag shows the outage")
+            try db.restart()
+            try round()
+            #expect(await service.flush())
+            #expect(service.accounting.pending == 0)
+        }
+        // Six rounds after the first: each peer credited its counters at the last round.
+        let up = (1...3).map { 100 * $0 * 6 }.reduce(0, +)
+        #expect(
+            try Self.totals(db, user: 1).map { Int($0)! } == zip(before.map { Int($0)! }, [up, up, up, up, up, up]).map { $0 + $1 })
+    }
 }

@@ -31,6 +31,8 @@ import TrackerTestSupport
                 database_url = "mysql://unit3d:s%40cret@127.0.0.1:3307/unit3d"
                 max_peers_per_user = 5
                 seed_list_rate_limits = "60=3"
+                [accounting]
+                journal_dir = "/var/lib/squall/accounting"
                 """)
         #expect(c.privateMode.enabled && c.privateMode.source == .unit3d)
         #expect(c.privateMode.passkeyForms == [.pathAfter, .pathBefore, .query])
@@ -68,7 +70,7 @@ import TrackerTestSupport
         try "mysql://u:p@127.0.0.1:3306/d\n".write(to: urlFile, atomically: true, encoding: .utf8)
         let c = try resolve(
             Self.base.replacingOccurrences(of: "key = \"\(Self.key)\"", with: "key_file = \"\(keyFile.path)\"")
-                + "source = \"unit3d\"\ndatabase_url_file = \"\(urlFile.path)\"\n")
+                + "source = \"unit3d\"\ndatabase_url_file = \"\(urlFile.path)\"\n[accounting]\njournal_dir = \"/tmp/j\"\n")
         #expect(c.admin.key == Self.key)
         #expect(c.privateMode.databaseURL?.password == "p")
         #expect(throws: ConfigError(key: "admin.key_file", "cannot read '/nonexistent/key'")) {
