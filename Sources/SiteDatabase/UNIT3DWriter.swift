@@ -43,8 +43,19 @@ public struct UNIT3DWriter: Sendable {
 
     public static let sequenceTable = "squall_accounting"
 
-    /// Creates `squall_accounting` if needed and returns this instance's last committed sequence.
+    /// Creates `squall_accounting` if needed, recounts every torrent's seeders and leechers
+    /// from the `peers` rows as UNIT3D-Announce does at startup (contract §3 step 0: active and
+    /// visible rows, by `left`; 0 for a torrent without any), and returns this instance's last
+    /// committed sequence.
     public func prepare(_ db: MariaDBConnection) throws(DatabaseError) -> UInt64 {
+        _ = try db.query(
+            """
+            UPDATE torrents t LEFT JOIN (
+              SELECT torrent_id, SUM(active = 1 AND visible = 1 AND `left` = 0) AS s, SUM(active = 1 AND visible = 1 AND `left` > 0) AS l
+              FROM peers GROUP BY torrent_id
+            ) p ON p.torrent_id = t.id
+            SET t.seeders = COALESCE(p.s, 0), t.leechers = COALESCE(p.l, 0) WHERE t.deleted_at IS NULL
+            """)
         _ = try db.query(
             """
             CREATE TABLE IF NOT EXISTS \(Self.sequenceTable) (
@@ -67,7 +78,10 @@ public struct UNIT3DWriter: Sendable {
         var report = Report()
         _ = try db.query("START TRANSACTION")
         do {
-            if try sequence(db, lock: true) >= batch.sequence {
+            // A batch of counts alone (a recount) carries no entry: counts are absolute, so it
+            // is applied whatever the sequence.
+            let entries = !(batch.history.isEmpty && batch.peers.isEmpty && batch.torrents.isEmpty && batch.users.isEmpty)
+            if entries, try sequence(db, lock: true) >= batch.sequence {
                 report.alreadyApplied = true
                 _ = try db.query("COMMIT")
                 return report
@@ -85,12 +99,14 @@ public struct UNIT3DWriter: Sendable {
             }
             for chunk in Self.torrentRows(batch).chunks(torrentRows) { _ = try db.query(Self.torrentsSQL(chunk)) }
             for chunk in batch.users.sorted(by: { $0.user < $1.user }).chunks(userRows) { _ = try db.query(Self.usersSQL(chunk)) }
-            _ = try db.query(
-                """
-                INSERT INTO \(Self.sequenceTable) (instance, sequence, flushed_at)
-                VALUES (\(Self.hex(Array(instance.utf8))), \(batch.sequence), UTC_TIMESTAMP())
-                ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), flushed_at = VALUES(flushed_at)
-                """)
+            if entries {
+                _ = try db.query(
+                    """
+                    INSERT INTO \(Self.sequenceTable) (instance, sequence, flushed_at)
+                    VALUES (\(Self.hex(Array(instance.utf8))), \(batch.sequence), UTC_TIMESTAMP())
+                    ON DUPLICATE KEY UPDATE sequence = VALUES(sequence), flushed_at = VALUES(flushed_at)
+                    """)
+            }
             _ = try db.query("COMMIT")
         } catch {
             _ = try? db.query("ROLLBACK")

@@ -82,7 +82,10 @@ final class ManualUnixClock: Sendable {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let peer = PrivateModeTests.peerID("-qB5000-P")
+        #expect(try Self.row(db, "SELECT seeders, leechers FROM torrents WHERE id = 1") == ["0", "0"])
         try await Self.withAccountingTracker(db) { t, service, clock in
+            // The startup resync (contract §3 step 0): the fixture's active, visible peers rows.
+            #expect(try Self.row(db, "SELECT seeders, leechers FROM torrents WHERE id = 1") == ["1", "1"])
             func step(_ dt: UInt32, _ up: Int, _ down: Int, _ left: Int, _ event: AnnounceEvent) async throws -> BencodeValue {
                 clock.advance(dt)
                 t.clock.advance(by: dt)
@@ -234,5 +237,23 @@ final class ManualUnixClock: Sendable {
         let up = (1...3).map { 100 * $0 * 6 }.reduce(0, +)
         #expect(
             try Self.totals(db, user: 1).map { Int($0)! } == zip(before.map { Int($0)! }, [up, up, up, up, up, up]).map { $0 + $1 })
+    }
+
+    /// Peers that expire without a word leave the counts at the next recount.
+    @Test func expiredPeersLeaveTheTorrentsCounts() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        try await Self.withAccountingTracker(db) { t, service, clock in
+            _ = try Self.announce(t, user: 1, torrent: 7, peer: PrivateModeTests.peerID("-qB5000-E"), uploaded: 0, downloaded: 0, left: 0)
+            #expect(await service.flush())
+            #expect(try Self.row(db, "SELECT seeders, leechers FROM torrents WHERE id = 7") == ["1", "0"])
+            t.clock.advance(by: 100_000)
+            _ = try await t.store.expire()
+            clock.advance(Accounting.recountEvery)
+            #expect(await service.flush())
+            let r = try Self.row(db, "SELECT seeders, leechers FROM torrents WHERE id = 7")
+            let scraped = try await t.store.scrape([InfoHash(PrivateModeTests.hash(7))!])
+            #expect(r == ["0", "0"], "\(r) \(scraped)")
+        }
     }
 }

@@ -59,7 +59,14 @@ public final class Accounting: Sendable {
         var journalErrors = 0
         /// Entries waiting in a flush being written (for the lag while it runs).
         var inFlightOldest: UInt32?
+        /// Torrents last written with a seeder or leecher, recounted every `recountEvery`
+        /// seconds so that peers which expire without a word leave the counts too.
+        var counted = Set<UInt32>()
+        var recountedAt: UInt32 = 0
     }
+
+    /// Seconds between recounts of every torrent last written with peers.
+    static let recountEvery: UInt32 = 300
 
     private let state: Locked<State>
     let settings: Settings
@@ -170,7 +177,12 @@ public final class Accounting: Sendable {
     func flush(to sink: any AccountingSink, counts: @Sendable (Set<UInt32>) async -> [UInt32: (seeders: Int, leechers: Int)]) async
         -> Bool
     {
+        let now = unixNow()
         let taken = state.withLock { s -> (FlushBatch, [String], Set<UInt32>, UInt32?)? in
+            if now &- s.recountedAt >= Self.recountEvery {
+                s.touched.formUnion(s.counted)
+                s.recountedAt = now
+            }
             guard s.ledger.count > 0 || !s.touched.isEmpty else { return nil }
             let batch = s.ledger.takeAll(sequence: s.nextSequence - 1)
             let segments = s.journal.rotate(nextSequence: s.nextSequence)
@@ -189,6 +201,9 @@ public final class Accounting: Sendable {
             state.withLock { s in
                 s.journal.committed(segments)
                 s.inFlightOldest = nil
+                for (id, c) in batch.counts {
+                    if c.seeders + c.leechers > 0 { s.counted.insert(id) } else { s.counted.remove(id) }
+                }
             }
             flushes.add(1, ordering: .relaxed)
             if dropped > 0 {
