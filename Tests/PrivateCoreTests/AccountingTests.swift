@@ -305,3 +305,119 @@ private func step(
         #expect(completions == (finished ? 1 : 0), "\(trace.joined(separator: "\n"))")
     }
 }
+
+extension LedgerTests {
+    @Test func peerRowsStopAtTheirBoundButCreditsDoNot() {
+        var l = Ledger()
+        for n in 0..<10 {
+            let id = PeerID(Bytes20(Array(repeating: UInt8(n), count: 20))!)
+            l.add(AccountEntry(user: 1, torrent: 7, peerID: id, at: UInt32(n), actualUploaded: 5, uploaded: 5), maxPeerRows: 4)
+        }
+        #expect(l.peers.count == 4 && l.skippedPeerRows == 6)
+        #expect(l.history.pending.first?.1.uploaded == 50 && l.users.pending.first?.1.uploaded == 50)
+        // A pending peer's later announce still updates its row.
+        let first = PeerID(Bytes20(Array(repeating: 0, count: 20))!)
+        l.add(AccountEntry(user: 1, torrent: 7, peerID: first, at: 99, port: 9), maxPeerRows: 4)
+        #expect(l.peers.pending.first?.1.port == 9 && l.skippedPeerRows == 6)
+    }
+}
+
+/// The accounting table: a (user, torrent)'s peers, its one completion, its bound.
+@Suite struct AccountTableTests {
+    func pid(_ n: UInt8) -> PeerID { PeerID(Bytes20(Array(repeating: n, count: 20))!) }
+
+    func step(
+        _ a: inout TorrentAccount, _ peer: UInt8, up: UInt64, left: UInt64 = 1, _ event: AnnounceEvent = .none, at now: UInt32,
+        maxPeers: Int = 3
+    ) -> TorrentAccount.Step {
+        a.step(
+            peerID: pid(peer), uploaded: up, downloaded: 0, left: left, event: event, now: now, window: window, activeTTL: 7200,
+            maxPeers: maxPeers)
+    }
+
+    @Test func aCompletionCountsOncePerUserAndTorrentWhateverThePeers() {
+        var a = TorrentAccount()
+        _ = step(&a, 1, up: 0, at: 0)
+        _ = step(&a, 2, up: 0, at: 0)
+        #expect(step(&a, 1, up: 0, left: 0, at: 100).completion)
+        #expect(!step(&a, 2, up: 0, left: 0, at: 200).completion, "the user's second client completing is not a second download")
+        _ = step(&a, 1, up: 0, left: 5, .started, at: 300)
+        #expect(!step(&a, 1, up: 0, left: 0, at: 400).completion)
+    }
+
+    @Test func historyStaysActiveWhileAnotherPeerIs() {
+        var a = TorrentAccount()
+        _ = step(&a, 1, up: 0, at: 0)
+        _ = step(&a, 2, up: 0, at: 10)
+        #expect(step(&a, 1, up: 0, .stopped, at: 20).historyActive, "peer 2 announced 10 s ago")
+        #expect(!step(&a, 2, up: 0, .stopped, at: 30).historyActive)
+        _ = step(&a, 3, up: 0, at: 40)
+        #expect(!step(&a, 4, up: 0, .stopped, at: 40 + 7200).historyActive, "peer 3 is past the active TTL")
+    }
+
+    @Test func rotatedPeerIDsReplaceTheUsersOwnStalestStoppedFirst() {
+        var a = TorrentAccount()
+        _ = step(&a, 1, up: 100, at: 0)
+        _ = step(&a, 2, up: 100, at: 10)
+        _ = step(&a, 2, up: 100, .stopped, at: 20)
+        _ = step(&a, 3, up: 100, at: 30)
+        _ = step(&a, 4, up: 100, at: 40)
+        #expect(a.peers.map(\.peerID) == [pid(1), pid(3), pid(4)], "the stopped peer went first")
+        _ = step(&a, 5, up: 100, at: 50)
+        #expect(a.peers.map(\.peerID) == [pid(3), pid(4), pid(5)], "then the stalest")
+        #expect(step(&a, 4, up: 150, at: 60).outcome.uploaded == 50, "a held peer keeps its baseline")
+    }
+
+    @Test func aFullTableHoldsNoNewPairAndNeverPushesOneOut() {
+        var t = AccountTable(capacity: 2, ttl: 1000)
+        func announce(_ user: UInt32, at now: UInt32, up: UInt64 = 0) -> TorrentAccount.Step? {
+            t.step(
+                UserTorrent(user: user, torrent: 1), peerID: pid(1), uploaded: up, downloaded: 0, left: 1, event: .none, now: now,
+                window: window, activeTTL: 7200, maxPeers: 3)
+        }
+        #expect(announce(1, at: 0) != nil && announce(2, at: 0) != nil)
+        #expect(announce(3, at: 10) == nil && t.refused == 1 && t.count == 2)
+        #expect(announce(1, at: 20, up: 40)?.outcome.uploaded == 40, "a held pair is still credited")
+        // Past the TTL, room is made by dropping what has expired (user 2).
+        #expect(announce(3, at: 1500) != nil && t.account(UserTorrent(user: 2, torrent: 1)) == nil)
+    }
+
+    @Test func restoredBaselinesAreCreditedFrom() {
+        var t = AccountTable(capacity: 10, ttl: 1000)
+        let key = UserTorrent(user: 1, torrent: 1)
+        t.restore(
+            key, peerID: pid(1), baseline: PeerBaseline(uploaded: 100, downloaded: 0, at: 5, seeder: false), completed: true, maxPeers: 3)
+        t.restore(
+            key, peerID: pid(1), baseline: PeerBaseline(uploaded: 50, downloaded: 0, at: 4, seeder: false), completed: false, maxPeers: 3)
+        let s = t.step(
+            key, peerID: pid(1), uploaded: 130, downloaded: 0, left: 0, event: .none, now: 10, window: window, activeTTL: 7200, maxPeers: 3)
+        #expect(s?.outcome.uploaded == 30, "the newer restore wins")
+        #expect(s?.completion == false, "a restored completion is not counted again")
+    }
+}
+
+/// The journal's record format.
+@Suite struct JournalRecordTests {
+    let entry = AccountEntry(
+        user: 7, torrent: 9, peerID: PeerID(Bytes20(Array(0..<20))!), at: 1_767_225_600, agent: "qBittorrent/5.0.0",
+        ip: Array(repeating: 0x20, count: 16), port: 51413, clientUploaded: .max, clientDownloaded: 3, left: 0, actualUploaded: 4,
+        actualDownloaded: 5, uploaded: 8, downloaded: 2, active: false, peerActive: true, visible: true, immune: true,
+        completedEvent: true, completion: false, seederDelta: -1, leecherDelta: 1)
+
+    @Test func recordsReadBackAndACutTailIsLeftOut() {
+        var bytes: [UInt8] = []
+        JournalRecord.encode(entry, sequence: 41, into: &bytes)
+        JournalRecord.encode(AccountEntry(user: 1, torrent: 2, peerID: entry.peerID, at: 3), sequence: 42, into: &bytes)
+        let whole = bytes.count
+        let (records, used) = JournalRecord.decodeAll(bytes)
+        #expect(records.count == 2 && used == whole)
+        #expect(records[0].sequence == 41 && records[0].entry == entry && records[1].sequence == 42)
+        for cut in 1..<(whole - used + 40) {
+            let r = JournalRecord.decodeAll(Array(bytes.dropLast(cut)))
+            #expect(r.records.count == 1 && r.records[0].entry == entry, "cut \(cut)")
+        }
+        var damaged = bytes
+        damaged[10] ^= 1
+        #expect(JournalRecord.decodeAll(damaged).records.isEmpty, "a damaged record stops the read")
+    }
+}

@@ -187,6 +187,7 @@ public struct KeyedQueue<Key: Hashable & Sendable, Value: Sendable>: Sendable {
 
     public var count: Int { values.count }
     public var isEmpty: Bool { values.isEmpty }
+    public func contains(_ key: Key) -> Bool { values[key] != nil }
 
     public mutating func add(_ key: Key, _ value: Value) {
         if values[key] != nil {
@@ -252,11 +253,21 @@ public struct Ledger: Sendable {
 
     public init() {}
 
+    /// Peer rows not queued because `maxPeerRows` were pending.
+    public private(set) var skippedPeerRows = 0
+
     /// Enqueues an announce: history and peers always; the torrent when a count changed or a
-    /// raw delta is non-zero; the user when a credited delta is non-zero.
-    public mutating func add(_ e: AccountEntry) {
+    /// raw delta is non-zero; the user when a credited delta is non-zero. With `maxPeerRows`
+    /// peer rows pending, a new peer's row is not queued (its credit still is): a client
+    /// rotating peer_ids while the database is away cannot grow the queue without bound.
+    public mutating func add(_ e: AccountEntry, maxPeerRows: Int = .max) {
         history.add(UserTorrent(user: e.user, torrent: e.torrent), HistoryUpdate(e))
-        peers.add(PeerKey(user: e.user, torrent: e.torrent, peerID: e.peerID), PeerUpdate(e))
+        let key = PeerKey(user: e.user, torrent: e.torrent, peerID: e.peerID)
+        if peers.count < maxPeerRows || peers.contains(key) {
+            peers.add(key, PeerUpdate(e))
+        } else {
+            skippedPeerRows += 1
+        }
         let t = TorrentUpdate(e)
         if !t.isEmpty || e.actualUploaded != 0 || e.actualDownloaded != 0 { torrents.add(e.torrent, t) }
         if e.uploaded != 0 || e.downloaded != 0 {
@@ -313,7 +324,11 @@ public struct FlushBatch: Sendable {
 extension Ledger {
     /// Takes every pending update out (the ledger is left empty).
     public mutating func takeAll(sequence: UInt64) -> FlushBatch {
-        defer { self = Ledger() }
+        let skipped = skippedPeerRows
+        defer {
+            self = Ledger()
+            skippedPeerRows = skipped
+        }
         return FlushBatch(
             history: history.pending.map(\.1), peers: peers.pending.map(\.1), torrents: torrents.pending.map(\.1),
             users: users.pending.map(\.1), sequence: sequence)

@@ -101,7 +101,7 @@ public final class Accounting: Sendable {
                     uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.left == 0, active: e.peerActive),
                 completed: e.completion, maxPeers: settings.peersPerAccount)
             guard sequence > committed else { continue }
-            ledger.add(e)
+            ledger.add(e, maxPeerRows: settings.capacity)
             replayed += 1
             last = max(last, sequence)
             oldest = min(oldest ?? e.at, e.at)
@@ -154,7 +154,7 @@ public final class Accounting: Sendable {
             JournalRecord.encode(e, sequence: s.nextSequence, into: &record)
             if !s.journal.append(record) { s.journalErrors += 1 }
             s.nextSequence += 1
-            s.ledger.add(e)
+            s.ledger.add(e, maxPeerRows: settings.capacity)
             s.touched.insert(torrent)
             if s.oldestPending == nil { s.oldestPending = now }
             return e
@@ -245,10 +245,10 @@ public final class Accounting: Sendable {
     /// Prometheus lines for `/metrics`.
     func exposition() -> String {
         let now = unixNow()
-        let (pending, oldest, journalBytes, journalErrors, segments, accounts, refused) = state.withLock { s in
+        let (pending, oldest, journalBytes, journalErrors, segments, accounts, refused, skipped) = state.withLock { s in
             (
                 s.ledger.count, [s.oldestPending, s.inFlightOldest].compactMap { $0 }.min(), s.journal.totalBytes, s.journalErrors,
-                s.journal.closed.count + 1, s.table.count, s.table.refused
+                s.journal.closed.count + 1, s.table.count, s.table.refused, s.ledger.skippedPeerRows
             )
         }
         let lag = oldest.map { Int(now &- min(now, $0)) } ?? 0
@@ -284,6 +284,9 @@ public final class Accounting: Sendable {
             # HELP squall_accounting_untracked_total Announces not accounted because the table was full.
             # TYPE squall_accounting_untracked_total counter
             squall_accounting_untracked_total \(refused)
+            # HELP squall_accounting_skipped_peer_rows_total Peers rows not queued because the queue was full (credits were kept).
+            # TYPE squall_accounting_skipped_peer_rows_total counter
+            squall_accounting_skipped_peer_rows_total \(skipped)
 
             """
     }
