@@ -562,5 +562,67 @@ enum RedisScripts {
             return out
             """#)
 
-    static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows]
+    static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows, accountStep]
+}
+
+extension RedisScripts {
+    /// Private mode's accounting step for one (user, torrent): KEYS[1] its hash (field `c`: the
+    /// completion was counted; each peer_id: its baseline, `RedisPeerStore.baseline`'s 42
+    /// bytes). ARGV: peer_id, uploaded and downloaded (16 lower-case hex digits, so comparing the
+    /// strings compares the numbers: Lua's numbers are doubles, exact only to 2^53), now, seeder,
+    /// active, started ('0'/'1'), the dedup window, the most peers kept, the hash's expiry and
+    /// the active TTL. It keeps what `Counters.step` keeps (a stale announce, a lower counter
+    /// inside the window without `started`, changes nothing), and returns the old baseline (or
+    /// nil), whether this is the completion, and whether another peer is active.
+    static let accountStep = RedisScript(
+        name: "account_step",
+        source: #"""
+            local k, pid, up, down = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+            local now, seeder, active, started = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
+            local window, maxp, ttl, attl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+            local rec = up .. down .. string.format('%08x', now) .. seeder .. active
+            local old = redis.call('HGET', k, pid)
+            local completion = 0
+            if old then
+              local ou, od, oat = string.sub(old, 1, 16), string.sub(old, 17, 32), tonumber(string.sub(old, 33, 40), 16)
+              local elapsed = 0
+              if now > oat then elapsed = now - oat end
+              local stale = not (up >= ou and down >= od) and started ~= '1' and elapsed <= window
+              if not stale then
+                redis.call('HSET', k, pid, rec)
+                if string.sub(old, 41, 41) == '0' and seeder == '1' and redis.call('HGET', k, 'c') ~= '1' then
+                  completion = 1
+                  redis.call('HSET', k, 'c', '1')
+                end
+              end
+            else
+              redis.call('HSET', k, pid, rec)
+              -- Beyond maxp peers, the stalest other goes: a stopped one first, then the oldest,
+              -- then the lowest peer_id (as the memory table).
+              local all = redis.call('HGETALL', k)
+              local n, vkey, va, vat = 0, nil, nil, nil
+              for i = 1, #all, 2 do
+                if all[i] ~= 'c' then
+                  n = n + 1
+                  if all[i] ~= pid then
+                    local a, at = string.sub(all[i + 1], 42, 42), tonumber(string.sub(all[i + 1], 33, 40), 16)
+                    if vkey == nil or a < va or (a == va and (at < vat or (at == vat and all[i] < vkey))) then
+                      vkey, va, vat = all[i], a, at
+                    end
+                  end
+                end
+              end
+              if n > maxp and vkey then redis.call('HDEL', k, vkey) end
+            end
+            local other = 0
+            local all = redis.call('HGETALL', k)
+            for i = 1, #all, 2 do
+              if all[i] ~= 'c' and all[i] ~= pid and string.sub(all[i + 1], 42, 42) == '1' then
+                local at = tonumber(string.sub(all[i + 1], 33, 40), 16)
+                if now >= at and now - at < attl then other = 1 end
+              end
+            end
+            redis.call('EXPIRE', k, ttl)
+            return {old or false, completion, other}
+            """#)
 }

@@ -129,7 +129,7 @@ struct Serve: AsyncParsableCommand {
         var accounting: (Accounting, any AccountingSink)?
         if settings.accountingSink == .unit3d {
             do {
-                accounting = try await Accounting.openUNIT3D(settings, logger: logger)
+                accounting = try await Accounting.openUNIT3D(settings, store: store, logger: logger)
             } catch {
                 fail("\(error)")
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PrivateCore
+import RedisStore
 import SiteDatabase
 import Testing
 import TrackerCore
@@ -28,18 +29,18 @@ final class ManualUnixClock: Sendable {
     /// A tracker on the fixture's registry with accounting into `db`, its clock and its
     /// accounting service (flushed by the test).
     static func withAccountingTracker(
-        _ db: MariaDBServer, journal: String = journalDirectory(), clock: ManualUnixClock = ManualUnixClock(t0),
-        _ body: (RunningTracker, AccountingService, ManualUnixClock) async throws -> Void
+        _ db: MariaDBServer, journal: String = journalDirectory(), clock: ManualUnixClock = ManualUnixClock(t0), instance: String = "test",
+        baselines: (any AccountBaselines)? = nil, _ body: (RunningTracker, AccountingService, ManualUnixClock) async throws -> Void
     ) async throws {
         let url = try #require(DatabaseURL(db.url))
         let registry = try await PrivateTracker.loadUNIT3D(url)
         var config = SquallConfig()
         PrivateModeTests.configure(&config)
-        let sink = UNIT3DSink(url: url, instance: "test", seedtimeGap: 9000)
+        let sink = UNIT3DSink(url: url, instance: instance, seedtimeGap: 9000)
         let prepared = try await sink.prepare(since: 0, limit: 1000)
         let accounting = try Accounting(
             settings: config.accountingRuntime, directory: journal, committed: prepared.sequence, baselines: prepared.baselines,
-            logger: TestLogs.logger(level: .trace), unixNow: { clock.now })
+            store: baselines, logger: TestLogs.logger(level: .trace), unixNow: { clock.now })
         try await withRunningTracker(registry: registry, accounting: accounting, PrivateModeTests.configure) { t in
             let service = AccountingService(
                 accounting: accounting, sink: sink, tracker: t.privateTracker!, store: t.store, flushEvery: .seconds(3600),
@@ -255,5 +256,47 @@ final class ManualUnixClock: Sendable {
             let scraped = try await t.store.scrape([InfoHash(PrivateModeTests.hash(7))!])
             #expect(r == ["0", "0"], "\(r) \(scraped)")
         }
+    }
+
+    /// Two instances on one Redis, each with its own journal and flushes: a peer whose
+    /// announces alternate between them is credited its true bytes once, and seedtime counts
+    /// the true seeding time though the later instance flushes first.
+    @Test func twoInstancesOnOneRedisCreditEachByteOnce() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        defer { redis.close() }
+        let before = try Self.totals(db, user: 1)
+        let seedtimeBefore = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
+        let clock = ManualUnixClock(Self.t0)
+        let peer = PrivateModeTests.peerID("-qB5000-M")
+        let shared = { RedisAccountBaselines(store: redis, ttl: 1_814_400) }
+        try await Self.withAccountingTracker(db, clock: clock, instance: "a", baselines: shared()) { a, flushA, _ in
+            try await Self.withAccountingTracker(db, clock: clock, instance: "b", baselines: shared()) { b, flushB, _ in
+                // Seeding throughout; the first announce (on a) sets the baseline.
+                for (n, up) in [0, 100, 300, 600, 1000, 1500].enumerated() {
+                    let t = n % 2 == 0 ? a : b
+                    if n > 0 {
+                        clock.advance(1800)
+                        a.clock.advance(by: 1800)
+                        b.clock.advance(by: 1800)
+                    }
+                    _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: up, downloaded: up / 2, left: 0)
+                    if n == 1 || n == 2 {
+                        #expect(await flushA.flush())
+                        #expect(await flushB.flush())
+                    }
+                }
+                // b holds the last announce (t0 + 9000); it flushes before a (t0 + 7200).
+                #expect(await flushB.flush())
+                #expect(await flushA.flush())
+            }
+        }
+        let after = try Self.totals(db, user: 1).map { Int($0)! }
+        #expect(after == zip(before.map { Int($0)! }, [1500, 1500, 750, 750, 1500, 750]).map { $0 + $1 }, "\(after)")
+        let seedtime = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
+        #expect(Int(seedtime[0])! - Int(seedtimeBefore[0])! == 5 * 1800, "\(seedtimeBefore) then \(seedtime)")
+        #expect(try Self.row(db, "SELECT COUNT(*) FROM squall_accounting") == ["2"])
     }
 }

@@ -28,6 +28,10 @@ public struct TorrentAccount: Sendable, Equatable {
         /// `history.active`: not stopped, or another of the user's peers here is active (it
         /// announced within `activeTTL`).
         public var historyActive: Bool
+
+        public init(outcome: CounterOutcome, completion: Bool, historyActive: Bool) {
+            (self.outcome, self.completion, self.historyActive) = (outcome, completion, historyActive)
+        }
     }
 
     /// Takes one announce of `peerID` (see `Counters.step`), keeps its new baseline, and drops
@@ -48,10 +52,13 @@ public struct TorrentAccount: Sendable, Equatable {
         } else {
             peers.append(Peer(peerID: peerID, baseline: outcome.baseline))
             while peers.count > max(1, maxPeers) {
-                // The stalest of the others, stopped ones first.
+                // The stalest of the others: stopped ones first, then the oldest, then the lowest
+                // peer_id (so Redis's script, which walks its hash in no order, picks the same).
                 let victim = peers.indices.filter { peers[$0].peerID != peerID }.min { a, b in
                     let (x, y) = (peers[a].baseline, peers[b].baseline)
-                    return x.active != y.active ? !x.active : x.at < y.at
+                    if x.active != y.active { return !x.active }
+                    if x.at != y.at { return x.at < y.at }
+                    return peers[a].peerID.raw.bytes.lexicographicallyPrecedes(peers[b].peerID.raw.bytes)
                 }
                 guard let victim else { break }
                 peers.remove(at: victim)

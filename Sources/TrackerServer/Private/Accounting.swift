@@ -48,7 +48,6 @@ public final class Accounting: Sendable {
     }
 
     private struct State: ~Copyable {
-        var table: AccountTable
         var ledger = Ledger()
         var journal: AccountingJournal
         var nextSequence: UInt64
@@ -70,6 +69,9 @@ public final class Accounting: Sendable {
 
     private let state: Locked<State>
     let settings: Settings
+    /// Each peer's baseline: in this process, or in the Redis store.
+    let baselines: any AccountBaselines
+    private let baselineErrors = Atomic<Int>(0)
     let logger: Logger
     let unixNow: @Sendable () -> UInt32
     private let flushes = Atomic<Int>(0)
@@ -79,15 +81,13 @@ public final class Accounting: Sendable {
 
     /// Opens the journal in `directory`: entries past `committed` (the sink's last sequence)
     /// are merged into the ledger again, and every entry's baseline is restored after the
-    /// sink's `baselines`.
+    /// sink's `baselines` (into `store`'s baselines; in this process when nil).
     public init(
-        settings: Settings, directory: String, committed: UInt64, baselines: [RestoredBaseline], logger: Logger,
-        unixNow: @escaping @Sendable () -> UInt32 = Accounting.systemUnixNow
+        settings: Settings, directory: String, committed: UInt64, baselines: [RestoredBaseline], store: (any AccountBaselines)? = nil,
+        logger: Logger, unixNow: @escaping @Sendable () -> UInt32 = Accounting.systemUnixNow
     ) throws {
-        var table = AccountTable(capacity: settings.capacity, ttl: settings.tableTTL)
-        for b in baselines {
-            table.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: settings.peersPerAccount)
-        }
+        let table = store ?? MemoryAccountBaselines(capacity: settings.capacity, ttl: settings.tableTTL)
+        for b in baselines { table.restore(b, maxPeers: settings.peersPerAccount) }
         var records: [(sequence: UInt64, entry: AccountEntry)] = []
         let journal = try AccountingJournal(directory, firstSequence: committed + 1, records: &records)
         var ledger = Ledger()
@@ -96,21 +96,22 @@ public final class Accounting: Sendable {
         var oldest: UInt32?
         for (sequence, e) in records {
             table.restore(
-                UserTorrent(user: e.user, torrent: e.torrent), peerID: e.peerID,
-                baseline: PeerBaseline(
-                    uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.left == 0, active: e.peerActive),
-                completed: e.completion, maxPeers: settings.peersPerAccount)
+                RestoredBaseline(
+                    key: UserTorrent(user: e.user, torrent: e.torrent), peerID: e.peerID,
+                    baseline: PeerBaseline(
+                        uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.left == 0, active: e.peerActive),
+                    completed: e.completion), maxPeers: settings.peersPerAccount)
             guard sequence > committed else { continue }
             ledger.add(e, maxPeerRows: settings.capacity)
             replayed += 1
             last = max(last, sequence)
             oldest = min(oldest ?? e.at, e.at)
         }
-        var s = State(table: table, journal: journal, nextSequence: last + 1)
+        var s = State(journal: journal, nextSequence: last + 1)
         s.ledger = ledger
         s.oldestPending = oldest
         state = Locked(s)
-        (self.settings, self.logger, self.unixNow) = (settings, logger, unixNow)
+        (self.settings, self.logger, self.unixNow, self.baselines) = (settings, logger, unixNow, table)
         logger.info(
             "accounting ready",
             metadata: [
@@ -123,42 +124,64 @@ public final class Accounting: Sendable {
     public static let systemUnixNow: @Sendable () -> UInt32 = { UInt32(clamping: Int(Date().timeIntervalSince1970)) }
 
     /// One successful announce (its store call recorded the peer): the step against the peer's
-    /// baseline, the entry journalled and merged. Returns the entry (nil when the table had no
-    /// room for a new (user, torrent): nothing is credited then).
-    @discardableResult
+    /// baseline, then the entry journalled and merged; `completion` gets the entry (nil when
+    /// nothing was credited: no room in the table, or the baselines' store failed, in which case
+    /// the baseline did not move and the next announce credits these bytes). With the memory
+    /// store it completes inline.
     func record(
         user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint, factors: Factors,
-        visible: Bool
-    ) -> AccountEntry? {
+        visible: Bool, completion: @escaping @Sendable (AccountEntry?) -> Void = { _ in }
+    ) {
         let now = unixNow()
-        let agentText = String(decoding: (agent ?? []).prefix(64), as: UTF8.self)
         let settings = settings
-        return state.withLock { s -> AccountEntry? in
-            guard
-                let step = s.table.step(
-                    UserTorrent(user: user, torrent: torrent), peerID: request.peerID, uploaded: request.uploaded,
-                    downloaded: request.downloaded, left: request.left, event: request.event, now: now, window: settings.dedupWindow,
-                    activeTTL: settings.activeTTL, maxPeers: settings.peersPerAccount)
-            else { return nil }
-            let o = step.outcome
-            let e = AccountEntry(
-                user: user, torrent: torrent, peerID: request.peerID, at: now, agent: agentText, ip: endpoint.address.bytes,
-                port: endpoint.port, clientUploaded: o.baseline.uploaded, clientDownloaded: o.baseline.downloaded,
-                left: request.left, actualUploaded: o.uploaded, actualDownloaded: o.downloaded,
-                uploaded: Factors.credit(o.uploaded, percent: factors.upload),
-                downloaded: Factors.credit(o.downloaded, percent: factors.download), active: step.historyActive,
-                peerActive: request.event != .stopped, visible: visible && request.event != .stopped, immune: factors.immune,
-                completedEvent: request.event == .completed, completion: step.completion, seederDelta: Int32(o.seederDelta),
-                leecherDelta: Int32(o.leecherDelta))
+        baselines.step(
+            UserTorrent(user: user, torrent: torrent), peerID: request.peerID, uploaded: request.uploaded, downloaded: request.downloaded,
+            left: request.left, event: request.event, now: now, window: settings.dedupWindow, activeTTL: settings.activeTTL,
+            maxPeers: settings.peersPerAccount
+        ) { result in
+            switch result {
+            case .success(let step?):
+                completion(
+                    self.enter(
+                        step, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
+                        visible: visible, now: now))
+            case .success(nil):
+                completion(nil)
+            case .failure(let error):
+                if self.baselineErrors.add(1, ordering: .relaxed).newValue % 1000 == 1 {
+                    self.logger.warning(
+                        "accounting: a baseline step failed; those bytes go with the peer's next announce", metadata: ["error": "\(error)"])
+                }
+                completion(nil)
+            }
+        }
+    }
+
+    private func enter(
+        _ step: TorrentAccount.Step, user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint,
+        factors: Factors, visible: Bool, now: UInt32
+    ) -> AccountEntry {
+        let o = step.outcome
+        let e = AccountEntry(
+            user: user, torrent: torrent, peerID: request.peerID, at: now, agent: String(decoding: (agent ?? []).prefix(64), as: UTF8.self),
+            ip: endpoint.address.bytes, port: endpoint.port, clientUploaded: o.baseline.uploaded, clientDownloaded: o.baseline.downloaded,
+            left: request.left, actualUploaded: o.uploaded, actualDownloaded: o.downloaded,
+            uploaded: Factors.credit(o.uploaded, percent: factors.upload),
+            downloaded: Factors.credit(o.downloaded, percent: factors.download),
+            active: step.historyActive, peerActive: request.event != .stopped, visible: visible && request.event != .stopped,
+            immune: factors.immune, completedEvent: request.event == .completed, completion: step.completion,
+            seederDelta: Int32(o.seederDelta), leecherDelta: Int32(o.leecherDelta))
+        let maxPeerRows = settings.capacity
+        state.withLock { s in
             var record: [UInt8] = []
             JournalRecord.encode(e, sequence: s.nextSequence, into: &record)
             if !s.journal.append(record) { s.journalErrors += 1 }
             s.nextSequence += 1
-            s.ledger.add(e, maxPeerRows: settings.capacity)
+            s.ledger.add(e, maxPeerRows: maxPeerRows)
             s.touched.insert(torrent)
             if s.oldestPending == nil { s.oldestPending = now }
-            return e
         }
+        return e
     }
 
     /// Syncs the journal's open segment to disk (every `accounting.fsync_ms`).
@@ -237,20 +260,16 @@ public final class Accounting: Sendable {
     /// Pending keys over every table.
     var pending: Int { state.withLock { $0.ledger.count } }
 
-    /// A (user, torrent)'s account (for tests).
-    func account(user: UInt32, torrent: UInt32) -> TorrentAccount? {
-        state.withLock { $0.table.account(UserTorrent(user: user, torrent: torrent)) }
-    }
-
     /// Prometheus lines for `/metrics`.
     func exposition() -> String {
         let now = unixNow()
-        let (pending, oldest, journalBytes, journalErrors, segments, accounts, refused, skipped) = state.withLock { s in
+        let (pending, oldest, journalBytes, journalErrors, segments, skipped) = state.withLock { s in
             (
                 s.ledger.count, [s.oldestPending, s.inFlightOldest].compactMap { $0 }.min(), s.journal.totalBytes, s.journalErrors,
-                s.journal.closed.count + 1, s.table.count, s.table.refused, s.ledger.skippedPeerRows
+                s.journal.closed.count + 1, s.ledger.skippedPeerRows
             )
         }
+        let (accounts, refused) = baselines.figures
         let lag = oldest.map { Int(now &- min(now, $0)) } ?? 0
         return """
             # HELP squall_accounting_pending Ledger rows waiting for the next flush.
@@ -287,6 +306,9 @@ public final class Accounting: Sendable {
             # HELP squall_accounting_skipped_peer_rows_total Peers rows not queued because the queue was full (credits were kept).
             # TYPE squall_accounting_skipped_peer_rows_total counter
             squall_accounting_skipped_peer_rows_total \(skipped)
+            # HELP squall_accounting_baseline_errors_total Announces not accounted because the baselines' store failed.
+            # TYPE squall_accounting_baseline_errors_total counter
+            squall_accounting_baseline_errors_total \(baselineErrors.load(ordering: .relaxed))
 
             """
     }

@@ -112,48 +112,53 @@ struct PrivateAnnounceEndpoint: Sendable {
             } else if reply.recorded, slotted {
                 tracker.noteLeeching(user: user, torrent: request.infoHash, leeching: leeching, now: now)
             }
+            let answer: @Sendable () -> Void = {
+                var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
+                // Candidates are other users' peers (UNIT3D-Announce's rule): a user's own clients
+                // are left out of the lists it gets.
+                var seedersListed = reply.seedersSampled
+                if response.peers.contains(where: { $0.user == user }) {
+                    seedersListed -= response.peers.prefix(reply.seedersSampled).filter { $0.user == user }.count
+                    response.peers.removeAll { $0.user == user }
+                }
+                if let past = reply.past, request.event != .stopped,
+                    Self.rateLimited(past, event: request.event, timing: timing)
+                {
+                    // UNIT3D-Announce's silent rate limit: counted, answered, but nothing listed.
+                    (response.peers, response.complete, response.incomplete) = ([], 0, 0)
+                } else if !response.peers.isEmpty, !hybridPair, !Self.isPairedAnnounce(reply.past, timing: timing) {
+                    let wall = Date().timeIntervalSince1970
+                    let seeders = min(seedersListed, response.peers.count)
+                    var peers = response.peers
+                    if seeders < peers.count, !tracker.mayList(seeders: false, user: user, now: wall) {
+                        peers.removeSubrange(seeders...)
+                        response.incomplete = 0
+                    }
+                    if seeders > 0, !tracker.mayList(seeders: true, user: user, now: wall) {
+                        peers.removeSubrange(..<seeders)
+                        response.complete = 0
+                    }
+                    response.peers = peers
+                }
+                tracker.noteAnnounce()
+                logger.debug(
+                    "private announce",
+                    metadata: [
+                        "user": "\(user)", "info_hash": "\(request.infoHash)", "from": "\(remote)", "event": "\(request.event.rawValue)",
+                        "left": "\(request.left)", "peers": "\(response.peers.count)",
+                    ])
+                var w = BencodeWriter(capacity: 128 + 18 * response.peers.count)
+                ResponseEncoding.announce(response, into: &w)
+                respond(.bencoded(w))
+            }
             // Credited before the reply: the entry is in the journal when the client reads it.
             if reply.recorded, let accounting = tracker.accounting, let factors {
                 accounting.record(
-                    user: user, torrent: torrentID, request: request, agent: agent, endpoint: endpoint, factors: factors, visible: true)
+                    user: user, torrent: torrentID, request: request, agent: agent, endpoint: endpoint, factors: factors, visible: true
+                ) { _ in answer() }
+            } else {
+                answer()
             }
-            var response = AnnounceLogic.response(for: compactRequest, from: remote, reply: reply, policy: policy)
-            // Candidates are other users' peers (UNIT3D-Announce's rule): a user's own clients
-            // are left out of the lists it gets.
-            var seedersListed = reply.seedersSampled
-            if response.peers.contains(where: { $0.user == user }) {
-                seedersListed -= response.peers.prefix(reply.seedersSampled).filter { $0.user == user }.count
-                response.peers.removeAll { $0.user == user }
-            }
-            if let past = reply.past, request.event != .stopped,
-                Self.rateLimited(past, event: request.event, timing: timing)
-            {
-                // UNIT3D-Announce's silent rate limit: counted, answered, but nothing listed.
-                (response.peers, response.complete, response.incomplete) = ([], 0, 0)
-            } else if !response.peers.isEmpty, !hybridPair, !Self.isPairedAnnounce(reply.past, timing: timing) {
-                let wall = Date().timeIntervalSince1970
-                let seeders = min(seedersListed, response.peers.count)
-                var peers = response.peers
-                if seeders < peers.count, !tracker.mayList(seeders: false, user: user, now: wall) {
-                    peers.removeSubrange(seeders...)
-                    response.incomplete = 0
-                }
-                if seeders > 0, !tracker.mayList(seeders: true, user: user, now: wall) {
-                    peers.removeSubrange(..<seeders)
-                    response.complete = 0
-                }
-                response.peers = peers
-            }
-            tracker.noteAnnounce()
-            logger.debug(
-                "private announce",
-                metadata: [
-                    "user": "\(user)", "info_hash": "\(request.infoHash)", "from": "\(remote)", "event": "\(request.event.rawValue)",
-                    "left": "\(request.left)", "peers": "\(response.peers.count)",
-                ])
-            var w = BencodeWriter(capacity: 128 + 18 * response.peers.count)
-            ResponseEncoding.announce(response, into: &w)
-            respond(.bencoded(w))
         }
     }
 

@@ -1,8 +1,9 @@
 public import Logging
 import NIOPosix
 import PrivateCore
+import RedisStore
 import SiteDatabase
-import TrackerCore
+public import TrackerCore
 
 /// `accounting.sink = "unit3d"`: flushes into UNIT3D's tables through `UNIT3DWriter`, on NIO's
 /// blocking pool (Connector/C blocks), over one connection kept between flushes and made again
@@ -72,7 +73,8 @@ public struct AccountingStartError: Error, CustomStringConvertible {
 extension Accounting {
     /// The `unit3d` sink on `private.database_url`, its last committed sequence and the
     /// site's `peers` rows as baselines, then the journal replayed over them.
-    public static func openUNIT3D(_ config: SquallConfig, logger: Logger) async throws(AccountingStartError) -> (
+    /// With the Redis store the baselines live in its Redis (shared by every instance on it).
+    public static func openUNIT3D(_ config: SquallConfig, store: any PeerStore, logger: Logger) async throws(AccountingStartError) -> (
         Accounting, any AccountingSink
     ) {
         let a = config.accounting
@@ -89,7 +91,8 @@ extension Accounting {
         }
         do {
             let accounting = try Accounting(
-                settings: settings, directory: dir, committed: prepared.sequence, baselines: prepared.baselines, logger: logger)
+                settings: settings, directory: dir, committed: prepared.sequence, baselines: prepared.baselines,
+                store: (store as? RedisPeerStore).map { RedisAccountBaselines(store: $0, ttl: settings.tableTTL) }, logger: logger)
             return (accounting, sink)
         } catch {
             throw AccountingStartError(description: "accounting.journal_dir: \(error)")

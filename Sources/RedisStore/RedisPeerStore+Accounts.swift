@@ -1,0 +1,88 @@
+public import TrackerCore
+
+/// One peer's baseline as the accounting keeps it in Redis (see `RedisScripts.accountStep`).
+public struct RedisBaseline: Sendable, Equatable {
+    public var uploaded: UInt64
+    public var downloaded: UInt64
+    public var at: UInt32
+    public var seeder: Bool
+    public var active: Bool
+}
+
+/// What the accounting's step script answers.
+public struct RedisAccountStep: Sendable, Equatable {
+    /// The peer's baseline before this announce (nil: not held).
+    public var old: RedisBaseline?
+    /// This announce was the (user, torrent)'s first leecher-to-seeder step.
+    public var completion: Bool
+    /// Another of the user's peers here is active (announced within the active TTL).
+    public var otherActive: Bool
+}
+
+extension RedisPeerStore {
+    /// The key of a (user, torrent)'s accounting hash (one key: any slot on a cluster).
+    func accountKey(torrent: UInt32, user: UInt32) -> [UInt8] { Array((keys.prefix + "acct:\(torrent):\(user)").utf8) }
+
+    /// Private mode's accounting step for one announce, atomically in Redis, so that every
+    /// instance on this Redis shares a peer's baseline: the script keeps the high-water mark
+    /// (`PrivateCore`'s `Counters.step`, whose rule it applies to decide what to keep), marks the
+    /// (user, torrent)'s completion once, drops the user's stalest other peer here beyond
+    /// `maxPeers`, and sets the hash's expiry to `ttl`. The caller computes the deltas from the
+    /// old baseline it returns.
+    public func accountStep(
+        torrent: UInt32, user: UInt32, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent,
+        now: UInt32, window: UInt32, activeTTL: UInt32, maxPeers: Int, ttl: UInt32,
+        completion: @escaping @Sendable (Result<RedisAccountStep, StoreError>) -> Void
+    ) {
+        func hex(_ v: UInt64) -> [UInt8] {
+            let s = String(v, radix: 16)
+            return Array((String(repeating: "0", count: 16 - s.count) + s).utf8)
+        }
+        let key = accountKey(torrent: torrent, user: user)
+        let args: [[UInt8]] = [
+            peerID.raw.bytes, hex(uploaded), hex(downloaded), Array(String(now).utf8), [left == 0 ? 0x31 : 0x30],
+            [event == .stopped ? 0x30 : 0x31], [event == .started ? 0x31 : 0x30], Array(String(window).utf8),
+            Array(String(max(1, maxPeers)).utf8), Array(String(max(1, ttl)).utf8), Array(String(activeTTL).utf8),
+        ]
+        client.eval(RedisScripts.accountStep, slot: keys.slot(0).map { _ in RedisSlot.of(key) }, keys: [key], arguments: args) { result in
+            switch result {
+            case .success(.array(let items)) where items.count == 3:
+                guard let done = items[1].integer, let other = items[2].integer else { break }
+                var old: RedisBaseline?
+                if let v = items[0].bytes {
+                    guard let b = Self.baseline(v) else { break }
+                    old = b
+                }
+                return completion(.success(RedisAccountStep(old: old, completion: done == 1, otherActive: other == 1)))
+            case .success(.error(let message)): return completion(.failure(.unavailable("redis: \(message)")))
+            case .failure(let e): return completion(.failure(.unavailable("\(e)")))
+            default: break
+            }
+            completion(.failure(.unavailable("redis: unexpected reply to the accounting step \(result)")))
+        }
+    }
+
+    /// A stored baseline: uploaded and downloaded (16 hex digits each), the last announce
+    /// (8 hex digits), seeder and active ('0' or '1').
+    static func baseline(_ v: [UInt8]) -> RedisBaseline? {
+        guard v.count == 42 else { return nil }
+        let text = String(decoding: v, as: UTF8.self)
+        let s = Array(text)
+        guard let up = UInt64(String(s[0..<16]), radix: 16), let down = UInt64(String(s[16..<32]), radix: 16),
+            let at = UInt32(String(s[32..<40]), radix: 16)
+        else { return nil }
+        return RedisBaseline(uploaded: up, downloaded: down, at: at, seeder: s[40] == "1", active: s[41] == "1")
+    }
+}
+
+extension RedisPeerStore {
+    /// Seconds left before a (user, torrent)'s accounting hash expires (for tests).
+    public func accountTTL(torrent: UInt32, user: UInt32) async throws(StoreError) -> Int {
+        let key = accountKey(torrent: torrent, user: user)
+        guard
+            case .success(.integer(let v)) = await client.command(
+                [Array("TTL".utf8), key], slot: keys.slot(0).map { _ in RedisSlot.of(key) })
+        else { throw .unavailable("redis: TTL failed") }
+        return v
+    }
+}

@@ -1,0 +1,81 @@
+public import PrivateCore
+public import RedisStore
+public import TrackerCore
+
+/// Where the accounting keeps each peer's baseline: in this process with the memory store, in
+/// Redis with the Redis store (so that every instance on one Redis takes any announce of a peer
+/// from the same baseline). Both pass `AccountBaselinesConformance`.
+public protocol AccountBaselines: Sendable {
+    /// One announce's step for (user, torrent); nil when it is not held (a full table).
+    func step(
+        _ key: UserTorrent, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent, now: UInt32,
+        window: UInt32, activeTTL: UInt32, maxPeers: Int, completion: @escaping @Sendable (Result<TorrentAccount.Step?, StoreError>) -> Void
+    )
+    /// Restores a baseline (the site's `peers` rows, the journal's replay). Redis keeps its
+    /// own and ignores it.
+    func restore(_ b: RestoredBaseline, maxPeers: Int)
+    /// (user, torrent) pairs held and announces refused for lack of room, where known.
+    var figures: (accounts: Int, refused: Int) { get }
+}
+
+/// The memory store's: an `AccountTable` under a lock; steps complete inline.
+public final class MemoryAccountBaselines: AccountBaselines {
+    private let table: Locked<AccountTable>
+
+    public init(capacity: Int, ttl: UInt32) { table = Locked(AccountTable(capacity: capacity, ttl: ttl)) }
+
+    public func step(
+        _ key: UserTorrent, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent, now: UInt32,
+        window: UInt32, activeTTL: UInt32, maxPeers: Int, completion: @escaping @Sendable (Result<TorrentAccount.Step?, StoreError>) -> Void
+    ) {
+        let step = table.withLock {
+            $0.step(
+                key, peerID: peerID, uploaded: uploaded, downloaded: downloaded, left: left, event: event, now: now, window: window,
+                activeTTL: activeTTL, maxPeers: maxPeers)
+        }
+        completion(.success(step))
+    }
+
+    public func restore(_ b: RestoredBaseline, maxPeers: Int) {
+        table.withLock { $0.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: maxPeers) }
+    }
+
+    public var figures: (accounts: Int, refused: Int) { table.withLock { ($0.count, $0.refused) } }
+
+    /// A (user, torrent)'s account (for tests).
+    func account(_ key: UserTorrent) -> TorrentAccount? { table.withLock { $0.account(key) } }
+}
+
+/// The Redis store's: one hash per (user, torrent) in the store's Redis, stepped by a script,
+/// forgotten `ttl` seconds after its last announce.
+public struct RedisAccountBaselines: AccountBaselines {
+    let store: RedisPeerStore
+    let ttl: UInt32
+
+    public init(store: RedisPeerStore, ttl: UInt32) { (self.store, self.ttl) = (store, ttl) }
+
+    public func step(
+        _ key: UserTorrent, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent, now: UInt32,
+        window: UInt32, activeTTL: UInt32, maxPeers: Int, completion: @escaping @Sendable (Result<TorrentAccount.Step?, StoreError>) -> Void
+    ) {
+        store.accountStep(
+            torrent: key.torrent, user: key.user, peerID: peerID, uploaded: uploaded, downloaded: downloaded, left: left, event: event,
+            now: now, window: window, activeTTL: activeTTL, maxPeers: maxPeers, ttl: ttl
+        ) { result in
+            completion(
+                result.map { r in
+                    let old = r.old.map {
+                        PeerBaseline(uploaded: $0.uploaded, downloaded: $0.downloaded, at: $0.at, seeder: $0.seeder, active: $0.active)
+                    }
+                    let outcome = Counters.step(
+                        old, uploaded: uploaded, downloaded: downloaded, left: left, event: event, now: now, window: window)
+                    return TorrentAccount.Step(
+                        outcome: outcome, completion: r.completion, historyActive: event != .stopped || r.otherActive)
+                })
+        }
+    }
+
+    public func restore(_ b: RestoredBaseline, maxPeers: Int) {}
+
+    public var figures: (accounts: Int, refused: Int) { (0, 0) }
+}

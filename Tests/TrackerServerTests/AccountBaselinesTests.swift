@@ -1,0 +1,112 @@
+import Foundation
+import PrivateCore
+import RedisStore
+import Testing
+import TrackerCore
+import TrackerTestSupport
+
+@testable import TrackerServer
+
+/// The two homes of the accounting's baselines take the same steps: generated announce traces
+/// (several users, torrents and peers, rotation past the peers kept, stops, restarts with
+/// `started`, late lower counters, seeders and leechers, long silences) through the memory
+/// table and through Redis's script give the same deltas, completions and `history.active`.
+@Suite struct AccountBaselinesTests {
+    static func step(_ b: any AccountBaselines, _ a: Announce) async throws -> TorrentAccount.Step? {
+        let result: Result<TorrentAccount.Step?, StoreError> = await withCheckedContinuation { c in
+            b.step(
+                a.key, peerID: a.peer, uploaded: a.uploaded, downloaded: a.downloaded, left: a.left, event: a.event, now: a.now,
+                window: 120,
+                activeTTL: 7200, maxPeers: 3
+            ) { c.resume(returning: $0) }
+        }
+        return try result.get()
+    }
+
+    struct Announce {
+        var key: UserTorrent
+        var peer: PeerID
+        var uploaded: UInt64
+        var downloaded: UInt64
+        var left: UInt64
+        var event: AnnounceEvent
+        var now: UInt32
+    }
+
+    static func trace(seed: UInt64, count: Int) -> [Announce] {
+        var rng = SplitMix64(seed: seed)
+        var now: UInt32 = 1_767_225_600
+        var counters: [Int: (UInt64, UInt64)] = [:]
+        var out: [Announce] = []
+        for _ in 0..<count {
+            let user = UInt32.random(in: 1...2, using: &rng)
+            let torrent = UInt32.random(in: 1...2, using: &rng)
+            let n = Int.random(in: 0..<5, using: &rng)
+            let id = Int(user) * 100 + Int(torrent) * 10 + n
+            var (up, down) = counters[id] ?? (0, 0)
+            var event = AnnounceEvent.none
+            switch Int.random(in: 0..<20, using: &rng) {
+            case 0: event = .stopped
+            case 1:
+                event = .started
+                (up, down) = (UInt64.random(in: 0...50, using: &rng), 0)
+            case 2: (up, down) = (up / 2, down)  // a late, lower snapshot
+            case 3: event = .completed
+            default:
+                up += UInt64.random(in: 0...1 << 40, using: &rng)
+                down += UInt64.random(in: 0...1000, using: &rng)
+            }
+            if event == .none || event == .started || event == .completed {
+                counters[id] = (max(up, counters[id]?.0 ?? 0), max(down, counters[id]?.1 ?? 0))
+            }
+            now += [0, 1, 30, 100, 120, 121, 1800, 9000][Int.random(in: 0..<8, using: &rng)]
+            out.append(
+                Announce(
+                    key: UserTorrent(user: user, torrent: torrent), peer: PeerID(Bytes20(Array(repeating: UInt8(id % 256), count: 20))!),
+                    uploaded: up, downloaded: down, left: Bool.random(using: &rng) ? 0 : 5, event: event, now: now))
+        }
+        // The window's edges, for one peer: a lower counter exactly at the window is stale, one
+        // second past it a restart.
+        let edge = PeerID(Bytes20(Array(repeating: 0xEE, count: 20))!)
+        let key = UserTorrent(user: 3, torrent: 3)
+        for (up, dt) in [(1000, 0), (500, 120), (400, 121), (300, 120)] as [(UInt64, UInt32)] {
+            now += dt
+            out.append(Announce(key: key, peer: edge, uploaded: up, downloaded: 0, left: 5, event: .none, now: now))
+        }
+        return out
+    }
+
+    @Test func memoryAndRedisTakeTheSameSteps() async throws {
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        defer { redis.close() }
+        for seed in UInt64(1)...20 {
+            let memory = MemoryAccountBaselines(capacity: 100, ttl: 1_814_400)
+            let shared = RedisAccountBaselines(store: redis, ttl: 1_814_400)
+            // Each seed on its own torrents, so Redis starts empty for it.
+            var completions = 0
+            for a in Self.trace(seed: seed, count: 300) {
+                var a = a
+                a.key.torrent += UInt32(seed) * 10
+                let (m, r) = (try await Self.step(memory, a), try await Self.step(shared, a))
+                #expect(m == r, "seed \(seed): \(a)")
+                guard m == r else { return }
+                if m?.completion == true { completions += 1 }
+            }
+            #expect(completions <= 4, "one completion per (user, torrent) at most")
+        }
+    }
+
+    @Test func redisKeepsOnePairsHashWithAnExpiry() async throws {
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        defer { redis.close() }
+        let b = RedisAccountBaselines(store: redis, ttl: 5000)
+        let a = Announce(
+            key: UserTorrent(user: 7, torrent: 9), peer: PeerID(Bytes20(Array(repeating: 1, count: 20))!), uploaded: 10, downloaded: 0,
+            left: 0, event: .none, now: 100)
+        _ = try await Self.step(b, a)
+        let ttl = try await redis.accountTTL(torrent: 9, user: 7)
+        #expect((1...5000).contains(ttl), "an expiry is set (-1 without one), at most the TTL")
+    }
+}
