@@ -80,7 +80,7 @@ public struct UNIT3DWriter: Sendable {
         do {
             // A batch of counts alone (a recount) carries no entry: counts are absolute, so it
             // is applied whatever the sequence.
-            let entries = !(batch.history.isEmpty && batch.peers.isEmpty && batch.torrents.isEmpty && batch.users.isEmpty)
+            let entries = batch.hasEntries
             if entries, try sequence(db, lock: true) >= batch.sequence {
                 report.alreadyApplied = true
                 _ = try db.query("COMMIT")
@@ -97,7 +97,7 @@ public struct UNIT3DWriter: Sendable {
             for chunk in peers.sorted(by: Self.peerOrder).chunks(peerRows) {
                 _ = try db.query(Self.peersSQL(chunk))
             }
-            for chunk in Self.torrentRows(batch).chunks(torrentRows) { _ = try db.query(Self.torrentsSQL(chunk)) }
+            for chunk in batch.torrentRows.chunks(torrentRows) { _ = try db.query(Self.torrentsSQL(chunk)) }
             for chunk in batch.users.sorted(by: { $0.user < $1.user }).chunks(userRows) { _ = try db.query(Self.usersSQL(chunk)) }
             if entries {
                 _ = try db.query(
@@ -178,36 +178,11 @@ public struct UNIT3DWriter: Sendable {
             """
     }
 
-    struct TorrentRow {
-        var id: UInt32
-        /// -1: not recounted in this flush.
-        var seeders = -1
-        var leechers = -1
-        var completed: Int64 = 0
-        var balance: Int64 = 0
-        /// An announce changed it (UNIT3D-Announce then sets `updated_at` to the flush time).
-        var touched = 0
-    }
-
-    static func torrentRows(_ b: FlushBatch) -> [TorrentRow] {
-        var rows: [UInt32: TorrentRow] = [:]
-        for t in b.torrents {
-            rows[t.torrent, default: TorrentRow(id: t.torrent)].completed = t.timesCompleted
-            rows[t.torrent, default: TorrentRow(id: t.torrent)].balance = t.balance
-            rows[t.torrent, default: TorrentRow(id: t.torrent)].touched = 1
-        }
-        for (id, c) in b.counts {
-            rows[id, default: TorrentRow(id: id)].seeders = max(0, c.seeders)
-            rows[id, default: TorrentRow(id: id)].leechers = max(0, c.leechers)
-        }
-        return rows.values.sorted { $0.id < $1.id }
-    }
-
-    static func torrentsSQL(_ rows: ArraySlice<TorrentRow>) -> String {
+    static func torrentsSQL(_ rows: ArraySlice<FlushBatch.TorrentRow>) -> String {
         let derived = rows.enumerated().map { (i, r) in
             i == 0
-                ? "SELECT \(r.id) AS id, \(r.seeders) AS s, \(r.leechers) AS l, \(r.completed) AS c, \(r.balance) AS b, \(r.touched) AS u"
-                : "SELECT \(r.id), \(r.seeders), \(r.leechers), \(r.completed), \(r.balance), \(r.touched)"
+                ? "SELECT \(r.id) AS id, \(r.seeders) AS s, \(r.leechers) AS l, \(r.completed) AS c, \(r.balance) AS b, \(r.touched ? 1 : 0) AS u"
+                : "SELECT \(r.id), \(r.seeders), \(r.leechers), \(r.completed), \(r.balance), \(r.touched ? 1 : 0)"
         }
         return """
             UPDATE torrents t JOIN (\(derived.joined(separator: " UNION ALL "))) d ON t.id = d.id SET

@@ -1,5 +1,6 @@
 import Foundation
 public import PrivateCore
+public import RedisStore
 
 extension SquallConfig {
     /// `[accounting]`: private mode's ledger (issue 14): where flushes go, the journal, the
@@ -10,7 +11,13 @@ extension SquallConfig {
             case none
             /// UNIT3D's tables, in `private.database_url`.
             case unit3d
+            /// Entries of a Redis stream, for sites that are not UNIT3D.
+            case redisStream = "redis-stream"
         }
+        /// `accounting.redis_url`: the stream's Redis (default: `storage` when it is Redis).
+        public var redisURL: String?
+        /// `accounting.stream_max_length`: the stream is trimmed near this many entries.
+        public var streamMaxLength = 1_000_000
         /// `accounting.sink`; unset: `unit3d` with `private.source = "unit3d"`, else `none`.
         public var sink: Sink?
         /// `accounting.journal_dir`: the journal's segments (mode 0700).
@@ -40,6 +47,12 @@ extension SquallConfig {
         }
     }
 
+    /// The Redis of the `redis-stream` sink: `accounting.redis_url`, else the store's.
+    public var accountingStreamRedis: RedisOptions? {
+        if let u = accounting.redisURL { return RedisOptions(url: u) }
+        return redisOptions
+    }
+
     /// The sink in effect.
     public var accountingSink: AccountingSettings.Sink {
         guard privateMode.enabled else { return .none }
@@ -57,6 +70,8 @@ extension SquallConfig {
             accounting.sink = s
         }
         if let v = try t.string("journal_dir") { accounting.journalDirectory = v }
+        if let v = try t.string("redis_url") { accounting.redisURL = v }
+        if let v = try t.int("stream_max_length") { accounting.streamMaxLength = v }
         if let v = try t.int("fsync_ms") { accounting.fsyncMilliseconds = v }
         if let v = try t.int("flush_ms") { accounting.flushMilliseconds = v }
         if let v = try t.string("instance") { accounting.instance = v }
@@ -108,6 +123,12 @@ extension SquallConfig {
             guard privateMode.databaseURL != nil else {
                 throw ConfigError(key: "accounting.sink", "\"unit3d\" writes to private.database_url, which is not set")
             }
+        case .redisStream:
+            guard accountingStreamRedis != nil else {
+                throw ConfigError(
+                    key: "accounting.redis_url", "is required with accounting.sink = \"redis-stream\" unless storage is a Redis URL")
+            }
+            try range(a.streamMaxLength, "stream_max_length", 1000...1_000_000_000)
         }
         guard let dir = a.journalDirectory, !dir.isEmpty else {
             throw ConfigError(
@@ -123,6 +144,10 @@ extension SquallConfig {
         }
         var lines = ["", "[accounting]", "sink = \(q(accountingSink.rawValue))"]
         if let d = a.journalDirectory { lines.append("journal_dir = \(q(d))") }
+        if accountingSink == .redisStream {
+            if a.redisURL != nil { lines.append("# redis_url is set (not shown)") }
+            lines.append("stream_max_length = \(a.streamMaxLength)")
+        }
         lines += [
             "fsync_ms = \(a.fsyncMilliseconds)", "flush_ms = \(a.flushMilliseconds)",
             a.instance.map { "instance = \(q($0))" } ?? "# instance = \(q(a.effectiveInstance)) (the host name)",

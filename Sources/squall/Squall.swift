@@ -127,9 +127,9 @@ struct Serve: AsyncParsableCommand {
         }
         var privateTracker: PrivateTracker?
         var accounting: (Accounting, any AccountingSink)?
-        if settings.accountingSink == .unit3d {
+        if settings.accountingSink != .none {
             do {
-                accounting = try await Accounting.openUNIT3D(settings, store: store, logger: logger)
+                accounting = try await Accounting.open(settings, store: store, logger: logger)
             } catch {
                 fail("\(error)")
             }

@@ -110,3 +110,68 @@ import TrackerTestSupport
         #expect((1...5000).contains(ttl), "an expiry is set (-1 without one), at most the TTL")
     }
 }
+
+/// `accounting.sink = "redis-stream"` on a real Redis: a flush is entries of the stream whose
+/// JSON rows a site can apply, and a flush already in the stream is not added again.
+@Suite struct RedisStreamSinkTests {
+    @Test func flushesBecomeStreamEntriesOnce() async throws {
+        let server = try RedisServer()
+        let options = RedisOptions(endpoint: server.endpoint)
+        let sink = RedisStreamSink(options: options, instance: "s1", maxLength: 10_000)
+        let journal = "/tmp/squall-journal-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        #expect(try await sink.prepare(since: 0, limit: 10).sequence == 0)
+        let clock = ManualUnixClock(AccountingTests.t0)
+        let accounting = try Accounting(
+            settings: Accounting.Settings(), directory: journal, committed: 0, baselines: [], logger: TestLogs.logger(level: .trace),
+            unixNow: { clock.now })
+        try await withRunningTracker(accounting: accounting, PrivateModeTests.configure) { t in
+            try PrivateModeTests.seed(t)
+            let peer = PrivateModeTests.peerID("-qB5000-S")
+            for (n, up) in [0, 4000].enumerated() {
+                clock.advance(n == 0 ? 0 : 1800)
+                t.clock.advance(by: n == 0 ? 0 : 1800)
+                _ = try AccountingTests.announce(t, user: 2, torrent: 1, peer: peer, uploaded: up, downloaded: up, left: 0)
+            }
+            #expect(await accounting.flush(to: sink) { _ in [1: (seeders: 1, leechers: 0)] })
+        }
+        let c = try RedisPeerStore.blockingConnection(for: sink.stream, options, timeout: .seconds(5))
+        func entries() throws -> [[String: String]] {
+            guard case .array(let items) = try c.command([Array("XRANGE".utf8), sink.stream, Array("-".utf8), Array("+".utf8)]) else {
+                return []
+            }
+            return items.compactMap { item -> [String: String]? in
+                guard let fields = item.array?.last?.array else { return nil }
+                var out: [String: String] = [:]
+                for i in stride(from: 0, to: fields.count - 1, by: 2) {
+                    out[String(decoding: fields[i].bytes ?? [], as: UTF8.self)] = String(decoding: fields[i + 1].bytes ?? [], as: UTF8.self)
+                }
+                return out
+            }
+        }
+        let first = try entries()
+        #expect(first.map { $0["table"] ?? "" } == ["history", "peers", "torrents", "users"])
+        #expect(first.allSatisfy { $0["instance"] == "s1" && $0["sequence"] == "2" })
+        func rows(_ table: String) throws -> [[String: Any]] {
+            let text = try #require(first.first { $0["table"] == table }?["rows"])
+            return try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
+        }
+        let history = try rows("history")
+        #expect(history.count == 1)
+        #expect(
+            history[0]["user_id"] as? Int == 2 && history[0]["actual_uploaded"] as? Int == 4000 && history[0]["uploaded"] as? Int == 4000)
+        #expect(history[0]["downloaded"] as? Int == 4000 && history[0]["completed_at"] is NSNull)
+        #expect(history[0]["updated_at"] as? Int == Int(AccountingTests.t0) + 1800 && history[0]["agent"] as? String == "qBittorrent/5.0.0")
+        let peers = try rows("peers")
+        #expect(peers[0]["peer_id"] as? String == hex20(PrivateModeTests.peerID("-qB5000-S")) && peers[0]["ip"] as? String == "127.0.0.1")
+        #expect(try rows("torrents")[0]["seeders"] as? Int == 1)
+        #expect(try rows("users")[0]["uploaded_delta"] as? Int == 4000)
+        #expect(try await sink.prepare(since: 0, limit: 10).sequence == 2)
+        // The same flush again (a replay after a crash before the journal was truncated).
+        let again = FlushBatch(
+            history: [HistoryUpdate(AccountEntry(user: 2, torrent: 1, peerID: PeerID(Bytes20(Array(repeating: 1, count: 20))!), at: 1))],
+            sequence: 2)
+        #expect(try await sink.write(again) == 0)
+        #expect(try entries().count == 4, "a flush already in the stream is not added again")
+    }
+}

@@ -107,6 +107,21 @@ import TrackerTestSupport
         (base + "dedup_window = 7200\n", "private.dedup_window: must be between 0 and 3600"),
         (base + "colour = 1\n", "private.colour: unknown key"),
         (
+            base + "source = \"unit3d\"\ndatabase_url = \"mysql://u:p@h:1/d\"\n",
+            "accounting.journal_dir: is required with accounting.sink = \"unit3d\": every credit is journalled there"
+        ),
+        (
+            base + "[accounting]\nsink = \"redis-stream\"\njournal_dir = \"/tmp/j\"\n",
+            "accounting.redis_url: is required with accounting.sink = \"redis-stream\" unless storage is a Redis URL"
+        ),
+        (base + "[accounting]\nsink = \"kafka\"\n", "accounting.sink: must be one of \"none\", \"unit3d\", \"redis-stream\""),
+        (base + "[accounting]\nupload_factor = 300\n", "accounting.upload_factor: must be between 0 and 255 (percent)"),
+        (base + "[accounting]\nflush_ms = 0\n", "accounting.flush_ms: must be between 1 and 3600000"),
+        (
+            base + "[accounting]\nsink = \"unit3d\"\njournal_dir = \"/tmp/j\"\n",
+            "accounting.sink: \"unit3d\" writes to private.database_url, which is not set"
+        ),
+        (
             base.replacingOccurrences(of: "[admin]", with: "[admin]\nlisten = []"),
             "admin.listen: is empty and admin.unix_socket is not set: the site could not reach the API"
         ),

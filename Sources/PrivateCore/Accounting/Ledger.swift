@@ -321,6 +321,38 @@ public struct FlushBatch: Sendable {
     public var isEmpty: Bool { history.isEmpty && peers.isEmpty && torrents.isEmpty && users.isEmpty && counts.isEmpty }
 }
 
+extension FlushBatch {
+    /// A torrent's part of a flush: its deltas and, when recounted, its counts.
+    public struct TorrentRow: Sendable, Equatable {
+        public var id: UInt32
+        /// -1: not recounted in this flush.
+        public var seeders = -1
+        public var leechers = -1
+        public var completed: Int64 = 0
+        public var balance: Int64 = 0
+        /// An announce changed it (not only a recount).
+        public var touched = false
+    }
+
+    /// Every torrent of the flush, by id.
+    public var torrentRows: [TorrentRow] {
+        var rows: [UInt32: TorrentRow] = [:]
+        for t in torrents {
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].completed = t.timesCompleted
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].balance = t.balance
+            rows[t.torrent, default: TorrentRow(id: t.torrent)].touched = true
+        }
+        for (id, c) in counts {
+            rows[id, default: TorrentRow(id: id)].seeders = max(0, c.seeders)
+            rows[id, default: TorrentRow(id: id)].leechers = max(0, c.leechers)
+        }
+        return rows.values.sorted { $0.id < $1.id }
+    }
+
+    /// Whether it holds entries (not only recounted counts).
+    public var hasEntries: Bool { !(history.isEmpty && peers.isEmpty && torrents.isEmpty && users.isEmpty) }
+}
+
 extension Ledger {
     /// Takes every pending update out (the ledger is left empty).
     public mutating func takeAll(sequence: UInt64) -> FlushBatch {

@@ -73,21 +73,38 @@ public struct AccountingStartError: Error, CustomStringConvertible {
 extension Accounting {
     /// The `unit3d` sink on `private.database_url`, its last committed sequence and the
     /// site's `peers` rows as baselines, then the journal replayed over them.
+    /// The configured sink (`accounting.sink`, not `none`), its last committed sequence (and,
+    /// for `unit3d`, the site's `peers` rows as baselines), then the journal replayed over them.
     /// With the Redis store the baselines live in its Redis (shared by every instance on it).
-    public static func openUNIT3D(_ config: SquallConfig, store: any PeerStore, logger: Logger) async throws(AccountingStartError) -> (
+    public static func open(_ config: SquallConfig, store: any PeerStore, logger: Logger) async throws(AccountingStartError) -> (
         Accounting, any AccountingSink
     ) {
         let a = config.accounting
-        guard let url = config.privateMode.databaseURL, let dir = a.journalDirectory else {
-            throw AccountingStartError(description: "accounting: private.database_url and accounting.journal_dir are required")
+        guard let dir = a.journalDirectory else { throw AccountingStartError(description: "accounting.journal_dir is required") }
+        let sink: any AccountingSink
+        let target: String
+        switch config.accountingSink {
+        case .unit3d:
+            guard let url = config.privateMode.databaseURL else {
+                throw AccountingStartError(description: "accounting: private.database_url is required")
+            }
+            sink = UNIT3DSink(url: url, instance: a.effectiveInstance, seedtimeGap: a.activePeerTTL + a.peerExpiryInterval)
+            target = "\(url)"
+        case .redisStream:
+            guard let options = config.accountingStreamRedis else {
+                throw AccountingStartError(description: "accounting.redis_url is required")
+            }
+            sink = RedisStreamSink(options: options, instance: a.effectiveInstance, maxLength: a.streamMaxLength)
+            target = options.redacted
+        case .none:
+            throw AccountingStartError(description: "accounting.sink is \"none\"")
         }
-        let sink = UNIT3DSink(url: url, instance: a.effectiveInstance, seedtimeGap: a.activePeerTTL + a.peerExpiryInterval)
         let settings = config.accountingRuntime
         let prepared: (sequence: UInt64, baselines: [RestoredBaseline])
         do {
             prepared = try await sink.prepare(since: systemUnixNow() &- settings.tableTTL, limit: settings.capacity)
         } catch {
-            throw AccountingStartError(description: "accounting.sink = \"unit3d\" (\(url)): \(error)")
+            throw AccountingStartError(description: "accounting.sink = \"\(config.accountingSink.rawValue)\" (\(target)): \(error)")
         }
         do {
             let accounting = try Accounting(
