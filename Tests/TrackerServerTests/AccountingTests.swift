@@ -6,6 +6,7 @@ import SiteDatabase
 import Testing
 import TrackerCore
 import TrackerProtocol
+import TrackerTLS
 import TrackerTestSupport
 
 @testable import TrackerServer
@@ -298,5 +299,89 @@ final class ManualUnixClock: Sendable {
         let seedtime = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
         #expect(Int(seedtime[0])! - Int(seedtimeBefore[0])! == 5 * 1800, "\(seedtimeBefore) then \(seedtime)")
         #expect(try Self.row(db, "SELECT COUNT(*) FROM squall_accounting") == ["2"])
+    }
+}
+
+/// Real clients credited into UNIT3D's tables: aria2 seeds, libtorrent leeches over IPv4 and
+/// IPv6 with one peer_id, through Squall over HTTPS; after the flush the site's rows hold
+/// exactly what libtorrent reported, once, though each of its announces came twice.
+@Suite(.serialized) struct AccountingInteropTests {
+    @Test func libtorrentOverBothFamiliesIsCreditedOnceIntoUnit3dsTables() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let url = try #require(DatabaseURL(db.url))
+        let journal = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let sink = UNIT3DSink(url: url, instance: "interop", seedtimeGap: 9000)
+        let prepared = try await sink.prepare(since: 0, limit: 10)
+        var config = SquallConfig()
+        config.privateMode.enabled = true
+        let accounting = try Accounting(
+            settings: config.accountingRuntime, directory: journal, committed: prepared.sequence, baselines: [],
+            logger: TestLogs.logger(level: .trace))
+        let before = try AccountingTests.row(db, "SELECT uploaded, downloaded FROM users WHERE id = 2").map { Int($0)! }
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        try await withRunningTracker(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)]), accounting: accounting) { c in
+            c.privateMode.enabled = true
+            c.admin.key = InteropTests.adminKey
+            c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+        } _: { t in
+            let w = try InteropTests.Workspace()
+            defer { w.cleanup() }
+            let tls = try #require(t.tlsPort)
+            try InteropTests.site(
+                t, "PUT", "groups",
+                #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#)
+            for n in 1...2 {
+                try InteropTests.site(
+                    t, "PUT", "users",
+                    #"{"id":\#(n),"group_id":3,"passkey":"\#(InteropTests.passkey(n))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
+                )
+            }
+            let seedTorrent = try w.torrent("seed.torrent", announce: ["https://127.0.0.1:\(tls)/announce/\(InteropTests.passkey(1))"])
+            let leechTorrent = try w.torrent(
+                "leech.torrent", announce: ["127.0.0.1", "[::1]"].map { "https://\($0):\(tls)/announce/\(InteropTests.passkey(2))" })
+            let hash = try InteropTests.infoHash(seedTorrent)
+            // Torrent 1 of the fixture is this torrent (the rows are keyed by id).
+            try db.sql("UPDATE torrents SET info_hash = UNHEX('\(hash)') WHERE id = 1")
+            try InteropTests.register(t, hash: hash)
+            let service = AccountingService(
+                accounting: accounting, sink: sink, tracker: t.privateTracker!, store: t.store, flushEvery: .seconds(3600),
+                syncEvery: .seconds(3600), logger: TestLogs.logger(level: .trace))
+            let seeder = try InteropTests.start(
+                "/usr/bin/aria2c",
+                ["--ca-certificate=\(f.ca)"]
+                    + InteropTests.aria2(dir: w.seedDir, torrent: seedTorrent, port: try FreePort.next(), seed: true))
+            defer { InteropTests.stop(seeder) }
+            try await InteropTests.waitForSeeder(t)
+            let leecher = try InteropTests.libtorrent(w, leechTorrent, f.ca)
+            defer { InteropTests.stop(leecher) }
+            let size = try Data(contentsOf: w.payload).count
+            // Until libtorrent's completed announce is committed (bounded).
+            let deadline = Date().addingTimeInterval(90)
+            var history: [String] = []
+            while Date() < deadline {
+                #expect(await service.flush())
+                history = try AccountingTests.row(
+                    db,
+                    "SELECT actual_downloaded, downloaded, client_downloaded, seeder, IFNULL(UNIX_TIMESTAMP(completed_at), 0) > 0 "
+                        + "FROM history WHERE user_id = 2 AND torrent_id = 1")
+                if history.count == 5, Int(history[2])! >= size, history[3] == "1" { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(
+                history.count == 5 && Int(history[2]).map { $0 >= size } == true, "libtorrent's completion reached the site: \(history)")
+            // Its first announce reported 0: every byte it reported was credited, once (a
+            // second count of its dual-stack pairs would exceed what it reported).
+            #expect(history.count == 5 && history[0] == history[2] && history[1] == history[2], "\(history)")
+            #expect(history.count == 5 && history[3] == "1" && history[4] == "1", "seeding, completed_at set: \(history)")
+            let after = try AccountingTests.row(db, "SELECT uploaded, downloaded FROM users WHERE id = 2").map { Int($0)! }
+            #expect(history.count == 5 && after[1] - before[1] == Int(history[1])!, "users.downloaded grew by the same")
+            let peers = try AccountingTests.row(
+                db, "SELECT COUNT(*), MAX(`left`), MIN(LENGTH(ip)) FROM peers WHERE user_id = 2 AND torrent_id = 1")
+            #expect(peers[0] == "1" && peers[1] == "0", "one peers row for both families, finished: \(peers)")
+            #expect(try AccountingTests.row(db, "SELECT times_completed FROM torrents WHERE id = 1") == ["1"])
+        }
     }
 }
