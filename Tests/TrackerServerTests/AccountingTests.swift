@@ -302,11 +302,13 @@ final class ManualUnixClock: Sendable {
     }
 }
 
-/// Real clients credited into UNIT3D's tables: aria2 seeds, libtorrent leeches over IPv4 and
-/// IPv6 with one peer_id, through Squall over HTTPS; after the flush the site's rows hold
-/// exactly what libtorrent reported, once, though each of its announces came twice.
+/// Real clients credited into UNIT3D's tables: aria2 or Transmission seeds, libtorrent leeches
+/// over IPv4 and IPv6 with one peer_id, through Squall over HTTPS; after the flush the site's
+/// rows hold exactly what each client reported, once, though each of libtorrent's announces
+/// came twice.
 @Suite(.serialized) struct AccountingInteropTests {
-    @Test func libtorrentOverBothFamiliesIsCreditedOnceIntoUnit3dsTables() async throws {
+    @Test(arguments: ["aria2", "transmission"])
+    func libtorrentOverBothFamiliesIsCreditedOnceIntoUnit3dsTables(seederClient: String) async throws {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let url = try #require(DatabaseURL(db.url))
@@ -320,12 +322,14 @@ final class ManualUnixClock: Sendable {
             settings: config.accountingRuntime, directory: journal, committed: prepared.sequence, baselines: [],
             logger: TestLogs.logger(level: .trace))
         let before = try AccountingTests.row(db, "SELECT uploaded, downloaded FROM users WHERE id = 2").map { Int($0)! }
+        let seederBefore = try AccountingTests.row(db, "SELECT actual_uploaded FROM history WHERE user_id = 1 AND torrent_id = 1")
         let f = try TLSFixtures()
         defer { f.cleanup() }
         try await withRunningTracker(tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)]), accounting: accounting) { c in
             c.privateMode.enabled = true
             c.admin.key = InteropTests.adminKey
             c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
+            (c.announce.interval, c.announce.minInterval) = (3, 3)
         } _: { t in
             let w = try InteropTests.Workspace()
             defer { w.cleanup() }
@@ -382,6 +386,21 @@ final class ManualUnixClock: Sendable {
                 db, "SELECT COUNT(*), MAX(`left`), MIN(LENGTH(ip)) FROM peers WHERE user_id = 2 AND torrent_id = 1")
             #expect(peers[0] == "1" && peers[1] == "0", "one peers row for both families, finished: \(peers)")
             #expect(try AccountingTests.row(db, "SELECT times_completed FROM torrents WHERE id = 1") == ["1"])
+            // The seeder (announcing every 3 s here) reports what it uploaded: its row holds that,
+            // credited once above the fixture's row (its first announce reported 0).
+            let seeded = Date().addingTimeInterval(60)
+            var seeding: [Int] = []
+            while Date() < seeded {
+                #expect(await service.flush())
+                seeding = try AccountingTests.row(
+                    db, "SELECT actual_uploaded, uploaded, client_uploaded FROM history WHERE user_id = 1 AND torrent_id = 1"
+                ).map { Int($0)! }
+                if seeding[2] >= size { break }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let base = Int(seederBefore[0])!
+            #expect(seeding.count == 3 && seeding[2] >= size, "the seeder reported its upload: \(seeding)")
+            #expect(seeding.count == 3 && seeding[0] - base == seeding[2] && seeding[1] - base == seeding[2], "\(seeding), before \(base)")
         }
     }
 }
