@@ -119,6 +119,9 @@ final class ManualUnixClock: Sendable {
                 ])
             #expect(try torrent() == ["1", "0", "1", "-1048476"])
             #expect(try user() == ["100", "524288"])
+            // The site's torrent page shows the client's counters.
+            let page = String(decoding: try t.admin("GET", "/announce/\(PrivateModeTests.apiKey)/torrents/7").body, as: UTF8.self)
+            #expect(page.contains("\"uploaded\":100,\"downloaded\":1048576"), "\(page)")
 
             r = try await step(1800, 300, 1_048_576, 0, .none)
             #expect(r["complete"]?.intValue == 1 && r["incomplete"]?.intValue == 0)

@@ -257,6 +257,12 @@ public final class Accounting: Sendable {
         }
     }
 
+    /// A peer's baseline, when this process holds it (the memory store's; nil with Redis).
+    func baseline(user: UInt32, torrent: UInt32, peer: PeerID) -> PeerBaseline? {
+        (baselines as? MemoryAccountBaselines)?.account(UserTorrent(user: user, torrent: torrent))?.peers.first { $0.peerID == peer }?
+            .baseline
+    }
+
     /// Pending keys over every table.
     var pending: Int { state.withLock { $0.ledger.count } }
 

@@ -284,10 +284,12 @@ struct AdminAPI: Sendable {
             for row in rows ?? [] {
                 let key = "\(row.user)-\(row.peerID.raw.hex.uppercased())"
                 if let e = row.v6 ?? row.v4, listed.insert(key).inserted {
+                    // The client's counters as the accounting last took them (memory store).
+                    let b = tracker.accounting?.baseline(user: row.user, torrent: id, peer: row.peerID)
                     peers.append(
                         "\(JSONText.quoted(key)):{\"ip_address\":\(JSONText.quoted(e.address.description)),\"port\":\(e.port),"
                             + "\"is_seeder\":\(row.role == .seeder),\"is_active\":true,\"is_visible\":true,\"is_connectable\":false,"
-                            + "\"has_sent_completed\":\(row.completed),\"updated_at\":\(now - Int(row.idle)),\"uploaded\":0,\"downloaded\":0}"
+                            + "\"has_sent_completed\":\(row.completed),\"updated_at\":\(now - Int(row.idle)),\"uploaded\":\(b?.uploaded ?? 0),\"downloaded\":\(b?.downloaded ?? 0)}"
                     )
                 }
             }
