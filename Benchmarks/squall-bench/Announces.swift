@@ -75,3 +75,29 @@ func registry(pool: Pool, users: Int) {
         print(RegistryCall(.putTorrent(PrivateTorrent(id: UInt32(i + 1), infoHash: InfoHash(h)!))).line)
     }
 }
+
+/// The same registry as UNIT3D rows, as SQL for the fixture's schema (`unit3d-sql`): group 3,
+/// `users` users and the pool's torrents (ids from 1), so the accounting's upserts find every
+/// user and torrent they name.
+func unit3dSQL(pool: Pool, users: Int) {
+    print("SET FOREIGN_KEY_CHECKS = 0;")
+    print(
+        "INSERT INTO `groups` (id, name, slug, position, level, color, icon, can_chat, can_comment, can_invite, can_request) VALUES (3, 'User', 'user', 6, 30, '#7289DA', 'fa fa-user', 1, 1, 0, 1);"
+    )
+    let chunk = 5000
+    for start in stride(from: 1, through: max(1, users), by: chunk) {
+        let rows = (start..<min(start + chunk, max(1, users) + 1)).map { u in
+            "(\(u),'u\(u)','u\(u)@example.invalid','x','\(Pool.passkey(user: u))',3,'rss\(u)')"
+        }
+        print("INSERT INTO users (id, username, email, password, passkey, group_id, rsskey) VALUES " + rows.joined(separator: ",") + ";")
+    }
+    let torrents = pool.hashes.enumerated().map { (i, h) in
+        "(\(i + 1),'t\(i + 1)','d','f',1,1048576,1,UNHEX('\(h.map { String(format: "%02x", $0) }.joined())'),1)"
+    }
+    for start in stride(from: 0, to: torrents.count, by: chunk) {
+        print(
+            "INSERT INTO torrents (id, name, description, file_name, num_file, size, user_id, info_hash, status) VALUES "
+                + torrents[start..<min(start + chunk, torrents.count)].joined(separator: ",") + ";")
+    }
+    print("SET FOREIGN_KEY_CHECKS = 1;")
+}

@@ -1,6 +1,7 @@
 // squall-bench: Squall's benchmark tool; `Benchmarks/run` (make bench) drives it.
 //   pool     --torrents N [--offset I]                     hex info_hashes, one per line
 //   preload  URL [pool options] [--users N]               every pool peer announces once
+//   unit3d-sql [--users N] [pool options]                the registry as rows of UNIT3D's schema (SQL)
 //   verify   URL [--count N] [--stateless 1] [--users N] [pool options]  decode N replies, count invalid ones
 //   registry --users N [pool options]                     a private tracker's state file for the pool
 // --users N: private mode, each peer at its user's passkey URL (see Pool.user).
@@ -38,6 +39,8 @@ do {
             users: int("users", 0))
     case "registry":
         registry(pool: pool(), users: int("users", 100_000))
+    case "unit3d-sql":
+        unit3dSQL(pool: pool(), users: int("users", 100_000))
     case "pipeline":
         try pipeline(pool: pool(), announces: int("count", 1_000_000))
     case "memory":
