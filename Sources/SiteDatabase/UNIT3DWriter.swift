@@ -130,7 +130,7 @@ public struct UNIT3DWriter: Sendable {
     static let u64Max = "18446744073709551615"
 
     /// `column + VALUES(column)` saturating at BIGINT UNSIGNED's maximum.
-    static func sum(_ c: String) -> String { "\(c) = LEAST(CAST(\(c) AS DECIMAL(21,0)) + VALUES(\(c)), \(u64Max))" }
+    static func sum(_ c: String) -> String { "\(c) = IF(VALUES(\(c)) > \(u64Max) - \(c), \(u64Max), \(c) + VALUES(\(c)))" }
 
     /// True when the incoming row is at least as new as the stored one.
     static let newer = "(updated_at IS NULL OR VALUES(updated_at) >= updated_at)"
@@ -202,8 +202,8 @@ public struct UNIT3DWriter: Sendable {
         }
         return """
             UPDATE users u JOIN (\(derived.joined(separator: " UNION ALL "))) d ON u.id = d.id SET
-              u.uploaded = LEAST(CAST(u.uploaded AS DECIMAL(21,0)) + d.up, \(u64Max)),
-              u.downloaded = LEAST(CAST(u.downloaded AS DECIMAL(21,0)) + d.down, \(u64Max))
+              u.uploaded = IF(d.up > \(u64Max) - u.uploaded, \(u64Max), u.uploaded + d.up),
+              u.downloaded = IF(d.down > \(u64Max) - u.downloaded, \(u64Max), u.downloaded + d.down)
             """
     }
 

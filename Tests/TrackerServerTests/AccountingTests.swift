@@ -305,6 +305,34 @@ final class ManualUnixClock: Sendable {
     }
 }
 
+/// The writer against the fixture: sums saturate at the column's range instead of failing the
+/// flush, and rows naming a user or torrent that no longer exists are dropped, not fatal.
+@Suite struct UNIT3DWriterTests {
+    @Test func hugeCountersSaturateAndMissingRowsAreDropped() throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        try db.sql(
+            "UPDATE history SET uploaded = 18446744073709551610 WHERE user_id = 1 AND torrent_id = 1; "
+                + "UPDATE users SET uploaded = 18446744073709551610 WHERE id = 1")
+        let c = try MariaDBConnection(
+            host: "127.0.0.1", port: db.port, socket: nil, user: MariaDBServer.user, password: MariaDBServer.password,
+            database: MariaDBServer.database)
+        let writer = UNIT3DWriter(instance: "w")
+        _ = try writer.prepare(c)
+        let peer = PeerID(Bytes20(Array(repeating: 7, count: 20))!)
+        var ledger = Ledger()
+        ledger.add(AccountEntry(user: 1, torrent: 1, peerID: peer, at: AccountingTests.t0, actualUploaded: 100, uploaded: 100))
+        ledger.add(AccountEntry(user: 999, torrent: 1, peerID: peer, at: AccountingTests.t0, uploaded: 5))
+        ledger.add(AccountEntry(user: 1, torrent: 4242, peerID: peer, at: AccountingTests.t0, uploaded: 5))
+        let report = try writer.write(ledger.takeAll(sequence: 1), to: c)
+        #expect(report.dropped == 4, "history and peers rows of user 999 and torrent 4242")
+        #expect(
+            try AccountingTests.row(db, "SELECT uploaded FROM history WHERE user_id = 1 AND torrent_id = 1") == ["18446744073709551615"])
+        #expect(try AccountingTests.row(db, "SELECT uploaded FROM users WHERE id = 1") == ["18446744073709551615"])
+        #expect(try AccountingTests.row(db, "SELECT COUNT(*) FROM users WHERE id = 999") == ["0"], "no placeholder row")
+    }
+}
+
 /// Real clients credited into UNIT3D's tables: aria2 or Transmission seeds, libtorrent leeches
 /// over IPv4 and IPv6 with one peer_id, through Squall over HTTPS; after the flush the site's
 /// rows hold exactly what each client reported, once, though each of libtorrent's announces
