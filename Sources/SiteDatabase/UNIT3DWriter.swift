@@ -179,13 +179,10 @@ public struct UNIT3DWriter: Sendable {
     }
 
     static func torrentsSQL(_ rows: ArraySlice<FlushBatch.TorrentRow>) -> String {
-        let derived = rows.enumerated().map { (i, r) in
-            i == 0
-                ? "SELECT \(r.id) AS id, \(r.seeders) AS s, \(r.leechers) AS l, \(r.completed) AS c, \(r.balance) AS b, \(r.touched ? 1 : 0) AS u"
-                : "SELECT \(r.id), \(r.seeders), \(r.leechers), \(r.completed), \(r.balance), \(r.touched ? 1 : 0)"
-        }
+        let d = derived(
+            ["id", "s", "l", "c", "b", "u"], rows.map { r in [r.id, r.seeders, r.leechers, r.completed, r.balance, r.touched ? 1 : 0] })
         return """
-            UPDATE torrents t JOIN (\(derived.joined(separator: " UNION ALL "))) d ON t.id = d.id SET
+            UPDATE torrents t JOIN \(d) d ON t.id = d.id SET
               t.seeders = IF(d.s < 0, t.seeders, LEAST(d.s, 2147483647)),
               t.leechers = IF(d.l < 0, t.leechers, LEAST(d.l, 2147483647)),
               t.times_completed = LEAST(GREATEST(CAST(t.times_completed AS DECIMAL(21,0)) + d.c, 0), 2147483647),
@@ -194,14 +191,18 @@ public struct UNIT3DWriter: Sendable {
             """
     }
 
-    static func usersSQL(_ rows: ArraySlice<UserUpdate>) -> String {
-        let derived = rows.enumerated().map { (i, u) in
-            i == 0
-                ? "SELECT \(u.user) AS id, \(u.uploaded) AS up, \(u.downloaded) AS down"
-                : "SELECT \(u.user), \(u.uploaded), \(u.downloaded)"
+    /// A derived table of integer rows: `(SELECT 1 AS a, 2 AS b UNION ALL SELECT 3, 4 ...)`.
+    static func derived(_ names: [String], _ rows: [[any BinaryInteger]]) -> String {
+        let selects = rows.enumerated().map { (i, row) in
+            "SELECT " + zip(row, names).map { i == 0 ? "\($0) AS \($1)" : "\($0)" }.joined(separator: ", ")
         }
+        return "(" + selects.joined(separator: " UNION ALL ") + ")"
+    }
+
+    static func usersSQL(_ rows: ArraySlice<UserUpdate>) -> String {
+        let d = derived(["id", "up", "down"], rows.map { u in [u.user, u.uploaded, u.downloaded] })
         return """
-            UPDATE users u JOIN (\(derived.joined(separator: " UNION ALL "))) d ON u.id = d.id SET
+            UPDATE users u JOIN \(d) d ON u.id = d.id SET
               u.uploaded = IF(d.up > \(u64Max) - u.uploaded, \(u64Max), u.uploaded + d.up),
               u.downloaded = IF(d.down > \(u64Max) - u.downloaded, \(u64Max), u.downloaded + d.down)
             """

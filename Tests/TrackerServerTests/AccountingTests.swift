@@ -365,15 +365,7 @@ final class ManualUnixClock: Sendable {
             let w = try InteropTests.Workspace()
             defer { w.cleanup() }
             let tls = try #require(t.tlsPort)
-            try InteropTests.site(
-                t, "PUT", "groups",
-                #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#)
-            for n in 1...2 {
-                try InteropTests.site(
-                    t, "PUT", "users",
-                    #"{"id":\#(n),"group_id":3,"passkey":"\#(InteropTests.passkey(n))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
-                )
-            }
+            try InteropTests.seedSite(t)
             let seedTorrent = try w.torrent("seed.torrent", announce: ["https://127.0.0.1:\(tls)/announce/\(InteropTests.passkey(1))"])
             let leechTorrent = try w.torrent(
                 "leech.torrent", announce: ["127.0.0.1", "[::1]"].map { "https://\($0):\(tls)/announce/\(InteropTests.passkey(2))" })

@@ -174,16 +174,21 @@ import TrackerTestSupport
         } _: { t in
             let w = try Workspace()
             defer { w.cleanup() }
-            try Self.site(
-                t, "PUT", "groups",
-                #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#)
-            for n in 1...2 {
-                try Self.site(
-                    t, "PUT", "users",
-                    #"{"id":\#(n),"group_id":3,"passkey":"\#(Self.passkey(n))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
-                )
-            }
+            try Self.seedSite(t)
             try await body(t, try #require(t.tlsPort), w, f.ca)
+        }
+    }
+
+    /// The site's calls for group 3 and users 1 and 2 (passkeys `passkey(n)`).
+    static func seedSite(_ t: RunningTracker) throws {
+        try site(
+            t, "PUT", "groups",
+            #"{"id":3,"slug":"user","download_slots":null,"is_immune":false,"is_freeleech":false,"is_double_upload":false}"#)
+        for n in 1...2 {
+            try site(
+                t, "PUT", "users",
+                #"{"id":\#(n),"group_id":3,"passkey":"\#(passkey(n))","new_passkey":null,"can_download":true,"num_seeding":0,"num_leeching":0,"is_donor":false,"is_lifetime":false}"#
+            )
         }
     }
 
