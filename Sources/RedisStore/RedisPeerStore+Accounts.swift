@@ -40,25 +40,27 @@ extension RedisPeerStore {
         }
         let key = accountKey(torrent: torrent, user: user)
         let args: [[UInt8]] = [
-            peerID.raw.bytes, hex(uploaded), hex(downloaded), Array(String(now).utf8), [left == 0 ? 0x31 : 0x30],
-            [event == .stopped ? 0x30 : 0x31], [event == .started ? 0x31 : 0x30], Array(String(window).utf8),
-            Array(String(max(1, maxPeers)).utf8), Array(String(max(1, ttl)).utf8), Array(String(activeTTL).utf8),
+            peerID.raw.bytes, hex(uploaded), hex(downloaded), Self.decimal(Int(now)), [left == 0 ? 0x31 : 0x30],
+            [event == .stopped ? 0x30 : 0x31], [event == .started ? 0x31 : 0x30], Self.decimal(Int(window)),
+            Self.decimal(max(1, maxPeers)), Self.decimal(Int(max(1, ttl))), Self.decimal(Int(activeTTL)),
         ]
         client.eval(RedisScripts.accountStep, slot: keys.slot(0).map { _ in RedisSlot.of(key) }, keys: [key], arguments: args) { result in
-            switch result {
-            case .success(.array(let items)) where items.count == 3:
-                guard let done = items[1].integer, let other = items[2].integer else { break }
-                var old: RedisBaseline?
-                if let v = items[0].bytes {
-                    guard let b = Self.baseline(v) else { break }
-                    old = b
-                }
-                return completion(.success(RedisAccountStep(old: old, completion: done == 1, otherActive: other == 1)))
-            case .success(.error(let message)): return completion(.failure(.unavailable("redis: \(message)")))
-            case .failure(let e): return completion(.failure(.unavailable("\(e)")))
-            default: break
+            let reply: RedisValue
+            switch Self.storeResult(result) {
+            case .success(let v): reply = v
+            case .failure(let e): return completion(.failure(e))
             }
-            completion(.failure(.unavailable("redis: unexpected reply to the accounting step \(result)")))
+            if case .array(let items) = reply, items.count == 3, let done = items[1].integer, let other = items[2].integer {
+                switch items[0] {
+                case .null: return completion(.success(RedisAccountStep(old: nil, completion: done == 1, otherActive: other == 1)))
+                case .string(let v):
+                    if let old = Self.baseline(v) {
+                        return completion(.success(RedisAccountStep(old: old, completion: done == 1, otherActive: other == 1)))
+                    }
+                default: break
+                }
+            }
+            completion(.failure(.unavailable("redis: unexpected reply to the accounting step \(reply)")))
         }
     }
 

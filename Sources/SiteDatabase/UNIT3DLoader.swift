@@ -1,5 +1,5 @@
 public import PrivateCore
-public import TrackerCore
+import TrackerCore
 
 /// Loads the registry from a UNIT3D site's database, as UNIT3D-Announce does at startup
 /// (`unit3d-contract.md` §3): blacklisted clients, torrents (one per info_hash), users with
@@ -97,22 +97,10 @@ public enum UNIT3DLoader {
         return r
     }
 
-    /// A `peers` row as the accounting's baseline (contract §3 step 3b): the client's counters
-    /// as last flushed, and whether the (user, torrent) has completed (`history.completed_at`).
-    public struct BaselineRow: Sendable, Equatable {
-        public var user: UInt32
-        public var torrent: UInt32
-        public var peerID: PeerID
-        public var uploaded: UInt64
-        public var downloaded: UInt64
-        public var seeder: Bool
-        public var active: Bool
-        public var updatedAt: UInt32
-        public var completed: Bool
-    }
-
-    /// The `peers` rows announced since unix second `since`, newest first, at most `limit`.
-    public static func baselines(_ db: MariaDBConnection, since: UInt32, limit: Int) throws(DatabaseError) -> [BaselineRow] {
+    /// The `peers` rows announced since unix second `since`, newest first, at most `limit`, as
+    /// the accounting's baselines (contract §3 step 3b): the client's counters as last flushed,
+    /// and whether the (user, torrent) has completed (`history.completed_at`).
+    public static func baselines(_ db: MariaDBConnection, since: UInt32, limit: Int) throws(DatabaseError) -> [RestoredBaseline] {
         let rows = try db.query(
             """
             SELECT p.user_id, p.torrent_id, p.peer_id, p.uploaded, p.downloaded, p.seeder, p.active, UNIX_TIMESTAMP(p.updated_at),
@@ -124,9 +112,10 @@ public enum UNIT3DLoader {
             guard let user = UInt32(text(row[0])), let torrent = UInt32(text(row[1])), let peerID = row[2].flatMap({ PeerID($0) }),
                 let up = UInt64(text(row[3])), let down = UInt64(text(row[4])), let at = UInt32(text(row[7]))
             else { return nil }
-            return BaselineRow(
-                user: user, torrent: torrent, peerID: peerID, uploaded: up, downloaded: down, seeder: text(row[5]) == "1",
-                active: text(row[6]) == "1", updatedAt: at, completed: text(row[8]) == "1")
+            return RestoredBaseline(
+                key: UserTorrent(user: user, torrent: torrent), peerID: peerID,
+                baseline: PeerBaseline(uploaded: up, downloaded: down, at: at, seeder: text(row[5]) == "1", active: text(row[6]) == "1"),
+                completed: text(row[8]) == "1")
         }
     }
 

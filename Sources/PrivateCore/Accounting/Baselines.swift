@@ -132,3 +132,26 @@ public struct AccountTable: Sendable {
 
     public func account(_ key: UserTorrent) -> TorrentAccount? { accounts[key] }
 }
+
+/// A peer's baseline to restore into the accounting's table at startup: from the site's
+/// `peers` rows (contract §3 step 3b), or from a journalled entry.
+public struct RestoredBaseline: Sendable, Equatable {
+    public var key: UserTorrent
+    public var peerID: PeerID
+    public var baseline: PeerBaseline
+    /// The (user, torrent) has completed (`history.completed_at`, or the entry's completion).
+    public var completed: Bool
+
+    public init(key: UserTorrent, peerID: PeerID, baseline: PeerBaseline, completed: Bool) {
+        (self.key, self.peerID, self.baseline, self.completed) = (key, peerID, baseline, completed)
+    }
+
+    /// What a journalled entry left as its peer's baseline.
+    public init(_ e: AccountEntry) {
+        self.init(
+            key: UserTorrent(user: e.user, torrent: e.torrent), peerID: e.peerID,
+            baseline: PeerBaseline(
+                uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.seeder, active: e.peerActive),
+            completed: e.completion)
+    }
+}

@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import PrivateCore
 import Synchronization
-public import TrackerCore
+import TrackerCore
 
 /// Where flushes go (`accounting.sink`).
 public protocol AccountingSink: Sendable {
@@ -14,23 +14,13 @@ public protocol AccountingSink: Sendable {
     func write(_ batch: FlushBatch) async throws -> Int
 }
 
-/// A peer's baseline as a sink keeps it.
-public struct RestoredBaseline: Sendable {
-    public var key: UserTorrent
-    public var peerID: PeerID
-    public var baseline: PeerBaseline
-    public var completed: Bool
-    public init(key: UserTorrent, peerID: PeerID, baseline: PeerBaseline, completed: Bool) {
-        (self.key, self.peerID, self.baseline, self.completed) = (key, peerID, baseline, completed)
-    }
-}
-
 /// Private mode's accounting (issue 14): each successful announce becomes an `AccountEntry`
 /// (its deltas by the counter rule against the peer's baseline, credited by UNIT3D-Announce's
 /// factors), written to the journal before the reply and merged into the ledger; a flush
 /// commits the ledger to the sink with the sequence of its last entry, then deletes the
-/// journal's covered segments. One lock over the table, the ledger and the journal: an
-/// announce holds it for a table step, a `write` and a merge.
+/// journal's covered segments. The baselines are stepped first (in their own home, see
+/// `AccountBaselines`); then one lock over the ledger and the journal, held for a `write` and a
+/// merge.
 public final class Accounting: Sendable {
     public struct Settings: Sendable, Equatable {
         public var factors = FactorSettings()
@@ -95,12 +85,7 @@ public final class Accounting: Sendable {
         var replayed = 0
         var oldest: UInt32?
         for (sequence, e) in records {
-            table.restore(
-                RestoredBaseline(
-                    key: UserTorrent(user: e.user, torrent: e.torrent), peerID: e.peerID,
-                    baseline: PeerBaseline(
-                        uploaded: e.clientUploaded, downloaded: e.clientDownloaded, at: e.at, seeder: e.left == 0, active: e.peerActive),
-                    completed: e.completion), maxPeers: settings.peersPerAccount)
+            table.restore(RestoredBaseline(e), maxPeers: settings.peersPerAccount)
             guard sequence > committed else { continue }
             ledger.add(e, maxPeerRows: settings.capacity)
             replayed += 1
@@ -125,12 +110,12 @@ public final class Accounting: Sendable {
 
     /// One successful announce (its store call recorded the peer): the step against the peer's
     /// baseline, then the entry journalled and merged; `completion` gets the entry (nil when
-    /// nothing was credited: no room in the table, or the baselines' store failed, in which case
-    /// the baseline did not move and the next announce credits these bytes). With the memory
+    /// nothing was credited for lack of room in the table) or the baselines' store's error (the
+    /// baseline did not move, so the peer's next announce credits these bytes). With the memory
     /// store it completes inline.
     func record(
         user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint, factors: Factors,
-        visible: Bool, completion: @escaping @Sendable (AccountEntry?) -> Void = { _ in }
+        visible: Bool, completion: @escaping @Sendable (Result<AccountEntry?, StoreError>) -> Void = { _ in }
     ) {
         let now = unixNow()
         let settings = settings
@@ -139,21 +124,15 @@ public final class Accounting: Sendable {
             left: request.left, event: request.event, now: now, window: settings.dedupWindow, activeTTL: settings.activeTTL,
             maxPeers: settings.peersPerAccount
         ) { result in
-            switch result {
-            case .success(let step?):
-                completion(
-                    self.enter(
-                        step, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
-                        visible: visible, now: now))
-            case .success(nil):
-                completion(nil)
-            case .failure(let error):
-                if self.baselineErrors.add(1, ordering: .relaxed).newValue % 1000 == 1 {
-                    self.logger.warning(
-                        "accounting: a baseline step failed; those bytes go with the peer's next announce", metadata: ["error": "\(error)"])
-                }
-                completion(nil)
-            }
+            if case .failure = result { self.baselineErrors.add(1, ordering: .relaxed) }
+            completion(
+                result.map { step in
+                    step.map {
+                        self.enter(
+                            $0, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
+                            visible: visible, now: now)
+                    }
+                })
         }
     }
 

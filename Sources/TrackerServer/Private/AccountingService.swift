@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOPosix
 import PrivateCore
 public import ServiceLifecycle
 public import TrackerCore
@@ -90,5 +91,31 @@ public struct AccountingService: Service {
             out[id] = hs.reduce((0, 0)) { c, h in scraped[h].map { (c.0 + $0.complete, c.1 + $0.incomplete) } ?? c }
         }
         return out
+    }
+}
+
+/// One blocking connection of a sink, kept between calls and made again after an error; calls
+/// run one at a time on NIO's blocking pool (never on an event loop). The one owner of its
+/// connection.
+final class BlockingSession<Connection>: @unchecked Sendable {
+    private var connection: Connection?
+    private let serial = Locked(())
+    private let connect: @Sendable () throws -> Connection
+
+    init(connect: @escaping @Sendable () throws -> Connection) { self.connect = connect }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive {
+            try self.serial.withLock { _ in
+                do {
+                    let c = try self.connection ?? self.connect()
+                    self.connection = c
+                    return try body(c)
+                } catch {
+                    self.connection = nil
+                    throw error
+                }
+            }
+        }
     }
 }

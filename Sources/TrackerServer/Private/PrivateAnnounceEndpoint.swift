@@ -52,7 +52,8 @@ struct PrivateAnnounceEndpoint: Sendable {
         let facts = PrivateAnnounceFacts(passkey: passkey, userAgent: head.userAgent, hasBrowserHeaders: head.hasBrowserHeaders)
         let admission: PrivateAdmission
         let logger = open.logger
-        switch tracker.check(request, facts: facts) {
+        let (verdict, factors) = tracker.check(request, facts: facts)
+        switch verdict {
         case .refused(let text):
             logger.debug(
                 "private announce refused", metadata: ["info_hash": "\(request.infoHash)", "from": "\(remote)", "reason": "\(text)"])
@@ -82,7 +83,6 @@ struct PrivateAnnounceEndpoint: Sendable {
         let timing = Timing(settings)
         let (user, slotted) = (admission.user.id, admission.group.downloadSlots != nil)
         let (torrentID, agent, endpoint) = (admission.torrent.id, head.userAgent, verb.endpoint)
-        let factors = tracker.accounting == nil ? nil : tracker.factors(admission)
         // A hybrid torrent announced under its other hash moments ago by the same peer: one
         // peer's pair of announces, the second exempt from the list rates.
         let hybridPair =
@@ -155,7 +155,11 @@ struct PrivateAnnounceEndpoint: Sendable {
             if reply.recorded, let accounting = tracker.accounting, let factors {
                 accounting.record(
                     user: user, torrent: torrentID, request: request, agent: agent, endpoint: endpoint, factors: factors, visible: true
-                ) { _ in answer() }
+                ) { result in
+                    // A baseline the store could not step is its outage, logged as the store's.
+                    if case .failure(let e) = result { outages.failed("\(e)") }
+                    answer()
+                }
             } else {
                 answer()
             }

@@ -181,15 +181,16 @@ public final class PrivateTracker: Sendable {
 
     // MARK: announces
 
-    public func check(_ request: AnnounceRequest, facts: PrivateAnnounceFacts) -> PrivateVerdict {
+    /// UNIT3D-Announce's rules against the registry and, for an admitted announce with the
+    /// accounting on, the factors it is credited at (one look at the registry for both).
+    public func check(_ request: AnnounceRequest, facts: PrivateAnnounceFacts) -> (verdict: PrivateVerdict, factors: Factors?) {
         let rules = settings.rules
-        return state.withLock { PrivateRules.check(request, facts: facts, registry: $0.registry, settings: rules) }
-    }
-
-    /// The factors an admitted announce is credited at.
-    func factors(_ a: PrivateAdmission) -> Factors {
-        let settings = accounting?.settings.factors ?? FactorSettings()
-        return state.withLock { Factors(user: a.user, group: a.group, torrent: a.torrent, registry: $0.registry, settings: settings) }
+        let factorSettings = accounting?.settings.factors
+        return state.withLock { s in
+            let verdict = PrivateRules.check(request, facts: facts, registry: s.registry, settings: rules)
+            guard let factorSettings, case .admitted(let a) = verdict else { return (verdict, nil) }
+            return (verdict, Factors(user: a.user, group: a.group, torrent: a.torrent, registry: s.registry, settings: factorSettings))
+        }
     }
 
     /// Whether an announce of `user` leeching `torrent` may add a new peer under its group's

@@ -1,4 +1,3 @@
-import NIOPosix
 import PrivateCore
 import RedisStore
 import TrackerCore
@@ -11,15 +10,13 @@ import TrackerCore
 /// (`PREFIX{accounting}:sequence:INSTANCE`) are written by one script, so a flush is in the
 /// stream whole or not at all, and one whose sequence is already there is not added again; the
 /// journal is truncated once Redis has it. Blocking, on NIO's blocking pool.
-final class RedisStreamSink: AccountingSink, @unchecked Sendable {
+final class RedisStreamSink: AccountingSink {
     let options: RedisOptions
     let instance: String
     let stream: [UInt8]
     let sequenceKey: [UInt8]
     let maxLength: Int
-    /// Touched only by `prepare` and `write`, which the accounting service calls one at a time.
-    private var connection: BlockingRedisConnection?
-    private let serial = Locked(())
+    private let session: BlockingSession<BlockingRedisConnection>
 
     static let rowsPerEntry = 1000
 
@@ -29,26 +26,13 @@ final class RedisStreamSink: AccountingSink, @unchecked Sendable {
         stream = Array((options.prefix + "{accounting}:stream").utf8)
         sequenceKey = Array((options.prefix + "{accounting}:sequence:" + instance).utf8)
         self.maxLength = maxLength
-    }
-
-    private func run<T: Sendable>(_ body: @escaping @Sendable (BlockingRedisConnection) throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive {
-            try self.serial.withLock { _ in
-                do {
-                    let c = try self.connection ?? RedisPeerStore.blockingConnection(for: self.stream, self.options, timeout: .seconds(10))
-                    self.connection = c
-                    return try body(c)
-                } catch {
-                    self.connection = nil
-                    throw error
-                }
-            }
-        }
+        let stream = stream
+        session = BlockingSession { try RedisPeerStore.blockingConnection(for: stream, options, timeout: .seconds(10)) }
     }
 
     func prepare(since: UInt32, limit: Int) async throws -> (sequence: UInt64, baselines: [RestoredBaseline]) {
         let key = sequenceKey
-        return try await run { c in
+        return try await session.run { c in
             switch try c.command([Array("GET".utf8), key]) {
             case .string(let v): return (UInt64(String(decoding: v, as: UTF8.self)) ?? 0, [])
             case .null: return (0, [])
@@ -67,7 +51,7 @@ final class RedisStreamSink: AccountingSink, @unchecked Sendable {
             args.append(Array(rows.utf8))
         }
         let command = args
-        return try await run { c in
+        return try await session.run { c in
             switch try c.command(command) {
             case .integer: return 0
             case let other: throw RedisError("adding flush \(batch.sequence) to the stream: \(other)")
@@ -90,7 +74,6 @@ final class RedisStreamSink: AccountingSink, @unchecked Sendable {
     /// The flush's rows as (table, JSON array) entries of at most `rowsPerEntry` rows.
     static func entries(_ b: FlushBatch) -> [(String, String)] {
         func time(_ t: UInt32?) -> String { t.map(String.init) ?? "null" }
-        func hex(_ bytes: [UInt8]) -> String { "\"" + bytes.map { String($0, radix: 16).leftPadded(2) }.joined() + "\"" }
         func ip(_ bytes: [UInt8]) -> String {
             if bytes.count == 4 { return JSONText.quoted("\(IPv4Address(bytes[0], bytes[1], bytes[2], bytes[3]))") }
             return JSONText.quoted(IPv6Address(bytes).map { "\($0)" } ?? "")
@@ -113,7 +96,7 @@ final class RedisStreamSink: AccountingSink, @unchecked Sendable {
         add(
             "peers",
             b.peers.map { p in
-                "{\"user_id\":\(p.user),\"torrent_id\":\(p.torrent),\"peer_id\":\(hex(p.peerID.raw.bytes)),\"ip\":\(ip(p.ip)),"
+                "{\"user_id\":\(p.user),\"torrent_id\":\(p.torrent),\"peer_id\":\"\(p.peerID.raw.hex)\",\"ip\":\(ip(p.ip)),"
                     + "\"port\":\(p.port),\"agent\":\(JSONText.quoted(p.agent)),\"uploaded\":\(p.uploaded),\"downloaded\":\(p.downloaded),"
                     + "\"left\":\(p.left),\"seeder\":\(p.seeder),\"active\":\(p.active),\"visible\":\(p.visible),"
                     + "\"created_at\":\(p.createdAt),\"updated_at\":\(p.updatedAt)}"
@@ -130,8 +113,4 @@ final class RedisStreamSink: AccountingSink, @unchecked Sendable {
             b.users.map { u in "{\"user_id\":\(u.user),\"uploaded_delta\":\(u.uploaded),\"downloaded_delta\":\(u.downloaded)}" })
         return out
     }
-}
-
-extension String {
-    fileprivate func leftPadded(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }

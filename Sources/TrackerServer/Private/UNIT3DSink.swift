@@ -1,5 +1,4 @@
 public import Logging
-import NIOPosix
 import PrivateCore
 import RedisStore
 import SiteDatabase
@@ -8,60 +7,31 @@ public import TrackerCore
 /// `accounting.sink = "unit3d"`: flushes into UNIT3D's tables through `UNIT3DWriter`, on NIO's
 /// blocking pool (Connector/C blocks), over one connection kept between flushes and made again
 /// after an error.
-final class UNIT3DSink: AccountingSink, @unchecked Sendable {
+final class UNIT3DSink: AccountingSink {
     let url: DatabaseURL
     let writer: UNIT3DWriter
-    /// Touched only by `prepare` and `write`, which the accounting service calls one at a time.
-    private var connection: MariaDBConnection?
-    private let serial = Locked(())
+    private let session: BlockingSession<MariaDBConnection>
 
     init(url: DatabaseURL, instance: String, seedtimeGap: Int) {
         self.url = url
         writer = UNIT3DWriter(instance: instance, seedtimeGap: seedtimeGap)
-    }
-
-    private func connected() throws(DatabaseError) -> MariaDBConnection {
-        if let connection { return connection }
-        let c = try MariaDBConnection(
-            host: url.host, port: url.port, socket: url.socket, user: url.user, password: url.password, database: url.database)
-        connection = c
-        return c
-    }
-
-    private func run<T: Sendable>(_ body: @escaping @Sendable (MariaDBConnection) throws(DatabaseError) -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive {
-            try self.serial.withLock { _ in
-                do {
-                    return try body(try self.connected())
-                } catch {
-                    self.connection = nil
-                    throw error
-                }
-            }
+        session = BlockingSession {
+            try MariaDBConnection(
+                host: url.host, port: url.port, socket: url.socket, user: url.user, password: url.password, database: url.database)
         }
     }
 
     func prepare(since: UInt32, limit: Int) async throws -> (sequence: UInt64, baselines: [RestoredBaseline]) {
         let writer = writer
-        return try await run { db throws(DatabaseError) in
+        return try await session.run { db in
             let sequence = try writer.prepare(db)
-            let rows = try UNIT3DLoader.baselines(db, since: since, limit: limit)
-            return (
-                sequence,
-                rows.map {
-                    RestoredBaseline(
-                        key: UserTorrent(user: $0.user, torrent: $0.torrent), peerID: $0.peerID,
-                        baseline: PeerBaseline(
-                            uploaded: $0.uploaded, downloaded: $0.downloaded, at: $0.updatedAt, seeder: $0.seeder, active: $0.active),
-                        completed: $0.completed)
-                }
-            )
+            return (sequence, try UNIT3DLoader.baselines(db, since: since, limit: limit))
         }
     }
 
     func write(_ batch: FlushBatch) async throws -> Int {
         let writer = writer
-        return try await run { db throws(DatabaseError) in try writer.write(batch, to: db).dropped }
+        return try await session.run { db in try writer.write(batch, to: db).dropped }
     }
 }
 
@@ -71,8 +41,6 @@ public struct AccountingStartError: Error, CustomStringConvertible {
 }
 
 extension Accounting {
-    /// The `unit3d` sink on `private.database_url`, its last committed sequence and the
-    /// site's `peers` rows as baselines, then the journal replayed over them.
     /// The configured sink (`accounting.sink`, not `none`), its last committed sequence (and,
     /// for `unit3d`, the site's `peers` rows as baselines), then the journal replayed over them.
     /// With the Redis store the baselines live in its Redis (shared by every instance on it).
