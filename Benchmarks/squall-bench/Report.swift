@@ -153,8 +153,9 @@ func report(dir: String) throws {
         "Private mode with accounting, HTTPS keep-alive", "squall-private-acct-https", "keep-alive", "squall-https", "keep-alive",
         limit: 1.35, label: "<= 1.35x open mode")
     if let text = readFile(dir + "/accounting.tsv") {
-        // rep, target, mode, lag now, last flush's lag, pending, failed flushes: the worst run.
-        let rows = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }.filter { $0.count == 7 }
+        // rep, target, mode, lag now, last flush's lag, pending, failed flushes, history rows:
+        // the worst run.
+        let rows = text.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }.filter { $0.count >= 7 }
         let lags = rows.compactMap { Int($0[4]) }
         let rates = runs.filter { $0.target.hasPrefix("squall-private-acct") }.map(\.rps)
         if let worst = lags.max() {

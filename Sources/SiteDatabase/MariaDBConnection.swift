@@ -76,11 +76,137 @@ public final class MariaDBConnection {
         return rows
     }
 
+    /// Whether the server runs an array-bound statement in one round trip (MariaDB 10.2 and
+    /// later; MySQL does not).
+    public var supportsBulk: Bool { squall_mariadb_bulk_supported(handle) != 0 }
+
+    /// One column of a bulk statement: a value for each row.
+    public enum BulkColumn {
+        case unsigned([UInt64])
+        case bytes([[UInt8]])
+        /// Whole UTC seconds since 1970 (the session's time zone is `+00:00`); nil for NULL.
+        case time([UInt32?])
+
+        var count: Int {
+            switch self {
+            case .unsigned(let v): v.count
+            case .bytes(let v): v.count
+            case .time(let v): v.count
+            }
+        }
+    }
+
+    /// Runs `sql`, a statement of one row of `?` placeholders, once for each row of `columns`
+    /// in one COM_STMT_BULK_EXECUTE (Connector/C's array binding: no SQL text per row for the
+    /// server to parse). Every column holds the same number of rows; requires `supportsBulk`.
+    /// The statement and every buffer bound to it live only inside this call.
+    public func bulk(_ sql: String, _ columns: [BulkColumn]) throws(DatabaseError) {
+        let rows = columns.first?.count ?? 0
+        guard rows > 0 else { return }
+        guard columns.allSatisfy({ $0.count == rows }) else { throw DatabaseError("bulk columns of different lengths") }
+        guard let stmt = mysql_stmt_init(handle) else { throw lastError() }
+        defer { mysql_stmt_close(stmt) }
+        func stmtError() -> DatabaseError {
+            DatabaseError(String(cString: mysql_stmt_error(stmt)), code: mysql_stmt_errno(stmt))
+        }
+        guard sql.withCString({ mysql_stmt_prepare(stmt, $0, UInt(sql.utf8.count)) }) == 0 else { throw stmtError() }
+        guard Int(mysql_stmt_param_count(stmt)) == columns.count else { throw DatabaseError("bulk statement and columns disagree") }
+
+        var storage = BulkStorage()
+        defer { storage.release() }
+        var binds = [MYSQL_BIND](repeating: MYSQL_BIND(), count: columns.count)
+        for (i, column) in columns.enumerated() {
+            switch column {
+            case .unsigned(let values):
+                binds[i].buffer_type = MYSQL_TYPE_LONGLONG
+                binds[i].is_unsigned = 1
+                binds[i].buffer = UnsafeMutableRawPointer(storage.copy(values))
+            case .bytes(let values):
+                // Variable-length columns bind an array of pointers and an array of lengths.
+                let total = values.reduce(0) { $0 + $1.count }
+                let bytes = storage.allocate(UInt8.self, Swift.max(1, total))
+                let pointers = storage.allocate(UnsafeMutableRawPointer?.self, rows)
+                let lengths = storage.allocate(UInt.self, rows)
+                var offset = 0
+                for (r, value) in values.enumerated() {
+                    value.withUnsafeBufferPointer { src in
+                        if let base = src.baseAddress { (bytes + offset).initialize(from: base, count: src.count) }
+                    }
+                    pointers[r] = UnsafeMutableRawPointer(bytes + offset)
+                    lengths[r] = UInt(value.count)
+                    offset += value.count
+                }
+                binds[i].buffer_type = MYSQL_TYPE_BLOB
+                binds[i].buffer = UnsafeMutableRawPointer(pointers)
+                binds[i].length = lengths
+            case .time(let values):
+                // MYSQL_TIME is bound as an array of pointers too (it has no fixed pack length).
+                let times = storage.allocate(MYSQL_TIME.self, rows)
+                let pointers = storage.allocate(UnsafeMutablePointer<MYSQL_TIME>?.self, rows)
+                let indicators = storage.allocate(CChar.self, rows)
+                for (r, value) in values.enumerated() {
+                    times[r] = Self.utc(value ?? 0)
+                    pointers[r] = times + r
+                    indicators[r] = CChar(value == nil ? STMT_INDICATOR_NULL.rawValue : STMT_INDICATOR_NONE.rawValue)
+                }
+                binds[i].buffer_type = MYSQL_TYPE_DATETIME
+                binds[i].buffer = UnsafeMutableRawPointer(pointers)
+                binds[i].u.indicator = indicators
+            }
+        }
+        guard squall_mariadb_set_array_size(stmt, UInt32(rows)) == 0 else { throw stmtError() }
+        let bound = binds.withUnsafeMutableBufferPointer { mysql_stmt_bind_param(stmt, $0.baseAddress) }
+        guard bound == 0 else { throw stmtError() }
+        guard mysql_stmt_execute(stmt) == 0 else { throw stmtError() }
+    }
+
+    /// `unix` seconds as a UTC calendar time (days to civil date: Howard Hinnant's algorithm).
+    static func utc(_ unix: UInt32) -> MYSQL_TIME {
+        let days = Int(unix / 86_400), seconds = Int(unix % 86_400)
+        let z = days + 719_468
+        let era = z / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        var t = MYSQL_TIME()
+        t.year = UInt32(year)
+        t.month = UInt32(month)
+        t.day = UInt32(day)
+        t.hour = UInt32(seconds / 3600)
+        t.minute = UInt32(seconds / 60 % 60)
+        t.second = UInt32(seconds % 60)
+        t.time_type = MYSQL_TIMESTAMP_DATETIME
+        return t
+    }
+
     private func lastError() -> DatabaseError { DatabaseError(String(cString: mysql_error(handle)), code: mysql_errno(handle)) }
 }
 
 @available(*, unavailable)
 extension MariaDBConnection: Sendable {}
+
+/// The buffers one bulk call binds: allocated by it, released when it returns.
+private struct BulkStorage {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    mutating func allocate<T>(_: T.Type, _ count: Int) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: Swift.max(1, count))
+        blocks.append(UnsafeMutableRawPointer(p))
+        return p
+    }
+
+    mutating func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let p = allocate(T.self, values.count)
+        values.withUnsafeBufferPointer { if let base = $0.baseAddress { p.initialize(from: base, count: $0.count) } }
+        return p
+    }
+
+    func release() { for b in blocks { b.deallocate() } }
+}
 
 extension Optional where Wrapped == String {
     fileprivate func withOptionalCString<R>(_ body: (UnsafePointer<CChar>?) -> R) -> R {

@@ -16,9 +16,12 @@ import TrackerCore
 /// - `torrents.seeders` and `leechers` are written as the store's counts, not summed deltas,
 ///   so they heal by themselves after expiries and restarts.
 ///
-/// Times are bound as whole UTC seconds (`FROM_UNIXTIME` in a `+00:00` session), binary
-/// columns as raw bytes (hex literals), and statements hold at most UNIT3D-Announce's records
-/// per statement.
+/// History and peers rows go to MariaDB as array-bound statements (one row of placeholders,
+/// executed for every row in one round trip: the server parses no SQL per row), and to a
+/// server without bulk execution (MySQL) as multi-row text statements; both write the same
+/// bytes (a test compares every column). Times are whole UTC seconds (bound as `MYSQL_TIME`, or
+/// `FROM_UNIXTIME` in the text form, in a `+00:00` session), binary columns raw bytes, and a
+/// statement holds at most UNIT3D-Announce's records per statement.
 public struct UNIT3DWriter: Sendable {
     /// This instance's name in `squall_accounting`.
     public let instance: String
@@ -30,6 +33,10 @@ public struct UNIT3DWriter: Sendable {
     public var peerRows = 4369
     public var torrentRows = 4369
     public var userRows = 7281
+    /// History and peers rows go as array-bound statements (MariaDB's bulk execution: the
+    /// server parses one row's SQL, not thousands) when true, as multi-row text statements
+    /// when false (MySQL has no bulk execution); nil asks the server.
+    public var bulk: Bool? = nil
 
     public init(instance: String, seedtimeGap: Int = 9000) { (self.instance, self.seedtimeGap) = (instance, seedtimeGap) }
 
@@ -91,11 +98,22 @@ public struct UNIT3DWriter: Sendable {
             let history = batch.history.filter { users.contains($0.user) && torrents.contains($0.torrent) }
             let peers = batch.peers.filter { users.contains($0.user) && torrents.contains($0.torrent) }
             report.dropped = batch.history.count - history.count + batch.peers.count - peers.count
+            let bulk = self.bulk ?? db.supportsBulk
             for chunk in history.sorted(by: { ($0.user, $0.torrent) < ($1.user, $1.torrent) }).chunks(historyRows) {
-                _ = try db.query(historySQL(chunk))
+                if bulk {
+                    let (sql, columns) = historyBulk(chunk)
+                    try db.bulk(sql, columns)
+                } else {
+                    _ = try db.query(historySQL(chunk))
+                }
             }
             for chunk in peers.sorted(by: Self.peerOrder).chunks(peerRows) {
-                _ = try db.query(Self.peersSQL(chunk))
+                if bulk {
+                    let (sql, columns) = Self.peersBulk(chunk)
+                    try db.bulk(sql, columns)
+                } else {
+                    _ = try db.query(Self.peersSQL(chunk))
+                }
             }
             for chunk in batch.torrentRows.chunks(torrentRows) { _ = try db.query(Self.torrentsSQL(chunk)) }
             for chunk in batch.users.sorted(by: { $0.user < $1.user }).chunks(userRows) { _ = try db.query(Self.usersSQL(chunk)) }
@@ -143,23 +161,47 @@ public struct UNIT3DWriter: Sendable {
                 + "\(h.downloaded),\(h.actualDownloaded),\(h.clientDownloaded),\(h.seeder ? 1 : 0),\(h.active ? 1 : 0),0,"
                 + "\(h.immune ? 1 : 0),\(Self.time(h.createdAt)),\(Self.time(h.updatedAt)),\(h.completedAt.map(Self.time) ?? "NULL"))"
         }
-        // Left to right: seedtime reads the old updated_at, seeder and active; updated_at last.
-        return """
-            INSERT INTO history (user_id, torrent_id, agent, uploaded, actual_uploaded, client_uploaded, downloaded,
-              actual_downloaded, client_downloaded, seeder, active, seedtime, immune, created_at, updated_at, completed_at)
-            VALUES \(values.joined(separator: ","))
-            ON DUPLICATE KEY UPDATE
-              \(Self.overwrite("agent")), \(Self.sum("uploaded")), \(Self.sum("actual_uploaded")), \(Self.overwrite("client_uploaded")),
-              \(Self.sum("downloaded")), \(Self.sum("actual_downloaded")), \(Self.overwrite("client_downloaded")),
-              seedtime = IF(VALUES(updated_at) > updated_at AND seeder = 1 AND active = 1 AND VALUES(seeder) = 1
-                AND TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)) < \(seedtimeGap),
-                LEAST(CAST(seedtime AS DECIMAL(21,0)) + TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)), \(Self.u64Max)), seedtime),
-              \(Self.overwrite("seeder")), \(Self.overwrite("active")),
-              immune = immune AND VALUES(immune),
-              created_at = COALESCE(created_at, VALUES(created_at)),
-              completed_at = COALESCE(completed_at, VALUES(completed_at)),
-              updated_at = IF(\(Self.newer), VALUES(updated_at), updated_at)
-            """
+        return "\(Self.historyInsert) VALUES \(values.joined(separator: ",")) \(historyUpdate)"
+    }
+
+    /// The history rows as one array-bound statement (MariaDB's bulk execution).
+    func historyBulk(_ rows: ArraySlice<HistoryUpdate>) -> (String, [MariaDBConnection.BulkColumn]) {
+        let sql = "\(Self.historyInsert) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?) \(historyUpdate)"
+        func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
+        return (
+            sql,
+            [
+                .unsigned(rows.map { UInt64($0.user) }), .unsigned(rows.map { UInt64($0.torrent) }),
+                .bytes(rows.map { Array($0.agent.utf8) }), .unsigned(rows.map(\.uploaded)),
+                .unsigned(rows.map(\.actualUploaded)), .unsigned(rows.map(\.clientUploaded)), .unsigned(rows.map(\.downloaded)),
+                .unsigned(rows.map(\.actualDownloaded)), .unsigned(rows.map(\.clientDownloaded)),
+                .unsigned(rows.map { flag($0.seeder) }), .unsigned(rows.map { flag($0.active) }),
+                .unsigned(rows.map { flag($0.immune) }), .time(rows.map(\.createdAt)), .time(rows.map(\.updatedAt)),
+                .time(rows.map(\.completedAt)),
+            ]
+        )
+    }
+
+    static let historyInsert = """
+        INSERT INTO history (user_id, torrent_id, agent, uploaded, actual_uploaded, client_uploaded, downloaded,
+          actual_downloaded, client_downloaded, seeder, active, seedtime, immune, created_at, updated_at, completed_at)
+        """
+
+    // Left to right: seedtime reads the old updated_at, seeder and active; updated_at last.
+    var historyUpdate: String {
+        """
+        ON DUPLICATE KEY UPDATE
+          \(Self.overwrite("agent")), \(Self.sum("uploaded")), \(Self.sum("actual_uploaded")), \(Self.overwrite("client_uploaded")),
+          \(Self.sum("downloaded")), \(Self.sum("actual_downloaded")), \(Self.overwrite("client_downloaded")),
+          seedtime = IF(VALUES(updated_at) > updated_at AND seeder = 1 AND active = 1 AND VALUES(seeder) = 1
+            AND TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)) < \(seedtimeGap),
+            LEAST(CAST(seedtime AS DECIMAL(21,0)) + TIMESTAMPDIFF(SECOND, updated_at, VALUES(updated_at)), \(Self.u64Max)), seedtime),
+          \(Self.overwrite("seeder")), \(Self.overwrite("active")),
+          immune = immune AND VALUES(immune),
+          created_at = COALESCE(created_at, VALUES(created_at)),
+          completed_at = COALESCE(completed_at, VALUES(completed_at)),
+          updated_at = IF(\(Self.newer), VALUES(updated_at), updated_at)
+        """
     }
 
     static func peersSQL(_ rows: ArraySlice<PeerUpdate>) -> String {
@@ -168,11 +210,33 @@ public struct UNIT3DWriter: Sendable {
                 + "\(p.seeder ? 1 : 0),\(time(p.createdAt)),\(time(p.updatedAt)),\(p.torrent),\(p.user),0,\(p.active ? 1 : 0),"
                 + "\(p.visible ? 1 : 0))"
         }
+        return "\(peersInsert) VALUES \(values.joined(separator: ",")) \(peersUpdate)"
+    }
+
+    /// The peers rows as one array-bound statement (MariaDB's bulk execution).
+    static func peersBulk(_ rows: ArraySlice<PeerUpdate>) -> (String, [MariaDBConnection.BulkColumn]) {
+        let sql = "\(peersInsert) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,?,?) \(peersUpdate)"
+        func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
+        return (
+            sql,
+            [
+                .bytes(rows.map { $0.peerID.raw.bytes }), .bytes(rows.map(\.ip)), .unsigned(rows.map { UInt64($0.port) }),
+                .bytes(rows.map { Array($0.agent.utf8) }), .unsigned(rows.map(\.uploaded)), .unsigned(rows.map(\.downloaded)),
+                .unsigned(rows.map(\.left)), .unsigned(rows.map { flag($0.seeder) }), .time(rows.map(\.createdAt)),
+                .time(rows.map(\.updatedAt)), .unsigned(rows.map { UInt64($0.torrent) }), .unsigned(rows.map { UInt64($0.user) }),
+                .unsigned(rows.map { flag($0.active) }), .unsigned(rows.map { flag($0.visible) }),
+            ]
+        )
+    }
+
+    static let peersInsert = """
+        INSERT INTO peers (peer_id, ip, port, agent, uploaded, downloaded, `left`, seeder, created_at, updated_at, torrent_id,
+          user_id, connectable, active, visible)
+        """
+
+    static var peersUpdate: String {
         let columns = ["ip", "port", "agent", "uploaded", "downloaded", "`left`", "seeder", "connectable", "active", "visible"]
         return """
-            INSERT INTO peers (peer_id, ip, port, agent, uploaded, downloaded, `left`, seeder, created_at, updated_at, torrent_id,
-              user_id, connectable, active, visible)
-            VALUES \(values.joined(separator: ","))
             ON DUPLICATE KEY UPDATE \(columns.map(overwrite).joined(separator: ", ")),
               created_at = COALESCE(created_at, VALUES(created_at)), updated_at = IF(\(newer), VALUES(updated_at), updated_at)
             """

@@ -331,6 +331,72 @@ final class ManualUnixClock: Sendable {
         #expect(try AccountingTests.row(db, "SELECT uploaded FROM users WHERE id = 1") == ["18446744073709551615"])
         #expect(try AccountingTests.row(db, "SELECT COUNT(*) FROM users WHERE id = 999") == ["0"], "no placeholder row")
     }
+
+    static func show(_ row: MariaDBConnection.Row) -> String {
+        row.map { $0.map { String(decoding: $0, as: UTF8.self) } ?? "NULL" }.joined(separator: "|")
+    }
+
+    /// The bulk path (array binding) and the text path (MySQL's) leave every column of every
+    /// table the same, over generated flushes: new rows and updates, out-of-order times, NULL
+    /// and set completion times, binary peer_ids and addresses of both families, UTF-8 agents,
+    /// times on leap days and at TIMESTAMP's last second.
+    @Test func bulkAndTextStatementsWriteTheSameRows() throws {
+        var rng = SplitMix64(seed: 14)
+        let times: [UInt32] = [951_782_400, 1_709_164_799, 1_709_164_800, 2_147_483_647, 1_000_000_000, 1_764_770_000]
+        let agents = ["qBittorrent/4.6.2", "Transmission/4.0.5 ✓", "", "libtorrent/2.0.8 ünïcode"]
+        let peers = (0..<4).map { i in
+            PeerID(Bytes20((0..<20).map { j in UInt8(truncatingIfNeeded: i * 77 + j * 31 + (j == 0 ? 0 : 128)) })!)
+        }
+        var batches: [FlushBatch] = []
+        for sequence in 1...4 {
+            var ledger = Ledger()
+            for _ in 0..<60 {
+                let completed = rng.next() % 5 == 0
+                ledger.add(
+                    AccountEntry(
+                        user: UInt32(1 + rng.next() % 6), torrent: UInt32(1 + rng.next() % 6), peerID: peers[Int(rng.next() % 4)],
+                        at: rng.next() % 3 == 0 ? times[Int(rng.next() % 6)] : 1_700_000_000 + UInt32(rng.next() % 400_000),
+                        agent: agents[Int(rng.next() % 4)],
+                        ip: rng.next() % 2 == 0 ? [10, 0, 0, UInt8(rng.next() % 256)] : (0..<16).map { _ in UInt8(rng.next() % 256) },
+                        port: UInt16(rng.next() % 65_536), clientUploaded: rng.next() % 1_000_000, clientDownloaded: rng.next() % 1_000_000,
+                        left: rng.next() % 2 == 0 ? 0 : rng.next() % 10_000, actualUploaded: rng.next() % 5000,
+                        actualDownloaded: rng.next() % 5000, uploaded: rng.next() % 5000, downloaded: rng.next() % 5000,
+                        active: rng.next() % 4 != 0, peerActive: rng.next() % 4 != 0, visible: rng.next() % 5 != 0,
+                        immune: rng.next() % 3 == 0, completedEvent: completed, completion: completed))
+            }
+            batches.append(ledger.takeAll(sequence: UInt64(sequence)))
+        }
+        var dumps: [[[MariaDBConnection.Row]]] = []
+        for bulk in [true, false] {
+            let db = try MariaDBServer()
+            try db.loadUNIT3DFixture()
+            let c = try MariaDBConnection(
+                host: "127.0.0.1", port: db.port, socket: nil, user: MariaDBServer.user, password: MariaDBServer.password,
+                database: MariaDBServer.database)
+            #expect(c.supportsBulk, "MariaDB 10.11 runs array-bound statements in one round trip")
+            var writer = UNIT3DWriter(instance: "w")
+            writer.bulk = bulk
+            _ = try writer.prepare(c)
+            for batch in batches { _ = try writer.write(batch, to: c) }
+            dumps.append(
+                try [
+                    "SELECT * FROM history ORDER BY user_id, torrent_id", "SELECT * FROM peers ORDER BY user_id, torrent_id, peer_id",
+                    "SELECT id, uploaded, downloaded FROM users ORDER BY id",
+                    "SELECT id, seeders, leechers, times_completed, balance FROM torrents ORDER BY id",
+                ].map { try c.query($0) })
+        }
+        #expect(dumps[0][0].count > 20 && dumps[0][1].count > 40, "the flushes wrote rows")
+        #expect(dumps[0][1].contains { $0[1]?.count == 16 } && dumps[0][1].contains { $0[1]?.count == 4 }, "both families")
+        for (table, (bulkRows, textRows)) in zip(["history", "peers", "users", "torrents"], zip(dumps[0], dumps[1])) {
+            // Compared row by row, so that a failure names one row rather than printing the tables.
+            #expect(bulkRows.count == textRows.count, "\(table): as many rows")
+            let differing = zip(bulkRows, textRows).enumerated().first { $0.element.0 != $0.element.1 }
+            #expect(
+                differing == nil,
+                "\(table) row \(differing?.offset ?? -1): bulk \(differing.map { Self.show($0.element.0) } ?? "") text \(differing.map { Self.show($0.element.1) } ?? "")"
+            )
+        }
+    }
 }
 
 /// Real clients credited into UNIT3D's tables: aria2 or Transmission seeds; libtorrent (over
