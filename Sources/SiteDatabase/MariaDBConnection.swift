@@ -1,4 +1,5 @@
 import CMariaDB
+import Glibc
 
 /// Why a database call failed: the server's own message (it never holds the password), or ours.
 public struct DatabaseError: Error, Sendable, CustomStringConvertible {
@@ -160,25 +161,14 @@ public final class MariaDBConnection {
         guard mysql_stmt_execute(stmt) == 0 else { throw stmtError() }
     }
 
-    /// `unix` seconds as a UTC calendar time (days to civil date: Howard Hinnant's algorithm).
+    /// `unix` seconds as a UTC calendar time (the C library's `gmtime_r`).
     static func utc(_ unix: UInt32) -> MYSQL_TIME {
-        let days = Int(unix / 86_400), seconds = Int(unix % 86_400)
-        let z = days + 719_468
-        let era = z / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        var seconds = time_t(unix)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
         var t = MYSQL_TIME()
-        t.year = UInt32(year)
-        t.month = UInt32(month)
-        t.day = UInt32(day)
-        t.hour = UInt32(seconds / 3600)
-        t.minute = UInt32(seconds / 60 % 60)
-        t.second = UInt32(seconds % 60)
+        (t.year, t.month, t.day) = (UInt32(parts.tm_year + 1900), UInt32(parts.tm_mon + 1), UInt32(parts.tm_mday))
+        (t.hour, t.minute, t.second) = (UInt32(parts.tm_hour), UInt32(parts.tm_min), UInt32(parts.tm_sec))
         t.time_type = MYSQL_TIMESTAMP_DATETIME
         return t
     }

@@ -167,7 +167,6 @@ public struct UNIT3DWriter: Sendable {
     /// The history rows as one array-bound statement (MariaDB's bulk execution).
     func historyBulk(_ rows: ArraySlice<HistoryUpdate>) -> (String, [MariaDBConnection.BulkColumn]) {
         let sql = "\(Self.historyInsert) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?) \(historyUpdate)"
-        func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
         return (
             sql,
             [
@@ -175,12 +174,15 @@ public struct UNIT3DWriter: Sendable {
                 .bytes(rows.map { Array($0.agent.utf8) }), .unsigned(rows.map(\.uploaded)),
                 .unsigned(rows.map(\.actualUploaded)), .unsigned(rows.map(\.clientUploaded)), .unsigned(rows.map(\.downloaded)),
                 .unsigned(rows.map(\.actualDownloaded)), .unsigned(rows.map(\.clientDownloaded)),
-                .unsigned(rows.map { flag($0.seeder) }), .unsigned(rows.map { flag($0.active) }),
-                .unsigned(rows.map { flag($0.immune) }), .time(rows.map(\.createdAt)), .time(rows.map(\.updatedAt)),
+                .unsigned(rows.map { Self.flag($0.seeder) }), .unsigned(rows.map { Self.flag($0.active) }),
+                .unsigned(rows.map { Self.flag($0.immune) }), .time(rows.map(\.createdAt)), .time(rows.map(\.updatedAt)),
                 .time(rows.map(\.completedAt)),
             ]
         )
     }
+
+    /// A boolean column's bound value.
+    static func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
 
     static let historyInsert = """
         INSERT INTO history (user_id, torrent_id, agent, uploaded, actual_uploaded, client_uploaded, downloaded,
@@ -216,15 +218,14 @@ public struct UNIT3DWriter: Sendable {
     /// The peers rows as one array-bound statement (MariaDB's bulk execution).
     static func peersBulk(_ rows: ArraySlice<PeerUpdate>) -> (String, [MariaDBConnection.BulkColumn]) {
         let sql = "\(peersInsert) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,?,?) \(peersUpdate)"
-        func flag(_ b: Bool) -> UInt64 { b ? 1 : 0 }
         return (
             sql,
             [
                 .bytes(rows.map { $0.peerID.raw.bytes }), .bytes(rows.map(\.ip)), .unsigned(rows.map { UInt64($0.port) }),
                 .bytes(rows.map { Array($0.agent.utf8) }), .unsigned(rows.map(\.uploaded)), .unsigned(rows.map(\.downloaded)),
-                .unsigned(rows.map(\.left)), .unsigned(rows.map { flag($0.seeder) }), .time(rows.map(\.createdAt)),
+                .unsigned(rows.map(\.left)), .unsigned(rows.map { Self.flag($0.seeder) }), .time(rows.map(\.createdAt)),
                 .time(rows.map(\.updatedAt)), .unsigned(rows.map { UInt64($0.torrent) }), .unsigned(rows.map { UInt64($0.user) }),
-                .unsigned(rows.map { flag($0.active) }), .unsigned(rows.map { flag($0.visible) }),
+                .unsigned(rows.map { Self.flag($0.active) }), .unsigned(rows.map { Self.flag($0.visible) }),
             ]
         )
     }
