@@ -25,6 +25,9 @@ extension SquallConfig {
         /// `accounting.fsync_ms`: how often the journal is synced to disk (what a power failure
         /// may lose; a crash of the process loses nothing).
         public var fsyncMilliseconds = 1000
+        /// `accounting.journal_compact_mb`: while flushes fail, the journal's closed segments are
+        /// folded into one compact file once their entries take this many MiB.
+        public var journalCompactMiB = 64
         /// `accounting.flush_ms`: how often the ledger is committed (`FLUSH_INTERVAL_MILLISECONDS`).
         public var flushMilliseconds = 3000
         /// `accounting.instance`: this instance's row in `squall_accounting` (default: the host name).
@@ -73,6 +76,7 @@ extension SquallConfig {
         if let v = try t.string("redis_url") { accounting.redisURL = v }
         if let v = try t.int("stream_max_length") { accounting.streamMaxLength = v }
         if let v = try t.int("fsync_ms") { accounting.fsyncMilliseconds = v }
+        if let v = try t.int("journal_compact_mb") { accounting.journalCompactMiB = v }
         if let v = try t.int("flush_ms") { accounting.flushMilliseconds = v }
         if let v = try t.string("instance") { accounting.instance = v }
         func percent(_ key: String) throws(ConfigError) -> UInt8? {
@@ -107,6 +111,7 @@ extension SquallConfig {
             guard r.contains(v) else { throw ConfigError(key: "accounting.\(key)", "must be between \(r.lowerBound) and \(r.upperBound)") }
         }
         try range(a.fsyncMilliseconds, "fsync_ms", 1...60_000)
+        try range(a.journalCompactMiB, "journal_compact_mb", 1...65_536)
         try range(a.flushMilliseconds, "flush_ms", 1...3_600_000)
         try range(a.activePeerTTL, "active_peer_ttl", 1...31_536_000)
         try range(a.peerExpiryInterval, "peer_expiry_interval", 1...31_536_000)
@@ -149,7 +154,7 @@ extension SquallConfig {
             lines.append("stream_max_length = \(a.streamMaxLength)")
         }
         lines += [
-            "fsync_ms = \(a.fsyncMilliseconds)", "flush_ms = \(a.flushMilliseconds)",
+            "fsync_ms = \(a.fsyncMilliseconds)", "journal_compact_mb = \(a.journalCompactMiB)", "flush_ms = \(a.flushMilliseconds)",
             a.instance.map { "instance = \(q($0))" } ?? "# instance = \(q(a.effectiveInstance)) (the host name)",
             "upload_factor = \(a.factors.upload)", "download_factor = \(a.factors.download)",
         ]

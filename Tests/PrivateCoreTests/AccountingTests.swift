@@ -421,3 +421,96 @@ extension LedgerTests {
         #expect(JournalRecord.decodeAll(damaged).records.isEmpty, "a damaged record stops the read")
     }
 }
+
+@Suite struct JournalFoldTests {
+    /// Entries over a few users, torrents and peers: times that stay, step or (rarely) go back,
+    /// every flag, counters up to the top of their range, both address families.
+    static func entries(_ rng: inout SplitMix64, count: Int) -> [AccountEntry] {
+        var at: UInt32 = 1_767_225_600
+        return (0..<count).map { _ in
+            at = at &+ [0, 0, 1, 30, 1800].randomElement(using: &rng)! &- (Int.random(in: 0..<20, using: &rng) == 0 ? 5 : 0)
+            func big() -> UInt64 {
+                Bool.random(using: &rng) ? UInt64.random(in: 0...1 << 40, using: &rng) : .random(in: 0 ... .max, using: &rng)
+            }
+            func flag() -> Bool { Bool.random(using: &rng) }
+            let peer = UInt8.random(in: 0..<4, using: &rng)
+            return AccountEntry(
+                user: .random(in: 1...3, using: &rng), torrent: .random(in: 1...3, using: &rng),
+                peerID: PeerID(Bytes20(Array(repeating: peer, count: 20))!), at: at, agent: flag() ? "qBittorrent/5.0.0" : "",
+                ip: flag() ? [10, 0, 0, peer] : Array(repeating: peer, count: 16), port: .random(in: 1...65535, using: &rng),
+                clientUploaded: big(), clientDownloaded: big(), left: flag() ? 0 : big(), actualUploaded: big(), actualDownloaded: big(),
+                uploaded: big(), downloaded: big(), active: flag(), peerActive: flag(), visible: flag(), immune: flag(),
+                completedEvent: flag(), completion: Int.random(in: 0..<8, using: &rng) == 0,
+                seederDelta: .random(in: -1...1, using: &rng), leecherDelta: .random(in: -1...1, using: &rng))
+        }
+    }
+
+    /// What a replay leaves: the ledger's pending rows and every account the restores made.
+    struct Replayed: Equatable {
+        var history: [HistoryUpdate]
+        var peers: [PeerUpdate]
+        var torrents: [TorrentUpdate]
+        var users: [UserUpdate]
+        var accounts: [TorrentAccount?]
+    }
+
+    static func replayed(_ ledger: Ledger, _ table: AccountTable) -> Replayed {
+        let keys = (1...3).flatMap { u in (1...3).map { UserTorrent(user: UInt32(u), torrent: UInt32($0)) } }
+        return Replayed(
+            history: ledger.history.pending.map(\.1), peers: ledger.peers.pending.map(\.1), torrents: ledger.torrents.pending.map(\.1),
+            users: ledger.users.pending.map(\.1), accounts: keys.map { table.account($0) })
+    }
+
+    /// Replaying a compact file of the first entries (itself folded from an earlier compact
+    /// file) and then the rest leaves the ledger and the baselines that replaying every entry
+    /// does; a tight account table (two peers) and a peer-row bound are part of it.
+    @Test(arguments: 0..<300) func aCompactFileThenTheRestReplaysAsEveryEntry(seed: Int) throws {
+        var rng = SplitMix64(seed: UInt64(seed) &* 0x2545_F491_4F6C_DD1D &+ 7)
+        let all = Self.entries(&rng, count: .random(in: 1...60, using: &rng))
+        let maxPeerRows = Bool.random(using: &rng) ? .max : 5
+        let cut1 = Int.random(in: 0...all.count, using: &rng)
+        let cut2 = Int.random(in: cut1...all.count, using: &rng)
+
+        var whole = Ledger()
+        var wholeTable = AccountTable(capacity: 8, ttl: 1_814_400)
+        for e in all {
+            whole.add(e, maxPeerRows: maxPeerRows)
+            let b = RestoredBaseline(e)
+            wholeTable.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: 2)
+        }
+
+        var fold = JournalFold(maxPeerRows: maxPeerRows)
+        for (i, e) in all[..<cut1].enumerated() { fold.add(e, sequence: UInt64(i + 1)) }
+        fold = try #require(JournalFold.decode(fold.encode(), maxPeerRows: maxPeerRows))
+        for (i, e) in all[cut1..<cut2].enumerated() { fold.add(e, sequence: UInt64(cut1 + i + 1)) }
+        let bytes = fold.encode()
+        let read = try #require(JournalFold.decode(bytes, maxPeerRows: maxPeerRows))
+        #expect(read.first == (cut2 > 0 ? 1 : nil) && read.last == (cut2 > 0 ? UInt64(cut2) : nil))
+        #expect(read.oldest == all[..<cut2].map(\.at).min())
+
+        var ledger = read.ledger
+        var table = AccountTable(capacity: 8, ttl: 1_814_400)
+        for b in read.baselines { table.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: 2) }
+        for e in all[cut2...] {
+            ledger.add(e, maxPeerRows: maxPeerRows)
+            let b = RestoredBaseline(e)
+            table.restore(b.key, peerID: b.peerID, baseline: b.baseline, completed: b.completed, maxPeers: 2)
+        }
+        #expect(Self.replayed(ledger, table) == Self.replayed(whole, wholeTable), "seed \(seed), cuts \(cut1) \(cut2)")
+    }
+
+    /// A compact file is read only whole: cut anywhere, or one byte changed, it is refused.
+    @Test func aCompactFileCutOrDamagedIsRefused() throws {
+        var rng = SplitMix64(seed: 99)
+        var fold = JournalFold()
+        for (i, e) in Self.entries(&rng, count: 20).enumerated() { fold.add(e, sequence: UInt64(i + 1)) }
+        let bytes = fold.encode()
+        #expect(JournalFold.decode(bytes) != nil)
+        for cut in 1..<bytes.count { #expect(JournalFold.decode(Array(bytes.dropLast(cut))) == nil, "cut \(cut)") }
+        for at in stride(from: 0, to: bytes.count, by: 7) {
+            var damaged = bytes
+            damaged[at] ^= 0x10
+            #expect(JournalFold.decode(damaged) == nil, "byte \(at)")
+        }
+    }
+}

@@ -31,7 +31,8 @@ final class ManualUnixClock: Sendable {
     /// accounting service (flushed by the test).
     static func withAccountingTracker(
         _ db: MariaDBServer, journal: String = journalDirectory(), clock: ManualUnixClock = ManualUnixClock(t0), instance: String = "test",
-        baselines: (any AccountBaselines)? = nil, _ body: (RunningTracker, AccountingService, ManualUnixClock) async throws -> Void
+        baselines: (any AccountBaselines)? = nil, compactBytes: Int? = nil,
+        _ body: (RunningTracker, AccountingService, ManualUnixClock) async throws -> Void
     ) async throws {
         let url = try #require(DatabaseURL(db.url))
         let registry = try await PrivateTracker.loadUNIT3D(url)
@@ -39,8 +40,10 @@ final class ManualUnixClock: Sendable {
         PrivateModeTests.configure(&config)
         let sink = UNIT3DSink(url: url, instance: instance, seedtimeGap: 9000)
         let prepared = try await sink.prepare(since: 0, limit: 1000)
+        var settings = config.accountingRuntime
+        if let compactBytes { settings.compactBytes = compactBytes }
         let accounting = try Accounting(
-            settings: config.accountingRuntime, directory: journal, committed: prepared.sequence, baselines: prepared.baselines,
+            settings: settings, directory: journal, committed: prepared.sequence, baselines: prepared.baselines,
             store: baselines, logger: TestLogs.logger(level: .trace), unixNow: { clock.now })
         try await withRunningTracker(registry: registry, accounting: accounting, PrivateModeTests.configure) { t in
             let service = AccountingService(
@@ -240,6 +243,59 @@ final class ManualUnixClock: Sendable {
         }
         // Six rounds after the first: each peer credited its counters at the last round.
         let up = (1...3).map { 100 * $0 * 6 }.reduce(0, +)
+        #expect(
+            try Self.totals(db, user: 1).map { Int($0)! } == zip(before.map { Int($0)! }, [up, up, up, up, up, up]).map { $0 + $1 })
+    }
+
+    /// A long outage: every failed flush compacts the journal (the lowest threshold), so it
+    /// stops growing with the announces; then the process is gone without a last flush (as after
+    /// a SIGKILL) and a new one starts with the database back: the compact file's rows land,
+    /// and its baselines credit the next announces from the right counters. Every byte once.
+    @Test func aLongOutageCompactsTheJournalAndARestartReplaysIt() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let journal = Self.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let before = try Self.totals(db, user: 1)
+        let peers = (0..<3).map { PrivateModeTests.peerID("-qB5000-C\($0)") }
+        var counters = [0, 0, 0]
+        let clock = ManualUnixClock(Self.t0)
+        func round(_ t: RunningTracker) throws {
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            for (i, peer) in peers.enumerated() {
+                _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: counters[i], downloaded: counters[i], left: 1)
+                counters[i] += 100 * (i + 1)
+            }
+        }
+        var sizes: [Int] = []
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock, compactBytes: 1) { t, service, _ in
+            try round(t)
+            #expect(await service.flush())
+            db.crash()
+            for _ in 0..<24 {
+                try round(t)
+                #expect(await service.flush() == false, "the database is down")
+                sizes.append(try t.metric("squall_accounting_journal_bytes"))
+            }
+            #expect(try t.metric("squall_accounting_journal_compactions_total{result=\"ok\"}") >= 8)
+            #expect(try t.metric("squall_accounting_journal_compactions_total{result=\"failed\"}") == 0)
+            let names = try FileManager.default.contentsOfDirectory(atPath: journal)
+            #expect(names.filter { $0.hasPrefix("compact-") }.count == 1, "\(names)")
+        }
+        // Without compaction the journal would grow by one round's entries per round.
+        #expect(sizes.suffix(12).max()! <= sizes.prefix(12).max()!, "\(sizes)")
+        // 72 entries of at least 116 bytes each (an IPv4 entry without an agent).
+        #expect(sizes.max()! < 72 * 116 / 2, "\(sizes)")
+        try db.restart()
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock) { t, service, _ in
+            #expect(service.accounting.pending > 0, "the compact file was replayed")
+            try round(t)
+            #expect(await service.flush())
+            #expect(service.accounting.pending == 0)
+        }
+        // 26 rounds, the first crediting nothing: each peer's counters at the last round.
+        let up = (1...3).map { 100 * $0 * 25 }.reduce(0, +)
         #expect(
             try Self.totals(db, user: 1).map { Int($0)! } == zip(before.map { Int($0)! }, [up, up, up, up, up, up]).map { $0 + $1 })
     }
@@ -509,5 +565,129 @@ final class ManualUnixClock: Sendable {
             #expect(seeding.count == 3 && seeding[2] >= size, "the seeder reported its upload: \(seeding)")
             #expect(seeding.count == 3 && seeding[0] - base == seeding[2] && seeding[1] - base == seeding[2], "\(seeding), before \(base)")
         }
+    }
+}
+
+/// The journal's compaction on real files: a crash at each point of it leaves a directory the
+/// next start reads as every entry once.
+@Suite struct JournalCompactionTests {
+    /// Keeps each flush it is given (a pure test of the journal: no database here).
+    final class RecordingSink: AccountingSink {
+        let batches = Locked<[FlushBatch]>([])
+        func prepare(since: UInt32, limit: Int) async throws -> (sequence: UInt64, baselines: [RestoredBaseline]) { (0, []) }
+        func write(_ batch: FlushBatch) async throws -> Int {
+            batches.withLock { $0.append(batch) }
+            return 0
+        }
+    }
+
+    static func entries(_ range: ClosedRange<UInt32>) -> [AccountEntry] {
+        range.map { n in
+            AccountEntry(
+                user: 1 + n % 3, torrent: 1 + n % 2, peerID: PeerID(Bytes20(Array(repeating: UInt8(n % 4), count: 20))!),
+                at: AccountingTests.t0 + n * 60, agent: "qBittorrent/5.0.0", clientUploaded: UInt64(n) * 1000, left: UInt64(n % 2),
+                actualUploaded: 1000, uploaded: 1000 + UInt64(n), completion: n == 7)
+        }
+    }
+
+    static func append(_ journal: inout AccountingJournal, _ entries: [AccountEntry], from first: UInt64) {
+        for (i, e) in entries.enumerated() {
+            var r: [UInt8] = []
+            JournalRecord.encode(e, sequence: first + UInt64(i), into: &r)
+            let written = journal.append(r)
+            #expect(written)
+        }
+    }
+
+    /// What a start on `directory` (the sink committed `committed`) flushes.
+    static func restart(_ directory: String, committed: UInt64 = 0) async throws -> FlushBatch? {
+        let accounting = try Accounting(
+            settings: Accounting.Settings(), directory: directory, committed: committed, baselines: [],
+            logger: TestLogs.logger(level: .trace))
+        let sink = RecordingSink()
+        #expect(await accounting.flush(to: sink) { _ in [:] })
+        return sink.batches.withLock { $0.first }
+    }
+
+    static func same(_ a: FlushBatch?, _ b: FlushBatch?) -> Bool {
+        a?.history == b?.history && a?.peers == b?.peers && a?.torrents == b?.torrents && a?.users == b?.users
+            && a?.sequence == b?.sequence
+    }
+
+    @Test func aCrashInsideACompactionReplaysEachEntryOnce() async throws {
+        let all = Self.entries(1...30)
+        var reference = Ledger()
+        for e in all { reference.add(e) }
+        let expected = reference.takeAll(sequence: 30)
+
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = root + "/journal"
+        func copy(_ dir: String) -> String {
+            let to = root + "/copy-" + UUID().uuidString.prefix(8)
+            try? FileManager.default.copyItem(atPath: dir, toPath: to)
+            return to
+        }
+        var replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, replay: &replay)
+        Self.append(&journal, Array(all[0..<10]), from: 1)
+        var files = journal.rotate(nextSequence: 11)
+        let first = try AccountingJournal.compact(files, compact: journal.compactPath, directory: dir, maxPeerRows: .max)
+        journal.compacted(files, into: first.path, bytes: first.bytes)
+        let (closed, entryBytes) = (journal.closed, journal.closedEntryBytes)
+        #expect(closed == [first.path] && entryBytes == 0)
+        Self.append(&journal, Array(all[10..<20]), from: 11)
+        files = journal.rotate(nextSequence: 21)
+        // Entries past the second compaction sit in the open segment.
+        Self.append(&journal, Array(all[20..<30]), from: 21)
+        let names = { try FileManager.default.contentsOfDirectory(atPath: dir).sorted() }
+        let stages = try names()
+        #expect(stages.filter { $0.hasPrefix("compact-") }.count == 1 && stages.filter { $0.hasPrefix("segment-") }.count == 2)
+        #expect(Self.same(try await Self.restart(copy(dir)), expected), "one compact file and the segments after it")
+
+        // The second compaction crashes after writing aside: the .tmp is dropped at start.
+        let aside = dir + "/compact-" + String(repeating: "0", count: 15) + "f.tmp"
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: aside))
+        #expect(Self.same(try await Self.restart(copy(dir)), expected), "a partial compaction written aside is ignored")
+        try FileManager.default.removeItem(atPath: aside)
+
+        // It crashes after the rename, before deleting what it folded: the newest compact file
+        // wins and the older one and the folded segment's entries are not replayed again.
+        let second = try AccountingJournal.compact(files, compact: journal.compactPath, directory: dir, maxPeerRows: .max)
+        #expect(second.path != first.path && second.fold.last == 20)
+        #expect(try names().filter { $0.hasPrefix("compact-") }.count == 2)
+        let crashed = copy(dir)
+        #expect(Self.same(try await Self.restart(crashed), expected), "two compact files and the segments they fold")
+        let left = try FileManager.default.contentsOfDirectory(atPath: crashed)
+        #expect(
+            left.allSatisfy { $0.hasPrefix("segment-") && (FileManager.default.contents(atPath: crashed + "/" + $0)?.isEmpty ?? false) },
+            "all of it deleted after the commit but the new empty segment: \(left)")
+
+        // It completes: one compact file and the open segment.
+        journal.compacted(files, into: second.path, bytes: second.bytes)
+        #expect(try names().filter { $0.hasPrefix("compact-") } == [URL(fileURLWithPath: second.path).lastPathComponent])
+        #expect(Self.same(try await Self.restart(copy(dir)), expected))
+
+        // A sink that committed part of what a compact file folds cannot be reconciled: refused.
+        #expect(throws: AccountingJournal.Failure.self) {
+            try Accounting(
+                settings: Accounting.Settings(), directory: copy(dir), committed: 5, baselines: [], logger: TestLogs.logger(level: .trace))
+        }
+        // One that committed all of it replays only what came after.
+        let later = try await Self.restart(copy(dir), committed: 20)
+        var tail = Ledger()
+        for e in all[20...] { tail.add(e) }
+        #expect(Self.same(later, tail.takeAll(sequence: 30)))
+
+        // A damaged compact file stops the start with its name.
+        let damaged = copy(dir)
+        let path = damaged + "/" + URL(fileURLWithPath: second.path).lastPathComponent
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect {
+            _ = try Accounting(
+                settings: Accounting.Settings(), directory: damaged, committed: 0, baselines: [], logger: TestLogs.logger(level: .trace))
+        } throws: { "\($0)".contains(path) && "\($0)".contains("damaged") }
     }
 }

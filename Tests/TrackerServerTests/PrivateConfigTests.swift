@@ -33,7 +33,10 @@ import TrackerTestSupport
                 seed_list_rate_limits = "60=3"
                 [accounting]
                 journal_dir = "/var/lib/squall/accounting"
+                journal_compact_mb = 16
                 """)
+        #expect(c.accountingRuntime.compactBytes == 16 << 20 && c.toml.contains("journal_compact_mb = 16"))
+        #expect(try resolve(Self.base).accountingRuntime.compactBytes == 64 << 20, "64 MiB by default")
         #expect(c.privateMode.enabled && c.privateMode.source == .unit3d)
         #expect(c.privateMode.passkeyForms == [.pathAfter, .pathBefore, .query])
         #expect(
@@ -117,6 +120,7 @@ import TrackerTestSupport
         (base + "[accounting]\nsink = \"kafka\"\n", "accounting.sink: must be one of \"none\", \"unit3d\", \"redis-stream\""),
         (base + "[accounting]\nupload_factor = 300\n", "accounting.upload_factor: must be between 0 and 255 (percent)"),
         (base + "[accounting]\nflush_ms = 0\n", "accounting.flush_ms: must be between 1 and 3600000"),
+        (base + "[accounting]\njournal_compact_mb = 0\n", "accounting.journal_compact_mb: must be between 1 and 65536"),
         (
             base + "[accounting]\nsink = \"unit3d\"\njournal_dir = \"/tmp/j\"\n",
             "accounting.sink: \"unit3d\" writes to private.database_url, which is not set"

@@ -16,72 +16,72 @@ public enum JournalRecord {
         p.put(e.torrent)
         p += e.peerID.raw.bytes
         p.put(e.at)
-        let agent = Array(e.agent.utf8.prefix(255))
-        p.append(UInt8(agent.count))
-        p += agent
-        p.append(UInt8(e.ip.count))
-        p += e.ip.prefix(16)
+        p.putShort(Array(e.agent.utf8))
+        p.putShort(e.ip)
         p.put(e.port)
         for v in [e.clientUploaded, e.clientDownloaded, e.left, e.actualUploaded, e.actualDownloaded, e.uploaded, e.downloaded] {
             p.put(v)
         }
-        let flags: [Bool] = [e.active, e.peerActive, e.visible, e.immune, e.completedEvent, e.completion]
-        p.append(flags.enumerated().reduce(0) { $0 | ($1.element ? UInt8(1) << UInt8($1.offset) : 0) })
+        p.putFlags([e.active, e.peerActive, e.visible, e.immune, e.completedEvent, e.completion])
         p.append(UInt8(bitPattern: Int8(clamping: e.seederDelta)))
         p.append(UInt8(bitPattern: Int8(clamping: e.leecherDelta)))
-        out.put(UInt32(p.count))
-        out += p
-        out.put(checksum(p[...]))
+        frame(p, into: &out)
     }
 
     /// Every whole record at the start of `bytes`, in order, and how many bytes they took (the
     /// rest is a cut or damaged tail).
     public static func decodeAll(_ bytes: [UInt8]) -> (records: [(sequence: UInt64, entry: AccountEntry)], used: Int) {
         var out: [(UInt64, AccountEntry)] = []
-        var at = 0
-        while bytes.count - at >= 8 {
-            let length = Int(bytes.read(UInt32.self, at))
-            guard length > 0, length <= 1024, bytes.count - at - 8 >= length else { break }
-            let payload = bytes[(at + 4)..<(at + 4 + length)]
-            guard bytes.read(UInt32.self, at + 4 + length) == checksum(payload), let r = decode(payload) else { break }
+        let used = frames(bytes) { payload in
+            guard let r = decode(payload) else { return false }
             out.append(r)
-            at += 8 + length
+            return true
         }
-        return (out, at)
+        return (out, used)
     }
 
     static func decode(_ p: ArraySlice<UInt8>) -> (UInt64, AccountEntry)? {
-        let b = Array(p)
-        var i = 0
-        func take(_ n: Int) -> ArraySlice<UInt8>? {
-            guard b.count - i >= n else { return nil }
-            defer { i += n }
-            return b[i..<(i + n)]
-        }
-        func int<T: FixedWidthInteger>(_: T.Type) -> T? {
-            guard b.count - i >= MemoryLayout<T>.size else { return nil }
-            defer { i += MemoryLayout<T>.size }
-            return b.read(T.self, i)
-        }
-        guard take(1)?.first == version, let seq = int(UInt64.self), let user = int(UInt32.self),
-            let torrent = int(UInt32.self), let pid = take(20), let peerID = PeerID(pid), let at = int(UInt32.self),
-            let agentLength = take(1)?.first, let agent = take(Int(agentLength)), let ipLength = take(1)?.first,
-            ipLength == 4 || ipLength == 16, let ip = take(Int(ipLength)), let port = int(UInt16.self)
+        var r = ByteReader(p)
+        guard r.byte() == version, let seq = r.int(UInt64.self), let user = r.int(UInt32.self), let torrent = r.int(UInt32.self),
+            let peerID = r.peerID(), let at = r.int(UInt32.self), let agent = r.short(), let ip = r.short(),
+            ip.count == 4 || ip.count == 16,
+            let port = r.int(UInt16.self)
         else { return nil }
         var values: [UInt64] = []
         for _ in 0..<7 {
-            guard let v = int(UInt64.self) else { return nil }
+            guard let v = r.int(UInt64.self) else { return nil }
             values.append(v)
         }
-        guard let flags = take(1)?.first, let sd = take(1)?.first, let ld = take(1)?.first, i == b.count else { return nil }
+        guard let flags = r.byte(), let sd = r.byte(), let ld = r.byte(), r.atEnd else { return nil }
         func flag(_ n: Int) -> Bool { flags & (1 << n) != 0 }
         let e = AccountEntry(
-            user: user, torrent: torrent, peerID: peerID, at: at, agent: String(decoding: agent, as: UTF8.self), ip: Array(ip),
+            user: user, torrent: torrent, peerID: peerID, at: at, agent: String(decoding: agent, as: UTF8.self), ip: ip,
             port: port, clientUploaded: values[0], clientDownloaded: values[1], left: values[2], actualUploaded: values[3],
             actualDownloaded: values[4], uploaded: values[5], downloaded: values[6], active: flag(0), peerActive: flag(1),
             visible: flag(2), immune: flag(3), completedEvent: flag(4), completion: flag(5),
             seederDelta: Int32(Int8(bitPattern: sd)), leecherDelta: Int32(Int8(bitPattern: ld)))
         return (seq, e)
+    }
+
+    /// Appends `payload` framed: its length, itself, its checksum.
+    static func frame(_ payload: [UInt8], into out: inout [UInt8]) {
+        out.put(UInt32(payload.count))
+        out += payload
+        out.put(checksum(payload[...]))
+    }
+
+    /// Calls `body` with each whole frame's payload at the start of `bytes` until it returns
+    /// false or a frame is cut or damaged; returns the bytes of the frames it accepted.
+    static func frames(_ bytes: [UInt8], maxPayload: Int = 1024, _ body: (ArraySlice<UInt8>) -> Bool) -> Int {
+        var at = 0
+        while bytes.count - at >= 8 {
+            let length = Int(bytes.read(UInt32.self, at))
+            guard length > 0, length <= maxPayload, bytes.count - at - 8 >= length else { break }
+            let payload = bytes[(at + 4)..<(at + 4 + length)]
+            guard bytes.read(UInt32.self, at + 4 + length) == checksum(payload), body(payload) else { break }
+            at += 8 + length
+        }
+        return at
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
@@ -91,11 +91,53 @@ public enum JournalRecord {
     }
 }
 
+/// Reads a journal payload front to back; every read is nil past the end.
+struct ByteReader {
+    private let bytes: [UInt8]
+    private var i = 0
+
+    init(_ p: ArraySlice<UInt8>) { bytes = Array(p) }
+
+    var atEnd: Bool { i == bytes.count }
+
+    mutating func take(_ n: Int) -> [UInt8]? {
+        guard bytes.count - i >= n else { return nil }
+        defer { i += n }
+        return Array(bytes[i..<(i + n)])
+    }
+
+    mutating func byte() -> UInt8? { take(1)?.first }
+
+    mutating func int<T: FixedWidthInteger>(_: T.Type) -> T? {
+        guard bytes.count - i >= MemoryLayout<T>.size else { return nil }
+        defer { i += MemoryLayout<T>.size }
+        return bytes.read(T.self, i)
+    }
+
+    /// A byte string of at most 255 bytes (`putShort`).
+    mutating func short() -> [UInt8]? { byte().flatMap { take(Int($0)) } }
+
+    mutating func peerID() -> PeerID? { take(20).flatMap { PeerID($0[...]) } }
+
+    /// Up to eight flags (`putFlags`).
+    mutating func flags(_ n: Int) -> [Bool]? { byte().map { b in (0..<n).map { b & (1 << $0) != 0 } } }
+}
+
 extension [UInt8] {
-    fileprivate mutating func put<T: FixedWidthInteger>(_ v: T) {
+    mutating func put<T: FixedWidthInteger>(_ v: T) {
         Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
     }
-    fileprivate func read<T: FixedWidthInteger>(_: T.Type, _ at: Int) -> T {
+    /// A byte string of at most 255 bytes: its length, then it (cut at 255).
+    mutating func putShort(_ s: [UInt8]) {
+        let s = s.prefix(255)
+        append(UInt8(s.count))
+        append(contentsOf: s)
+    }
+    /// Up to eight flags in one byte, the first in bit 0.
+    mutating func putFlags(_ flags: [Bool]) {
+        append(flags.prefix(8).enumerated().reduce(0) { $0 | ($1.element ? UInt8(1) << UInt8($1.offset) : 0) })
+    }
+    func read<T: FixedWidthInteger>(_: T.Type, _ at: Int) -> T {
         var v: T = 0
         for k in 0..<MemoryLayout<T>.size { v |= T(self[at + k]) << (8 * k) }
         return v

@@ -1,5 +1,6 @@
 import Foundation
 public import Logging
+import NIOPosix
 public import PrivateCore
 import Synchronization
 import TrackerCore
@@ -34,6 +35,10 @@ public final class Accounting: Sendable {
         public var capacity = 2_000_000
         /// Baselines kept per (user, torrent): the user's peers there, and a few it rotated out.
         public var peersPerAccount = 8
+        /// `accounting.journal_compact_mb`: while flushes fail, the closed segments are folded
+        /// into one compact file once their entries take this many bytes (and more than the
+        /// last compact file).
+        public var compactBytes = 64 << 20
         public init() {}
     }
 
@@ -68,6 +73,8 @@ public final class Accounting: Sendable {
     private let failedFlushes = Atomic<Int>(0)
     private let droppedRows = Atomic<Int>(0)
     private let lastLag = Atomic<Int>(0)
+    private let compactions = Atomic<Int>(0)
+    private let failedCompactions = Atomic<Int>(0)
 
     /// Opens the journal in `directory`: entries past `committed` (the sink's last sequence)
     /// are merged into the ledger again, and every entry's baseline is restored after the
@@ -78,13 +85,24 @@ public final class Accounting: Sendable {
     ) throws {
         let table = store ?? MemoryAccountBaselines(capacity: settings.capacity, ttl: settings.tableTTL)
         for b in baselines { table.restore(b, maxPeers: settings.peersPerAccount) }
-        var records: [(sequence: UInt64, entry: AccountEntry)] = []
-        let journal = try AccountingJournal(directory, firstSequence: committed + 1, records: &records)
+        var replay = AccountingJournal.Replay()
+        let journal = try AccountingJournal(directory, firstSequence: committed + 1, maxPeerRows: settings.capacity, replay: &replay)
         var ledger = Ledger()
         var last = committed
         var replayed = 0
         var oldest: UInt32?
-        for (sequence, e) in records {
+        if let fold = replay.fold {
+            for b in fold.baselines { table.restore(b, maxPeers: settings.peersPerAccount) }
+            if let first = fold.first, let end = fold.last, end > committed {
+                // A compact file folds segments that were all pending: none of it can be committed.
+                guard first > committed else {
+                    throw AccountingJournal.Failure(
+                        description: "the compact file holds sequences \(first)...\(end) but the sink committed \(committed) of them")
+                }
+                (ledger, last, oldest, replayed) = (fold.ledger, end, fold.oldest, Int(end - first + 1))
+            }
+        }
+        for (sequence, e) in replay.entries {
             table.restore(RestoredBaseline(e), maxPeers: settings.peersPerAccount)
             guard sequence > committed else { continue }
             ledger.add(e, maxPeerRows: settings.capacity)
@@ -92,7 +110,7 @@ public final class Accounting: Sendable {
             last = max(last, sequence)
             oldest = min(oldest ?? e.at, e.at)
         }
-        var s = State(journal: journal, nextSequence: last + 1)
+        var s = State(journal: journal, nextSequence: max(last, replay.fold?.last ?? 0) + 1)
         s.ledger = ledger
         s.oldestPending = oldest
         state = Locked(s)
@@ -232,7 +250,43 @@ public final class Accounting: Sendable {
             logger.warning(
                 "accounting flush failed; kept for the next",
                 metadata: ["error": "\(error)", "pending": "\(batch.history.count + batch.peers.count)"])
+            await compactIfDue()
             return false
+        }
+    }
+
+    /// Folds the journal's closed segments into one compact file when their entries have
+    /// outgrown `compactBytes` and the last compact file (a failed flush leaves them all
+    /// pending). Reads and writes on NIO's blocking pool; a failure leaves the segments as they
+    /// were.
+    func compactIfDue() async {
+        let limit = settings.compactBytes
+        let due = state.withLock { s -> (files: [String], compact: String?, directory: String)? in
+            guard s.journal.closedEntryBytes >= max(limit, s.journal.compactBytes), !s.journal.closed.isEmpty else { return nil }
+            return (s.journal.closed, s.journal.compactPath, s.journal.directory)
+        }
+        guard let due else { return }
+        let maxPeerRows = settings.capacity
+        do {
+            let started = ContinuousClock.now
+            let before = state.withLock { $0.journal.totalBytes }
+            let made = try await NIOThreadPool.singleton.runIfActive {
+                try AccountingJournal.compact(due.files, compact: due.compact, directory: due.directory, maxPeerRows: maxPeerRows)
+            }
+            let after = state.withLock { s in
+                s.journal.compacted(due.files, into: made.path, bytes: made.bytes)
+                return s.journal.totalBytes
+            }
+            compactions.add(1, ordering: .relaxed)
+            logger.info(
+                "accounting journal compacted",
+                metadata: [
+                    "segments": "\(due.files.count)", "bytes_before": "\(before)", "bytes_after": "\(after)",
+                    "rows": "\(made.fold.ledger.count)", "ms": "\((ContinuousClock.now - started).wholeMilliseconds)",
+                ])
+        } catch {
+            failedCompactions.add(1, ordering: .relaxed)
+            logger.error("accounting journal compaction failed; the segments stay", metadata: ["error": "\(error)"])
         }
     }
 
@@ -279,6 +333,10 @@ public final class Accounting: Sendable {
             # HELP squall_accounting_journal_segments Journal segments held (the open one included).
             # TYPE squall_accounting_journal_segments gauge
             squall_accounting_journal_segments \(segments)
+            # HELP squall_accounting_journal_compactions_total Compactions of the journal while flushes failed, by result.
+            # TYPE squall_accounting_journal_compactions_total counter
+            squall_accounting_journal_compactions_total{result="ok"} \(compactions.load(ordering: .relaxed))
+            squall_accounting_journal_compactions_total{result="failed"} \(failedCompactions.load(ordering: .relaxed))
             # HELP squall_accounting_journal_errors_total Entries the journal could not write (kept in memory only).
             # TYPE squall_accounting_journal_errors_total counter
             squall_accounting_journal_errors_total \(journalErrors)

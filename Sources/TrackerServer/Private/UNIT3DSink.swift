@@ -94,6 +94,7 @@ extension SquallConfig {
         s.activeTTL = UInt32(clamping: accounting.activePeerTTL)
         s.tableTTL = UInt32(clamping: accounting.inactivePeerTTL)
         s.capacity = accounting.maxAccounts
+        s.compactBytes = accounting.journalCompactMiB << 20
         s.peersPerAccount = max(1, privateMode.maxPeersPerUser == 0 ? 64 : privateMode.maxPeersPerUser + 5)
         return s
     }
