@@ -11,7 +11,9 @@ Prints one line per event, flushed:
   warning <tracker url> <message>           a tracker's warning
   error <tracker url> <message>             a failed announce
   finished                                  every piece is downloaded and checked
-Runs until killed.
+Runs until killed. An optional fourth argument lowers libtorrent's floor on the tracker's
+interval (min_announce_interval, 300 s by default) to that many seconds, for a seeder whose
+uploads a test waits for.
 """
 import sys
 import time
@@ -21,7 +23,9 @@ import libtorrent as lt
 
 def main():
     torrent, save_path, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    extra = {"min_announce_interval": int(sys.argv[4])} if len(sys.argv) > 4 else {}
     session = lt.session({
+        **extra,
         "listen_interfaces": "127.0.0.1:%d,[::1]:%d" % (port, port),
         "enable_dht": False,
         "enable_lsd": False,

@@ -455,12 +455,13 @@ final class ManualUnixClock: Sendable {
     }
 }
 
-/// Real clients credited into UNIT3D's tables: aria2 or Transmission seeds; libtorrent (over
-/// IPv4 and IPv6 with one peer_id) or aria2 leeches, through Squall over HTTPS; after the flush
-/// the site's rows hold exactly what each client reported, once, though each of libtorrent's
-/// announces came twice.
+/// Real clients credited into UNIT3D's tables: aria2, Transmission or libtorrent seeds;
+/// libtorrent (over IPv4 and IPv6 with one peer_id), aria2 or Transmission (which its seeder
+/// must dial: Transmission dials no loopback peer a tracker names) leeches, through Squall over
+/// HTTPS; after the flush the site's rows hold exactly what each client reported, once, though
+/// each of libtorrent's announces came twice.
 @Suite(.serialized) struct AccountingInteropTests {
-    @Test(arguments: ["aria2>libtorrent", "transmission>libtorrent", "transmission>aria2"])
+    @Test(arguments: ["aria2>libtorrent", "transmission>libtorrent", "transmission>aria2", "libtorrent>transmission"])
     func realClientsAreCreditedOnceIntoUnit3dsTables(clients: String) async throws {
         let (seederClient, leecherClient) = (clients.split(separator: ">")[0], clients.split(separator: ">")[1])
         let db = try MariaDBServer()
@@ -484,6 +485,9 @@ final class ManualUnixClock: Sendable {
             c.admin.key = InteropTests.adminKey
             c.admin.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
             (c.announce.interval, c.announce.minInterval) = (3, 3)
+            // UNIT3D's 1740 s would list no peer to a seeder's re-announce every 3 s (a seeder
+            // that must dial its leecher, libtorrent to Transmission, needs that list).
+            c.privateMode.minIntervalEnforced = 2
         } _: { t in
             let w = try InteropTests.Workspace()
             defer { w.cleanup() }
@@ -499,8 +503,19 @@ final class ManualUnixClock: Sendable {
             let service = AccountingService(
                 accounting: accounting, sink: sink, tracker: t.privateTracker!, store: t.store, flushEvery: .seconds(3600),
                 syncEvery: .seconds(3600), logger: TestLogs.logger(level: .trace))
+            // The tracker's clock follows the wall clock, so a seeder's re-announces are
+            // seconds apart (a stopped clock makes each one too soon to list any peer).
+            let ticker = Task { [clock = t.clock] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    clock.advance(by: 1)
+                }
+            }
+            defer { ticker.cancel() }
             let seeder: Process
-            if seederClient == "aria2" {
+            if seederClient == "libtorrent" {
+                seeder = try InteropTests.libtorrent(w, seedTorrent, f.ca, log: "libtorrent-seed.log", seed: true)
+            } else if seederClient == "aria2" {
                 seeder = try InteropTests.start(
                     "/usr/bin/aria2c",
                     ["--ca-certificate=\(f.ca)"]
@@ -517,8 +532,11 @@ final class ManualUnixClock: Sendable {
             defer { InteropTests.stop(seeder) }
             try await InteropTests.waitForSeeder(t)
             let leecher =
-                leecherClient == "libtorrent"
-                ? try InteropTests.libtorrent(w, leechTorrent, f.ca) : try InteropTests.aria2Leecher(w, leechTorrent, f.ca)
+                switch leecherClient {
+                case "libtorrent": try InteropTests.libtorrent(w, leechTorrent, f.ca)
+                case "transmission": try InteropTests.transmissionLeecher(w, leechTorrent, f.ca)
+                default: try InteropTests.aria2Leecher(w, leechTorrent, f.ca)
+                }
             defer { InteropTests.stop(leecher) }
             let size = try Data(contentsOf: w.payload).count
             // Until the leecher's completed announce is committed (bounded).

@@ -241,11 +241,31 @@ import TrackerTestSupport
     }
 
     /// libtorrent on `torrent`, its lines (see the script) going to `log`.
-    static func libtorrent(_ w: Workspace, _ torrent: String, _ ca: String, log: String = "libtorrent.log") throws -> Process {
+    /// With `seed`, it seeds from the seed directory and announces as often as the tracker asks.
+    static func libtorrent(_ w: Workspace, _ torrent: String, _ ca: String, log: String = "libtorrent.log", seed: Bool = false) throws
+        -> Process
+    {
         try start(
             "/usr/bin/python3",
-            [repoRoot.path + "/Tests/Interop/libtorrent-client.py", torrent, w.leechDir.path, "\(try FreePort.next())"],
+            [
+                repoRoot.path + "/Tests/Interop/libtorrent-client.py", torrent, (seed ? w.seedDir : w.leechDir).path,
+                "\(try FreePort.next())",
+            ]
+                + (seed ? ["3"] : []),
             environment: ["SSL_CERT_FILE": ca], output: w.dir.appendingPathComponent(log))
+    }
+
+    /// Transmission leeching into the leech directory (its own configuration directory),
+    /// verifying the tracker with the CA. It does not dial loopback peers a tracker names, so
+    /// its seeder must dial it.
+    static func transmissionLeecher(_ w: Workspace, _ torrent: String, _ ca: String) throws -> Process {
+        let config = w.dir.appendingPathComponent("transmission-leech")
+        try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
+        let settings =
+            #"{"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false, "port-forwarding-enabled": false, "peer-port": \#(try FreePort.next())}"#
+        try settings.write(to: config.appendingPathComponent("settings.json"), atomically: true, encoding: .utf8)
+        return try start(
+            "/usr/bin/transmission-cli", ["-g", config.path, "-w", w.leechDir.path, torrent], environment: ["CURL_CA_BUNDLE": ca])
     }
 
     /// A failed announce or a warning in libtorrent's lines. libtorrent notes that its IPv4
