@@ -27,6 +27,11 @@ public struct HTTPRequestHead: Sendable, Equatable {
     /// Whether the head carried `Accept-Language`, `Referer` or `Accept-Charset` (browser
     /// headers, which a private tracker refuses); read only with client headers.
     public var hasBrowserHeaders = false
+    /// The `X-Forwarded-For` values (several header lines joined by commas, in order), kept
+    /// only when the parser is asked for forwarding headers (`trusted_proxies` is set).
+    public var forwardedFor: [UInt8]? = nil
+    /// The `X-Real-IP` value, kept only with forwarding headers.
+    public var realIP: [UInt8]? = nil
 
     /// The path part of the target, before any `?`.
     public var path: ArraySlice<UInt8> {
@@ -61,8 +66,11 @@ public enum HTTPHeadParser {
     }
 
     /// `clientHeaders`: also keep `User-Agent` and note browser headers (private mode only, so
-    /// an open tracker's announces copy nothing more).
-    public static func parse(_ buf: UnsafeRawBufferPointer, maxHeadBytes: Int, clientHeaders: Bool = false) -> Outcome {
+    /// an open tracker's announces copy nothing more). `forwardingHeaders`: also keep
+    /// `X-Forwarded-For` and `X-Real-IP` (only when some proxy is trusted to send them).
+    public static func parse(
+        _ buf: UnsafeRawBufferPointer, maxHeadBytes: Int, clientHeaders: Bool = false, forwardingHeaders: Bool = false
+    ) -> Outcome {
         // Skip empty lines before a request line (RFC 9112 section 2.2 allows at least one).
         var start = 0
         while start < buf.count, buf[start] == UInt8(ascii: "\r") || buf[start] == UInt8(ascii: "\n") {
@@ -127,6 +135,15 @@ public enum HTTPHeadParser {
                 head.host = Array(value)
             } else if asciiCaseEquals(name, "authorization") {
                 head.authorization = Array(value)
+            } else if forwardingHeaders, asciiCaseEquals(name, "x-forwarded-for") {
+                if head.forwardedFor == nil {
+                    head.forwardedFor = Array(value)
+                } else {
+                    head.forwardedFor!.append(UInt8(ascii: ","))
+                    head.forwardedFor!.append(contentsOf: value)
+                }
+            } else if forwardingHeaders, asciiCaseEquals(name, "x-real-ip") {
+                head.realIP = Array(value)
             } else if clientHeaders {
                 if asciiCaseEquals(name, "user-agent") {
                     head.userAgent = Array(value)

@@ -18,10 +18,13 @@ struct ConnectionLimits: Sendable {
     var maxBufferedBytes: Int { maxHeaderBytes * 8 }
     /// Keep `User-Agent` and note browser headers (private mode's rules read them).
     var clientHeaders = false
+    /// Keep `X-Forwarded-For` and `X-Real-IP` (some proxy is trusted: `trusted_proxies`).
+    var forwardingHeaders = false
 
     init(
         maxHeaderBytes: Int, idleTimeout: TimeAmount, headerTimeout: TimeAmount, writeTimeout: TimeAmount = .seconds(10),
-        maxUnflushedBytes: Int = 256 * 1024, maxPipelinedPerTurn: Int = 16, clientHeaders: Bool = false
+        maxUnflushedBytes: Int = 256 * 1024, maxPipelinedPerTurn: Int = 16, clientHeaders: Bool = false,
+        forwardingHeaders: Bool = false
     ) {
         self.maxHeaderBytes = maxHeaderBytes
         self.idleTimeout = idleTimeout
@@ -30,6 +33,7 @@ struct ConnectionLimits: Sendable {
         self.maxUnflushedBytes = maxUnflushedBytes
         self.maxPipelinedPerTurn = maxPipelinedPerTurn
         self.clientHeaders = clientHeaders
+        self.forwardingHeaders = forwardingHeaders
     }
 }
 
@@ -212,7 +216,9 @@ struct ConnectionStateMachine {
             return writable ? .yield : .wait
         }
         let outcome = buffer!.withUnsafeReadableBytes {
-            HTTPHeadParser.parse($0, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders)
+            HTTPHeadParser.parse(
+                $0, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders,
+                forwardingHeaders: limits.forwardingHeaders)
         }
         switch outcome {
         case .incomplete:
@@ -245,7 +251,8 @@ struct ConnectionStateMachine {
     mutating func oneShot(_ bytes: UnsafeRawBufferPointer) -> HTTPRequestHead? {
         guard case .readingHead = state, bufferedBytes == 0,
             case .head(let head, let consumed) = HTTPHeadParser.parse(
-                bytes, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders),
+                bytes, maxHeadBytes: limits.maxHeaderBytes, clientHeaders: limits.clientHeaders,
+                forwardingHeaders: limits.forwardingHeaders),
             consumed == bytes.count, !head.keepAlive, head.contentLength == 0, !head.hasTransferEncoding
         else { return nil }
         let framing = ReplyFraming(keepAlive: false, isHead: head.method == .head, http10: head.minorVersion == 0)

@@ -104,7 +104,7 @@ final class HTTPAcceptor: Sendable {
             }
             starved = false
             let remote = PeerAddress(storage)
-            let source = remote.map(SourceKey.init)
+            let source = remote.flatMap(router.config.trustedProxies.sourceKey)
             if let refusal = registry.admit(source) {
                 router.metrics.refused(refusal)
                 _ = Glibc.close(fd)

@@ -12,6 +12,9 @@ public struct SquallConfig: Sendable, Equatable {
     /// `storage`: where swarms live. `memory` (the embedded default), `redis://[user:password@]host:port[/db]`
     /// or `unix:///path/redis.sock[?db=N]`.
     public var storage = "memory"
+    /// `trusted_proxies`: address blocks (CIDR) of proxies whose `X-Forwarded-For` and
+    /// `X-Real-IP` name the client; empty (the default) trusts nobody.
+    public var trustedProxies: [AddressRange] = []
     public var http = HTTPSettings()
     public var https = HTTPSSettings()
     public var announce = AnnounceSettings()
@@ -187,6 +190,7 @@ extension SquallConfig {
         var r = TableReader(table: table, prefix: "")
         if let v = try r.string("log_level") { logLevel = v }
         if let v = try r.string("storage") { storage = v }
+        if let list = try r.stringArray("trusted_proxies") { trustedProxies = try Self.ranges(list, key: "trusted_proxies") }
         if var t = try r.table("http") {
             if let list = try t.stringArray("listen") {
                 http.listen = try ListenAddress.parseList(list, key: "http.listen", form: "HOST:PORT")
@@ -362,6 +366,7 @@ extension SquallConfig {
         var lines = [
             "log_level = \(q(logLevel))",
             "storage = \(q(redactedStorage))",
+            "trusted_proxies = [\(trustedProxies.map { q($0.description) }.joined(separator: ", "))]",
             "",
             "[http]",
             "listen = [\(http.listen.map { q($0.description) }.joined(separator: ", "))]",

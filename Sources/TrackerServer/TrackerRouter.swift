@@ -61,6 +61,7 @@ public final class TrackerRouter: Sendable {
     func route(
         _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
+        let remote = ForwardedClient.resolve(head, remote: remote, trusted: config.trustedProxies)
         let request = TrackerRequest(head, passkeys: passkeyForms)
         privateTracker?.noteRequest()
         let label = TrackerMetrics.Route(request)

@@ -193,7 +193,8 @@ public final class TrackerServer: Sendable {
             headerTimeout: .seconds(Int64(config.http.headerTimeout)),
             writeTimeout: .seconds(Int64(config.http.writeTimeout)),
             maxUnflushedBytes: config.http.maxUnflushedBytes,
-            clientHeaders: config.privateMode.enabled
+            clientHeaders: config.privateMode.enabled,
+            forwardingHeaders: !config.trustedProxies.isEmpty
         )
     }
 
@@ -203,6 +204,7 @@ public final class TrackerServer: Sendable {
         let limits = limits
         let registry = registry
         let handshakeTimeout = TimeAmount.seconds(Int64(config.https.handshakeTimeout))
+        let trusted = config.trustedProxies
         let metrics = router.metrics
         let logger = logger
         let failed: @Sendable (String) -> Void = { reason in
@@ -221,7 +223,7 @@ public final class TrackerServer: Sendable {
             // A client that shuts down its side after its request still gets the reply.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                let source = PeerAddress(channel.remoteAddress).map(SourceKey.init)
+                let source = PeerAddress(channel.remoteAddress).flatMap(trusted.sourceKey)
                 // The handler gives the place back when it is removed.
                 if let refusal = registry.admit(source) {
                     metrics.refused(refusal)

@@ -7,6 +7,18 @@ func parseHead(_ s: String, max: Int = 8192) -> HTTPHeadParser.Outcome {
 }
 
 @Suite struct HTTPHeadParserTests {
+    @Test func forwardingHeadersAreKeptOnlyWhenAsked() throws {
+        let text =
+            "GET /announce?x HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.1\r\nx-real-ip: 198.51.100.2\r\nX-FORWARDED-FOR:10.0.0.2 \r\n\r\n"
+        let asked = Array(text.utf8).withUnsafeBytes { HTTPHeadParser.parse($0, maxHeadBytes: 8192, forwardingHeaders: true) }
+        guard case .head(let h, _) = asked else { Issue.record("no head"); return }
+        // Several header lines are one list, in order (RFC 9110 section 5.3).
+        #expect(h.forwardedFor == Array("203.0.113.7, 10.0.0.1,10.0.0.2".utf8))
+        #expect(h.realIP == Array("198.51.100.2".utf8))
+        guard case .head(let plain, _) = parseHead(text) else { Issue.record("no head"); return }
+        #expect(plain.forwardedFor == nil && plain.realIP == nil)
+    }
+
     @Test func parsesAGetWithQuery() throws {
         let text = "GET /announce?info_hash=a&port=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: qBittorrent/4.6.5\r\n\r\n"
         guard case .head(let h, let consumed) = parseHead(text + "GET /next") else { Issue.record("no head"); return }
