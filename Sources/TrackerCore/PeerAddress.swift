@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// An IPv4 address, kept as its four bytes in network order.
 public struct IPv4Address: Hashable, Sendable, CustomStringConvertible {
     /// The address bytes in network order packed big-endian: `a.b.c.d` is `a<<24|b<<16|c<<8|d`.
@@ -82,6 +86,25 @@ public enum PeerAddress: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .v4(let a): a.description
         case .v6(let a): a.description
+        }
+    }
+
+    /// An address in text (`203.0.113.7`, `2001:db8::7`), as `inet_pton` reads it (strict: no
+    /// leading zeros in IPv4, no brackets, no port); IPv6 is taken as written (not normalized).
+    public init?(text: some Collection<UInt8>) {
+        guard (2...45).contains(text.count) else { return nil }
+        var cString = [CChar](repeating: 0, count: text.count + 1)
+        for (i, c) in text.enumerated() {
+            guard c != 0 else { return nil }
+            cString[i] = CChar(bitPattern: c)
+        }
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, cString, &v4) == 1 {
+            self = .v4(IPv4Address(UInt32(bigEndian: v4.s_addr)))
+        } else if inet_pton(AF_INET6, cString, &v6) == 1, let a = IPv6Address(withUnsafeBytes(of: v6) { Array($0) }) {
+            self = .v6(a)
+        } else {
+            return nil
         }
     }
 }

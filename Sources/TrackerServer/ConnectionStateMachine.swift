@@ -60,6 +60,8 @@ enum CloseReason: String, CaseIterable, Sendable {
     case unflushed
     /// Unanswered pipelined bytes passed the buffer bound.
     case buffered
+    /// A `proxy_protocol` listener's connection did not start with a valid PROXY header.
+    case proxyHeader = "proxy_header"
 }
 
 /// Everything one HTTP connection decides: when to read, which request to route next, how a

@@ -1,10 +1,6 @@
 import TrackerCore
 import TrackerProtocol
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// The client a request is from when a trusted proxy (`trusted_proxies`) forwarded it.
 ///
 /// Only a connection from a trusted proxy may name another address: then the rightmost
@@ -55,16 +51,9 @@ enum ForwardedClient {
             guard isPort(s[colon...]) else { return nil }
             host = s[..<colon]
         }
-        let text = String(decoding: host, as: UTF8.self)
-        var v4 = in_addr(), v6 = in6_addr()
-        let parsed: PeerAddress
-        if !bracketed, inet_pton(AF_INET, text, &v4) == 1 {
-            parsed = .v4(IPv4Address(UInt32(bigEndian: v4.s_addr)))
-        } else if inet_pton(AF_INET6, text, &v6) == 1, let a = IPv6Address(withUnsafeBytes(of: v6) { Array($0) }) {
-            parsed = PeerAddress.v6(a).normalized
-        } else {
-            return nil
-        }
+        guard let parsed = PeerAddress(text: host)?.normalized else { return nil }
+        // Brackets hold IPv6 only (`[1.2.3.4]` is no address).
+        if bracketed, case .v4 = PeerAddress(text: host) { return nil }
         switch parsed {
         case .v4(let a) where a.value == 0: return nil
         case .v6(let a) where a.high == 0 && a.low == 0: return nil

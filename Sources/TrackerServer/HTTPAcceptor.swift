@@ -34,12 +34,16 @@ final class HTTPAcceptor: Sendable {
     /// Requests the fast path routed whose reply is not written yet (the Redis store answers
     /// later, from an event loop).
     private let pending = Atomic<Int>(0)
+    /// Connections start with a PROXY protocol header, from `trusted_proxies` only.
+    private let proxyProtocol: Bool
 
     var bound: SocketAddress { socket.bound }
 
     init(
-        socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry
+        socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry,
+        proxyProtocol: Bool = false
     ) {
+        self.proxyProtocol = proxyProtocol
         self.socket = socket
         self.loops = loops
         self.router = router
@@ -104,6 +108,11 @@ final class HTTPAcceptor: Sendable {
             }
             starved = false
             let remote = PeerAddress(storage)
+            if proxyProtocol, !(remote.map(router.config.trustedProxies.covers) ?? false) {
+                router.metrics.refused(.untrustedProxy)
+                _ = Glibc.close(fd)
+                continue
+            }
             let source = remote.flatMap(router.config.trustedProxies.sourceKey)
             if let refusal = registry.admit(source) {
                 router.metrics.refused(refusal)
@@ -124,21 +133,36 @@ final class HTTPAcceptor: Sendable {
             // Deferred accepting timed out before the client sent anything: let a loop wait.
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 router.metrics.connection(.onLoopWaiting)
-                return handOff(fd, source, machine, to: loop)
+                return handOff(fd, source, machine, proxyHeader: proxyProtocol ? ByteBuffer() : nil, to: loop)
             }
             return close(fd, source)
         }
-        let bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+        var bytes = UnsafeRawBufferPointer(rebasing: buffer[..<n])
+        var remote = remote
+        var proxied: PeerAddress?
+        if proxyProtocol {
+            switch ProxyHeader.parse(bytes) {
+            case .invalid:
+                router.metrics.closed(.proxyHeader)
+                return close(fd, source)
+            case .incomplete:
+                router.metrics.connection(.onLoop)
+                return handOff(fd, source, machine, proxyHeader: ByteBuffer(bytes: bytes), to: loop)
+            case .header(let client, let consumed):
+                if let client { (remote, proxied) = (client.address, client.address) }
+                bytes = UnsafeRawBufferPointer(rebasing: bytes[consumed...])
+            }
+        }
         guard let remote, let head = machine.oneShot(bytes) else {
             router.metrics.connection(.onLoop)
-            machine.received(ByteBuffer(bytes: bytes), now: .now())
-            return handOff(fd, source, machine, to: loop)
+            if !bytes.isEmpty { machine.received(ByteBuffer(bytes: bytes), now: .now()) }
+            return handOff(fd, source, machine, proxied: proxied, to: loop)
         }
         pending.add(1, ordering: .relaxed)
         let routed = machine
-        let route: @Sendable () -> Void = { [self] in
+        let route: @Sendable () -> Void = { [self, proxied] in
             router.route(head, remote: remote, transport: .http) { [self] reply in
-                finish(fd, source, routed, reply, loop: loop)
+                finish(fd, source, routed, reply, proxied: proxied, loop: loop)
                 pending.subtract(1, ordering: .releasing)
             }
         }
@@ -149,7 +173,9 @@ final class HTTPAcceptor: Sendable {
     }
 
     /// Writes the reply and closes; what the socket does not take at once goes to an event loop.
-    private func finish(_ fd: CInt, _ source: SourceKey?, _ routed: ConnectionStateMachine, _ reply: HTTPReply, loop: any EventLoop) {
+    private func finish(
+        _ fd: CInt, _ source: SourceKey?, _ routed: ConnectionStateMachine, _ reply: HTTPReply, proxied: PeerAddress?, loop: any EventLoop
+    ) {
         var machine = routed
         guard case .write(let framing) = machine.replied(close: true, now: .now()) else { return close(fd, source) }
         var out = ByteBuffer(reply: reply, framing, allocator: ByteBufferAllocator())
@@ -168,7 +194,7 @@ final class HTTPAcceptor: Sendable {
         }
         out.moveReaderIndex(forwardBy: written)
         router.metrics.connection(.onLoopWriting)
-        handOff(fd, source, machine, replying: out, to: loop)
+        handOff(fd, source, machine, replying: out, proxied: proxied, to: loop)
     }
 
     private func close(_ fd: CInt, _ source: SourceKey?) {
@@ -178,19 +204,26 @@ final class HTTPAcceptor: Sendable {
 
     /// Makes `fd` a NIO channel on `loop`, served by a `TrackerConnectionHandler` that goes on
     /// from `machine` (and first writes `replying`, when given), and then owns the connection's
-    /// place in the registry.
+    /// place in the registry. `proxyHeader`: the PROXY header is not read yet (these are its
+    /// first bytes); `proxied`: the client one named.
     private func handOff(
-        _ fd: CInt, _ source: SourceKey?, _ machine: ConnectionStateMachine, replying: ByteBuffer? = nil, to loop: any EventLoop
+        _ fd: CInt, _ source: SourceKey?, _ machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxyHeader: ByteBuffer? = nil,
+        proxied: PeerAddress? = nil, to loop: any EventLoop
     ) {
-        let (router, registry) = (router, registry)
+        let (router, registry, timeout) = (router, registry, limits.headerTimeout)
         let claim = ClaimFlag()
         ClientBootstrap(group: loop)
             .channelOption(.maxMessagesPerRead, value: 16)
             .channelOption(.allowRemoteHalfClosure, value: true)
             .channelInitializer { channel in
                 do {
+                    if let proxyHeader {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ProxyHeaderHandler(initial: proxyHeader, timeout: timeout, metrics: router.metrics))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
-                        TrackerConnectionHandler(router: router, registry: registry, source: source, machine: machine, replying: replying))
+                        TrackerConnectionHandler(
+                            router: router, registry: registry, source: source, machine: machine, replying: replying, proxied: proxied))
                     claim.set()
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -3,8 +3,14 @@
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// Connections here start with a PROXY protocol header (v1 or v2) naming the client, sent
+    /// by a trusted proxy (`{ address = "...", proxy_protocol = true }` in `http.listen` or
+    /// `https.listen`).
+    public var proxyProtocol = false
 
-    public init(host: String, port: Int) { (self.host, self.port) = (host, port) }
+    public init(host: String, port: Int, proxyProtocol: Bool = false) {
+        (self.host, self.port, self.proxyProtocol) = (host, port, proxyProtocol)
+    }
 
     /// Parses `HOST:PORT` or `[V6]:PORT`; nil when it is not of that form.
     public init?(_ text: String) {

@@ -49,6 +49,8 @@ final class ConnectionRegistry: Sendable {
     enum Refusal: String, CaseIterable, Sendable {
         case maxConnections = "max_connections"
         case perSource = "per_source"
+        /// A `proxy_protocol` listener takes connections from `trusted_proxies` only.
+        case untrustedProxy = "untrusted_proxy"
     }
 
     /// Takes a place for a new connection from `source`, or says why there is none. Whoever gets

@@ -192,9 +192,7 @@ extension SquallConfig {
         if let v = try r.string("storage") { storage = v }
         if let list = try r.stringArray("trusted_proxies") { trustedProxies = try Self.ranges(list, key: "trusted_proxies") }
         if var t = try r.table("http") {
-            if let list = try t.stringArray("listen") {
-                http.listen = try ListenAddress.parseList(list, key: "http.listen", form: "HOST:PORT")
-            }
+            if let list = try t.listeners("listen") { http.listen = list }
             if let v = try t.int("idle_timeout") { http.idleTimeout = v }
             if let v = try t.int("header_timeout") { http.headerTimeout = v }
             if let v = try t.int("max_header_bytes") { http.maxHeaderBytes = v }
@@ -206,9 +204,7 @@ extension SquallConfig {
             try t.finish()
         }
         if var t = try r.table("https") {
-            if let list = try t.stringArray("listen") {
-                https.listen = try ListenAddress.parseList(list, key: "https.listen", form: "HOST:PORT")
-            }
+            if let list = try t.listeners("listen") { https.listen = list }
             if let v = try t.int("handshake_timeout") { https.handshakeTimeout = v }
             if let pairs = try t.tableArray("certificates") {
                 https.certificates = try pairs.map { (pair) throws(ConfigError) in
@@ -303,6 +299,10 @@ extension SquallConfig {
         try positive(redis.timeoutMilliseconds, "redis.timeout_ms", max: 600_000)
         try positive(redis.connectTimeoutMilliseconds, "redis.connect_timeout_ms", max: 600_000)
         guard !http.listen.isEmpty else { throw ConfigError(key: "http.listen", "needs at least one address") }
+        for (key, list) in [("http.listen", http.listen), ("https.listen", https.listen)] where trustedProxies.isEmpty {
+            guard let a = list.first(where: \.proxyProtocol) else { continue }
+            throw ConfigError(key: key, "\(a) takes PROXY protocol headers, but trusted_proxies names no proxy to take them from")
+        }
         func positive(_ v: Int, _ key: String, max: Int = Int(Int32.max)) throws(ConfigError) {
             guard v >= 1, v <= max else { throw ConfigError(key: key, "must be between 1 and \(max)") }
         }
@@ -369,7 +369,7 @@ extension SquallConfig {
             "trusted_proxies = [\(trustedProxies.map { q($0.description) }.joined(separator: ", "))]",
             "",
             "[http]",
-            "listen = [\(http.listen.map { q($0.description) }.joined(separator: ", "))]",
+            "listen = [\(http.listen.map { $0.proxyProtocol ? "{ address = \(q($0.description)), proxy_protocol = true }" : q($0.description) }.joined(separator: ", "))]",
             "idle_timeout = \(http.idleTimeout)",
             "header_timeout = \(http.headerTimeout)",
             "max_header_bytes = \(http.maxHeaderBytes)",
@@ -380,7 +380,7 @@ extension SquallConfig {
             "threads = \(http.threads)",
             "",
             "[https]",
-            "listen = [\(https.listen.map { q($0.description) }.joined(separator: ", "))]",
+            "listen = [\(https.listen.map { $0.proxyProtocol ? "{ address = \(q($0.description)), proxy_protocol = true }" : q($0.description) }.joined(separator: ", "))]",
             "handshake_timeout = \(https.handshakeTimeout)",
             "certificates = [\(https.certificates.map { "{ cert = \(q($0.cert)), key = \(q($0.key)) }" }.joined(separator: ", "))]",
             "",
@@ -469,6 +469,32 @@ struct TableReader {
         for item in a {
             guard let s = item.string else { throw wrong(key, "an array of strings") }
             out.append(s)
+        }
+        return out
+    }
+    /// Listen addresses: each `"HOST:PORT"` (or `"[V6]:PORT"`) or
+    /// `{ address = "HOST:PORT", proxy_protocol = true }`.
+    mutating func listeners(_ key: String) throws(ConfigError) -> [ListenAddress]? {
+        guard let v = value(key) else { return nil }
+        let form = "an array of \"HOST:PORT\" or { address = \"HOST:PORT\", proxy_protocol = true }"
+        guard let a = v.array else { throw wrong(key, form) }
+        var out: [ListenAddress] = []
+        for (i, item) in a.enumerated() {
+            var text = item.string
+            var proxy = false
+            if let t = item.table {
+                var entry = TableReader(table: t, prefix: prefix + key + "[\(i)].")
+                text = try entry.string("address")
+                proxy = try entry.bool("proxy_protocol") ?? false
+                try entry.finish()
+                guard text != nil else { throw ConfigError(key: prefix + key + "[\(i)]", "needs address") }
+            }
+            guard let text else { throw wrong(key, form) }
+            guard var address = ListenAddress(text) else {
+                throw ConfigError(key: prefix + key, "'\(text)' is not HOST:PORT or [V6]:PORT")
+            }
+            address.proxyProtocol = proxy
+            out.append(address)
         }
         return out
     }

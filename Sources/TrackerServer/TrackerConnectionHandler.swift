@@ -21,6 +21,8 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
     var slot = -1
     private var machine: ConnectionStateMachine
     private var remote = PeerAddress.v4(IPv4Address(0))
+    /// The client a PROXY protocol header named: the connection's address does not count.
+    private var proxied: PeerAddress?
     /// The place this connection holds in the registry's counts, given back when it goes.
     private let source: SourceKey?
     private var context: ChannelHandlerContext?
@@ -39,8 +41,9 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
     /// header deadline), bytes read, or a reply being written (`replying`, then close).
     init(
         router: TrackerRouter, registry: ConnectionRegistry, source: SourceKey?, transport: Transport = .http,
-        machine: ConnectionStateMachine, replying: ByteBuffer? = nil
+        machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxied: PeerAddress? = nil
     ) {
+        self.proxied = proxied
         self.transport = transport
         self.router = router
         self.registry = registry
@@ -65,7 +68,11 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         // channel.remoteAddress is cached at accept; context.remoteAddress asks the kernel again.
-        if let r = PeerAddress(context.channel.remoteAddress) { remote = r }
+        if let proxied {
+            remote = proxied
+        } else if let r = PeerAddress(context.channel.remoteAddress) {
+            remote = r
+        }
         context.fireChannelActive()
         if let rest = replying {
             replying = nil
@@ -118,6 +125,10 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let client = event as? ProxiedClient {
+            (proxied, remote) = (client.address, client.address)
+            return
+        }
         if case .some(.inputClosed) = event as? ChannelEvent {
             // FIN, or the TLS layer's close_notify: answer what was asked, then close.
             if machine.receivedEnd() { return close(context, nil) }

@@ -106,14 +106,16 @@ public final class TrackerServer: Sendable {
         for (address, secure) in plan {
             do {
                 if secure, let tls {
-                    let channel = try await bootstrap(tls: tls).bind(host: address.host, port: address.port).get()
+                    let channel = try await bootstrap(tls: tls, proxyProtocol: address.proxyProtocol).bind(
+                        host: address.host, port: address.port
+                    ).get()
                     listeners.withLock { $0.append(channel) }
                     if let local = channel.localAddress { bound.append(BoundListener(address: local, tls: secure)) }
                 } else {
                     // Plain HTTP is accepted outside NIO's ServerSocketChannel: see HTTPAcceptor.
                     let acceptor = HTTPAcceptor(
                         socket: try ListeningSocket(address, backlog: Self.backlog), loops: Array(group.makeIterator()), router: router,
-                        limits: limits, registry: registry)
+                        limits: limits, registry: registry, proxyProtocol: address.proxyProtocol)
                     acceptor.start()
                     acceptors.withLock { $0.append(acceptor) }
                     bound.append(BoundListener(address: acceptor.bound, tls: false))
@@ -199,7 +201,7 @@ public final class TrackerServer: Sendable {
     }
 
     /// The HTTPS listeners' bootstrap (plain HTTP has `HTTPAcceptor`).
-    private func bootstrap(tls: any TLSContextProvider) -> ServerBootstrap {
+    private func bootstrap(tls: any TLSContextProvider, proxyProtocol: Bool) -> ServerBootstrap {
         let router = router
         let limits = limits
         let registry = registry
@@ -223,7 +225,12 @@ public final class TrackerServer: Sendable {
             // A client that shuts down its side after its request still gets the reply.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
-                let source = PeerAddress(channel.remoteAddress).flatMap(trusted.sourceKey)
+                let remote = PeerAddress(channel.remoteAddress)
+                if proxyProtocol, !(remote.map(trusted.covers) ?? false) {
+                    metrics.refused(.untrustedProxy)
+                    return channel.close()
+                }
+                let source = remote.flatMap(trusted.sourceKey)
                 // The handler gives the place back when it is removed.
                 if let refusal = registry.admit(source) {
                     metrics.refused(refusal)
@@ -231,6 +238,11 @@ public final class TrackerServer: Sendable {
                 }
                 do {
                     let machine = ConnectionStateMachine(limits: limits, acceptedAt: .now())
+                    if proxyProtocol {
+                        // Before TLS: a balancer sends the header ahead of the handshake.
+                        try channel.pipeline.syncOperations.addHandler(
+                            ProxyHeaderHandler(timeout: limits.headerTimeout, metrics: metrics))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         TLSServerHandler(provider: tls, handshakeTimeout: handshakeTimeout, onHandshakeFailure: failed))
                     try channel.pipeline.syncOperations.addHandler(

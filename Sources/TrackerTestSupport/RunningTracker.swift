@@ -21,6 +21,8 @@ public struct RunningTracker {
     /// Private mode's state, when `privateMode.enabled` (then `adminPort` is the site API's).
     public let privateTracker: PrivateTracker?
     public let adminPort: Int?
+    /// Every listener, in the order of `http.listen` then `https.listen`.
+    public let listeners: [BoundListener]
 
     public static func start(
         tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(), accounting: Accounting? = nil,
@@ -49,7 +51,8 @@ public struct RunningTracker {
         return RunningTracker(
             server: server, group: group, store: store, clock: clock,
             port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port,
-            privateTracker: privateTracker, adminPort: server.adminAddresses.first.flatMap { ListenAddress($0)?.port })
+            privateTracker: privateTracker, adminPort: server.adminAddresses.first.flatMap { ListenAddress($0)?.port },
+            listeners: listeners)
     }
 
     public func stop() async throws {

@@ -34,6 +34,14 @@ import TrackerTestSupport
         let config = try resolve(
             "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\n[scrape]\nfull_scrape = true\nmax_hashes = 10\n[memory]\nmax_torrents = 5\n", o)
         #expect(config.trustedProxies.map(\.description) == ["10.0.0.0/8", "::1/128"])
+        let proxied = try resolve(
+            "trusted_proxies = [\"10.0.0.0/8\"]\n[http]\nlisten = [\"[::]:6969\", { address = \"10.0.0.5:7000\", proxy_protocol = true }]\n"
+        )
+        #expect(
+            proxied.http.listen == [
+                ListenAddress(host: "::", port: 6969), ListenAddress(host: "10.0.0.5", port: 7000, proxyProtocol: true),
+            ])
+        #expect(try resolve(proxied.toml).http.listen == proxied.http.listen)
         #expect(config.https.certificates == [.init(cert: "a.pem", key: "a.key"), .init(cert: "b.pem", key: "b.key")])
         let again = try resolve(config.toml)
         #expect(again.toml == config.toml && again.trustedProxies == config.trustedProxies)
@@ -76,6 +84,14 @@ import TrackerTestSupport
             "trusted_proxies: '10.0.0.0/99' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128"
         ),
         ("trusted_proxies = \"10.0.0.1\"", "trusted_proxies: must be an array of strings"),
+        ("[http]\nlisten = [{ proxy_protocol = true }]", "http.listen[0]: needs address"),
+        ("[http]\nlisten = [{ address = \"[::]:1\", proxy = true }]", "http.listen[0].proxy: unknown key"),
+        ("[http]\nlisten = [{ address = \"nowhere\" }]", "http.listen: 'nowhere' is not HOST:PORT or [V6]:PORT"),
+        ("[http]\nlisten = [1]", "http.listen: must be an array of \"HOST:PORT\" or { address = \"HOST:PORT\", proxy_protocol = true }"),
+        (
+            "[http]\nlisten = [\"[::]:1\", { address = \"127.0.0.1:2\", proxy_protocol = true }]",
+            "http.listen: 127.0.0.1:2 takes PROXY protocol headers, but trusted_proxies names no proxy to take them from"
+        ),
     ])
     func badConfigNamesTheKey(toml: String, message: String) {
         do {
