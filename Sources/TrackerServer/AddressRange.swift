@@ -1,9 +1,5 @@
 public import TrackerCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// An address block in CIDR form (`10.0.0.0/8`, `::1/128`) or a single address, for the
 /// `stats.allow` list. An IPv4 block also matches the same addresses mapped into IPv6
 /// (`::ffff:a.b.c.d`), as a dual-stack socket reports IPv4 clients.
@@ -15,14 +11,8 @@ public struct AddressRange: Sendable, Equatable, CustomStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         let host = String(parts[0])
-        var v4 = in_addr(), v6 = in6_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 {
-            address = .v4(IPv4Address(UInt32(bigEndian: v4.s_addr)))
-        } else if inet_pton(AF_INET6, host, &v6) == 1 {
-            address = .v6(IPv6Address(withUnsafeBytes(of: v6) { Array($0) })!)
-        } else {
-            return nil
-        }
+        guard let a = PeerAddress(text: host.utf8) else { return nil }
+        address = a
         let bits = if case .v4 = address { 32 } else { 128 }
         if parts.count == 2 {
             guard let n = Int(parts[1]), (0...bits).contains(n) else { return nil }
