@@ -75,8 +75,17 @@ final class TrackerMetrics: Sendable {
     private let announcesHTTP = Atomic<Int>(0), announcesHTTPS = Atomic<Int>(0)
     private let scrapesHTTP = Atomic<Int>(0), scrapesHTTPS = Atomic<Int>(0)
 
+    /// From 10 us (an announce on loopback takes tens of microseconds; swift-prometheus's
+    /// default starts at 5 ms) to 10 s (a store timing out).
+    static let durationBuckets: [Duration] = [
+        .microseconds(10), .microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+        .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100),
+        .milliseconds(250), .seconds(1), .seconds(2.5), .seconds(10),
+    ]
+
     init() {
-        let factory = PrometheusMetricsFactory(registry: registry)
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
         var made: [CoreMetrics.Counter] = []
         for route in Route.allCases {
             for transport in Transport.allCases {

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
 import TrackerProtocol
-import TrackerServer
 import TrackerTestSupport
+
+@testable import TrackerServer
 
 /// `/stats`, `/stats.json` and `/metrics`: what they report and who may read them.
 @Suite struct StatsAccessTests {
@@ -107,6 +108,31 @@ import TrackerTestSupport
                 lines.contains(#"squall_peers_by_family{family="ipv4"} 3.0"#)
                     && lines.contains(#"squall_peers_by_family{family="ipv6"} 1.0"#))
             #expect(lines.contains { $0.hasPrefix(#"squall_announce_duration_seconds_count"#) && $0.hasSuffix(" 5") }, "\(metrics)")
+        }
+    }
+
+    /// The latency histograms start at 10 us: announces over loopback land in the buckets at
+    /// or below 100 us (swift-prometheus's default would put every one in its first, 5 ms).
+    @Test func latencyBucketsResolveMicroseconds() async throws {
+        try await withRunningTracker { t in
+            let c = try TestClient(host: "127.0.0.1", port: t.port)
+            for n in 0..<200 {
+                let target = announceTarget(hash: testHash(60), peer: testPeer("lat\(n % 20)"), port: 7000 + n % 20, left: 1)
+                try c.send("GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n")
+                #expect(try c.readResponse().status == 200)
+            }
+            let metrics = String(decoding: try TestClient.get("127.0.0.1", t.port, "/metrics").body, as: UTF8.self)
+            var buckets: [(le: Double, count: Int)] = []
+            for line in metrics.split(separator: "\n") where line.hasPrefix(#"squall_announce_duration_seconds_bucket{le=""#) {
+                let le = line.split(separator: "\"")[1]
+                buckets.append((le == "+Inf" ? .infinity : Double(le)!, Int(line.split(separator: " ").last!)!))
+            }
+            #expect(
+                buckets.map(\.le) == TrackerMetrics.durationBuckets.map {
+                    Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
+                } + [.infinity], "\(metrics)")
+            let fast = buckets.last { $0.le <= 0.0001 }?.count ?? 0
+            #expect(fast > 0 && buckets.last?.count == 200, "\(buckets)")
         }
     }
 
