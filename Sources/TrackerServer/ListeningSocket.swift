@@ -45,6 +45,17 @@ final class ListeningSocket: Sendable {
         descriptor = fd
     }
 
+    /// Takes over a socket systemd passed (already bound and listening): blocking, as the
+    /// accepting threads expect, and with `TCP_DEFER_ACCEPT` as a socket of Squall's own.
+    init(adopting inherited: InheritedSocket) throws {
+        let fd = inherited.descriptor
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0, fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) == 0 else { throw IOError(errnoCode: errno, reason: "fcntl") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        try Self.set(fd, CInt(IPPROTO_TCP), TCP_DEFER_ACCEPT, Self.deferAcceptSeconds, "TCP_DEFER_ACCEPT")
+        (descriptor, bound) = (fd, inherited.address)
+    }
+
     private static func set(_ fd: CInt, _ level: CInt, _ name: CInt, _ value: CInt, _ what: String) throws {
         var v = value
         guard setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<CInt>.size)) == 0 else {

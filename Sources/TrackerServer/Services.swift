@@ -6,18 +6,22 @@ public import TrackerCore
 /// Listeners are bound before the service group starts, so a bad address fails startup with one
 /// clear line instead of a service-group error. "ready" is logged from here, once the service
 /// group has registered its signal handlers, so a SIGTERM right after "ready" is graceful.
+/// systemd hears `READY=1` at the same moment and `STOPPING=1` when the drain begins.
 public struct TrackerService: Service {
     let server: TrackerServer
     let logger: Logger
     let ready: Logger.Metadata
+    let notifier: SystemdNotifier?
 
-    public init(server: TrackerServer, logger: Logger, ready: Logger.Metadata) {
-        (self.server, self.logger, self.ready) = (server, logger, ready)
+    public init(server: TrackerServer, logger: Logger, ready: Logger.Metadata, notifier: SystemdNotifier? = nil) {
+        (self.server, self.logger, self.ready, self.notifier) = (server, logger, ready, notifier)
     }
 
     public func run() async throws {
         logger.info("ready", metadata: ready)
+        notifier?.notify("READY=1\nSTATUS=serving")
         try? await gracefulShutdown()
+        notifier?.notify("STOPPING=1\nSTATUS=draining connections")
         logger.info("shutting down: draining connections")
         await server.shutdown()
     }

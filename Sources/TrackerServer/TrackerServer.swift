@@ -46,13 +46,17 @@ public final class TrackerServer: Sendable {
     private let adminBound = Locked<[SocketAddress]>([])
     /// The registry shared through Redis, in private mode with the Redis store.
     private let feed: RedisRegistryFeed?
+    /// Listening sockets systemd passed (socket activation), used instead of binding.
+    private let inherited: [InheritedSocket]
 
     /// `tls` serves the `https.listen` addresses; without it only HTTP listeners start.
     /// `privateTracker` makes it a private tracker, with the site's API on `admin.listen`.
+    /// `inherited`: sockets systemd passed (see `ListenerPlan` for which listener each is).
     public init(
         config: SquallConfig, store: any PeerStore, group: any EventLoopGroup, logger: Logger, tls: (any TLSContextProvider)? = nil,
-        privateTracker: PrivateTracker? = nil
+        privateTracker: PrivateTracker? = nil, inherited: [InheritedSocket] = []
     ) {
+        self.inherited = inherited
         self.config = config
         self.tls = tls
         let registry = ConnectionRegistry(
@@ -102,29 +106,43 @@ public final class TrackerServer: Sendable {
             }
         }
         var bound: [BoundListener] = []
-        let plan = config.http.listen.map { ($0, false) } + (tls == nil ? [] : config.https.listen.map { ($0, true) })
-        for (address, secure) in plan {
+        let plan = ListenerPlan.make(http: config.http.listen, https: tls == nil ? nil : config.https.listen, inherited: inherited)
+        for entry in plan {
+            let (address, secure) = (entry.address, entry.secure)
             do {
-                if secure, let tls {
-                    let channel = try await bootstrap(tls: tls, proxyProtocol: address.proxyProtocol).bind(
-                        host: address.host, port: address.port
-                    ).get()
+                if address.proxyProtocol, config.trustedProxies.isEmpty {
+                    throw SocketActivationError(description: "it takes PROXY protocol headers, but trusted_proxies names no proxy")
+                }
+                if secure {
+                    guard let tls else { throw SocketActivationError(description: "an https socket, but no certificate is configured") }
+                    let bootstrap = bootstrap(tls: tls, proxyProtocol: address.proxyProtocol)
+                    let channel =
+                        if let socket = entry.inherited {
+                            try await bootstrap.withBoundSocket(socket.descriptor).get()
+                        } else {
+                            try await bootstrap.bind(host: address.host, port: address.port).get()
+                        }
                     listeners.withLock { $0.append(channel) }
                     if let local = channel.localAddress { bound.append(BoundListener(address: local, tls: secure)) }
                 } else {
                     // Plain HTTP is accepted outside NIO's ServerSocketChannel: see HTTPAcceptor.
+                    let socket = try entry.inherited.map(ListeningSocket.init(adopting:)) ?? ListeningSocket(address, backlog: Self.backlog)
                     let acceptor = HTTPAcceptor(
-                        socket: try ListeningSocket(address, backlog: Self.backlog), loops: Array(group.makeIterator()), router: router,
+                        socket: socket, loops: Array(group.makeIterator()), router: router,
                         limits: limits, registry: registry, proxyProtocol: address.proxyProtocol)
                     acceptor.start()
                     acceptors.withLock { $0.append(acceptor) }
                     bound.append(BoundListener(address: acceptor.bound, tls: false))
                 }
-                logger.info("listening", metadata: [secure ? "https" : "http": "\(address)"])
+                logger.info(
+                    "listening",
+                    metadata: [secure ? "https" : "http": "\(address)"].merging(
+                        entry.inherited.map { ["from": "systemd (\($0.name))"] } ?? [:]
+                    ) { a, _ in a })
             } catch {
                 await closeListeners(deadline: .now())
                 await stopBulkWork()
-                throw ListenError(address: address, reason: Self.describe(error))
+                throw ListenError(address: entry.address, reason: Self.describe(error))
             }
         }
         if let admin {

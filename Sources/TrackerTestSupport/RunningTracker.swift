@@ -26,7 +26,7 @@ public struct RunningTracker {
 
     public static func start(
         tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(), accounting: Accounting? = nil,
-        _ configure: (inout SquallConfig) -> Void = { _ in }
+        inherited: [InheritedSocket] = [], _ configure: (inout SquallConfig) -> Void = { _ in }
     ) async throws -> RunningTracker {
         var config = SquallConfig()
         config.http.listen = [ListenAddress(host: "::", port: 0)]
@@ -46,8 +46,15 @@ public struct RunningTracker {
         registry.users.values.forEach { TestLogs.noteSecret($0.passkey.text) }
         let privateTracker =
             config.privateMode.enabled ? PrivateTracker(settings: config.privateMode, registry: registry, accounting: accounting) : nil
-        let server = TrackerServer(config: config, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
-        let listeners = try await server.start()
+        let server = TrackerServer(
+            config: config, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker, inherited: inherited)
+        let listeners: [BoundListener]
+        do {
+            listeners = try await server.start()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
         return RunningTracker(
             server: server, group: group, store: store, clock: clock,
             port: listeners.first { !$0.tls }!.address.port!, tlsPort: listeners.first { $0.tls }?.address.port,
@@ -104,10 +111,11 @@ public struct RunningTracker {
 /// fails fails the test (an error of `body` comes first, and the stop's is recorded beside it).
 public func withRunningTracker<T>(
     tls: ReloadableTLSContexts? = nil, loops: Int = 2, registry: Registry = Registry(), accounting: Accounting? = nil,
-    _ configure: (inout SquallConfig) -> Void = { _ in },
+    inherited: [InheritedSocket] = [], _ configure: (inout SquallConfig) -> Void = { _ in },
     _ body: (RunningTracker) async throws -> T
 ) async throws -> T {
-    let t = try await RunningTracker.start(tls: tls, loops: loops, registry: registry, accounting: accounting, configure)
+    let t = try await RunningTracker.start(
+        tls: tls, loops: loops, registry: registry, accounting: accounting, inherited: inherited, configure)
     let result: Result<T, any Error>
     do { result = .success(try await body(t)) } catch { result = .failure(error) }
     do {

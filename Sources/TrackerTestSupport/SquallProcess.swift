@@ -20,8 +20,14 @@ public final class SquallProcess {
     private let logName = TestLogs.nextProcessLog()
 
     /// `shellPrefix`, when given, runs the binary through bash after it (e.g. `ulimit` calls).
-    public init(_ args: [String], shellPrefix: String? = nil) throws {
-        if let shellPrefix {
+    /// `launcher`, when given, is run with `args` instead of the binary (which `args` then name,
+    /// as `systemd-socket-activate` takes it).
+    public init(_ args: [String], shellPrefix: String? = nil, environment: [String: String] = [:], launcher: String? = nil) throws {
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let launcher {
+            process.executableURL = URL(fileURLWithPath: launcher)
+            process.arguments = args
+        } else if let shellPrefix {
             process.executableURL = URL(fileURLWithPath: "/bin/bash")
             process.arguments = [
                 "-c", shellPrefix + " && exec '\(Self.binary.path)' " + args.map { "'\($0)'" }.joined(separator: " "),

@@ -117,7 +117,7 @@ struct Serve: AsyncParsableCommand {
             store = MemoryPeerStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
         }
         var tls: ReloadableTLSContexts?
-        if !settings.https.listen.isEmpty {
+        if !settings.https.listen.isEmpty || !settings.https.certificates.isEmpty {
             do {
                 tls = try ReloadableTLSContexts(pairs: settings.https.certificates.map { ($0.cert, $0.key) })
             } catch {
@@ -166,7 +166,15 @@ struct Serve: AsyncParsableCommand {
                     "groups": "\(counts.groups)",
                 ])
         }
-        let server = TrackerServer(config: settings, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker)
+        // Sockets systemd holds for us (socket activation) stand in for binding.
+        let inherited: [InheritedSocket]
+        do {
+            inherited = try InheritedSocket.take() ?? []
+        } catch {
+            fail("\(error)")
+        }
+        let server = TrackerServer(
+            config: settings, store: store, group: group, logger: logger, tls: tls, privateTracker: privateTracker, inherited: inherited)
         let ready: Logger.Metadata
         do {
             let addresses = try await server.start()
@@ -192,7 +200,7 @@ struct Serve: AsyncParsableCommand {
         let services = ServiceGroup(
             configuration: .init(
                 services: accountingServices + [
-                    .init(service: TrackerService(server: server, logger: logger, ready: ready)),
+                    .init(service: TrackerService(server: server, logger: logger, ready: ready, notifier: SystemdNotifier())),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
                 ] + (tls.map { [.init(service: CertificateReloadService(contexts: $0, logger: logger))] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
