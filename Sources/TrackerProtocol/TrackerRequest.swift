@@ -13,7 +13,10 @@ public enum TrackerRequest: Sendable, Equatable {
     case privateAnnounce(passkey: [UInt8])
     /// A scrape at the `/scrape` form matching an announce form.
     case privateScrape(passkey: [UInt8])
+    /// `/health`: liveness (the process serves).
     case health
+    /// `/ready`: readiness (the store answers).
+    case ready
     /// Prometheus' exposition at `/metrics`, behind the statistics' access rule.
     case metrics
     /// The statistics: the page and what its scripts read, behind their access rule.
@@ -66,6 +69,8 @@ public enum TrackerRequest: Sendable, Equatable {
             self = .scrape
         } else if equals("/health") {
             self = .health
+        } else if equals("/ready") {
+            self = .ready
         } else if equals("/metrics") {
             self = .metrics
         } else if equals("/stats") {

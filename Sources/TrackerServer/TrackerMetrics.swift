@@ -14,7 +14,7 @@ public enum Transport: String, Sendable, CaseIterable {
 /// made up front, so a request only increments an atomic.
 final class TrackerMetrics: Sendable {
     enum Route: String, CaseIterable {
-        case announce, scrape, stats, metrics, health, other
+        case announce, scrape, stats, metrics, health, ready, other
 
         /// The label of `request`: the statistics' redirect counts as statistics, a browser's
         /// `/announce` without a query, `/` and unknown paths as other.
@@ -23,6 +23,7 @@ final class TrackerMetrics: Sendable {
             case .announce, .privateAnnounce: self = .announce
             case .scrape, .privateScrape: self = .scrape
             case .health: self = .health
+            case .ready: self = .ready
             case .metrics: self = .metrics
             case .stats, .redirect(.legacyStats): self = .stats
             case .redirect(.announcePage), .root, .notFound: self = .other

@@ -100,6 +100,9 @@ public final class TrackerRouter: Sendable {
         case .health:
             let (status, detailed) = (status, stats.addressAllowed(remote))
             offload(respond) { await status.health(detailed: detailed) }
+        case .ready:
+            let status = status
+            offload(respond) { await status.ready() }
         case .metrics:
             let status = status
             offload(respond) { await status.exposition() }

@@ -20,6 +20,7 @@ import TrackerCore
             ("/scrape", .scrape),
             ("/scrape?info_hash=x", .scrape),
             ("/health", .health),
+            ("/ready", .ready),
             ("/metrics", .metrics),
             ("/stats", .stats(.page)),
             ("/stats?x=1", .stats(.page)),

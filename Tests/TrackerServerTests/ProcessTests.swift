@@ -273,6 +273,32 @@ final class TestListener {
         #expect(!a.log.contains("sekret") && !b.log.contains("sekret"))
     }
 
+    /// `process_*` metrics describe the process the scrape reached, and `squall_build_info` its
+    /// version.
+    @Test func processMetricsDescribeTheProcess() throws {
+        let launched = Int(Date().timeIntervalSince1970)
+        let squall = try SquallProcess(["--http", "127.0.0.1:0"])
+        #expect(squall.waitFor(" ready"))
+        let port = try #require(squall.ports("http").first)
+        let text = String(decoding: try TestClient.get("127.0.0.1", port, "/metrics").body, as: UTF8.self)
+        func value(_ name: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+        }
+        let pid = squall.process.processIdentifier
+        let statm = try String(contentsOfFile: "/proc/\(pid)/statm", encoding: .utf8).split(separator: " ")
+        let rss = Double(Int(statm[1])! * Int(sysconf(Int32(_SC_PAGESIZE))))
+        #expect(value("process_resident_memory_bytes").map { abs($0 - rss) < rss / 2 } == true, "\(text)")
+        let fds = Double(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count)
+        #expect(value("process_open_fds").map { $0 >= 3 && abs($0 - fds) <= 8 } == true, "\(text)")
+        let limits = try String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8).split(separator: "\n")
+            .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true)
+        #expect(value("process_max_fds") == limits.flatMap { Double($0[3]) }, "\(text)")
+        #expect(value("process_cpu_seconds_total").map { $0 > 0 && $0 < 600 } == true)
+        #expect(value("process_start_time_seconds").map { abs(Int($0) - launched) <= 5 } == true, "\(text)")
+        #expect(text.contains(#"squall_build_info{version="\#(TrackerRouter.version)",swift="#))
+        #expect(squall.stop() == 0)
+    }
+
     @Test func redisGoingAwayIsReportedNotCrashedOn() throws {
         let redis = try RedisServer(password: "sekret")
         let squall = try SquallProcess(["--storage", "redis://:sekret@127.0.0.1:\(redis.port)", "--http", "127.0.0.1:0"])
@@ -280,11 +306,15 @@ final class TestListener {
         let port = try #require(squall.ports("http").first)
         let up = try TestClient.get("127.0.0.1", port, "/health")
         #expect(up.status == 200 && String(decoding: up.body, as: UTF8.self).contains("\"store\":\"redis\""))
+        #expect(try TestClient.get("127.0.0.1", port, "/ready").status == 200)
 
         kill(redis.process.processIdentifier, SIGKILL)
         redis.process.waitUntilExit()
         let down = try TestClient.get("127.0.0.1", port, "/health")
-        #expect(down.status == 503 && String(decoding: down.body, as: UTF8.self).contains("\"store\":\"down\""))
+        // Alive (an orchestrator must not restart it for Redis's outage), not ready.
+        #expect(down.status == 200 && String(decoding: down.body, as: UTF8.self).contains("\"store\":\"down\""))
+        let ready = try TestClient.get("127.0.0.1", port, "/ready")
+        #expect(ready.status == 503 && String(decoding: ready.body, as: UTF8.self) == #"{"status":"unavailable"}"# + "\n")
         let announce = try TestClient.get("127.0.0.1", port, announceTarget(hash: testHash(61), peer: testPeer("x"), left: 1))
         #expect(announce.status == 200)
         #expect(try BencodeValue.decode(announce.body)["failure reason"]?.stringValue == "storage unavailable, retry later")
