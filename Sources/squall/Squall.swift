@@ -16,15 +16,23 @@ struct Squall: AsyncParsableCommand {
         commandName: "squall",
         abstract: "An HTTP(S) BitTorrent tracker.",
         version: TrackerRouter.version,
-        subcommands: [Serve.self],
+        subcommands: [Serve.self, CheckConfig.self],
         defaultSubcommand: Serve.self
     )
+
+    /// One line on standard error, exit status 1.
+    static func fail(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("squall: \(message)\n".utf8))
+        Foundation.exit(1)
+    }
 }
 
-struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve announces and scrapes (the default).")
+/// The file and flags that make the configuration, shared by every subcommand.
+struct ConfigOptions: ParsableArguments {
+    /// Read when `--config` is not given and it exists (where the Debian package installs it).
+    static let defaultFile = "/etc/squall/squall.toml"
 
-    @Option(help: "A TOML config file (see Config/squall.toml).")
+    @Option(help: "A TOML config file (see Config/squall.toml). Default: /etc/squall/squall.toml when it exists.")
     var config: String?
 
     @Option(name: .customLong("http"), help: "ADDR:PORT to serve HTTP on; repeatable. Default [::]:6969 (IPv4 and IPv6).")
@@ -50,10 +58,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    @Flag(name: .customLong("print-config"), help: "Print the effective configuration as TOML and exit.")
-    var printConfig = false
-
-    func run() async throws {
+    /// The configuration the file and flags make, or the one line naming what is wrong.
+    func resolve(defaultFile: String? = Self.defaultFile) throws(ConfigError) -> SquallConfig {
         var overrides = ConfigOverrides()
         overrides.http = http
         overrides.https = https
@@ -62,20 +68,72 @@ struct Serve: AsyncParsableCommand {
         overrides.storage = storage
         overrides.announceInterval = announceInterval
         overrides.logLevel = logLevel
+        var text: String?
+        let file = config ?? defaultFile.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        if let file {
+            do {
+                text = try String(contentsOfFile: file, encoding: .utf8)
+            } catch {
+                throw ConfigError(key: "--config", "cannot read \(file)")
+            }
+        }
+        return try SquallConfig.resolve(fileText: text, fileName: file ?? "config", overrides: overrides)
+    }
+}
 
+/// `squall check-config`: everything startup does but bind (parse, validate, load and match
+/// every certificate, and with `--storage-check` reach Redis), like `nginx -t`; the unit runs
+/// it before start and reload. Exit 0, or 1 with startup's one-line message.
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Check the configuration and certificates without serving; exit 0 or 1.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(name: .customLong("storage-check"), help: "Also connect to Redis (address, password, database) as startup does.")
+    var storageCheck = false
+
+    func run() async throws {
+        let settings: SquallConfig
+        do {
+            settings = try options.resolve()
+        } catch {
+            Squall.fail("\(error)")
+        }
+        if !settings.https.listen.isEmpty || !settings.https.certificates.isEmpty {
+            do {
+                _ = try ReloadableTLSContexts(pairs: settings.https.certificates.map { ($0.cert, $0.key) })
+            } catch {
+                Squall.fail("\(error)")
+            }
+        }
+        if storageCheck, let redis = settings.redisOptions {
+            do {
+                try RedisPeerStore.check(redis)
+            } catch {
+                Squall.fail("storage: \(error)")
+            }
+        }
+        print(
+            "squall: configuration OK (\(options.config ?? (FileManager.default.fileExists(atPath: ConfigOptions.defaultFile) ? ConfigOptions.defaultFile : "defaults and flags")))"
+        )
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve announces and scrapes (the default).")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(name: .customLong("print-config"), help: "Print the effective configuration as TOML and exit.")
+    var printConfig = false
+
+    func run() async throws {
         var settings: SquallConfig
         do {
-            var text: String?
-            if let config {
-                do {
-                    text = try String(contentsOfFile: config, encoding: .utf8)
-                } catch {
-                    throw ConfigError(key: "--config", "cannot read \(config)")
-                }
-            }
-            settings = try SquallConfig.resolve(fileText: text, fileName: config ?? "config", overrides: overrides)
-        } catch let e as ConfigError {
-            fail("\(e)")
+            settings = try options.resolve()
+        } catch {
+            fail("\(error)")
         }
         if printConfig {
             print(settings.toml, terminator: "")
@@ -212,9 +270,5 @@ struct Serve: AsyncParsableCommand {
         logger.info("stopped")
     }
 
-    /// One line on standard error, exit status 1.
-    private func fail(_ message: String) -> Never {
-        FileHandle.standardError.write(Data("squall: \(message)\n".utf8))
-        Foundation.exit(1)
-    }
+    private func fail(_ message: String) -> Never { Squall.fail(message) }
 }

@@ -158,6 +158,26 @@ final class TestListener {
         #expect(squall.stop() == 0)
     }
 
+    /// `squall check-config` says what startup would, without binding: 0 for a good file, 1 with
+    /// startup's line for a bad key or a certificate that does not match its key.
+    @Test func checkConfigSaysWhatStartupWouldWithoutBinding() throws {
+        let p = ProcessTests()
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        // A port in use: check-config does not bind, so it cannot notice (nor mind) it.
+        let blocker = try TestListener()
+        let good = try p.tempFile(
+            "[http]\nlisten = [\"127.0.0.1:\(blocker.port)\"]\n[https]\nlisten = [\"127.0.0.1:0\"]\ncertificates = [{ cert = \"\(f.cert)\", key = \"\(f.key)\" }]\n"
+        )
+        let ok = try p.run(["check-config", "--config", good])
+        #expect(ok.status == 0 && ok.stdout == "squall: configuration OK (\(good))\n" && ok.stderr.isEmpty, "\(ok)")
+        let bad = try p.run(["check-config", "--config", try p.tempFile("[announce]\nintervall = 5\n")])
+        #expect(bad.status == 1 && bad.stderr == "squall: announce.intervall: unknown key\n" && bad.stdout.isEmpty)
+        let (_, otherKey) = try f.issue("other", cn: "other.test")
+        let mismatch = try p.run(["check-config", "--https", "127.0.0.1:0", "--tls-cert", f.cert, "--tls-key", otherKey])
+        #expect(mismatch.status == 1 && mismatch.stderr == "squall: \(otherKey): key does not match the certificate in \(f.cert)\n")
+    }
+
     @Test func aKeyThatDoesNotMatchStopsStartupWithOneLine() throws {
         let f = try TLSFixtures()
         defer { f.cleanup() }
@@ -239,6 +259,19 @@ final class TestListener {
             let reply = try shell("/usr/bin/python3 '\(script)' 127.0.0.1 \(port) '\(f.ca)' '\(target)'")
             #expect(reply.hasPrefix("HTTP/1.1 200 OK") && reply.contains("10:incompletei\(i + 1)e"), "\(reply)")
         }
+    }
+
+    /// `--storage-check` reaches Redis as startup does; without it Redis is not asked.
+    @Test func checkConfigReachesRedisOnlyWhenAsked() throws {
+        let redis = try RedisServer(password: "sekret")
+        let wrong = "redis://:wrong@127.0.0.1:\(redis.port)"
+        let p = ProcessTests()
+        let unasked = try p.run(["check-config", "--storage", wrong])
+        #expect(unasked.status == 0, "\(unasked)")
+        let checked = try p.run(["check-config", "--storage-check", "--storage", wrong])
+        #expect(checked.status == 1 && checked.stderr.hasPrefix("squall: storage: redis://127.0.0.1:\(redis.port)/"), "\(checked)")
+        #expect(checked.stderr.contains("authentication failed") && !checked.stderr.contains("wrong"))
+        #expect(try p.run(["check-config", "--storage-check", "--storage", "redis://:sekret@127.0.0.1:\(redis.port)"]).status == 0)
     }
 
     @Test func badRedisSettingsStopStartupWithOneLineAndNoPassword() throws {
