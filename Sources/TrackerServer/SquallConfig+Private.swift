@@ -118,8 +118,17 @@ extension SquallConfig {
     }
 
     /// The first line of a secret file (a trailing newline is not part of the secret).
-    static func secretFile(_ path: String?, key: String) throws(ConfigError) -> String? {
-        guard let path else { return nil }
+    /// `credential:NAME` is systemd's credential NAME (`LoadCredential=` in the unit), read from
+    /// `$CREDENTIALS_DIRECTORY`.
+    static func secretFile(_ given: String?, key: String) throws(ConfigError) -> String? {
+        guard var path = given else { return nil }
+        if path.hasPrefix("credential:") {
+            let name = path.dropFirst("credential:".count)
+            guard let dir = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"], !name.isEmpty, !name.contains("/") else {
+                throw ConfigError(key: key, "'\(path)' names a systemd credential, but CREDENTIALS_DIRECTORY is not set")
+            }
+            path = dir + "/" + name
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ConfigError(key: key, "cannot read '\(path)'")
         }

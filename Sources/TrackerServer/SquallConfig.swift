@@ -240,7 +240,10 @@ extension SquallConfig {
             if let v = try t.int("connect_timeout_ms") { redis.connectTimeoutMilliseconds = v }
             if let v = try t.string("prefix") { redis.prefix = v }
             if let v = try t.string("username") { redis.username = v }
-            if let v = try t.string("password") { redis.password = v }
+            let inline = try t.string("password")
+            let file = try Self.secretFile(try t.string("password_file"), key: "redis.password_file")
+            if inline != nil, file != nil { throw ConfigError(key: "redis.password", "give password or password_file, not both") }
+            if let v = inline ?? file { redis.password = v }
             try t.finish()
         }
         if var t = try r.table("stats") {
@@ -256,7 +259,10 @@ extension SquallConfig {
             }
             if let v = try t.bool("show_peer_addresses") { stats.showPeerAddresses = v }
             if let v = try t.string("assets_dir") { stats.assetsDirectory = v }
-            if let v = try t.string("token") {
+            let inlineToken = try t.string("token")
+            let tokenFile = try Self.secretFile(try t.string("token_file"), key: "stats.token_file")
+            if inlineToken != nil, tokenFile != nil { throw ConfigError(key: "stats.token", "give token or token_file, not both") }
+            if let v = inlineToken ?? tokenFile {
                 guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                     throw ConfigError(key: "stats.token", "must be printable ASCII without spaces")
                 }

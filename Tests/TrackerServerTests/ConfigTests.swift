@@ -215,3 +215,74 @@ import TrackerTestSupport
         #expect(cluster.toml.contains("storage = \"redis+cluster://:***@10.0.0.1:7000,10.0.0.2:7000\"") && !cluster.toml.contains("secret"))
     }
 }
+
+/// `SQUALL_...` variables over the file, flags over both; secrets from files.
+@Suite struct EnvironmentConfigTests {
+    func resolve(_ toml: String?, _ env: [String: String], _ overrides: ConfigOverrides = ConfigOverrides()) throws(ConfigError)
+        -> SquallConfig
+    {
+        try SquallConfig.resolve(fileText: toml, fileName: "test.toml", overrides: overrides, environment: env)
+    }
+
+    @Test func variablesOverTheFileAndFlagsOverThem() throws {
+        let env = [
+            "SQUALL_ANNOUNCE_INTERVAL": "600", "SQUALL_LOG_LEVEL": "debug", "SQUALL_HTTP_LISTEN": #"["127.0.0.1:7000", "[::1]:7001"]"#,
+            "SQUALL_TRUSTED_PROXIES": #"["10.0.0.0/8"]"#, "SQUALL_SCRAPE_FULL_SCRAPE": "true", "SQUALL_REDIS_PASSWORD": "hunter2",
+            // Not Squall's keys (the test harness's own): left alone.
+            "SQUALL_BINARY": "/x", "SQUALL_TEST_LOG_DIR": "/tmp/x",
+        ]
+        let c = try resolve("[announce]\ninterval = 100\nmin_interval = 50\n", env)
+        #expect(c.announce.interval == 600 && c.announce.minInterval == 50 && c.logLevel == "debug" && c.scrape.fullScrape)
+        #expect(c.http.listen == [ListenAddress(host: "127.0.0.1", port: 7000), ListenAddress(host: "::1", port: 7001)])
+        #expect(c.trustedProxies.map(\.description) == ["10.0.0.0/8"] && c.redis.password == "hunter2")
+        #expect(!c.toml.contains("hunter2"))
+        var flags = ConfigOverrides()
+        flags.announceInterval = "120"
+        #expect(try resolve(nil, env, flags).announce.interval == 120)
+    }
+
+    @Test(arguments: [
+        ("SQUALL_ANNOUNCE_INTERVALL", "5", "SQUALL_ANNOUNCE_INTERVALL: unknown key"),
+        ("SQUALL_ANNOUNCE_INTERVAL", "soon", "SQUALL_ANNOUNCE_INTERVAL: must be an integer"),
+        (
+            "SQUALL_HTTP_LISTEN", "nowhere",
+            #"SQUALL_HTTP_LISTEN: must be an array of "HOST:PORT" or { address = "HOST:PORT", proxy_protocol = true }"#
+        ),
+        (
+            "SQUALL_STATS_ALLOW", #"["10.0.0.0/33"]"#,
+            "SQUALL_STATS_ALLOW: '10.0.0.0/33' is not an address or CIDR block such as 10.0.0.0/8 or ::1/128"
+        ),
+    ])
+    func aBadVariableIsNamed(name: String, value: String, message: String) {
+        do {
+            _ = try resolve(nil, [name: value])
+            Issue.record("accepted \(name)=\(value)")
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+
+    @Test func secretsFromFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squall-secret-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (password, token) = (dir.appendingPathComponent("redis"), dir.appendingPathComponent("token"))
+        try "s3cret\n".write(to: password, atomically: true, encoding: .utf8)
+        try "tok3n\nignored\n".write(to: token, atomically: true, encoding: .utf8)
+        let c = try resolve("[redis]\npassword_file = \"\(password.path)\"\n[stats]\ntoken_file = \"\(token.path)\"\n", [:])
+        #expect(c.redis.password == "s3cret" && c.stats.token == "tok3n")
+        #expect(!c.toml.contains("s3cret") && !c.toml.contains("tok3n"))
+        for (toml, message) in [
+            (
+                "[redis]\npassword = \"a\"\npassword_file = \"\(password.path)\"\n",
+                "redis.password: give password or password_file, not both"
+            ),
+            ("[stats]\ntoken_file = \"/nonexistent/t\"\n", "stats.token_file: cannot read '/nonexistent/t'"),
+        ] {
+            #expect(throws: ConfigError.self) { try resolve(toml, [:]) }
+            do { _ = try resolve(toml, [:]) } catch { #expect(error.description == message) }
+        }
+        // A variable may point at the file too.
+        #expect(try resolve(nil, ["SQUALL_REDIS_PASSWORD_FILE": password.path]).redis.password == "s3cret")
+    }
+}

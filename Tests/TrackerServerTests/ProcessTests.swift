@@ -37,6 +37,29 @@ import TrackerTestSupport
         return path
     }
 
+    /// A systemd credential (`LoadCredential=`, read from `$CREDENTIALS_DIRECTORY`) and a
+    /// `SQUALL_` variable reach the running binary's configuration.
+    @Test func credentialsAndVariablesReachTheBinary() throws {
+        let dir = NSTemporaryDirectory() + "squall-credentials-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "tok3n\n".write(toFile: dir + "/stats-token", atomically: true, encoding: .utf8)
+        let config = try tempFile("[stats]\ntoken_file = \"credential:stats-token\"\n")
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["--print-config", "--config", config]
+        p.environment = ["CREDENTIALS_DIRECTORY": dir, "SQUALL_ANNOUNCE_INTERVAL": "777"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0 && text.contains("# token is set (not shown)") && text.contains("interval = 777\n"), "\(text)")
+        #expect(!text.contains("tok3n"))
+        let missing = try run(["--print-config", "--config", config])
+        #expect(missing.status == 1 && missing.stderr.contains("CREDENTIALS_DIRECTORY is not set"), "\(missing)")
+    }
+
     @Test func badConfigExitsWithOneLineNamingTheKey() throws {
         let path = try tempFile("[announce]\nintervall = 5\n")
         let r = try run(["--config", path])
