@@ -94,6 +94,8 @@ import TrackerTestSupport
         }
         #expect(reply?.status == 200)
         #expect(p.waitFor("from=systemd (http)"), "\(p.log)")
+        // "ready" comes once the signal handlers are in place: a SIGTERM before would kill it.
+        #expect(p.waitFor(" ready"), "\(p.log)")
         #expect(p.stop() == 0)
     }
 }

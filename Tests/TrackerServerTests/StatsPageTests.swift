@@ -102,6 +102,25 @@ import TrackerTestSupport
         }
     }
 
+    /// A tracker that has just started: each chart already has its first sample, on an axis
+    /// from 0 (not the -1 to 1 Chart.js gives an all-zero series).
+    @Test func aNewTrackersChartsStartAtZeroWithAFirstSample() async throws {
+        try await withRunningTracker { t throws in
+            let page = try Self.open("http://127.0.0.1:\(t.port)/stats")
+            #expect(page.console.isEmpty, "\(page.console)")
+            for id in ["announces-chart", "peers-chart"] {
+                guard let start = page.dom.range(of: "<canvas id=\"\(id)\"") else {
+                    Issue.record("no \(id) in \(page.dom)")
+                    continue
+                }
+                let rest = page.dom[start.lowerBound...]
+                let canvas = String(rest[..<(rest.firstIndex(of: ">") ?? rest.endIndex)])
+                #expect(canvas.contains(#"data-y-min="0""#) && canvas.contains(#"data-y-max="1""#), "\(canvas)")
+                #expect(!canvas.contains(#"data-points="0""#) && canvas.contains("data-points="), "\(canvas)")
+            }
+        }
+    }
+
     @Test func withoutTheScriptsThePageStillShowsTheSummaryAndAFirstPage() async throws {
         try await withRunningTracker({ $0.stats.assetsDirectory = "/nonexistent" }) { t throws in
             for n in 0..<30 {

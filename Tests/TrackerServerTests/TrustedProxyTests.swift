@@ -109,7 +109,7 @@ import TrackerTestSupport
             let deadline = ContinuousClock.now + .seconds(10)
             while (try? TestClient.get(client, front, "/health"))?.status != 200 {
                 guard ContinuousClock.now < deadline else { throw TestClient.Failure(description: "haproxy never answered") }
-                try await Task.sleep(for: .milliseconds(50))
+                usleep(50_000)
             }
             let hash = testHash(94)
             let target = announceTarget(hash: hash, peer: testPeer("proxied"), port: front, left: 1)

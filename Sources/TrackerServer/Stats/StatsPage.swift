@@ -164,11 +164,21 @@ enum StatsPage {
               .then(function (h) {
                 var labels = h.points.map(function (p) { return new Date(p[0] * 1000).toLocaleTimeString(); });
                 [['announces-chart', 'announces per second', 1], ['peers-chart', 'peers', 2]].forEach(function (c) {
-                  new window.Chart(document.getElementById(c[0]), {
+                  var canvas = document.getElementById(c[0]);
+                  // Axes from zero (a new tracker's first samples are 0, which Chart.js would
+                  // centre on an axis from -1 to 1); whole peers.
+                  var chart = new window.Chart(canvas, {
                     type: 'line',
                     data: { labels: labels, datasets: [{ label: c[1], data: h.points.map(function (p) { return p[c[2]]; }) }] },
-                    options: { animation: false }
+                    options: {
+                      animation: false,
+                      scales: { y: { min: 0, suggestedMax: 1, ticks: { precision: c[2] === 2 ? 0 : 1 } } }
+                    }
                   });
+                  // What was drawn, for whoever reads the page without seeing it.
+                  canvas.setAttribute('data-points', String(h.points.length));
+                  canvas.setAttribute('data-y-min', String(chart.scales.y.min));
+                  canvas.setAttribute('data-y-max', String(chart.scales.y.max));
                 });
               });
           }
