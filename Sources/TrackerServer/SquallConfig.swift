@@ -9,6 +9,9 @@ public import TrackerCore
 public struct SquallConfig: Sendable, Equatable {
     /// `log_level`: trace, debug, info, notice, warning, error or critical.
     public var logLevel = "info"
+    /// `log_format`: auto (journald when standard error is the journal, else text), text,
+    /// journald or json.
+    public var logFormat = LogFormat.auto
     /// `storage`: where swarms live. `memory` (the embedded default), `redis://[user:password@]host:port[/db]`
     /// or `unix:///path/redis.sock[?db=N]`.
     public var storage = "memory"
@@ -189,6 +192,12 @@ extension SquallConfig {
         }
         var r = TableReader(table: table, prefix: "")
         if let v = try r.string("log_level") { logLevel = v }
+        if let v = try r.string("log_format") {
+            guard let f = LogFormat(rawValue: v) else {
+                throw ConfigError(key: "log_format", "must be one of \(LogFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            logFormat = f
+        }
         if let v = try r.string("storage") { storage = v }
         if let list = try r.stringArray("trusted_proxies") { trustedProxies = try Self.ranges(list, key: "trusted_proxies") }
         if var t = try r.table("http") {
@@ -371,6 +380,7 @@ extension SquallConfig {
         }
         var lines = [
             "log_level = \(q(logLevel))",
+            "log_format = \(q(logFormat.rawValue))",
             "storage = \(q(redactedStorage))",
             "trusted_proxies = [\(trustedProxies.map { q($0.description) }.joined(separator: ", "))]",
             "",

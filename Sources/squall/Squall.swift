@@ -141,8 +141,14 @@ struct Serve: AsyncParsableCommand {
         }
 
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        let format = settings.logFormat.resolved()
         LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
+            if format == .text {
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+            var h = FormattedLogHandler(label: label, format: format)
             h.logLevel = level
             return h
         }

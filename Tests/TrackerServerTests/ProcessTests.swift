@@ -60,6 +60,42 @@ import TrackerTestSupport
         #expect(missing.status == 1 && missing.stderr.contains("CREDENTIALS_DIRECTORY is not set"), "\(missing)")
     }
 
+    /// The binary's log in each `log_format`: JSON objects, and journald's form when standard
+    /// error is the stream `$JOURNAL_STREAM` names (here: the test's pipe).
+    @Test(arguments: ["json", "auto"])
+    func logFormatsAsTheJournalOrACollectorReadsThem(format: String) throws {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["--http", "127.0.0.1:0", "--config", try tempFile("log_format = \"\(format)\"\n")]
+        let err = Pipe()
+        var st = stat()
+        #expect(fstat(err.fileHandleForWriting.fileDescriptor, &st) == 0)
+        p.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]) { $1 }
+        (p.standardError, p.standardOutput) = (err, FileHandle.nullDevice)
+        try p.run()
+        var log = ""
+        while !log.contains("ready") {
+            let chunk = err.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        p.terminate()
+        log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let lines = log.split(separator: "\n")
+        #expect(lines.count >= 3, "\(log)")
+        for line in lines {
+            if format == "json" {
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+                #expect(object?["message"] != nil && object?["level"] != nil, "\(line)")
+            } else {
+                #expect(line.hasPrefix("<6>") || line.hasPrefix("<5>") || line.hasPrefix("<4>"), "\(line)")
+            }
+        }
+        #expect(log.contains(format == "json" ? #""message":"ready""# : "<6>ready "), "\(log)")
+    }
+
     @Test func badConfigExitsWithOneLineNamingTheKey() throws {
         let path = try tempFile("[announce]\nintervall = 5\n")
         let r = try run(["--config", path])
