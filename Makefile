@@ -9,7 +9,7 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 # python3 (its ssl module speaks TLS over memory BIOs, for a client that sends close_notify
 # right behind a request).
 RUN_PACKAGES := libssl-dev openssl pkg-config libhiredis-dev libmariadb-dev libjs-jquery libjs-jquery-datatables libjs-chart.js
-TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server mariadb-server mariadb-client aria2 transmission-cli python3-libtorrent chromium python3 haproxy systemd
+TEST_PACKAGES := $(RUN_PACKAGES) curl redis-server mariadb-server mariadb-client aria2 transmission-cli python3-libtorrent chromium python3 haproxy systemd prometheus
 ARGS ?=
 # HTTPS for `make run`: a development certificate from certs/make-dev-cert.sh.
 DEV_CERTS := certs/dev
