@@ -49,7 +49,7 @@ extension SquallConfig {
 
 extension SquallConfig {
     /// The sections whose keys `SQUALL_SECTION_KEY` variables set.
-    static let sections = ["http", "https", "announce", "scrape", "memory", "redis", "stats", "private", "admin", "accounting"]
+    static let sections = ["http", "https", "announce", "scrape", "memory", "redis", "stats", "metrics", "private", "admin", "accounting"]
     static let topLevelKeys = ["log_level", "log_format", "storage", "trusted_proxies"]
 
     /// `SQUALL_...` environment variables, one per key, over the file (flags still win):

@@ -36,14 +36,17 @@ final class HTTPAcceptor: Sendable {
     private let pending = Atomic<Int>(0)
     /// Connections start with a PROXY protocol header, from `trusted_proxies` only.
     private let proxyProtocol: Bool
+    /// A `metrics.listen` listener: `/metrics`, `/health` and `/ready` only.
+    private let metricsOnly: Bool
 
     var bound: SocketAddress { socket.bound }
 
     init(
         socket: ListeningSocket, loops: [any EventLoop], router: TrackerRouter, limits: ConnectionLimits, registry: ConnectionRegistry,
-        proxyProtocol: Bool = false
+        proxyProtocol: Bool = false, metricsOnly: Bool = false
     ) {
         self.proxyProtocol = proxyProtocol
+        self.metricsOnly = metricsOnly
         self.socket = socket
         self.loops = loops
         self.router = router
@@ -161,7 +164,7 @@ final class HTTPAcceptor: Sendable {
         pending.add(1, ordering: .relaxed)
         let routed = machine
         let route: @Sendable () -> Void = { [self, proxied] in
-            router.route(head, remote: remote, transport: .http) { [self] reply in
+            router.route(head, remote: remote, transport: .http, metricsOnly: metricsOnly) { [self] reply in
                 finish(fd, source, routed, reply, proxied: proxied, loop: loop)
                 pending.subtract(1, ordering: .releasing)
             }
@@ -210,7 +213,7 @@ final class HTTPAcceptor: Sendable {
         _ fd: CInt, _ source: SourceKey?, _ machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxyHeader: ByteBuffer? = nil,
         proxied: PeerAddress? = nil, to loop: any EventLoop
     ) {
-        let (router, registry, timeout) = (router, registry, limits.headerTimeout)
+        let (router, registry, timeout, metricsOnly) = (router, registry, limits.headerTimeout, metricsOnly)
         let claim = ClaimFlag()
         ClientBootstrap(group: loop)
             .channelOption(.maxMessagesPerRead, value: 16)
@@ -223,7 +226,8 @@ final class HTTPAcceptor: Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         TrackerConnectionHandler(
-                            router: router, registry: registry, source: source, machine: machine, replying: replying, proxied: proxied))
+                            router: router, registry: registry, source: source, machine: machine, replying: replying, proxied: proxied,
+                            metricsOnly: metricsOnly))
                     claim.set()
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

@@ -25,12 +25,20 @@ public struct SquallConfig: Sendable, Equatable {
     public var memory = MemorySettings()
     public var redis = RedisSettings()
     public var stats = StatsSettings()
+    public var metrics = MetricsSettings()
     /// `[private]` (`private` is a Swift keyword, hence the name).
     public var privateMode = PrivateSettings()
     public var admin = AdminSettings()
     public var accounting = AccountingSettings()
 
     public init() {}
+
+    public struct MetricsSettings: Sendable, Equatable {
+        /// `metrics.listen`: extra plain-HTTP listeners that serve `/metrics`, `/health` and
+        /// `/ready` only, to whoever reaches them (a monitoring network), so `stats.allow` need
+        /// not widen; `stats.token` still applies. Empty: none.
+        public var listen: [ListenAddress] = []
+    }
 
     public struct StatsSettings: Sendable, Equatable {
         /// `stats.enabled`: serve the statistics page, its JSON and `/metrics`.
@@ -279,6 +287,12 @@ extension SquallConfig {
             }
             try t.finish()
         }
+        if var t = try r.table("metrics") {
+            if let list = try t.stringArray("listen") {
+                metrics.listen = try ListenAddress.parseList(list, key: "metrics.listen", form: "HOST:PORT")
+            }
+            try t.finish()
+        }
         if var t = try r.table("memory") {
             if let v = try t.int("max_torrents") { memory.maxTorrents = v }
             if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
@@ -435,6 +449,9 @@ extension SquallConfig {
         ]
         if stats.token != nil { lines.append("# token is set (not shown)") }
         lines += [
+            "",
+            "[metrics]",
+            "listen = [\(metrics.listen.map { q($0.description) }.joined(separator: ", "))]",
             "",
             "[memory]",
             "max_torrents = \(memory.maxTorrents)",

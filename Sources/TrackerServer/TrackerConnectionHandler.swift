@@ -36,14 +36,17 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
     private var replying: ByteBuffer?
 
     private let transport: Transport
+    /// A `metrics.listen` connection: `/metrics`, `/health` and `/ready` only.
+    private let metricsOnly: Bool
 
     /// `machine` carries what happened before the handler took over: the accept time (for the
     /// header deadline), bytes read, or a reply being written (`replying`, then close).
     init(
         router: TrackerRouter, registry: ConnectionRegistry, source: SourceKey?, transport: Transport = .http,
-        machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxied: PeerAddress? = nil
+        machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxied: PeerAddress? = nil, metricsOnly: Bool = false
     ) {
         self.proxied = proxied
+        self.metricsOnly = metricsOnly
         self.transport = transport
         self.router = router
         self.registry = registry
@@ -206,7 +209,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler {
             case .route(let head, _):
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(self, eventLoop: loop)
-                router.route(head, remote: remote, transport: transport) { r in
+                router.route(head, remote: remote, transport: transport, metricsOnly: metricsOnly) { r in
                     if loop.inEventLoop {
                         bound.value.deliver(r)
                     } else {

@@ -58,8 +58,12 @@ public final class TrackerRouter: Sendable {
 
     /// Answers `head` from `remote`; `respond` is called exactly once, inline or later from the
     /// store. Every reply is counted in the metrics by route, transport, family and outcome.
+    /// `metricsOnly`: from a `metrics.listen` listener, which serves `/metrics` (to any address
+    /// that reaches it, `stats.token` still asked for when set), `/health` and `/ready`, and
+    /// nothing else.
     func route(
-        _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, respond: @escaping @Sendable (HTTPReply) -> Void
+        _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, metricsOnly: Bool = false,
+        respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
         let remote = ForwardedClient.resolve(head, remote: remote, trusted: config.trustedProxies)
         let request = TrackerRequest(head, passkeys: passkeyForms)
@@ -67,11 +71,24 @@ public final class TrackerRouter: Sendable {
         let label = TrackerMetrics.Route(request)
         let metrics = metrics
         let started = label == .announce ? ContinuousClock.now : nil
-        dispatch(request, head, remote: remote, transport: transport) { reply in
+        let answer: @Sendable (HTTPReply) -> Void = { reply in
             if let started { metrics.announceLatency.recordInterval(since: started) }
             metrics.request(label, transport, remote, reply.status >= 400 ? .rejected : reply.outcome)
             respond(reply)
         }
+        if metricsOnly {
+            switch request {
+            case .metrics:
+                if let token = config.stats.token, !Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8)) {
+                    return answer(.text(403, "forbidden"))
+                }
+                let status = status
+                return offload(answer) { await status.exposition() }
+            case .health, .ready: break
+            default: return answer(.text(404, "not found"))
+            }
+        }
+        dispatch(request, head, remote: remote, transport: transport, respond: answer)
     }
 
     private func dispatch(

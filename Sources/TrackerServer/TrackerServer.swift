@@ -8,6 +8,8 @@ public import TrackerTLS
 public struct BoundListener: Sendable {
     public let address: SocketAddress
     public let tls: Bool
+    /// A `metrics.listen` listener: `/metrics`, `/health` and `/ready` only.
+    public var metricsOnly = false
     /// `http://HOST:PORT/announce` or `https://...`.
     public var announceURL: String {
         let host = ListenAddress(bound: address).map(\.description) ?? "\(address)"
@@ -143,6 +145,23 @@ public final class TrackerServer: Sendable {
                 await closeListeners(deadline: .now())
                 await stopBulkWork()
                 throw ListenError(address: entry.address, reason: Self.describe(error))
+            }
+        }
+        for address in config.metrics.listen {
+            do {
+                let acceptor = HTTPAcceptor(
+                    socket: try ListeningSocket(address, backlog: 64), loops: Array(group.makeIterator()), router: router, limits: limits,
+                    registry: registry, metricsOnly: true)
+                acceptor.start()
+                acceptors.withLock { $0.append(acceptor) }
+                var listener = BoundListener(address: acceptor.bound, tls: false)
+                listener.metricsOnly = true
+                bound.append(listener)
+                logger.info("metrics listening", metadata: ["metrics": "\(address)"])
+            } catch {
+                await closeListeners(deadline: .now())
+                await stopBulkWork()
+                throw ListenError(address: address, reason: Self.describe(error))
             }
         }
         if let admin {

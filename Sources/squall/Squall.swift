@@ -242,8 +242,10 @@ struct Serve: AsyncParsableCommand {
         let ready: Logger.Metadata
         do {
             let addresses = try await server.start()
-            let urls = addresses.map(\.announceURL)
+            let urls = addresses.filter { !$0.metricsOnly }.map(\.announceURL)
+            let metrics = addresses.filter(\.metricsOnly).compactMap { ListenAddress(bound: $0.address)?.description }
             ready = ["announce": "\(urls.joined(separator: " "))", "store": "\(store.kind.rawValue)"]
+                .merging(metrics.isEmpty ? [:] : ["metrics": "\(metrics.joined(separator: " "))"]) { a, _ in a }
                 .merging(server.adminAddresses.isEmpty ? [:] : ["admin": "\(server.adminAddresses.joined(separator: " "))"]) { a, _ in a }
         } catch {
             try? await group.shutdownGracefully()
