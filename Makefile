@@ -15,7 +15,7 @@ ARGS ?=
 DEV_CERTS := certs/dev
 TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
-.PHONY: all build run test bench fuzz stress soak lint format deps-run deps-test clean
+.PHONY: all build run test bench fuzz stress soak lint format deps-run deps-test clean man
 
 all: build
 
@@ -87,6 +87,19 @@ stress: deps-test
 soak: deps-test
 	$(call apt_install,wrk gnuplot-nox)
 	bash Tests/Soak/run
+
+# The man page (generated from the argument parser) and the shell completions, into
+# .build/dist/ (what the Debian package installs).
+DIST := .build/dist
+man: deps-run
+	$(SWIFT) build -c release --product squall
+	$(SWIFT) package --allow-writing-to-package-directory generate-manual
+	mkdir -p $(DIST)/man $(DIST)/completions
+	cp .build/plugins/GenerateManual/outputs/squall/squall.1 $(DIST)/man/
+	.build/release/squall --generate-completion-script bash > $(DIST)/completions/squall.bash
+	.build/release/squall --generate-completion-script zsh > $(DIST)/completions/_squall
+	.build/release/squall --generate-completion-script fish > $(DIST)/completions/squall.fish
+	@echo "man page and completions in $(DIST)"
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:

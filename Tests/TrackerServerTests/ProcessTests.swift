@@ -96,6 +96,19 @@ import TrackerTestSupport
         #expect(log.contains(format == "json" ? #""message":"ready""# : "<6>ready "), "\(log)")
     }
 
+    /// The bash completion `make man` installs parses and offers the subcommands and flags.
+    @Test func theBashCompletionParsesAndKnowsTheCommands() throws {
+        let script = try run(["--generate-completion-script", "bash"])
+        #expect(script.status == 0 && script.stdout.contains("check-config") && script.stdout.contains("--storage-check"))
+        let path = try tempFile(script.stdout)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = ["-n", path]
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "bash -n on the completion script")
+    }
+
     @Test func badConfigExitsWithOneLineNamingTheKey() throws {
         let path = try tempFile("[announce]\nintervall = 5\n")
         let r = try run(["--config", path])
