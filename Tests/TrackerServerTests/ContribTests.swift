@@ -8,16 +8,7 @@ import TrackerTestSupport
 /// tests), and every query of the Grafana dashboard names metrics a live scrape contains.
 @Suite struct ContribTests {
     static func promtool(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/promtool")
-        p.arguments = args
-        p.currentDirectoryURL = repoRoot.appendingPathComponent("contrib/prometheus")
-        let out = Pipe()
-        (p.standardOutput, p.standardError) = (out, out)
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        try runTool("/usr/bin/promtool", args, in: repoRoot.appendingPathComponent("contrib/prometheus"))
     }
 
     @Test func alertRulesCheckAndPassTheirTests() throws {

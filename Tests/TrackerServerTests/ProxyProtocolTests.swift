@@ -134,30 +134,9 @@ import TrackerTestSupport
             proxyHost: proxyToTracker, trusted: [proxyToTracker], tls: try ReloadableTLSContexts(pairs: [(f.cert, f.key)])
         ) { t, port in
             let front = try FreePort.next()
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squall-haproxy-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            func literal(_ h: String) -> String { h.contains(":") ? "[\(h)]" : h }
-            let config = """
-                global
-                    maxconn 64
-                defaults
-                    mode tcp
-                    timeout connect 5s
-                    timeout client 10s
-                    timeout server 10s
-                frontend clients
-                    bind \(literal(client)):\(front)
-                    default_backend tracker
-                backend tracker
-                    server squall \(literal(proxyToTracker)):\(port) send-proxy-v2
-
-                """
-            let file = dir.appendingPathComponent("haproxy.cfg")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            let haproxy = try InteropTests.start("/usr/sbin/haproxy", ["-db", "-f", file.path])
-            defer { InteropTests.stop(haproxy) }
-            let url = "https://\(literal(client)):\(front)"
+            let haproxy = try HAProxy(mode: "tcp", listen: (client, front), server: (proxyToTracker, port), serverOptions: "send-proxy-v2")
+            defer { haproxy.stop() }
+            let url = "https://\(HAProxy.literal(client)):\(front)"
             let deadline = ContinuousClock.now + .seconds(10)
             while (try? curl(["--cacert", f.ca, url + "/health"]))?.status != 0 {
                 guard ContinuousClock.now < deadline else { throw TestClient.Failure(description: "haproxy never answered") }

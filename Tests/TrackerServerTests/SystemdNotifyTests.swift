@@ -76,17 +76,7 @@ final class NotifySocket {
 
 /// The shipped unit files, checked by systemd's own tools (they work without systemd running).
 @Suite struct UnitFileTests {
-    static func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-analyze")
-        p.arguments = args
-        let out = Pipe()
-        (p.standardOutput, p.standardError) = (out, out)
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
-    }
+    static func run(_ args: [String]) throws -> (status: Int32, output: String) { try runTool("/usr/bin/systemd-analyze", args) }
 
     /// A copy of the unit running the squall built beside the tests (verify checks that the
     /// binary exists).

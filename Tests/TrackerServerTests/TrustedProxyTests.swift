@@ -81,31 +81,10 @@ import TrackerTestSupport
     func behindHAProxyTheClientIsTheOneHAProxyNames(client: String, proxyToTracker: String, trusted: String) async throws {
         try await withRunningTracker({ $0.trustedProxies = [AddressRange(trusted)!] }) { t in
             let front = try FreePort.next()
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("squall-haproxy-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: dir) }
-            func literal(_ h: String) -> String { h.contains(":") ? "[\(h)]" : h }
-            let source = trusted == proxyToTracker ? "" : " source \(trusted)"
-            let config = """
-                global
-                    maxconn 64
-                defaults
-                    mode http
-                    option forwardfor
-                    timeout connect 5s
-                    timeout client 10s
-                    timeout server 10s
-                frontend clients
-                    bind \(literal(client)):\(front)
-                    default_backend tracker
-                backend tracker
-                    server squall \(literal(proxyToTracker)):\(t.port)\(source)
-
-                """
-            let file = dir.appendingPathComponent("haproxy.cfg")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            let haproxy = try InteropTests.start("/usr/sbin/haproxy", ["-db", "-f", file.path])
-            defer { InteropTests.stop(haproxy) }
+            let haproxy = try HAProxy(
+                mode: "http", listen: (client, front), server: (proxyToTracker, t.port),
+                serverOptions: trusted == proxyToTracker ? "" : "source \(trusted)")
+            defer { haproxy.stop() }
             let deadline = ContinuousClock.now + .seconds(10)
             while (try? TestClient.get(client, front, "/health"))?.status != 200 {
                 guard ContinuousClock.now < deadline else { throw TestClient.Failure(description: "haproxy never answered") }
