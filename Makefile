@@ -95,7 +95,7 @@ man: deps-run
 	$(SWIFT) build -c release --product squall
 	$(SWIFT) package --allow-writing-to-package-directory generate-manual
 	mkdir -p $(DIST)/man $(DIST)/completions
-	cp .build/plugins/GenerateManual/outputs/squall/squall.1 $(DIST)/man/
+	cp .build/plugins/GenerateManual/outputs/squall/squall.1 docs/man/squall.toml.5 $(DIST)/man/
 	.build/release/squall --generate-completion-script bash > $(DIST)/completions/squall.bash
 	.build/release/squall --generate-completion-script zsh > $(DIST)/completions/_squall
 	.build/release/squall --generate-completion-script fish > $(DIST)/completions/squall.fish

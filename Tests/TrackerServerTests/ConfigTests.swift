@@ -286,3 +286,55 @@ import TrackerTestSupport
         #expect(try resolve(nil, ["SQUALL_REDIS_PASSWORD_FILE": password.path]).redis.password == "s3cret")
     }
 }
+
+/// `docs/man/squall.toml.5` lists every key the configuration reads: those the parser asks for
+/// (read from its source) and those `--print-config` prints with private mode on.
+@Suite struct ManPageTests {
+    static func keysInSource() throws -> Set<String> {
+        var keys = Set<String>()
+        let dir = repoRoot.appendingPathComponent("Sources/TrackerServer")
+        let section = try NSRegularExpression(pattern: #"r\.table\("([a-z_]+)"\)"#)
+        let key = try NSRegularExpression(pattern: #"\b([rt])\.(?:string|int|bool|stringArray|tableArray|listeners)\("([a-z_]+)"\)"#)
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("SquallConfig") {
+            var current = ""
+            for line in try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8).split(separator: "\n") {
+                let s = String(line)
+                let range = NSRange(s.startIndex..., in: s)
+                if let m = section.firstMatch(in: s, range: range) { current = String(s[Range(m.range(at: 1), in: s)!]) }
+                for m in key.matches(in: s, range: range) {
+                    let (reader, name) = (String(s[Range(m.range(at: 1), in: s)!]), String(s[Range(m.range(at: 2), in: s)!]))
+                    keys.insert(reader == "r" ? name : current + "." + name)
+                }
+            }
+        }
+        return keys
+    }
+
+    static func keysPrinted() throws -> Set<String> {
+        let text = try SquallConfig.resolve(
+            fileText: "[private]\nenabled = true\nrequire_https = false\n[admin]\nkey = \"k0123456789abcdef0123456789abcdef\"\n",
+            overrides: ConfigOverrides(), environment: [:]
+        ).toml
+        var (keys, section) = (Set<String>(), "")
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("[") {
+                section = String(line.dropFirst().dropLast())
+            } else if let eq = line.range(of: " = ") {
+                let name = line[..<eq.lowerBound].trimmingCharacters(in: CharacterSet(charactersIn: "# "))
+                keys.insert(section.isEmpty ? name : section + "." + name)
+            }
+        }
+        return keys
+    }
+
+    @Test func everyKeyIsInSquallToml5() throws {
+        let page = try String(contentsOf: repoRoot.appendingPathComponent("docs/man/squall.toml.5"), encoding: .utf8)
+        var listed = Set<String>()
+        for line in page.split(separator: "\n") where line.hasPrefix(".It ") {
+            for word in line.split(separator: " ") where word != ".It" && word != "Cm" && word != "," { listed.insert(String(word)) }
+        }
+        let keys = try Self.keysInSource().union(Self.keysPrinted())
+        #expect(keys.count > 70)
+        for key in keys.sorted() { #expect(listed.contains(key), "squall.toml(5) does not list \(key)") }
+    }
+}
