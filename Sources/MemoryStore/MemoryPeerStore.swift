@@ -26,15 +26,15 @@ public struct MemoryStoreLimits: Sendable, Equatable {
 /// which a background service calls; a torrent left with no peers is dropped by `expire()`.
 public final class MemoryPeerStore: PeerStore {
     public let kind = StoreKind.memory
-    private let shards: [Shard]
+    let shards: [Shard]
     private let shardMask: Int
-    private let seed: UInt64
-    private let clock: any TrackerClock
-    private let ttl: UInt32
-    private let limits: MemoryStoreLimits
-    private let torrentCount = Atomic<Int>(0)
+    let seed: UInt64
+    let clock: any TrackerClock
+    let ttl: UInt32
+    let limits: MemoryStoreLimits
+    let torrentCount = Atomic<Int>(0)
     /// Peers in all shards, for `maxPeers`: moved only when a peer joins or leaves.
-    private let peerCount = Atomic<Int>(0)
+    let peerCount = Atomic<Int>(0)
     static let lazySweepSpacing: UInt32 = 10
 
     final class Shard: Sendable {
@@ -59,7 +59,7 @@ public final class MemoryPeerStore: PeerStore {
     }
 
     public init(
-        clock: any TrackerClock = SystemTrackerClock(), peerTTL: Int, limits: MemoryStoreLimits = MemoryStoreLimits(), shardCount: Int = 64
+        clock: (any TrackerClock)? = nil, peerTTL: Int, limits: MemoryStoreLimits = MemoryStoreLimits(), shardCount: Int = 64
     ) {
         var seeder = SystemRandomNumberGenerator()
         seed = seeder.next()
@@ -67,13 +67,15 @@ public final class MemoryPeerStore: PeerStore {
         while n < shardCount { n <<= 1 }
         shards = (0..<n).map { _ in Shard(seed: seeder.next()) }
         shardMask = n - 1
-        self.clock = clock
+        // The system clock starts past one TTL, so a peer restored from a snapshot can have been
+        // seen before this process started.
+        self.clock = clock ?? SystemTrackerClock(start: UInt32(clamping: peerTTL) &+ 1)
         ttl = UInt32(clamping: peerTTL)
         self.limits = limits
     }
 
     @inline(__always)
-    private func shard(for hash: InfoHash) -> Shard {
+    func shard(for hash: InfoHash) -> Shard {
         shards[Int(truncatingIfNeeded: hash.raw.mixed(seed: seed) >> 40) & shardMask]
     }
 

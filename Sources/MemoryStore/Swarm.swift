@@ -151,7 +151,7 @@ struct Swarm {
         index[hole] = 0
     }
 
-    private mutating func rebuildIndex(seed: UInt64) {
+    mutating func rebuildIndex(seed: UInt64) {
         guard peers.count >= Self.indexThreshold / 2 else {
             index = []
             return

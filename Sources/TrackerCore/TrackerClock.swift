@@ -7,9 +7,11 @@ public protocol TrackerClock: Sendable {
 /// The process's monotonic clock, counted from when the clock was made.
 public struct SystemTrackerClock: TrackerClock {
     private let origin = ContinuousClock.now
-    public init() {}
+    private let start: UInt32
+    /// `start`: what `now()` reads at first (1 by default).
+    public init(start: UInt32 = 1) { self.start = start }
     public func now() -> UInt32 {
         let elapsed = ContinuousClock.now - origin
-        return UInt32(clamping: elapsed.components.seconds + 1)
+        return UInt32(clamping: elapsed.components.seconds + Int64(start))
     }
 }

@@ -12,9 +12,14 @@ public struct TrackerService: Service {
     let logger: Logger
     let ready: Logger.Metadata
     let notifier: SystemdNotifier?
+    /// Runs once the connections have drained (the memory store's snapshot).
+    let afterDrain: (@Sendable () -> Void)?
 
-    public init(server: TrackerServer, logger: Logger, ready: Logger.Metadata, notifier: SystemdNotifier? = nil) {
-        (self.server, self.logger, self.ready, self.notifier) = (server, logger, ready, notifier)
+    public init(
+        server: TrackerServer, logger: Logger, ready: Logger.Metadata, notifier: SystemdNotifier? = nil,
+        afterDrain: (@Sendable () -> Void)? = nil
+    ) {
+        (self.server, self.logger, self.ready, self.notifier, self.afterDrain) = (server, logger, ready, notifier, afterDrain)
     }
 
     public func run() async throws {
@@ -24,6 +29,7 @@ public struct TrackerService: Service {
         notifier?.notify("STOPPING=1\nSTATUS=draining connections")
         logger.info("shutting down: draining connections")
         await server.shutdown()
+        afterDrain?()
     }
 }
 

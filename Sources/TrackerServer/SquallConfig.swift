@@ -171,6 +171,10 @@ public struct SquallConfig: Sendable, Equatable {
         public var maxPeersPerTorrent = 100_000
         /// `memory.max_peers`: peers the memory store holds in all.
         public var maxPeers = 10_000_000
+        /// `memory.snapshot_file`: where the memory store writes its swarms on graceful stop
+        /// and reads them back at start (then removes the file), so a planned restart keeps
+        /// them; what expired meanwhile is dropped. Unset: swarms are not kept.
+        public var snapshotFile: String?
         public var limits: MemoryStoreLimits {
             MemoryStoreLimits(maxTorrents: maxTorrents, maxPeersPerTorrent: maxPeersPerTorrent, maxPeers: maxPeers)
         }
@@ -297,6 +301,7 @@ extension SquallConfig {
             if let v = try t.int("max_torrents") { memory.maxTorrents = v }
             if let v = try t.int("max_peers_per_torrent") { memory.maxPeersPerTorrent = v }
             if let v = try t.int("max_peers") { memory.maxPeers = v }
+            if let v = try t.string("snapshot_file") { memory.snapshotFile = v.isEmpty ? nil : v }
             try t.finish()
         }
         try applyPrivate(&r)
@@ -458,6 +463,7 @@ extension SquallConfig {
             "max_peers_per_torrent = \(memory.maxPeersPerTorrent)",
             "max_peers = \(memory.maxPeers)",
         ]
+        if let f = memory.snapshotFile { lines.append("snapshot_file = \(q(f))") }
         lines += privateTOML
         if privateMode.enabled { lines += accountingTOML }
         return lines.joined(separator: "\n") + "\n"

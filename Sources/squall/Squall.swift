@@ -178,7 +178,20 @@ struct Serve: AsyncParsableCommand {
                 options: redis, group: group, peerTTL: policy.peerTTL, maxPeersPerTorrent: settings.memory.maxPeersPerTorrent,
                 maxTorrents: settings.memory.maxTorrents, maxPeers: settings.memory.maxPeers, logger: logger)
         } else {
-            store = MemoryPeerStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+            let memory = MemoryPeerStore(peerTTL: policy.peerTTL, limits: settings.memory.limits)
+            if let path = settings.memory.snapshotFile, FileManager.default.fileExists(atPath: path) {
+                // A damaged snapshot costs the swarms it held, not the start.
+                do {
+                    let r = try memory.loadSnapshot(from: path)
+                    logger.info(
+                        "swarms restored", metadata: ["torrents": "\(r.torrents)", "peers": "\(r.peers)", "expired": "\(r.dropped)"])
+                } catch {
+                    logger.warning("swarms not restored", metadata: ["error": "\(error)"])
+                }
+                // Read once: a later crash must not bring back peers that have left since.
+                unlink(path)
+            }
+            store = memory
         }
         var tls: ReloadableTLSContexts?
         if !settings.https.listen.isEmpty || !settings.https.certificates.isEmpty {
@@ -266,7 +279,10 @@ struct Serve: AsyncParsableCommand {
         let services = ServiceGroup(
             configuration: .init(
                 services: accountingServices + [
-                    .init(service: TrackerService(server: server, logger: logger, ready: ready, notifier: SystemdNotifier())),
+                    .init(
+                        service: TrackerService(
+                            server: server, logger: logger, ready: ready, notifier: SystemdNotifier(),
+                            afterDrain: snapshotOnStop(store: store, path: settings.memory.snapshotFile, logger: logger))),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
                 ] + (tls.map { [.init(service: CertificateReloadService(contexts: $0, logger: logger))] } ?? []),
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -279,4 +295,17 @@ struct Serve: AsyncParsableCommand {
     }
 
     private func fail(_ message: String) -> Never { Squall.fail(message) }
+
+    /// Writes the memory store's swarms to `path` after the drain, when both are there.
+    private func snapshotOnStop(store: any PeerStore, path: String?, logger: Logger) -> (@Sendable () -> Void)? {
+        guard let memory = store as? MemoryPeerStore, let path else { return nil }
+        return {
+            do {
+                let r = try memory.writeSnapshot(to: path)
+                logger.info("swarms saved", metadata: ["torrents": "\(r.torrents)", "peers": "\(r.peers)", "file": "\(path)"])
+            } catch {
+                logger.error("swarms not saved", metadata: ["error": "\(error)"])
+            }
+        }
+    }
 }

@@ -109,6 +109,35 @@ import TrackerTestSupport
         #expect(p.terminationStatus == 0, "bash -n on the completion script")
     }
 
+    /// A planned restart keeps the memory store's swarms: SIGTERM writes the snapshot (mode
+    /// 0600), the next start reads it, says so, and removes it.
+    @Test func aPlannedRestartKeepsTheMemoryStoresSwarms() throws {
+        let file = NSTemporaryDirectory() + "squall-swarms-\(UUID().uuidString)"
+        defer { unlink(file) }
+        let env = ["SQUALL_MEMORY_SNAPSHOT_FILE": file]
+        let first = try SquallProcess(["--http", "127.0.0.1:0"], environment: env)
+        #expect(first.waitFor(" ready"))
+        let port = try #require(first.ports("http").first)
+        for (n, left) in [(1, 0), (2, 1)] {
+            _ = try TestClient.get(
+                "127.0.0.1", port, announceTarget(hash: testHash(70), peer: testPeer("keep\(n)"), port: 7000 + n, left: left))
+        }
+        #expect(first.stop() == 0)
+        #expect(first.log.contains("swarms saved"), "\(first.log)")
+        var st = stat()
+        #expect(stat(file, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let second = try SquallProcess(["--http", "127.0.0.1:0"], environment: env)
+        #expect(second.waitFor(" ready"))
+        #expect(second.log.contains("peers=2") && second.log.contains("swarms restored"), "\(second.log)")
+        #expect(!FileManager.default.fileExists(atPath: file), "read once")
+        let again = try #require(second.ports("http").first)
+        let reply = try BencodeValue.decode(
+            try TestClient.get("127.0.0.1", again, announceTarget(hash: testHash(70), peer: testPeer("new"), left: 1)).body)
+        #expect(reply["complete"] == .int(1) && reply["incomplete"] == .int(2))
+        #expect(compactV4(reply["peers"]).sorted() == ["127.0.0.1:7001", "127.0.0.1:7002"])
+        #expect(second.stop() == 0)
+    }
+
     @Test func badConfigExitsWithOneLineNamingTheKey() throws {
         let path = try tempFile("[announce]\nintervall = 5\n")
         let r = try run(["--config", path])
