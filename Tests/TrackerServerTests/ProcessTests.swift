@@ -31,6 +31,17 @@ import TrackerTestSupport
         return Finished(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// What `pipe` carries until it holds `text` (or closes).
+    static func read(_ pipe: Pipe, until text: String) -> String {
+        var log = ""
+        while !log.contains(text) {
+            let chunk = pipe.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        return log
+    }
+
     func tempFile(_ text: String) throws -> String {
         let path = NSTemporaryDirectory() + "squall-\(UUID().uuidString).toml"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
@@ -73,12 +84,7 @@ import TrackerTestSupport
         p.environment = ProcessInfo.processInfo.environment.merging(["JOURNAL_STREAM": "\(st.st_dev):\(st.st_ino)"]) { $1 }
         (p.standardError, p.standardOutput) = (err, FileHandle.nullDevice)
         try p.run()
-        var log = ""
-        while !log.contains("ready") {
-            let chunk = err.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
+        var log = Self.read(err, until: "ready")
         p.terminate()
         log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
@@ -166,12 +172,7 @@ import TrackerTestSupport
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         // Readiness is the "ready" log line, which carries the bound ports.
-        var log = ""
-        while !log.contains("ready") {
-            let chunk = err.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            log += String(decoding: chunk, as: UTF8.self)
-        }
+        let log = Self.read(err, until: "ready")
         let ports =
             log.split(separator: "\n").first { $0.contains("ready") }.map { line in
                 line.split(separator: " ").compactMap { word -> Int? in
