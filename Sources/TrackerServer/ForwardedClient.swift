@@ -51,13 +51,13 @@ enum ForwardedClient {
             guard isPort(s[colon...]) else { return nil }
             host = s[..<colon]
         }
-        guard let parsed = PeerAddress(text: host)?.normalized else { return nil }
+        guard let written = PeerAddress(text: host) else { return nil }
         // Brackets hold IPv6 only (`[1.2.3.4]` is no address).
-        if bracketed, case .v4 = PeerAddress(text: host) { return nil }
-        switch parsed {
+        if bracketed, case .v4 = written { return nil }
+        switch written.normalized {
         case .v4(let a) where a.value == 0: return nil
         case .v6(let a) where a.high == 0 && a.low == 0: return nil
-        default: return parsed
+        case let a: return a
         }
     }
 
@@ -73,4 +73,7 @@ extension [AddressRange] {
     /// Where a connection from `a` counts for `http.max_connections_per_source`: nowhere for
     /// a trusted proxy (it carries many clients' connections).
     func sourceKey(_ a: PeerAddress) -> SourceKey? { covers(a) ? nil : SourceKey(a) }
+
+    /// Whether a connection from `remote` may send a PROXY protocol header (nil: no address).
+    func trusts(_ remote: PeerAddress?) -> Bool { remote.map(covers) ?? false }
 }

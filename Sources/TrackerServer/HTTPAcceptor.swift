@@ -111,7 +111,7 @@ final class HTTPAcceptor: Sendable {
             }
             starved = false
             let remote = PeerAddress(storage)
-            if proxyProtocol, !(remote.map(router.config.trustedProxies.covers) ?? false) {
+            if proxyProtocol, !router.config.trustedProxies.trusts(remote) {
                 router.metrics.refused(.untrustedProxy)
                 _ = Glibc.close(fd)
                 continue

@@ -76,12 +76,7 @@ extension SquallConfig {
                 }
                 privateMode.source = s
             }
-            let inline = try t.string("database_url")
-            let file = try Self.secretFile(try t.string("database_url_file"), key: "private.database_url_file")
-            if inline != nil, file != nil {
-                throw ConfigError(key: "private.database_url", "give database_url or database_url_file, not both")
-            }
-            if let text = inline ?? file {
+            if let text = try t.secret("database_url") {
                 guard let url = DatabaseURL(text) else {
                     throw ConfigError(
                         key: "private.database_url",
@@ -109,10 +104,7 @@ extension SquallConfig {
                 admin.listen = try ListenAddress.parseList(list, key: "admin.listen", form: "HOST:PORT")
             }
             if let v = try t.string("unix_socket") { admin.unixSocket = v }
-            let inline = try t.string("key")
-            let file = try Self.secretFile(try t.string("key_file"), key: "admin.key_file")
-            if inline != nil, file != nil { throw ConfigError(key: "admin.key", "give key or key_file, not both") }
-            if let k = inline ?? file { admin.key = k }
+            if let k = try t.secret("key") { admin.key = k }
             try t.finish()
         }
     }

@@ -261,10 +261,7 @@ extension SquallConfig {
             if let v = try t.int("connect_timeout_ms") { redis.connectTimeoutMilliseconds = v }
             if let v = try t.string("prefix") { redis.prefix = v }
             if let v = try t.string("username") { redis.username = v }
-            let inline = try t.string("password")
-            let file = try Self.secretFile(try t.string("password_file"), key: "redis.password_file")
-            if inline != nil, file != nil { throw ConfigError(key: "redis.password", "give password or password_file, not both") }
-            if let v = inline ?? file { redis.password = v }
+            if let v = try t.secret("password") { redis.password = v }
             try t.finish()
         }
         if var t = try r.table("stats") {
@@ -280,10 +277,7 @@ extension SquallConfig {
             }
             if let v = try t.bool("show_peer_addresses") { stats.showPeerAddresses = v }
             if let v = try t.string("assets_dir") { stats.assetsDirectory = v }
-            let inlineToken = try t.string("token")
-            let tokenFile = try Self.secretFile(try t.string("token_file"), key: "stats.token_file")
-            if inlineToken != nil, tokenFile != nil { throw ConfigError(key: "stats.token", "give token or token_file, not both") }
-            if let v = inlineToken ?? tokenFile {
+            if let v = try t.secret("token") {
                 guard !v.isEmpty, v.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
                     throw ConfigError(key: "stats.token", "must be printable ASCII without spaces")
                 }
@@ -397,6 +391,11 @@ extension SquallConfig {
         func q(_ s: String) -> String {
             "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }
+        func listen(_ l: [ListenAddress]) -> String {
+            "listen = ["
+                + l.map { $0.proxyProtocol ? "{ address = \(q($0.description)), proxy_protocol = true }" : q($0.description) }
+                .joined(separator: ", ") + "]"
+        }
         var lines = [
             "log_level = \(q(logLevel))",
             "log_format = \(q(logFormat.rawValue))",
@@ -404,7 +403,7 @@ extension SquallConfig {
             "trusted_proxies = [\(trustedProxies.map { q($0.description) }.joined(separator: ", "))]",
             "",
             "[http]",
-            "listen = [\(http.listen.map { $0.proxyProtocol ? "{ address = \(q($0.description)), proxy_protocol = true }" : q($0.description) }.joined(separator: ", "))]",
+            listen(http.listen),
             "idle_timeout = \(http.idleTimeout)",
             "header_timeout = \(http.headerTimeout)",
             "max_header_bytes = \(http.maxHeaderBytes)",
@@ -415,7 +414,7 @@ extension SquallConfig {
             "threads = \(http.threads)",
             "",
             "[https]",
-            "listen = [\(https.listen.map { $0.proxyProtocol ? "{ address = \(q($0.description)), proxy_protocol = true }" : q($0.description) }.joined(separator: ", "))]",
+            listen(https.listen),
             "handshake_timeout = \(https.handshakeTimeout)",
             "certificates = [\(https.certificates.map { "{ cert = \(q($0.cert)), key = \(q($0.key)) }" }.joined(separator: ", "))]",
             "",
@@ -510,6 +509,13 @@ struct TableReader {
             out.append(s)
         }
         return out
+    }
+    /// A secret given in the file (`name`) or as the first line of another (`name_file`), not both.
+    mutating func secret(_ name: String) throws(ConfigError) -> String? {
+        let inline = try string(name)
+        let file = try SquallConfig.secretFile(try string(name + "_file"), key: prefix + name + "_file")
+        if inline != nil, file != nil { throw ConfigError(key: prefix + name, "give \(name) or \(name)_file, not both") }
+        return inline ?? file
     }
     /// Listen addresses: each `"HOST:PORT"` (or `"[V6]:PORT"`) or
     /// `{ address = "HOST:PORT", proxy_protocol = true }`.

@@ -79,9 +79,7 @@ public final class TrackerRouter: Sendable {
         if metricsOnly {
             switch request {
             case .metrics:
-                if let token = config.stats.token, !Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8)) {
-                    return answer(.text(403, "forbidden"))
-                }
+                guard stats.tokenAllowed(head) else { return answer(.text(403, "forbidden")) }
                 let status = status
                 return offload(answer) { await status.exposition() }
             case .health, .ready: break

@@ -263,7 +263,7 @@ public final class TrackerServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 let remote = PeerAddress(channel.remoteAddress)
-                if proxyProtocol, !(remote.map(trusted.covers) ?? false) {
+                if proxyProtocol, !trusted.trusts(remote) {
                     metrics.refused(.untrustedProxy)
                     return channel.close()
                 }

@@ -27,6 +27,15 @@ struct Squall: AsyncParsableCommand {
     }
 }
 
+extension SquallConfig {
+    /// The certificates startup loads and matches to their keys: when HTTPS listens or
+    /// certificates are given (a socket systemd passes may be HTTPS); nil otherwise.
+    fileprivate func loadCertificates() throws -> ReloadableTLSContexts? {
+        guard !https.listen.isEmpty || !https.certificates.isEmpty else { return nil }
+        return try ReloadableTLSContexts(pairs: https.certificates.map { ($0.cert, $0.key) })
+    }
+}
+
 /// The file and flags that make the configuration, shared by every subcommand.
 struct ConfigOptions: ParsableArguments {
     /// Read when `--config` is not given and it exists (where the Debian package installs it).
@@ -100,12 +109,10 @@ struct CheckConfig: AsyncParsableCommand {
         } catch {
             Squall.fail("\(error)")
         }
-        if !settings.https.listen.isEmpty || !settings.https.certificates.isEmpty {
-            do {
-                _ = try ReloadableTLSContexts(pairs: settings.https.certificates.map { ($0.cert, $0.key) })
-            } catch {
-                Squall.fail("\(error)")
-            }
+        do {
+            _ = try settings.loadCertificates()
+        } catch {
+            Squall.fail("\(error)")
         }
         if storageCheck, let redis = settings.redisOptions {
             do {
@@ -143,12 +150,8 @@ struct Serve: AsyncParsableCommand {
         let level = Logger.Level(rawValue: settings.logLevel) ?? .info
         let format = settings.logFormat.resolved()
         LoggingSystem.bootstrap { label in
-            if format == .text {
-                var h = StreamLogHandler.standardError(label: label)
-                h.logLevel = level
-                return h
-            }
-            var h = FormattedLogHandler(label: label, format: format)
+            var h: any LogHandler =
+                format == .text ? StreamLogHandler.standardError(label: label) : FormattedLogHandler(label: label, format: format)
             h.logLevel = level
             return h
         }
@@ -193,15 +196,13 @@ struct Serve: AsyncParsableCommand {
             }
             store = memory
         }
-        var tls: ReloadableTLSContexts?
-        if !settings.https.listen.isEmpty || !settings.https.certificates.isEmpty {
-            do {
-                tls = try ReloadableTLSContexts(pairs: settings.https.certificates.map { ($0.cert, $0.key) })
-            } catch {
-                fail("\(error)")
-            }
-            logCertificates(tls!.current, logger: logger, event: "certificate loaded")
+        let tls: ReloadableTLSContexts?
+        do {
+            tls = try settings.loadCertificates()
+        } catch {
+            fail("\(error)")
         }
+        if let tls { logCertificates(tls.current, logger: logger, event: "certificate loaded") }
         var privateTracker: PrivateTracker?
         var accounting: (Accounting, any AccountingSink)?
         if settings.accountingSink != .none {

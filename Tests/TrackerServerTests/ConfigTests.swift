@@ -294,7 +294,7 @@ import TrackerTestSupport
         var keys = Set<String>()
         let dir = repoRoot.appendingPathComponent("Sources/TrackerServer")
         let section = try NSRegularExpression(pattern: #"r\.table\("([a-z_]+)"\)"#)
-        let key = try NSRegularExpression(pattern: #"\b([rt])\.(?:string|int|bool|stringArray|tableArray|listeners)\("([a-z_]+)"\)"#)
+        let key = try NSRegularExpression(pattern: #"\b([rt])\.(string|int|bool|stringArray|tableArray|listeners|secret)\("([a-z_]+)"\)"#)
         for file in try FileManager.default.contentsOfDirectory(atPath: dir.path) where file.hasPrefix("SquallConfig") {
             var current = ""
             for line in try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8).split(separator: "\n") {
@@ -302,8 +302,10 @@ import TrackerTestSupport
                 let range = NSRange(s.startIndex..., in: s)
                 if let m = section.firstMatch(in: s, range: range) { current = String(s[Range(m.range(at: 1), in: s)!]) }
                 for m in key.matches(in: s, range: range) {
-                    let (reader, name) = (String(s[Range(m.range(at: 1), in: s)!]), String(s[Range(m.range(at: 2), in: s)!]))
-                    keys.insert(reader == "r" ? name : current + "." + name)
+                    let (reader, kind) = (String(s[Range(m.range(at: 1), in: s)!]), String(s[Range(m.range(at: 2), in: s)!]))
+                    let name = String(s[Range(m.range(at: 3), in: s)!])
+                    // A secret is two keys: inline and `_file`.
+                    for n in kind == "secret" ? [name, name + "_file"] : [name] { keys.insert(reader == "r" ? n : current + "." + n) }
                 }
             }
         }

@@ -39,7 +39,11 @@ final class StatsEndpoints: Sendable {
     /// rebinding) and, when `stats.token` is set, the request carries `Authorization: Bearer
     /// TOKEN` (digests compared in constant time: no length or prefix shows in the timing).
     func allowed(_ head: HTTPRequestHead, remote: PeerAddress) -> Bool {
-        guard addressAllowed(remote), hosts.allows(head.host) else { return false }
+        addressAllowed(remote) && hosts.allows(head.host) && tokenAllowed(head)
+    }
+
+    /// Whether `head` carries `stats.token` (true when none is set).
+    func tokenAllowed(_ head: HTTPRequestHead) -> Bool {
         guard let token = settings.token else { return true }
         return Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8))
     }
