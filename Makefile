@@ -15,7 +15,7 @@ ARGS ?=
 DEV_CERTS := certs/dev
 TLS_ARGS ?= --https [::]:6970 --tls-cert $(DEV_CERTS)/server.pem --tls-key $(DEV_CERTS)/server.key
 
-.PHONY: all build run test bench fuzz stress soak lint format deps-run deps-test clean man
+.PHONY: all build run test bench fuzz stress soak lint format deps-run deps-test deps-deb clean man dist-docs deb test-deb
 
 all: build
 
@@ -61,6 +61,7 @@ test: deps-test lint
 	@SQUALL_TEST_LOG_DIR=$(TEST_LOGS) timeout --kill-after=10 $(TEST_TIMEOUT) $(SWIFT) test --skip-build --disable-xctest; rc=$$?; \
 	if [ $$rc -eq 124 ] || [ $$rc -eq 137 ]; then echo "make test: the tests did not finish within $(TEST_TIMEOUT) s (a hang)"; fi; exit $$rc
 	@bash Tests/check-secrets $(TEST_LOGS)
+	@$(MAKE) --no-print-directory test-deb
 
 # Squall against nginx and opentracker, same load, same run (Benchmarks/run documents knobs).
 bench: deps-run
@@ -88,18 +89,56 @@ soak: deps-test
 	$(call apt_install,wrk gnuplot-nox)
 	bash Tests/Soak/run
 
-# The man page (generated from the argument parser) and the shell completions, into
-# .build/dist/ (what the Debian package installs).
+# The man pages (squall.1 generated from the argument parser, squall.toml.5 written by hand)
+# and the shell completions, named as the Debian package installs them, into .build/dist/.
 DIST := .build/dist
 man: deps-run
 	$(SWIFT) build -c release --product squall
-	$(SWIFT) package --allow-writing-to-package-directory generate-manual
+	@$(MAKE) --no-print-directory dist-docs
+	@echo "man pages and completions in $(DIST)"
+
+# Used by `make man` and by debian/rules (with its own binary, build folder and DIST):
+# argument-parser's generate-manual tool, built from the checkout SwiftPM already holds, reads
+# SQUALL_BIN's help (the plugin form would build Squall a second time).
+SQUALL_BIN ?= .build/release/squall
+SCRATCH ?= .build
+MAN_DATE ?= $(shell date -u +%Y-%m-%d)
+dist-docs:
+	$(SWIFT) build --package-path $(SCRATCH)/checkouts/swift-argument-parser \
+	  --scratch-path $(SCRATCH)/tools --product generate-manual
 	mkdir -p $(DIST)/man $(DIST)/completions
-	cp .build/plugins/GenerateManual/outputs/squall/squall.1 docs/man/squall.toml.5 $(DIST)/man/
-	.build/release/squall --generate-completion-script bash > $(DIST)/completions/squall.bash
-	.build/release/squall --generate-completion-script zsh > $(DIST)/completions/_squall
-	.build/release/squall --generate-completion-script fish > $(DIST)/completions/squall.fish
-	@echo "man page and completions in $(DIST)"
+	$(SCRATCH)/tools/debug/generate-manual $(SQUALL_BIN) --date $(MAN_DATE) --output-directory $(DIST)/man
+	cp docs/man/squall.toml.5 $(DIST)/man/
+	@# bash sources its completions: no #! line (lintian's bash-completion-with-hashbang).
+	$(SQUALL_BIN) --generate-completion-script bash | sed '1{/^#!/d}' > $(DIST)/completions/squall
+	$(SQUALL_BIN) --generate-completion-script zsh > $(DIST)/completions/_squall
+	$(SQUALL_BIN) --generate-completion-script fish > $(DIST)/completions/squall.fish
+
+# The Debian package: squall_VERSION_amd64.deb (and its -dbgsym, .buildinfo and .changes) in
+# DEB_OUT, built by dpkg-buildpackage from debian/ with the binary linked against a static
+# Swift runtime (debian/rules says how), then checked by lintian (an error fails the build).
+# Built in this tree (the package's own build folder is .build/deb), so the output goes to
+# DEB_OUT rather than to the parent directory.
+DEB_OUT := .build/debian
+DEB_PACKAGES := dpkg-dev debhelper fakeroot lintian debootstrap
+deps-deb:
+	$(call apt_install,$(RUN_PACKAGES) $(DEB_PACKAGES) python3 curl)
+
+deb: deps-deb
+	rm -rf $(DEB_OUT) debian/squall debian/squall-dbgsym debian/.debhelper debian/dist debian/files \
+	  debian/*.substvars debian/*.debhelper debian/*.debhelper.log debian/debhelper-build-stamp
+	mkdir -p $(DEB_OUT)
+	SWIFT=$(SWIFT) DEB_DESTDIR=$(CURDIR)/$(DEB_OUT) dpkg-buildpackage -b -us -uc --no-pre-clean \
+	  --buildinfo-option=-u$(CURDIR)/$(DEB_OUT) --changes-option=-u$(CURDIR)/$(DEB_OUT) \
+	  --buildinfo-file=$(CURDIR)/$(DEB_OUT)/squall_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).buildinfo \
+	  --changes-file=$(CURDIR)/$(DEB_OUT)/squall_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes
+	lintian --fail-on error $(DEB_OUT)/*.changes
+	@ls $(DEB_OUT)/*.deb
+
+# The package's test (Tests/Package/run): lintian, the binary's links, and an install into a
+# clean Debian 12 root made by debootstrap, where it runs. Part of `make test`.
+test-deb: deb
+	bash Tests/Package/run
 
 # The code keeps to .swift-format; `make format` rewrites files to it.
 lint:
