@@ -28,6 +28,8 @@ final class HTTPAcceptor: Sendable {
     private let socket: ListeningSocket
     private let loops: [any EventLoop]
     private let router: TrackerRouter
+    /// At start: sizes the read buffers (`http.max_header_bytes` changes with a restart only).
+    /// Each connection takes the limits in force when it is accepted.
     private let limits: ConnectionLimits
     private let registry: ConnectionRegistry
     private let pool: NIOThreadPool
@@ -111,22 +113,28 @@ final class HTTPAcceptor: Sendable {
             }
             starved = false
             let remote = PeerAddress(storage)
-            if proxyProtocol, !router.config.trustedProxies.trusts(remote) {
+            // The configuration in force when it was accepted holds for the connection's life.
+            let current = router.live.current
+            let trusted = current.config.trustedProxies
+            if proxyProtocol, !trusted.trusts(remote) {
                 router.metrics.refused(.untrustedProxy)
                 _ = Glibc.close(fd)
                 continue
             }
-            let source = remote.flatMap(router.config.trustedProxies.sourceKey)
+            let source = remote.flatMap(trusted.sourceKey)
             if let refusal = registry.admit(source) {
                 router.metrics.refused(refusal)
                 _ = Glibc.close(fd)
                 continue
             }
-            serve(fd, remote: remote, source: source, loop: loop, buffer: buffer)
+            serve(fd, remote: remote, source: source, limits: current.limits, loop: loop, buffer: buffer)
         }
     }
 
-    private func serve(_ fd: CInt, remote: PeerAddress?, source: SourceKey?, loop: any EventLoop, buffer: UnsafeMutableRawBufferPointer) {
+    private func serve(
+        _ fd: CInt, remote: PeerAddress?, source: SourceKey?, limits: ConnectionLimits, loop: any EventLoop,
+        buffer: UnsafeMutableRawBufferPointer
+    ) {
         // The header deadline runs from accept, wherever the connection ends up being served.
         var machine = ConnectionStateMachine(limits: limits, acceptedAt: .now())
         var n: Int
@@ -213,7 +221,7 @@ final class HTTPAcceptor: Sendable {
         _ fd: CInt, _ source: SourceKey?, _ machine: ConnectionStateMachine, replying: ByteBuffer? = nil, proxyHeader: ByteBuffer? = nil,
         proxied: PeerAddress? = nil, to loop: any EventLoop
     ) {
-        let (router, registry, timeout, metricsOnly) = (router, registry, limits.headerTimeout, metricsOnly)
+        let (router, registry, timeout, metricsOnly) = (router, registry, machine.limits.headerTimeout, metricsOnly)
         let claim = ClaimFlag()
         ClientBootstrap(group: loop)
             .channelOption(.maxMessagesPerRead, value: 16)

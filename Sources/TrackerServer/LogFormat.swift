@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -102,4 +103,48 @@ public struct FormattedLogHandler: LogHandler {
             return "<\(priority(level))>" + text.replacingOccurrences(of: "\n", with: "\\n") + "\n"
         }
     }
+}
+
+/// `log_level` in force for every logger of the process: a reload changes it at once, for the
+/// loggers made before it too. One relaxed atomic load per log call.
+public final class LiveLogLevel: Sendable {
+    public static let shared = LiveLogLevel()
+    private let index = Atomic<Int>(Logger.Level.allCases.firstIndex(of: .info)!)
+
+    public var level: Logger.Level {
+        get { Logger.Level.allCases[index.load(ordering: .relaxed)] }
+        set { index.store(Logger.Level.allCases.firstIndex(of: newValue)!, ordering: .relaxed) }
+    }
+}
+
+/// A handler whose level is `LiveLogLevel`'s (setting `logLevel` on it is ignored); the lines
+/// are `inner`'s.
+public struct LiveLevelLogHandler: LogHandler {
+    var inner: any LogHandler
+    let live: LiveLogLevel
+
+    public init(_ inner: any LogHandler, live: LiveLogLevel = .shared) {
+        var inner = inner
+        // The inner handler passes whatever reaches it: the level is decided here.
+        inner.logLevel = .trace
+        (self.inner, self.live) = (inner, live)
+    }
+
+    public var logLevel: Logger.Level {
+        get { live.level }
+        set {}
+    }
+    public var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    public var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+    public func log(event: LogEvent) { inner.log(event: event) }
 }

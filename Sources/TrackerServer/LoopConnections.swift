@@ -42,7 +42,9 @@ final class ConnectionRegistry: Sendable {
     private let sweeps: Locked<[RepeatedTask]>
     /// Open connections across all loops, for `http.max_connections`.
     let open = Atomic<Int>(0)
-    let maxConnections: Int
+    /// `http.max_connections` in force (a reload may change it).
+    private let maxOpen: Atomic<Int>
+    var maxConnections: Int { maxOpen.load(ordering: .relaxed) }
     let sources: SourceLimiter
 
     /// Why a new connection was closed at accept.
@@ -56,7 +58,7 @@ final class ConnectionRegistry: Sendable {
     /// Takes a place for a new connection from `source`, or says why there is none. Whoever gets
     /// nil gives the place back with `release` exactly once.
     func admit(_ source: SourceKey?) -> Refusal? {
-        if open.add(1, ordering: .relaxed).newValue > maxConnections {
+        if open.add(1, ordering: .relaxed).newValue > maxOpen.load(ordering: .relaxed) {
             open.subtract(1, ordering: .relaxed)
             return .maxConnections
         }
@@ -72,8 +74,14 @@ final class ConnectionRegistry: Sendable {
         if let source { sources.release(source) }
     }
 
+    /// New caps, from a reload: connections beyond them stay open; new ones wait for room.
+    func setLimits(maxConnections: Int, maxPerSource: Int) {
+        maxOpen.store(maxConnections, ordering: .relaxed)
+        sources.setLimit(maxPerSource)
+    }
+
     init(group: any EventLoopGroup, maxConnections: Int = .max, maxPerSource: Int = 0) {
-        self.maxConnections = maxConnections
+        self.maxOpen = Atomic(maxConnections)
         self.sources = SourceLimiter(limit: maxPerSource)
         var byLoop: [ObjectIdentifier: NIOLoopBoundBox<LoopConnections>] = [:]
         var sweeps: [RepeatedTask] = []

@@ -8,7 +8,6 @@ import TrackerCore
 /// Two sources that share a cell share its budget: the table errs toward refusing, never toward
 /// letting a source past its own budget. A cell resets when a new minute begins.
 final class NewTorrentLimiter: Sendable {
-    let limit: Int
     private struct Cell {
         var minute: UInt32
         var count: UInt32
@@ -21,10 +20,9 @@ final class NewTorrentLimiter: Sendable {
     private static let shardCount = 16
     private static let cellsPerShard = 1024
 
-    /// `limit` torrents a minute per source; 0: no limit.
-    init(limit: Int) {
-        self.limit = limit
-        shards = limit > 0 ? (0..<Self.shardCount).map { _ in Shard(cells: Self.cellsPerShard) } : []
+    /// The table is there whatever the limit (128 KiB), since a reload may set one.
+    init() {
+        shards = (0..<Self.shardCount).map { _ in Shard(cells: Self.cellsPerShard) }
     }
 
     private func place(_ source: SourceKey) -> (shard: Shard, cell: Int) {
@@ -37,8 +35,8 @@ final class NewTorrentLimiter: Sendable {
     /// The minute `uptimeNanoseconds` falls in (a monotonic clock: never goes back).
     static func minute(uptimeNanoseconds: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: uptimeNanoseconds / 60_000_000_000 + 1) }
 
-    /// Whether `source` may create one more torrent in `minute`.
-    func allows(_ source: SourceKey, minute: UInt32) -> Bool {
+    /// Whether `source` may create one more torrent in `minute`, `limit` a minute (0: no limit).
+    func allows(_ source: SourceKey, minute: UInt32, limit: Int) -> Bool {
         guard limit > 0 else { return true }
         let (shard, cell) = place(source)
         return shard.cells.withLock { c in c[cell].minute != minute || c[cell].count < UInt32(limit) }
@@ -46,7 +44,6 @@ final class NewTorrentLimiter: Sendable {
 
     /// Counts one torrent `source` created in `minute`.
     func charge(_ source: SourceKey, minute: UInt32) {
-        guard limit > 0 else { return }
         let (shard, cell) = place(source)
         shard.cells.withLock { c in
             if c[cell].minute != minute { c[cell] = Cell(minute: minute, count: 0) }

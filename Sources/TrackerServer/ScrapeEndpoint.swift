@@ -6,21 +6,27 @@ import TrackerProtocol
 /// files. Called by the router and by `squall-bench pipeline`.
 public struct ScrapeEndpoint: Sendable {
     let store: any PeerStore
-    let settings: SquallConfig.ScrapeSettings
+    /// `scrape.*` in force (SIGHUP may change them).
+    let live: LiveConfig
     let metrics: TrackerMetrics
     let outages: OutageLog
 
-    init(store: any PeerStore, settings: SquallConfig.ScrapeSettings, metrics: TrackerMetrics, outages: OutageLog) {
-        (self.store, self.settings, self.metrics, self.outages) = (store, settings, metrics, outages)
+    init(store: any PeerStore, live: LiveConfig, metrics: TrackerMetrics, outages: OutageLog) {
+        (self.store, self.live, self.metrics, self.outages) = (store, live, metrics, outages)
     }
 
     /// With metrics and an outage log of its own (the benchmark's).
     public init(store: any PeerStore, settings: SquallConfig.ScrapeSettings = .init(), logger: Logger) {
-        self.init(store: store, settings: settings, metrics: TrackerMetrics(), outages: OutageLog(logger: logger))
+        var config = SquallConfig()
+        config.scrape = settings
+        self.init(store: store, live: LiveConfig(config), metrics: TrackerMetrics(), outages: OutageLog(logger: logger))
     }
+
+    var settings: SquallConfig.ScrapeSettings { live.current.config.scrape }
 
     /// Answers the scrape `query`; `respond` is called once, inline or later from the store.
     public func serve(_ query: ArraySlice<UInt8>, respond: @escaping @Sendable (HTTPReply) -> Void) {
+        let settings = settings
         let hashes: [InfoHash]
         do {
             hashes = try query.withUnsafeBytes { (raw) throws(TrackerFailure) in

@@ -1,10 +1,13 @@
+import Synchronization
 import TrackerCore
 
 /// Open connections per source, capped at `limit` (0: no cap). Entries exist only while their
 /// source has a connection open, so the table never holds more than `http.max_connections`
 /// entries. Sharded so the accepting threads and event loops seldom wait on one lock.
 final class SourceLimiter: Sendable {
-    let limit: Int
+    /// The cap in force (a reload may change it).
+    private let cap: Atomic<Int>
+    var limit: Int { cap.load(ordering: .relaxed) }
     private final class Shard: Sendable {
         let table = Locked<[SourceKey: Int32]>([:])
     }
@@ -12,7 +15,8 @@ final class SourceLimiter: Sendable {
 
     /// `shards` must be a power of two.
     init(limit: Int, shards: Int = 16) {
-        self.limit = limit
+        self.cap = Atomic(limit)
+        self.counting = Atomic(limit > 0)
         self.shards = (0..<shards).map { _ in Shard() }
     }
 
@@ -34,9 +38,20 @@ final class SourceLimiter: Sendable {
         }
     }
 
+    /// A new cap (0: none). Places already taken stay counted, so `release` gives them back
+    /// whatever the cap is by then.
+    func setLimit(_ limit: Int) {
+        if limit > 0 { counting.store(true, ordering: .relaxed) }
+        cap.store(limit, ordering: .relaxed)
+    }
+
+    /// Whether any cap was ever in force: until then nothing was counted and `release` skips
+    /// the lock.
+    private let counting: Atomic<Bool>
+
     /// Gives back a place taken with `acquire`.
     func release(_ key: SourceKey) {
-        guard limit > 0 else { return }
+        guard counting.load(ordering: .relaxed) else { return }
         shards[shard(key)].table.withLock { table in
             guard let n = table[key] else { return }
             if n <= 1 { table[key] = nil } else { table[key] = n - 1 }

@@ -13,7 +13,9 @@ import TrackerTLS
 public final class TrackerRouter: Sendable {
     public static let version = "0.1.0"
 
+    /// The configuration at start (what only a restart changes); `live` is what is in force.
     let config: SquallConfig
+    let live: LiveConfig
     let logger: Logger
     let metrics = TrackerMetrics()
     let announce: AnnounceEndpoint
@@ -31,24 +33,27 @@ public final class TrackerRouter: Sendable {
     let privateTracker: PrivateTracker?
 
     init(
-        store: any PeerStore, config: SquallConfig, logger: Logger, bulk: BulkWork, tls: (any TLSContextProvider)? = nil,
-        privateTracker: PrivateTracker? = nil, openConnections: @escaping @Sendable () -> Int = { 0 }
+        store: any PeerStore, config: SquallConfig, live: LiveConfig? = nil, logger: Logger, bulk: BulkWork,
+        tls: (any TLSContextProvider)? = nil, privateTracker: PrivateTracker? = nil,
+        openConnections: @escaping @Sendable () -> Int = { 0 }
     ) {
         self.bulk = bulk
         self.storeCompletesInline = store.completesInline
         self.config = config
+        let live = live ?? LiveConfig(config)
+        self.live = live
         self.logger = logger
         let expiry: @Sendable () -> Int? = { tls.map { $0.current.nearestExpiry - Int(time(nil)) } }
         // One outage log for both: an outage is the store's, whichever verb meets it.
         let outages = OutageLog(logger: logger)
-        announce = AnnounceEndpoint(store: store, settings: config.announce, metrics: metrics, outages: outages, logger: logger)
-        scrape = ScrapeEndpoint(store: store, settings: config.scrape, metrics: metrics, outages: outages)
+        announce = AnnounceEndpoint(store: store, live: live, metrics: metrics, outages: outages, logger: logger)
+        scrape = ScrapeEndpoint(store: store, live: live, metrics: metrics, outages: outages)
         status = StatusEndpoints(
             store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry,
             accounting: privateTracker?.accounting)
         stats = StatsEndpoints(
-            store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry, privateTracker: privateTracker
-        )
+            store: store, settings: config.stats, live: live, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry,
+            privateTracker: privateTracker)
         let (openAnnounce, openScrape) = (announce, scrape)
         privateAnnounce = privateTracker.map { PrivateAnnounceEndpoint(tracker: $0, open: openAnnounce) }
         privateScrape = privateTracker.map { PrivateScrapeEndpoint(tracker: $0, open: openScrape) }
@@ -65,7 +70,9 @@ public final class TrackerRouter: Sendable {
         _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport = .http, metricsOnly: Bool = false,
         respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
-        let remote = ForwardedClient.resolve(head, remote: remote, trusted: config.trustedProxies)
+        // One read of the configuration in force per request, used throughout it.
+        let current = live.current
+        let remote = ForwardedClient.resolve(head, remote: remote, trusted: current.config.trustedProxies)
         let request = TrackerRequest(head, passkeys: passkeyForms)
         privateTracker?.noteRequest()
         let label = TrackerMetrics.Route(request)
@@ -79,23 +86,23 @@ public final class TrackerRouter: Sendable {
         if metricsOnly {
             switch request {
             case .metrics:
-                guard stats.tokenAllowed(head) else { return answer(.text(403, "forbidden")) }
+                guard stats.tokenAllowed(head, current) else { return answer(.text(403, "forbidden")) }
                 let status = status
                 return offload(answer) { await status.exposition() }
             case .health, .ready: break
             default: return answer(.text(404, "not found"))
             }
         }
-        dispatch(request, head, remote: remote, transport: transport, respond: answer)
+        dispatch(request, head, remote: remote, transport: transport, current: current, respond: answer)
     }
 
     private func dispatch(
-        _ request: TrackerRequest, _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport,
+        _ request: TrackerRequest, _ head: HTTPRequestHead, remote: PeerAddress, transport: Transport, current: LiveConfig.Current,
         respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
         if request.isStatistics {
-            guard config.stats.enabled else { return respond(.text(404, "not found")) }
-            guard stats.allowed(head, remote: remote) else { return respond(.text(403, "forbidden")) }
+            guard current.config.stats.enabled else { return respond(.text(404, "not found")) }
+            guard stats.allowed(head, remote: remote, current) else { return respond(.text(403, "forbidden")) }
         }
         guard head.method != .other else {
             return respond(.text(405, "method not allowed", close: true, extraHeaders: ["Allow: GET, HEAD"]))
@@ -104,7 +111,7 @@ public final class TrackerRouter: Sendable {
             return respond(PrivateAnnounceEndpoint.refusal(PrivateTexts.passkeyRequired))
         }
         switch request {
-        case .announce: announce.serve(head.query, from: remote, respond: respond)
+        case .announce: announce.serve(head.query, from: remote, in: current, respond: respond)
         case .scrape: scrape.serve(head.query, respond: respond)
         case .privateAnnounce(let passkey):
             guard let privateAnnounce else { return respond(.text(404, "not found")) }
@@ -113,7 +120,7 @@ public final class TrackerRouter: Sendable {
             guard let privateScrape else { return respond(.text(404, "not found")) }
             privateScrape.serve(passkey: passkey, head, transport: transport, respond: respond)
         case .health:
-            let (status, detailed) = (status, stats.addressAllowed(remote))
+            let (status, detailed) = (status, current.config.stats.allow.covers(remote))
             offload(respond) { await status.health(detailed: detailed) }
         case .ready:
             let status = status

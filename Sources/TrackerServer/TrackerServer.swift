@@ -31,7 +31,9 @@ public struct RegistryFeedError: Error, CustomStringConvertible {
 
 /// The HTTP listeners and their connections.
 public final class TrackerServer: Sendable {
+    /// The configuration at start; `live` is the one in force (SIGHUP, `reconfigure`).
     private let config: SquallConfig
+    public let live: LiveConfig
     private let router: TrackerRouter
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -60,11 +62,13 @@ public final class TrackerServer: Sendable {
     ) {
         self.inherited = inherited
         self.config = config
+        let live = LiveConfig(config)
+        self.live = live
         self.tls = tls
         let registry = ConnectionRegistry(
             group: group, maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
         self.router = TrackerRouter(
-            store: store, config: config, logger: logger, bulk: bulk, tls: tls, privateTracker: privateTracker,
+            store: store, config: config, live: live, logger: logger, bulk: bulk, tls: tls, privateTracker: privateTracker,
             openConnections: { registry.open.load(ordering: .relaxed) })
         self.group = group
         self.logger = logger
@@ -178,13 +182,12 @@ public final class TrackerServer: Sendable {
                     reason: Self.describe(error))
             }
         }
-        if config.stats.enabled {
-            let router = router
-            let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(Int64(StatsHistory.interval))) { _ in
-                router.sampleHistory()
-            }
-            sampler.withLock { $0 = task }
+        // Ticks whether or not the page is on (a reload may turn it on), and samples while it is.
+        let (router, live) = (router, live)
+        let task = group.next().scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(Int64(StatsHistory.interval))) { _ in
+            if live.current.config.stats.enabled { router.sampleHistory() }
         }
+        sampler.withLock { $0 = task }
         return bound
     }
 
@@ -225,25 +228,21 @@ public final class TrackerServer: Sendable {
 
     private static let backlog: CInt = 4096
 
-    private var limits: ConnectionLimits {
-        ConnectionLimits(
-            maxHeaderBytes: config.http.maxHeaderBytes,
-            idleTimeout: .seconds(Int64(config.http.idleTimeout)),
-            headerTimeout: .seconds(Int64(config.http.headerTimeout)),
-            writeTimeout: .seconds(Int64(config.http.writeTimeout)),
-            maxUnflushedBytes: config.http.maxUnflushedBytes,
-            clientHeaders: config.privateMode.enabled,
-            forwardingHeaders: !config.trustedProxies.isEmpty
-        )
+    private var limits: ConnectionLimits { live.current.limits }
+
+    /// Puts `config` in force: what requests read from now on, the connection caps, and the
+    /// limits of connections accepted from now on (those open keep theirs). The caller
+    /// (`ConfigReloadService`) has kept every key that needs a restart.
+    public func reconfigure(_ config: SquallConfig) {
+        live.replace(with: config)
+        registry.setLimits(maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
     }
 
     /// The HTTPS listeners' bootstrap (plain HTTP has `HTTPAcceptor`).
     private func bootstrap(tls: any TLSContextProvider, proxyProtocol: Bool) -> ServerBootstrap {
         let router = router
-        let limits = limits
         let registry = registry
-        let handshakeTimeout = TimeAmount.seconds(Int64(config.https.handshakeTimeout))
-        let trusted = config.trustedProxies
+        let live = live
         let metrics = router.metrics
         let logger = logger
         let failed: @Sendable (String) -> Void = { reason in
@@ -262,6 +261,10 @@ public final class TrackerServer: Sendable {
             // A client that shuts down its side after its request still gets the reply.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
+                // The configuration in force at accept holds for the connection's life.
+                let current = live.current
+                let (limits, trusted) = (current.limits, current.config.trustedProxies)
+                let handshakeTimeout = TimeAmount.seconds(Int64(current.config.https.handshakeTimeout))
                 let remote = PeerAddress(channel.remoteAddress)
                 if proxyProtocol, !trusted.trusts(remote) {
                     metrics.refused(.untrustedProxy)

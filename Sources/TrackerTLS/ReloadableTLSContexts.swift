@@ -1,25 +1,29 @@
 import TrackerCore
 
 /// The certificates a TLS listener serves now. `reload()` builds and validates a new set from
-/// the same files, then swaps it in whole: new handshakes use it, connections already open
-/// keep the set they started with. A reload that fails leaves the current set in place.
+/// the same files (or, given `pairs`, from other files), then swaps it in whole: new handshakes
+/// use it, connections already open keep the set they started with. A reload that fails leaves
+/// the current set, and the files it was read from, in place.
 public final class ReloadableTLSContexts: TLSContextProvider {
-    public let pairs: [(certificate: String, key: String)]
-    private let state: Locked<TLSContextSet>
+    private let state: Locked<(set: TLSContextSet, pairs: [(certificate: String, key: String)])>
 
     /// Loads the initial set; fails naming the file and the reason.
     public init(pairs: [(certificate: String, key: String)]) throws(TLSError) {
-        self.pairs = pairs
-        state = Locked(try TLSContextSet(pairs: pairs))
+        state = Locked((try TLSContextSet(pairs: pairs), pairs))
     }
 
-    public var current: TLSContextSet { state.withLock { $0 } }
+    public var current: TLSContextSet { state.withLock { $0.set } }
 
-    /// Re-reads every file; returns the new set, or throws and keeps the old one.
+    /// The files the current set was read from.
+    public var pairs: [(certificate: String, key: String)] { state.withLock { $0.pairs } }
+
+    /// Re-reads every file (of `pairs` when given, else the current ones); returns the new set,
+    /// or throws and keeps the old one.
     @discardableResult
-    public func reload() throws(TLSError) -> TLSContextSet {
+    public func reload(pairs newPairs: [(certificate: String, key: String)]? = nil) throws(TLSError) -> TLSContextSet {
+        let pairs = newPairs ?? self.pairs
         let fresh = try TLSContextSet(pairs: pairs)
-        state.withLock { $0 = fresh }
+        state.withLock { $0 = (fresh, pairs) }
         return fresh
     }
 }

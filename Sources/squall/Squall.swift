@@ -147,25 +147,29 @@ struct Serve: AsyncParsableCommand {
             return
         }
 
-        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        // The level is LiveLogLevel's, which a reload changes for every logger at once.
+        LiveLogLevel.shared.level = Logger.Level(rawValue: settings.logLevel) ?? .info
         let format = settings.logFormat.resolved()
         LoggingSystem.bootstrap { label in
-            var h: any LogHandler =
-                format == .text ? StreamLogHandler.standardError(label: label) : FormattedLogHandler(label: label, format: format)
-            h.logLevel = level
-            return h
+            LiveLevelLogHandler(
+                format == .text ? StreamLogHandler.standardError(label: label) : FormattedLogHandler(label: label, format: format))
         }
         let logger = Logger(label: "squall")
-        if let limit = FileLimit.raiseToHard() {
-            let wanted = settings.http.maxConnections
-            let fits = FileLimit.connections(wanted: wanted, reserve: FileLimit.reserve(for: settings), limit: limit)
+        // The same clamp at start and at each reload (http.max_connections is live).
+        let fileLimit = FileLimit.raiseToHard()
+        let reserve = FileLimit.reserve(for: settings)
+        let clampConnections: @Sendable (inout SquallConfig) -> Void = { config in
+            guard let fileLimit else { return }
+            let wanted = config.http.maxConnections
+            let fits = FileLimit.connections(wanted: wanted, reserve: reserve, limit: fileLimit)
             if fits < wanted {
                 logger.warning(
                     "the open-file limit is too low for http.max_connections; serving fewer connections",
-                    metadata: ["open_files": "\(limit)", "max_connections": "\(fits)", "configured": "\(wanted)"])
-                settings.http.maxConnections = fits
+                    metadata: ["open_files": "\(fileLimit)", "max_connections": "\(fits)", "configured": "\(wanted)"])
+                config.http.maxConnections = fits
             }
         }
+        clampConnections(&settings)
         let policy = settings.announce.policy
         // One group for the server and the Redis connections: an announce stays on its loop.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: settings.http.effectiveThreads)
@@ -285,7 +289,11 @@ struct Serve: AsyncParsableCommand {
                             server: server, logger: logger, ready: ready, notifier: SystemdNotifier(),
                             afterDrain: snapshotOnStop(store: store, path: settings.memory.snapshotFile, logger: logger))),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
-                ] + (tls.map { [.init(service: CertificateReloadService(contexts: $0, logger: logger))] } ?? []),
+                    .init(
+                        service: ConfigReloadService(
+                            server: server, tls: tls, resolve: { [options] in try options.resolve() }, adjust: clampConnections,
+                            logger: logger)),
+                ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -18,7 +18,8 @@ struct PrivateAnnounceEndpoint: Sendable {
 
     init(tracker: PrivateTracker, open: AnnounceEndpoint, clock: any TrackerClock = SystemTrackerClock()) {
         (self.tracker, self.open, self.clock) = (tracker, open, clock)
-        slotTTL = UInt32(clamping: open.policy.peerTTL)
+        // announce.interval, which sets the peer expiry, changes only with a restart.
+        slotTTL = UInt32(clamping: open.live.current.policy.peerTTL)
     }
 
     static func refusal(_ text: String, interval: Int = PrivateTexts.failureInterval) -> HTTPReply {
@@ -42,6 +43,8 @@ struct PrivateAnnounceEndpoint: Sendable {
         respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
         let settings = tracker.settings
+        let current = open.live.current
+        let (policy, announceSettings) = (current.policy, current.config.announce)
         if settings.requireHTTPS, transport == .http { return respond(Self.refusal(PrivateTexts.httpsRequired)) }
         let request: AnnounceRequest
         do {
@@ -66,10 +69,10 @@ struct PrivateAnnounceEndpoint: Sendable {
         }
         let now = clock.now()
         let leeching = request.left > 0 && request.event != .stopped
-        var verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: open.policy)
+        var verb = AnnounceLogic.storeVerb(for: request, from: remote, policy: policy)
         verb.user = admission.user.id
         verb.quota = SourceQuota(
-            peersPerTorrent: open.settings.quotaExempt.covers(remote) ? 0 : open.settings.maxPeersPerSource, mayCreateTorrent: true,
+            peersPerTorrent: announceSettings.quotaExempt.covers(remote) ? 0 : announceSettings.maxPeersPerSource, mayCreateTorrent: true,
             peersPerUser: settings.maxPeersPerUser,
             mayAddPeer: !leeching || tracker.mayAddLeecher(admission, now: now, ttl: slotTTL))
         // A private reply is always compact (UNIT3D-Announce has no other form).
@@ -79,7 +82,7 @@ struct PrivateAnnounceEndpoint: Sendable {
             return r
         }()
         // What the store's callback needs, and no more (each captured reference is a retain).
-        let (tracker, policy, metrics, outages) = (tracker, open.policy, open.metrics, open.outages)
+        let (tracker, metrics, outages) = (tracker, open.metrics, open.outages)
         let timing = Timing(settings)
         let (user, slotted) = (admission.user.id, admission.group.downloadSlots != nil)
         let (torrentID, agent, endpoint) = (admission.torrent.id, head.userAgent, verb.endpoint)

@@ -10,45 +10,46 @@ import TrackerTLS
 /// its JSON documents and files, the table's rows cache and the charts' history.
 final class StatsEndpoints: Sendable {
     let store: any PeerStore
+    /// At start (`assets_dir`); who may read them is `live`'s, which SIGHUP may change.
     let settings: SquallConfig.StatsSettings
+    let live: LiveConfig
     let metrics: TrackerMetrics
     let started = ContinuousClock.now
     /// Seconds until the nearest certificate expires, when TLS is served.
     let certificateExpiresIn: @Sendable () -> Int?
     /// The torrents table's rows and sorted orders, single-flight (see `StatsRowsCache`).
     let rows: StatsRowsCache
-    let hosts: HostRule
     let assets: StatsAssets
     let history = StatsHistory()
     /// Private mode's registry and rates, when it is on.
     let privateTracker: PrivateTracker?
 
     init(
-        store: any PeerStore, settings: SquallConfig.StatsSettings, metrics: TrackerMetrics, bulk: BulkWork,
+        store: any PeerStore, settings: SquallConfig.StatsSettings, live: LiveConfig, metrics: TrackerMetrics, bulk: BulkWork,
         certificateExpiresIn: @escaping @Sendable () -> Int?, privateTracker: PrivateTracker? = nil
     ) {
         self.privateTracker = privateTracker
         (self.store, self.settings, self.metrics, self.certificateExpiresIn) = (store, settings, metrics, certificateExpiresIn)
         // Read once, before serving: never a file read on an event loop.
-        self.assets = StatsAssets(directory: settings.enabled ? settings.assetsDirectory : "/nonexistent")
+        // Whether or not the page is on now: a reload may turn it on.
+        self.assets = StatsAssets(directory: settings.assetsDirectory)
         self.rows = StatsRowsCache(spawn: { bulk.submit($0) }) { [store] () async throws(StoreError) in try await store.torrentRows() }
-        self.hosts = HostRule(names: settings.hosts)
+        self.live = live
     }
 
     /// `stats.allow` holds the client's address, the Host is one `stats.hosts` allows (no DNS
     /// rebinding) and, when `stats.token` is set, the request carries `Authorization: Bearer
     /// TOKEN` (digests compared in constant time: no length or prefix shows in the timing).
-    func allowed(_ head: HTTPRequestHead, remote: PeerAddress) -> Bool {
-        addressAllowed(remote) && hosts.allows(head.host) && tokenAllowed(head)
+    /// `current` is the configuration in force (SIGHUP may change these keys).
+    func allowed(_ head: HTTPRequestHead, remote: PeerAddress, _ current: LiveConfig.Current) -> Bool {
+        current.config.stats.allow.covers(remote) && current.statsHosts.allows(head.host) && tokenAllowed(head, current)
     }
 
     /// Whether `head` carries `stats.token` (true when none is set).
-    func tokenAllowed(_ head: HTTPRequestHead) -> Bool {
-        guard let token = settings.token else { return true }
+    func tokenAllowed(_ head: HTTPRequestHead, _ current: LiveConfig.Current) -> Bool {
+        guard let token = current.config.stats.token else { return true }
         return Digest.sameSecret(head.authorization ?? [], Array(("Bearer " + token).utf8))
     }
-
-    func addressAllowed(_ remote: PeerAddress) -> Bool { settings.allow.covers(remote) }
 
     /// Whether `route` needs the store (and so runs as bulk work, off the event loops).
     static func readsStore(_ route: TrackerRequest.Stats) -> Bool {
@@ -109,7 +110,7 @@ final class StatsEndpoints: Sendable {
             guard let peers = try await store.peerRows(of: hash, limit: 1000) else {
                 return .json(StatsJSON.error("unknown torrent"), status: 404)
             }
-            return .json(StatsJSON.peers(of: hash, peers, showAddresses: settings.showPeerAddresses))
+            return .json(StatsJSON.peers(of: hash, peers, showAddresses: live.current.config.stats.showPeerAddresses))
         } catch {
             return .json(StatsJSON.error(error.failure.reason), status: 503)
         }

@@ -1,0 +1,186 @@
+import Foundation
+import Testing
+import TrackerCore
+import TrackerServer
+import TrackerTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// SIGHUP reloads the whole file: live keys at once, restart keys kept and named, a bad file
+/// changes nothing.
+@Suite struct ConfigReloadTests {
+    /// What a reload makes of a new file, key by key (pure).
+    @Test func aReloadTakesTheLiveKeysKeepsTheRestartKeysAndNamesBoth() throws {
+        var running = SquallConfig()
+        try running.apply(toml: "[http]\nlisten = [\"127.0.0.1:7000\"]\n[announce]\nmin_interval = 900\n")
+        var fresh = running
+        try fresh.apply(
+            toml: """
+                log_level = "debug"
+                storage = "redis://127.0.0.1:6379"
+                trusted_proxies = ["10.0.0.0/8"]
+                [http]
+                listen = ["127.0.0.1:7001"]
+                threads = 3
+                header_timeout = 4
+                max_connections_per_source = 9
+                [announce]
+                interval = 1200
+                min_interval = 300
+                [scrape]
+                full_scrape = true
+                [stats]
+                allow = ["192.0.2.0/24"]
+                token = "s3cr3t-token"
+                [https]
+                certificates = [{ cert = "/c.pem", key = "/k.pem" }]
+                """)
+        let (next, live, restart) = running.reloaded(from: fresh)
+        #expect(
+            live == [
+                "announce.min_interval", "http.header_timeout", "http.max_connections_per_source", "log_level", "scrape.full_scrape",
+                "stats.allow", "stats.token", "trusted_proxies",
+            ])
+        // No HTTPS at start: certificates would need its listeners, which only a restart binds.
+        #expect(restart == ["announce.interval", "http.listen", "http.threads", "https.certificates", "storage"])
+        #expect(next.logLevel == "debug" && next.announce.minInterval == 300 && next.http.headerTimeout == 4)
+        #expect(next.stats.token == "s3cr3t-token" && next.scrape.fullScrape && next.trustedProxies == fresh.trustedProxies)
+        #expect(next.storage == "memory" && next.http.listen == running.http.listen && next.http.threads == 0)
+        #expect(next.announce.interval == 1800 && next.https.certificates.isEmpty)
+        // The same file again changes nothing.
+        let again = next.reloaded(from: fresh)
+        #expect(again.live.isEmpty && again.config == next)
+        // A secret that changes is named, never shown: the names are all a reload logs.
+        var rotated = fresh
+        rotated.stats.token = "an0ther-token"
+        #expect(next.reloaded(from: rotated).live == ["stats.token"])
+        rotated.redis.password = "pw"
+        #expect(next.reloaded(from: rotated).restart.contains("redis.password"))
+    }
+
+    /// With no `min_interval` in the file, the minimum is half the interval in force (the
+    /// interval itself needs a restart, since it sets how long the stores keep a peer).
+    @Test func theDefaultMinimumFollowsTheFilesInterval() throws {
+        let running = SquallConfig()
+        var fresh = running
+        try fresh.apply(toml: "[announce]\ninterval = 1000\n")
+        let (next, live, restart) = running.reloaded(from: fresh)
+        #expect(next.announce.interval == 1800 && next.announce.policy.minInterval == 500)
+        #expect(live == ["announce.min_interval"] && restart == ["announce.interval"])
+    }
+
+    /// The binary: one SIGHUP changes the announce minimum, the statistics' access rule, the
+    /// trusted proxies and the log level at once on the same listener and connection, names
+    /// `http.listen` and `announce.interval` as needing a restart and keeps them; a bad file
+    /// then logs one error naming the key and changes nothing; the swarm is untouched.
+    @Test func sighupReloadsTheWholeFileAndABadFileChangesNothing() throws {
+        let p = ProcessTests()
+        let v1 = """
+            log_level = "info"
+            [http]
+            listen = ["127.0.0.1:0"]
+            [announce]
+            min_interval = 900
+            [stats]
+            allow = ["127.0.0.0/8"]
+            """
+        let file = try p.tempFile(v1)
+        defer { unlink(file) }
+        let squall = try SquallProcess(["--config", file])
+        #expect(squall.waitFor(" ready"), "\(squall.log)")
+        let port = try #require(squall.ports("http").first, "\(squall.log)")
+        let kept = try TestClient(host: "127.0.0.1", port: port)
+        let first = try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1))
+        #expect(String(decoding: first.body, as: UTF8.self).contains("12:min intervali900e"))
+        #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 200)
+        #expect(!squall.log.contains(" debug "))
+
+        try """
+        log_level = "debug"
+        trusted_proxies = ["127.0.0.1/32"]
+        [http]
+        listen = ["127.0.0.1:0", "[::1]:0"]
+        [announce]
+        interval = 1200
+        min_interval = 300
+        [stats]
+        allow = ["10.0.0.0/8"]
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        squall.signal(SIGHUP)
+        #expect(squall.waitFor("keeping their running values"), "\(squall.log)")
+        let reloaded = squall.log.split(separator: "\n").first { $0.contains("configuration reloaded") } ?? ""
+        #expect(reloaded.contains("changed=announce.min_interval log_level stats.allow trusted_proxies"), "\(reloaded)")
+        let restart = squall.log.split(separator: "\n").first { $0.contains("need a restart") } ?? ""
+        #expect(restart.contains("keys=announce.interval http.listen"), "\(restart)")
+
+        // The connection opened before the signal gets the new minimum; the interval is kept.
+        let second = String(
+            decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
+        #expect(second.contains("12:min intervali300e") && second.contains("8:intervali1800e"), "\(second)")
+        #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
+        // 127.0.0.1 is a trusted proxy now: the client it names is the peer.
+        let proxied = try TestClient.get(
+            "127.0.0.1", port, announceTarget(hash: testHash(70), peer: testPeer("two"), left: 1), headers: ["X-Forwarded-For: 203.0.113.9"]
+        )
+        #expect(
+            proxied.body.starts(with: Array("d8:completei0e10:downloadedi0e11:external ip4:".utf8) + [203, 0, 113, 9]), "\(proxied.body)")
+        // Debug lines now, from the logger made at start.
+        #expect(squall.waitFor(" debug "))
+        // No listener on ::1: listen addresses change with a restart only.
+        #expect(throws: (any Error).self) { try TestClient(host: "::1", port: port) }
+
+        try "[announce]\nmin_interval = \"soon\"\n[stats]\nallow = [\"127.0.0.0/8\"]\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
+        squall.signal(SIGHUP)
+        #expect(squall.waitFor("configuration reload failed, nothing changed"))
+        let failed = squall.log.split(separator: "\n").first { $0.contains("reload failed") } ?? ""
+        #expect(failed.contains("announce.min_interval"), "\(failed)")
+        let third = String(
+            decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
+        #expect(third.contains("12:min intervali300e") && third.contains("10:incompletei2e"), "\(third)")
+        #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
+        #expect(squall.stop() == 0)
+    }
+
+    /// One keep-alive request on `client`.
+    static func get(_ client: TestClient, _ target: String) throws -> TestClient.Response {
+        try client.send("GET \(target) HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        return try client.readResponse()
+    }
+
+    /// The connection caps a reload sets hold for new connections at once; connections open
+    /// beyond a lowered cap stay open until they close.
+    @Test func aLoweredPerSourceCapHoldsForNewConnectionsAtOnce() async throws {
+        let t = try await RunningTracker.start { $0.http.maxConnectionsPerSource = 5 }
+        var held: [TestClient] = []
+        for _ in 0..<3 {
+            let c = try TestClient(host: "127.0.0.1", port: t.port)
+            try c.send("GET /health HTTP/1.1\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+            held.append(c)
+        }
+        var lowered = t.server.live.current.config
+        lowered.http.maxConnectionsPerSource = 2
+        t.server.reconfigure(lowered)
+        let fourth = try TestClient(host: "127.0.0.1", port: t.port)
+        try? fourth.send("GET /health HTTP/1.1\r\n\r\n")
+        let refused: Bool
+        do { refused = try fourth.closedByPeer() } catch { refused = "\(error)".contains("errno \(ECONNRESET)") }
+        #expect(refused, "three open from 127.0.0.1 and a cap of 2: a fourth is closed at once")
+        // The three open before still answer.
+        for c in held {
+            try c.send("GET /health HTTP/1.1\r\n\r\n")
+            #expect(try c.readResponse().status == 200)
+        }
+        // Two close: one open, under the cap, so a new one gets in.
+        for c in held.prefix(2) {
+            try c.send("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n")
+            _ = try c.readResponse()
+            #expect(try c.closedByPeer())
+        }
+        #expect(try await TestClient.eventuallyServed("127.0.0.1", t.port))
+        try await t.stop()
+    }
+}
