@@ -30,7 +30,9 @@ public final class MemoryPeerStore: PeerStore {
     private let shardMask: Int
     let seed: UInt64
     let clock: any TrackerClock
-    let ttl: UInt32
+    /// Seconds an endpoint is kept after its announce (`extendPeerTTL` raises it).
+    private let ttlSeconds: Atomic<UInt32>
+    var ttl: UInt32 { ttlSeconds.load(ordering: .relaxed) }
     let limits: MemoryStoreLimits
     let torrentCount = Atomic<Int>(0)
     /// Peers in all shards, for `maxPeers`: moved only when a peer joins or leaves.
@@ -70,8 +72,18 @@ public final class MemoryPeerStore: PeerStore {
         // The system clock starts past one TTL, so a peer restored from a snapshot can have been
         // seen before this process started.
         self.clock = clock ?? SystemTrackerClock(start: UInt32(clamping: peerTTL) &+ 1)
-        ttl = UInt32(clamping: peerTTL)
+        ttlSeconds = Atomic(UInt32(clamping: peerTTL))
         self.limits = limits
+    }
+
+    public func extendPeerTTL(to seconds: Int) {
+        let wanted = UInt32(clamping: seconds)
+        var seen = ttlSeconds.load(ordering: .relaxed)
+        while wanted > seen {
+            let (done, original) = ttlSeconds.compareExchange(expected: seen, desired: wanted, ordering: .relaxed)
+            if done { return }
+            seen = original
+        }
     }
 
     @inline(__always)

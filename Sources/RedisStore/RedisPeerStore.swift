@@ -1,6 +1,7 @@
 public import Logging
 public import NIOCore
 public import NIOPosix
+import Synchronization
 public import TrackerCore
 
 /// Swarms in Redis: they survive a restart of Squall and are shared by every Squall that uses
@@ -21,7 +22,9 @@ public final class RedisPeerStore: PeerStore, Sendable {
     let client: RedisClient
     let keys: RedisKeys
     let clock: any TrackerClock
-    let ttl: Int
+    /// Seconds an endpoint is kept after its announce (`extendPeerTTL` raises it).
+    private let ttlSeconds: Atomic<Int>
+    var ttl: Int { ttlSeconds.load(ordering: .relaxed) }
     let maxPeersPerTorrent: Int
     /// Torrents and peers the tracker holds in all (`memory.max_torrents`, `memory.max_peers`),
     /// and what each totals hash holds: all of it on a single Redis, a bucket's share (rounded
@@ -56,8 +59,17 @@ public final class RedisPeerStore: PeerStore, Sendable {
         shares = (share(maxTorrents), share(maxPeers))
         kind = options.isCluster ? .redisCluster : .redis
         self.clock = clock
-        ttl = peerTTL
+        ttlSeconds = Atomic(peerTTL)
         self.maxPeersPerTorrent = maxPeersPerTorrent
+    }
+
+    public func extendPeerTTL(to seconds: Int) {
+        var seen = ttlSeconds.load(ordering: .relaxed)
+        while seconds > seen {
+            let (done, original) = ttlSeconds.compareExchange(expected: seen, desired: seconds, ordering: .relaxed)
+            if done { return }
+            seen = original
+        }
     }
 
     /// Closes the connections to Redis (they reopen on the next verb).

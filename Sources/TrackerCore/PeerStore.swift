@@ -162,6 +162,10 @@ public protocol PeerStore: Sendable {
     var completesInline: Bool { get }
     /// Whether the store can serve right now (for `/health`); answers within the store's timeout.
     func health() async -> Bool
+    /// Keeps every endpoint at least `seconds` after its announce from now on (a reload that
+    /// lengthens `announce.interval`). Never shortens it: clients told the longer interval
+    /// before a reload that shortens it are still on their way.
+    func extendPeerTTL(to seconds: Int)
 }
 
 extension PeerStore {

@@ -12,12 +12,12 @@ import UnixSignals
 /// environment and the flags are read again exactly as at start; then
 /// - a configuration that does not load (a bad key or value, an unreadable file, a certificate
 ///   that does not load or match its key) logs one error line and changes nothing;
-/// - keys that can change live (`log_level`, `trusted_proxies`, `announce.*` but `interval`,
-///   `scrape.*`, who may read the statistics, the connection limits and timeouts, the
-///   certificates) are in force for the next request and the next connection;
+/// - keys that can change live (`log_level`, `trusted_proxies`, `announce.*`, `scrape.*`, who
+///   may read the statistics, the connection limits and timeouts, the certificates) are in
+///   force for the next request and the next connection;
 /// - keys that only a restart applies (listen addresses, storage, Redis, threads, the memory
-///   store's limits, private mode, accounting, `announce.interval`...) keep their running values,
-///   and one warning line names those the file changed.
+///   store's limits, private mode, accounting...) keep their running values, and one warning
+///   line names those the file changed.
 /// Connections already open, the listeners and the swarms are untouched. Runs in its own task,
 /// never on an event loop.
 public struct ConfigReloadService: Service {

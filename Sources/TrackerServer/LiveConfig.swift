@@ -49,14 +49,9 @@ extension SquallConfig {
         var next = self
         next.logLevel = fresh.logLevel
         next.trustedProxies = fresh.trustedProxies
-        // announce.interval stays: it fixes how long the stores keep a peer (interval + 60 s).
-        let interval = next.announce.interval
+        // announce.interval too: the stores keep peers for the longest interval told since start
+        // (TrackerServer.reconfigure).
         next.announce = fresh.announce
-        next.announce.interval = interval
-        if fresh.announce.minInterval == nil, fresh.announce.interval != interval {
-            // The default minimum follows the file's interval, as it would after a restart.
-            next.announce.minInterval = fresh.announce.interval / 2
-        }
         next.scrape = fresh.scrape
         next.stats.enabled = fresh.stats.enabled
         next.stats.allow = fresh.stats.allow

@@ -34,6 +34,7 @@ public final class TrackerServer: Sendable {
     /// The configuration at start; `live` is the one in force (SIGHUP, `reconfigure`).
     private let config: SquallConfig
     public let live: LiveConfig
+    private let store: any PeerStore
     private let router: TrackerRouter
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -62,6 +63,7 @@ public final class TrackerServer: Sendable {
     ) {
         self.inherited = inherited
         self.config = config
+        self.store = store
         let live = LiveConfig(config)
         self.live = live
         self.tls = tls
@@ -231,9 +233,12 @@ public final class TrackerServer: Sendable {
     private var limits: ConnectionLimits { live.current.limits }
 
     /// Puts `config` in force: what requests read from now on, the connection caps, and the
-    /// limits of connections accepted from now on (those open keep theirs). The caller
+    /// limits of connections accepted from now on (those open keep theirs), and a peer TTL
+    /// that covers a longer `announce.interval` (a shorter one keeps the longer TTL). The caller
     /// (`ConfigReloadService`) has kept every key that needs a restart.
     public func reconfigure(_ config: SquallConfig) {
+        // Before the new interval is told to anyone: no peer may expire before it announces again.
+        store.extendPeerTTL(to: config.announce.policy.peerTTL)
         live.replace(with: config)
         registry.setLimits(maxConnections: config.http.maxConnections, maxPerSource: config.http.maxConnectionsPerSource)
     }

@@ -40,6 +40,7 @@ public enum StoreConformance {
         Case(name: "peers expire after the TTL", body: expiry),
         Case(name: "an endpoint expires on its own", body: endpointExpiry),
         Case(name: "an endpoint expires exactly ttl seconds after its announce", body: expiryBoundary),
+        Case(name: "a longer TTL keeps endpoints longer, a shorter one changes nothing", body: extendedTTL),
         Case(name: "scrape reports known torrents only, with downloaders", body: scrape),
         Case(name: "totals add up", body: totals),
         Case(name: "binary info_hash and peer_id bytes", body: binaryKeys),
@@ -243,6 +244,20 @@ public enum StoreConformance {
         f.clock.advance(by: 1)
         try await f.store.expire()
         #expect(try await f.store.totals() == SwarmTotals(), "at ttl: gone")
+    }
+
+    static func extendedTTL(_ f: StoreFixture) async throws {
+        try await announce(f.store, hash(17), peer(1), v4(1))
+        f.store.extendPeerTTL(to: Int(f.ttl) * 2)
+        f.store.extendPeerTTL(to: Int(f.ttl) / 2)
+        f.clock.advance(by: f.ttl)
+        try await f.store.expire()
+        #expect(try await f.store.totals().peers == 1, "past the first TTL: still there")
+        let r = try await announce(f.store, hash(17), peer(2), v4(2))
+        #expect(r.peers.map(\.peerID) == [peer(1)], "and listed")
+        f.clock.advance(by: f.ttl)
+        try await f.store.expire()
+        #expect(try await f.store.totals().peers == 1, "at twice the TTL the first is gone, the second not")
     }
 
     static func scrape(_ f: StoreFixture) async throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TrackerCore
+import TrackerProtocol
 import TrackerServer
 import TrackerTestSupport
 
@@ -40,15 +41,16 @@ import TrackerTestSupport
         let (next, live, restart) = running.reloaded(from: fresh)
         #expect(
             live == [
-                "announce.min_interval", "http.header_timeout", "http.max_connections_per_source", "log_level", "scrape.full_scrape",
+                "announce.interval", "announce.min_interval", "http.header_timeout", "http.max_connections_per_source", "log_level",
+                "scrape.full_scrape",
                 "stats.allow", "stats.token", "trusted_proxies",
             ])
         // No HTTPS at start: certificates would need its listeners, which only a restart binds.
-        #expect(restart == ["announce.interval", "http.listen", "http.threads", "https.certificates", "storage"])
+        #expect(restart == ["http.listen", "http.threads", "https.certificates", "storage"])
         #expect(next.logLevel == "debug" && next.announce.minInterval == 300 && next.http.headerTimeout == 4)
         #expect(next.stats.token == "s3cr3t-token" && next.scrape.fullScrape && next.trustedProxies == fresh.trustedProxies)
         #expect(next.storage == "memory" && next.http.listen == running.http.listen && next.http.threads == 0)
-        #expect(next.announce.interval == 1800 && next.https.certificates.isEmpty)
+        #expect(next.announce.interval == 1200 && next.https.certificates.isEmpty)
         // The same file again changes nothing.
         let again = next.reloaded(from: fresh)
         #expect(again.live.isEmpty && again.config == next)
@@ -60,20 +62,44 @@ import TrackerTestSupport
         #expect(next.reloaded(from: rotated).restart.contains("redis.password"))
     }
 
-    /// With no `min_interval` in the file, the minimum is half the interval in force (the
-    /// interval itself needs a restart, since it sets how long the stores keep a peer).
+    /// With no `min_interval` in the file, the minimum is half the new interval.
     @Test func theDefaultMinimumFollowsTheFilesInterval() throws {
         let running = SquallConfig()
         var fresh = running
         try fresh.apply(toml: "[announce]\ninterval = 1000\n")
         let (next, live, restart) = running.reloaded(from: fresh)
-        #expect(next.announce.interval == 1800 && next.announce.policy.minInterval == 500)
-        #expect(live == ["announce.min_interval"] && restart == ["announce.interval"])
+        #expect(next.announce.interval == 1000 && next.announce.policy.minInterval == 500)
+        #expect(live == ["announce.interval", "announce.min_interval"] && restart.isEmpty)
+    }
+
+    /// A longer interval from a reload keeps peers longer at once; a shorter one never drops a
+    /// peer that was told the longer interval before it announces again.
+    @Test func aReloadedIntervalKeepsPeersAtLeastAsLongAsAnyClientWasTold() async throws {
+        let t = try await RunningTracker.start()
+        _ = try t.get("127.0.0.1", announceTarget(hash: testHash(80), peer: testPeer("early"), left: 1))
+        var longer = t.server.live.current.config
+        longer.announce.interval = 3600
+        t.server.reconfigure(longer)
+        t.clock.advance(by: 1900)
+        _ = try await t.store.expire()
+        #expect(try await t.store.totals().peers == 1, "past the old TTL (1860 s), within the new one (3660 s)")
+        var shorter = longer
+        shorter.announce.interval = 600
+        t.server.reconfigure(shorter)
+        let told = try BencodeValue.decode(try t.get("127.0.0.1", announceTarget(hash: testHash(81), peer: testPeer("late"), left: 1)).body)
+        #expect(told["interval"]?.intValue == 600)
+        t.clock.advance(by: 1000)
+        _ = try await t.store.expire()
+        #expect(try await t.store.totals().peers == 2, "a shorter interval keeps the longer TTL")
+        t.clock.advance(by: 3660)
+        _ = try await t.store.expire()
+        #expect(try await t.store.totals().peers == 0)
+        try await t.stop()
     }
 
     /// The binary: one SIGHUP changes the announce minimum, the statistics' access rule, the
     /// trusted proxies and the log level at once on the same listener and connection, names
-    /// `http.listen` and `announce.interval` as needing a restart and keeps them; a bad file
+    /// `http.listen` as needing a restart and keeps them; a bad file
     /// then logs one error naming the key and changes nothing; the swarm is untouched.
     @Test func sighupReloadsTheWholeFileAndABadFileChangesNothing() throws {
         let p = ProcessTests()
@@ -111,14 +137,15 @@ import TrackerTestSupport
         squall.signal(SIGHUP)
         #expect(squall.waitFor("keeping their running values"), "\(squall.log)")
         let reloaded = squall.log.split(separator: "\n").first { $0.contains("configuration reloaded") } ?? ""
-        #expect(reloaded.contains("changed=announce.min_interval log_level stats.allow trusted_proxies"), "\(reloaded)")
+        #expect(
+            reloaded.contains("changed=announce.interval announce.min_interval log_level stats.allow trusted_proxies"), "\(reloaded)")
         let restart = squall.log.split(separator: "\n").first { $0.contains("need a restart") } ?? ""
-        #expect(restart.contains("keys=announce.interval http.listen"), "\(restart)")
+        #expect(restart.contains(" keys=http.listen ["), "\(restart)")
 
-        // The connection opened before the signal gets the new minimum; the interval is kept.
+        // The connection opened before the signal gets the new interval and minimum.
         let second = String(
             decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
-        #expect(second.contains("12:min intervali300e") && second.contains("8:intervali1800e"), "\(second)")
+        #expect(second.contains("12:min intervali300e") && second.contains("8:intervali1200e"), "\(second)")
         #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
         // 127.0.0.1 is a trusted proxy now: the client it names is the peer.
         let proxied = try TestClient.get(

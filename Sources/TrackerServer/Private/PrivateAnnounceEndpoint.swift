@@ -12,14 +12,10 @@ import TrackerProtocol
 struct PrivateAnnounceEndpoint: Sendable {
     let tracker: PrivateTracker
     let open: AnnounceEndpoint
-    /// Seconds a leeching torrent counts against a user's download slots without an announce.
-    let slotTTL: UInt32
     let clock: any TrackerClock
 
     init(tracker: PrivateTracker, open: AnnounceEndpoint, clock: any TrackerClock = SystemTrackerClock()) {
         (self.tracker, self.open, self.clock) = (tracker, open, clock)
-        // announce.interval, which sets the peer expiry, changes only with a restart.
-        slotTTL = UInt32(clamping: open.live.current.policy.peerTTL)
     }
 
     static func refusal(_ text: String, interval: Int = PrivateTexts.failureInterval) -> HTTPReply {
@@ -74,7 +70,8 @@ struct PrivateAnnounceEndpoint: Sendable {
         verb.quota = SourceQuota(
             peersPerTorrent: announceSettings.quotaExempt.covers(remote) ? 0 : announceSettings.maxPeersPerSource, mayCreateTorrent: true,
             peersPerUser: settings.maxPeersPerUser,
-            mayAddPeer: !leeching || tracker.mayAddLeecher(admission, now: now, ttl: slotTTL))
+            // A leeching torrent counts against a user's download slots for one peer TTL.
+            mayAddPeer: !leeching || tracker.mayAddLeecher(admission, now: now, ttl: UInt32(clamping: policy.peerTTL)))
         // A private reply is always compact (UNIT3D-Announce has no other form).
         let compactRequest = {
             var r = request
