@@ -28,6 +28,8 @@ public struct ConfigReloadService: Service {
     /// What the configuration becomes before it is put in force (the open-file clamp).
     let adjust: @Sendable (inout SquallConfig) -> Void
     let logger: Logger
+    /// One reload at a time (SIGHUP and the site's `POST /config/reload` may meet).
+    private let serial = ReloadHook()
 
     public init(
         server: TrackerServer, tls: ReloadableTLSContexts?, resolve: @escaping @Sendable () throws -> SquallConfig,
@@ -43,8 +45,13 @@ public struct ConfigReloadService: Service {
         }
     }
 
-    /// One reload, as SIGHUP triggers it.
-    public func reload() {
+    /// One reload, as SIGHUP triggers it; nil when it was applied, else why nothing changed.
+    @discardableResult
+    public func reload() -> String? {
+        serial.serialized { reloadOnce() }
+    }
+
+    private func reloadOnce() -> String? {
         let running = server.live.current.config
         var next: SquallConfig
         let live: [String]
@@ -60,16 +67,33 @@ public struct ConfigReloadService: Service {
             }
         } catch {
             logger.error("configuration reload failed, nothing changed", metadata: ["reason": "\(error)"])
-            return
+            server.metrics.reloaded(applied: false)
+            return "\(error)"
         }
         server.reconfigure(next)
+        server.metrics.reloaded(applied: true)
         if let level = Logger.Level(rawValue: next.logLevel) { LiveLogLevel.shared.level = level }
         logger.info("configuration reloaded", metadata: ["changed": "\(live.isEmpty ? "nothing" : live.joined(separator: " "))"])
         if !restart.isEmpty {
             logger.warning(
                 "configuration keys need a restart, keeping their running values", metadata: ["keys": "\(restart.joined(separator: " "))"])
         }
+        return nil
     }
+}
+
+/// A reload to run on request (set once the reload service exists), and one lock that keeps
+/// reloads one at a time.
+final class ReloadHook: Sendable {
+    private let hook = Locked<(@Sendable () -> String?)?>(nil)
+    private let running = Locked(())
+
+    func set(_ reload: @escaping @Sendable () -> String?) { hook.withLock { $0 = reload } }
+
+    /// The reload's answer (nil inside: applied), or nil when none is set.
+    func run() -> String?? { hook.withLock { $0 }.map { $0() } }
+
+    func serialized<T>(_ body: () -> T) -> T { running.withLock { _ in body() } }
 }
 
 /// One info line per certificate: file, subject, SANs, serial and expiry.

@@ -65,8 +65,9 @@ extension SquallConfig {
         next.http.maxConnections = fresh.http.maxConnections
         next.http.maxConnectionsPerSource = fresh.http.maxConnectionsPerSource
         next.https.handshakeTimeout = fresh.https.handshakeTimeout
-        // Certificates change live where HTTPS was configured at start (the listeners exist).
-        if !https.listen.isEmpty || !https.certificates.isEmpty {
+        // Certificates change live where HTTPS was configured at start (the listeners exist)
+        // and the file still names some (serving none needs the listeners closed: a restart).
+        if !https.listen.isEmpty || !https.certificates.isEmpty, !fresh.https.certificates.isEmpty {
             next.https.certificates = fresh.https.certificates
         }
         let (before, after, wanted) = (keyLines, next.keyLines, fresh.keyLines)

@@ -72,6 +72,10 @@ final class TrackerMetrics: Sendable {
     private let swarm: [CoreMetrics.Gauge]
     private let families: [CoreMetrics.Gauge]
     private let certificateExpiry: CoreMetrics.Gauge
+    /// SIGHUP reloads by `result` (applied, failed), and whether the last one was applied
+    /// (1 until one fails), as Prometheus reports its own.
+    private let reloads: [CoreMetrics.Counter]
+    private let lastReloadSuccessful: CoreMetrics.Gauge
     /// Announces and scrapes by transport, for the page's rates.
     private let announcesHTTP = Atomic<Int>(0), announcesHTTPS = Atomic<Int>(0)
     private let scrapesHTTP = Atomic<Int>(0), scrapesHTTPS = Atomic<Int>(0)
@@ -127,6 +131,17 @@ final class TrackerMetrics: Sendable {
             CoreMetrics.Gauge(label: "squall_peers_by_family", dimensions: [("family", $0)], factory: factory)
         }
         certificateExpiry = CoreMetrics.Gauge(label: "squall_certificate_expiry_seconds", factory: factory)
+        reloads = ["applied", "failed"].map {
+            CoreMetrics.Counter(label: "squall_config_reloads_total", dimensions: [("result", $0)], factory: factory)
+        }
+        lastReloadSuccessful = CoreMetrics.Gauge(label: "squall_config_last_reload_successful", factory: factory)
+        lastReloadSuccessful.record(1)
+    }
+
+    /// One SIGHUP reload, applied or failed.
+    func reloaded(applied: Bool) {
+        reloads[applied ? 0 : 1].increment()
+        lastReloadSuccessful.record(applied ? 1 : 0)
     }
 
     func request(_ route: Route, _ transport: Transport, _ remote: PeerAddress, _ outcome: Outcome) {

@@ -35,6 +35,9 @@ public final class TrackerServer: Sendable {
     private let config: SquallConfig
     public let live: LiveConfig
     private let store: any PeerStore
+    /// What `POST /config/reload` runs (`ConfigReloadService` sets it): nil when applied, else
+    /// the reason nothing changed.
+    private let reloader = ReloadHook()
     private let router: TrackerRouter
     private let group: any EventLoopGroup
     private let logger: Logger
@@ -84,9 +87,11 @@ public final class TrackerServer: Sendable {
             }
         }
         self.feed = feed
+        let reloader = reloader
         admin = privateTracker.map { tracker in
             var api = AdminAPI(tracker: tracker, key: Array((config.admin.key ?? "").utf8), store: store, logger: logger)
             api.feed = feed
+            api.reload = { reloader.run() }
             return AdminServer(api: api, settings: config.admin, group: group, bulk: bulk, logger: logger)
         }
     }
@@ -231,6 +236,12 @@ public final class TrackerServer: Sendable {
     private static let backlog: CInt = 4096
 
     private var limits: ConnectionLimits { live.current.limits }
+
+    /// Makes the site API's `POST /config/reload` run `reload` (nil: applied; else why not).
+    public func onReload(_ reload: @escaping @Sendable () -> String?) { reloader.set(reload) }
+
+    /// The tracker's metrics (what `/metrics` shows).
+    var metrics: TrackerMetrics { router.metrics }
 
     /// Puts `config` in force: what requests read from now on, the connection caps, and the
     /// limits of connections accepted from now on (those open keep theirs), and a peer TTL

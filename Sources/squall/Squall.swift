@@ -281,6 +281,10 @@ struct Serve: AsyncParsableCommand {
                             syncEvery: .milliseconds(settings.accounting.fsyncMilliseconds), logger: logger))
                 ]
             } ?? []
+        let reloader = ConfigReloadService(
+            server: server, tls: tls, resolve: { [options] in try options.resolve() }, adjust: clampConnections, logger: logger)
+        // The site's POST /config/reload runs the same reload as SIGHUP.
+        server.onReload { reloader.reload() }
         let services = ServiceGroup(
             configuration: .init(
                 services: accountingServices + [
@@ -289,10 +293,7 @@ struct Serve: AsyncParsableCommand {
                             server: server, logger: logger, ready: ready, notifier: SystemdNotifier(),
                             afterDrain: snapshotOnStop(store: store, path: settings.memory.snapshotFile, logger: logger))),
                     .init(service: ExpiryService(store: store, period: .seconds(min(60, max(1, policy.peerTTL / 4))), logger: logger)),
-                    .init(
-                        service: ConfigReloadService(
-                            server: server, tls: tls, resolve: { [options] in try options.resolve() }, adjust: clampConnections,
-                            logger: logger)),
+                    .init(service: reloader),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import TrackerCore
 import TrackerProtocol
@@ -169,6 +170,64 @@ import TrackerTestSupport
         #expect(third.contains("12:min intervali300e") && third.contains("10:incompletei2e"), "\(third)")
         #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
         #expect(squall.stop() == 0)
+    }
+
+    /// Each reload is counted by result, and the last one's success is a gauge (what the
+    /// SquallConfigReloadFailed alert reads); a failed one changes nothing.
+    @Test func reloadsAreCountedAndAFailureShowsInTheGauge() async throws {
+        let t = try await RunningTracker.start()
+        let next = Locked<Result<SquallConfig, ConfigError>>(.success(t.server.live.current.config))
+        let service = ConfigReloadService(
+            server: t.server, tls: nil, resolve: { try next.withLock { $0 }.get() }, logger: Logger(label: "test"))
+        #expect(try Self.gauge(t, "squall_config_last_reload_successful") == 1)
+        next.withLock {
+            var c = t.server.live.current.config
+            c.announce.defaultNumwant = 7
+            $0 = .success(c)
+        }
+        service.reload()
+        #expect(t.server.live.current.config.announce.defaultNumwant == 7)
+        #expect(try t.metric(#"squall_config_reloads_total{result="applied"}"#) == 1)
+        next.withLock { $0 = .failure(ConfigError(key: "announce.default_numwant", "must be a positive integer")) }
+        service.reload()
+        #expect(t.server.live.current.config.announce.defaultNumwant == 7)
+        #expect(try t.metric(#"squall_config_reloads_total{result="failed"}"#) == 1)
+        #expect(try Self.gauge(t, "squall_config_last_reload_successful") == 0)
+        try await t.stop()
+    }
+
+    /// The site's `POST /config/reload` runs the same reload and answers with
+    /// UNIT3D-Announce's texts: 200 when applied, 500 with the reason when nothing changed.
+    @Test func theSitesConfigReloadRunsTheSameReload() async throws {
+        let t = try await RunningTracker.start(PrivateModeTests.configure)
+        let next = Locked<Result<SquallConfig, ConfigError>>(.success(t.server.live.current.config))
+        let service = ConfigReloadService(
+            server: t.server, tls: nil, resolve: { try next.withLock { $0 }.get() }, logger: Logger(label: "test"))
+        t.server.onReload { service.reload() }
+        next.withLock {
+            var c = t.server.live.current.config
+            c.scrape.maxHashes = 5
+            $0 = .success(c)
+        }
+        let path = "/announce/\(PrivateModeTests.apiKey)/config/reload"
+        let ok = try t.admin("POST", path)
+        #expect(ok.status == 200 && String(decoding: ok.body, as: UTF8.self) == "Successfully reloaded config.")
+        #expect(t.server.live.current.config.scrape.maxHashes == 5)
+        next.withLock { $0 = .failure(ConfigError(key: "scrape.max_hashes", "must be between 1 and 1000")) }
+        let bad = try t.admin("POST", path)
+        #expect(bad.status == 500)
+        #expect(
+            String(decoding: bad.body, as: UTF8.self)
+                == "Ignoring config reload. Failed to parse config: scrape.max_hashes: must be between 1 and 1000")
+        #expect(t.server.live.current.config.scrape.maxHashes == 5)
+        #expect(try t.admin("GET", path).status == 405)
+        try await t.stop()
+    }
+
+    /// A gauge's value in /metrics (nil when absent).
+    static func gauge(_ t: RunningTracker, _ name: String) throws -> Double? {
+        let text = String(decoding: try t.get("::1", "/metrics").body, as: UTF8.self)
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
     }
 
     /// One keep-alive request on `client`.

@@ -14,6 +14,9 @@ struct AdminAPI: Sendable {
     let logger: Logger
     /// With the Redis store: every change goes through the shared feed (see `RedisRegistryFeed`).
     var feed: RedisRegistryFeed? = nil
+    /// `POST /config/reload`: the reload SIGHUP runs; nil inside when it was applied, else the
+    /// reason nothing changed; nil when no reload is set up.
+    var reload: @Sendable () -> String?? = { nil }
 
     struct Reply: Sendable, Equatable, Error {
         var status: Int
@@ -67,7 +70,12 @@ struct AdminAPI: Sendable {
             return .json(tracker.statsJSON())
         case ("config", .some("reload")):
             guard method == .post else { return Reply(status: 405) }
-            return .text(500, "Ignoring config reload. Squall reloads its configuration on SIGHUP.")
+            // UNIT3D-Announce's texts; the reload is SIGHUP's (the whole file, live keys only).
+            switch reload() {
+            case .some(nil): return .text(200, "Successfully reloaded config.")
+            case .some(let reason?): return .text(500, "Ignoring config reload. Failed to parse config: \(reason)")
+            case nil: return .text(500, "Ignoring config reload. Squall reloads its configuration on SIGHUP.")
+            }
         default:
             return .notFound
         }
