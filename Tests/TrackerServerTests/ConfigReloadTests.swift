@@ -236,6 +236,29 @@ import TrackerTestSupport
         return try client.readResponse()
     }
 
+    /// A reload reads `https.certificates` again: a pair at new paths is served at once.
+    @Test func aReloadServesCertificatesFromNewPaths() throws {
+        let p = ProcessTests()
+        let f = try TLSFixtures()
+        defer { f.cleanup() }
+        let tls =
+            "[https]\nlisten = [\"127.0.0.1:0\"]\ncertificates = [{ cert = \"CERT\", key = \"KEY\" }]\n[http]\nlisten = [\"127.0.0.1:0\"]\n"
+        let file = try p.tempFile(tls.replacingOccurrences(of: "CERT", with: f.cert).replacingOccurrences(of: "KEY", with: f.key))
+        defer { unlink(file) }
+        let squall = try SquallProcess(["--config", file])
+        #expect(squall.waitFor(" ready"), "\(squall.log)")
+        let port = try #require(squall.ports("https").first, "\(squall.log)")
+        #expect(try servedSerial(port, ca: f.ca) == fileSerial(f.cert))
+        let (cert, key) = try f.issue("moved", cn: "localhost", serial: "C3")
+        try tls.replacingOccurrences(of: "CERT", with: cert).replacingOccurrences(of: "KEY", with: key).write(
+            toFile: file, atomically: true, encoding: .utf8)
+        squall.signal(SIGHUP)
+        #expect(squall.waitFor("configuration reloaded"))
+        #expect(squall.log.contains("changed=https.certificates"), "\(squall.log)")
+        #expect(try servedSerial(port, ca: f.ca) == "C3")
+        #expect(squall.stop() == 0)
+    }
+
     /// The connection caps a reload sets hold for new connections at once; connections open
     /// beyond a lowered cap stay open until they close.
     @Test func aLoweredPerSourceCapHoldsForNewConnectionsAtOnce() async throws {
