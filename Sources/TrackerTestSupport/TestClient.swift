@@ -115,6 +115,24 @@ public final class TestClient {
         return nil
     }
 
+    /// A keep-alive connection whose `GET /health` was answered 200, left open (it holds a place
+    /// under the connection caps); throws otherwise.
+    public static func answeredAndHeld(_ host: String, _ port: Int) throws -> TestClient {
+        let c = try TestClient(host: host, port: port)
+        try c.send("GET /health HTTP/1.1\r\n\r\n")
+        let status = try c.readResponse().status
+        guard status == 200 else { throw Failure(description: "GET /health answered \(status)") }
+        return c
+    }
+
+    /// Whether a new connection that sends a request is closed at once, its request unread (a
+    /// connection cap): the client sees an end or, with the request unread, a reset.
+    public static func closedAtAccept(_ host: String, _ port: Int) throws -> Bool {
+        let c = try TestClient(host: host, port: port)
+        try? c.send("GET /health HTTP/1.1\r\n\r\n")
+        do { return try c.closedByPeer() } catch { return "\(error)".contains("errno \(ECONNRESET)") }
+    }
+
     /// Whether a fresh connection gets /health answered within about a second of tries: the
     /// place a closed connection held is given back asynchronously.
     public static func eventuallyServed(_ host: String, _ port: Int) async throws -> Bool {

@@ -119,8 +119,12 @@ import TrackerTestSupport
         #expect(squall.waitFor(" ready"), "\(squall.log)")
         let port = try #require(squall.ports("http").first, "\(squall.log)")
         let kept = try TestClient(host: "127.0.0.1", port: port)
-        let first = try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1))
-        #expect(String(decoding: first.body, as: UTF8.self).contains("12:min intervali900e"))
+        // The same peer's announce on the connection opened first, and a log line.
+        let announceOnKept: () throws -> String = {
+            String(decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
+        }
+        let line: (String) -> Substring = { text in squall.log.split(separator: "\n").first { $0.contains(text) } ?? "" }
+        #expect(try announceOnKept().contains("12:min intervali900e"))
         #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 200)
         #expect(!squall.log.contains(" debug "))
 
@@ -137,15 +141,14 @@ import TrackerTestSupport
         """.write(toFile: file, atomically: true, encoding: .utf8)
         squall.signal(SIGHUP)
         #expect(squall.waitFor("keeping their running values"), "\(squall.log)")
-        let reloaded = squall.log.split(separator: "\n").first { $0.contains("configuration reloaded") } ?? ""
+        let reloaded = line("configuration reloaded")
         #expect(
             reloaded.contains("changed=announce.interval announce.min_interval log_level stats.allow trusted_proxies"), "\(reloaded)")
-        let restart = squall.log.split(separator: "\n").first { $0.contains("need a restart") } ?? ""
+        let restart = line("need a restart")
         #expect(restart.contains(" keys=http.listen ["), "\(restart)")
 
         // The connection opened before the signal gets the new interval and minimum.
-        let second = String(
-            decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
+        let second = try announceOnKept()
         #expect(second.contains("12:min intervali300e") && second.contains("8:intervali1200e"), "\(second)")
         #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
         // 127.0.0.1 is a trusted proxy now: the client it names is the peer.
@@ -163,10 +166,9 @@ import TrackerTestSupport
             toFile: file, atomically: true, encoding: .utf8)
         squall.signal(SIGHUP)
         #expect(squall.waitFor("configuration reload failed, nothing changed"))
-        let failed = squall.log.split(separator: "\n").first { $0.contains("reload failed") } ?? ""
+        let failed = line("reload failed")
         #expect(failed.contains("announce.min_interval"), "\(failed)")
-        let third = String(
-            decoding: try Self.get(kept, announceTarget(hash: testHash(70), peer: testPeer("one"), left: 1)).body, as: UTF8.self)
+        let third = try announceOnKept()
         #expect(third.contains("12:min intervali300e") && third.contains("10:incompletei2e"), "\(third)")
         #expect(try TestClient.get("127.0.0.1", port, "/stats.json").status == 403)
         #expect(squall.stop() == 0)
@@ -263,21 +265,11 @@ import TrackerTestSupport
     /// beyond a lowered cap stay open until they close.
     @Test func aLoweredPerSourceCapHoldsForNewConnectionsAtOnce() async throws {
         let t = try await RunningTracker.start { $0.http.maxConnectionsPerSource = 5 }
-        var held: [TestClient] = []
-        for _ in 0..<3 {
-            let c = try TestClient(host: "127.0.0.1", port: t.port)
-            try c.send("GET /health HTTP/1.1\r\n\r\n")
-            #expect(try c.readResponse().status == 200)
-            held.append(c)
-        }
+        let held = try (0..<3).map { _ in try TestClient.answeredAndHeld("127.0.0.1", t.port) }
         var lowered = t.server.live.current.config
         lowered.http.maxConnectionsPerSource = 2
         t.server.reconfigure(lowered)
-        let fourth = try TestClient(host: "127.0.0.1", port: t.port)
-        try? fourth.send("GET /health HTTP/1.1\r\n\r\n")
-        let refused: Bool
-        do { refused = try fourth.closedByPeer() } catch { refused = "\(error)".contains("errno \(ECONNRESET)") }
-        #expect(refused, "three open from 127.0.0.1 and a cap of 2: a fourth is closed at once")
+        #expect(try TestClient.closedAtAccept("127.0.0.1", t.port), "three open from 127.0.0.1 and a cap of 2: a fourth is closed at once")
         // The three open before still answer.
         for c in held {
             try c.send("GET /health HTTP/1.1\r\n\r\n")

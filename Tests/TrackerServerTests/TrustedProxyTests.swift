@@ -105,25 +105,11 @@ import TrackerTestSupport
             $0.trustedProxies = [AddressRange("127.0.0.1")!]
             $0.http.maxConnectionsPerSource = 2
         }) { t in
-            var held: [TestClient] = []
-            for _ in 0..<4 {
-                let c = try TestClient(host: "127.0.0.1", port: t.port)
-                try c.send("GET /health HTTP/1.1\r\n\r\n")
-                #expect(try c.readResponse().status == 200)
-                held.append(c)
-            }
+            let held = try (0..<4).map { _ in try TestClient.answeredAndHeld("127.0.0.1", t.port) }
             // ::1 is held to it.
-            for _ in 0..<2 {
-                let c = try TestClient(host: "::1", port: t.port)
-                try c.send("GET /health HTTP/1.1\r\n\r\n")
-                #expect(try c.readResponse().status == 200)
-                held.append(c)
-            }
-            let third = try TestClient(host: "::1", port: t.port)
-            try? third.send("GET /health HTTP/1.1\r\n\r\n")
-            let refused: Bool
-            do { refused = try third.closedByPeer() } catch { refused = "\(error)".contains("errno \(ECONNRESET)") }
-            #expect(refused, "a third connection from ::1 is closed at once")
+            let held6 = try (0..<2).map { _ in try TestClient.answeredAndHeld("::1", t.port) }
+            #expect(try TestClient.closedAtAccept("::1", t.port), "a third connection from ::1 is closed at once")
+            withExtendedLifetime((held, held6)) {}
         }
     }
 }
