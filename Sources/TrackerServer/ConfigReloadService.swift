@@ -20,7 +20,7 @@ import UnixSignals
 ///   line names those the file changed.
 /// Connections already open, the listeners and the swarms are untouched. Runs in its own task,
 /// never on an event loop.
-public struct ConfigReloadService: Service {
+public final class ConfigReloadService: Service, Sendable {
     let server: TrackerServer
     let tls: ReloadableTLSContexts?
     /// The file, environment and flags, read as at start.
@@ -29,7 +29,7 @@ public struct ConfigReloadService: Service {
     let adjust: @Sendable (inout SquallConfig) -> Void
     let logger: Logger
     /// One reload at a time (SIGHUP and the site's `POST /config/reload` may meet).
-    private let serial = ReloadHook()
+    private let serial = Locked(())
 
     public init(
         server: TrackerServer, tls: ReloadableTLSContexts?, resolve: @escaping @Sendable () throws -> SquallConfig,
@@ -41,14 +41,14 @@ public struct ConfigReloadService: Service {
     public func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
-            for await _ in hangups { reload() }
+            for await _ in hangups { self.reload() }
         }
     }
 
     /// One reload, as SIGHUP triggers it; nil when it was applied, else why nothing changed.
     @discardableResult
     public func reload() -> String? {
-        serial.serialized { reloadOnce() }
+        serial.withLock { _ in reloadOnce() }
     }
 
     private func reloadOnce() -> String? {
@@ -61,8 +61,7 @@ public struct ConfigReloadService: Service {
             adjust(&next)
             if let tls {
                 // Loaded and matched before anything changes; in force only with the rest.
-                let pairs = next.https.certificates.map { (certificate: $0.cert, key: $0.key) }
-                let fresh = try tls.reload(pairs: pairs)
+                let fresh = try tls.reload(pairs: next.https.certificateFiles)
                 logCertificates(fresh, logger: logger, event: "certificates reloaded")
             }
         } catch {
@@ -82,18 +81,14 @@ public struct ConfigReloadService: Service {
     }
 }
 
-/// A reload to run on request (set once the reload service exists), and one lock that keeps
-/// reloads one at a time.
+/// A reload to run on request, set once the reload service exists.
 final class ReloadHook: Sendable {
     private let hook = Locked<(@Sendable () -> String?)?>(nil)
-    private let running = Locked(())
 
     func set(_ reload: @escaping @Sendable () -> String?) { hook.withLock { $0 = reload } }
 
     /// The reload's answer (nil inside: applied), or nil when none is set.
     func run() -> String?? { hook.withLock { $0 }.map { $0() } }
-
-    func serialized<T>(_ body: () -> T) -> T { running.withLock { _ in body() } }
 }
 
 /// One info line per certificate: file, subject, SANs, serial and expiry.

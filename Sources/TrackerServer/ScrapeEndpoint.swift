@@ -22,11 +22,14 @@ public struct ScrapeEndpoint: Sendable {
         self.init(store: store, live: LiveConfig(config), metrics: TrackerMetrics(), outages: OutageLog(logger: logger))
     }
 
-    var settings: SquallConfig.ScrapeSettings { live.current.config.scrape }
-
     /// Answers the scrape `query`; `respond` is called once, inline or later from the store.
     public func serve(_ query: ArraySlice<UInt8>, respond: @escaping @Sendable (HTTPReply) -> Void) {
-        let settings = settings
+        serve(query, in: live.current, respond: respond)
+    }
+
+    /// The same, under the configuration the router read for this request.
+    func serve(_ query: ArraySlice<UInt8>, in current: LiveConfig.Current, respond: @escaping @Sendable (HTTPReply) -> Void) {
+        let settings = current.config.scrape
         let hashes: [InfoHash]
         do {
             hashes = try query.withUnsafeBytes { (raw) throws(TrackerFailure) in

@@ -91,6 +91,9 @@ public struct SquallConfig: Sendable, Equatable {
         /// `https.certificates`: PEM certificate chains and keys; the first is the default, the
         /// others are chosen by SNI.
         public var certificates: [CertificatePair] = []
+
+        /// `certificates` as the TLS contexts take them.
+        public var certificateFiles: [(certificate: String, key: String)] { certificates.map { ($0.cert, $0.key) } }
     }
 
     /// A certificate chain file and its private key file.

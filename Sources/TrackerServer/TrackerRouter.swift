@@ -52,8 +52,8 @@ public final class TrackerRouter: Sendable {
             store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry,
             accounting: privateTracker?.accounting)
         stats = StatsEndpoints(
-            store: store, settings: config.stats, live: live, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry,
-            privateTracker: privateTracker)
+            store: store, settings: config.stats, metrics: metrics, bulk: bulk, certificateExpiresIn: expiry, privateTracker: privateTracker
+        )
         let (openAnnounce, openScrape) = (announce, scrape)
         privateAnnounce = privateTracker.map { PrivateAnnounceEndpoint(tracker: $0, open: openAnnounce) }
         privateScrape = privateTracker.map { PrivateScrapeEndpoint(tracker: $0, open: openScrape) }
@@ -112,13 +112,13 @@ public final class TrackerRouter: Sendable {
         }
         switch request {
         case .announce: announce.serve(head.query, from: remote, in: current, respond: respond)
-        case .scrape: scrape.serve(head.query, respond: respond)
+        case .scrape: scrape.serve(head.query, in: current, respond: respond)
         case .privateAnnounce(let passkey):
             guard let privateAnnounce else { return respond(.text(404, "not found")) }
-            privateAnnounce.serve(passkey: passkey, head, from: remote, transport: transport, respond: respond)
+            privateAnnounce.serve(passkey: passkey, head, from: remote, transport: transport, in: current, respond: respond)
         case .privateScrape(let passkey):
             guard let privateScrape else { return respond(.text(404, "not found")) }
-            privateScrape.serve(passkey: passkey, head, transport: transport, respond: respond)
+            privateScrape.serve(passkey: passkey, head, transport: transport, in: current, respond: respond)
         case .health:
             let (status, detailed) = (status, current.config.stats.allow.covers(remote))
             offload(respond) { await status.health(detailed: detailed) }
@@ -131,7 +131,7 @@ public final class TrackerRouter: Sendable {
         case .stats(let route):
             guard StatsEndpoints.readsStore(route) else { return respond(stats.serveInline(route)) }
             let (stats, query) = (stats, head.query)
-            offload(respond) { await stats.serve(route, query: query) }
+            offload(respond) { await stats.serve(route, query: query, in: current) }
         case .redirect(let r): respond(.redirect(r.status, to: r.location))
         case .root: respond(.text(200, "Squall \(Self.version) BitTorrent tracker: announce at /announce, statistics at /stats"))
         case .notFound: respond(.text(404, "not found"))

@@ -32,7 +32,7 @@ extension SquallConfig {
     /// certificates are given (a socket systemd passes may be HTTPS); nil otherwise.
     fileprivate func loadCertificates() throws -> ReloadableTLSContexts? {
         guard !https.listen.isEmpty || !https.certificates.isEmpty else { return nil }
-        return try ReloadableTLSContexts(pairs: https.certificates.map { ($0.cert, $0.key) })
+        return try ReloadableTLSContexts(pairs: https.certificateFiles)
     }
 }
 
@@ -66,6 +66,16 @@ struct ConfigOptions: ParsableArguments {
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
+
+    /// The configuration the file and flags make; exits with status 1 and the one line naming
+    /// what is wrong (what every subcommand does at start).
+    func resolveOrExit() -> SquallConfig {
+        do {
+            return try resolve()
+        } catch {
+            Squall.fail("\(error)")
+        }
+    }
 
     /// The configuration the file and flags make, or the one line naming what is wrong.
     func resolve(defaultFile: String? = Self.defaultFile) throws(ConfigError) -> SquallConfig {
@@ -103,12 +113,7 @@ struct CheckConfig: AsyncParsableCommand {
     var storageCheck = false
 
     func run() async throws {
-        let settings: SquallConfig
-        do {
-            settings = try options.resolve()
-        } catch {
-            Squall.fail("\(error)")
-        }
+        let settings = options.resolveOrExit()
         do {
             _ = try settings.loadCertificates()
         } catch {
@@ -136,12 +141,7 @@ struct Serve: AsyncParsableCommand {
     var printConfig = false
 
     func run() async throws {
-        var settings: SquallConfig
-        do {
-            settings = try options.resolve()
-        } catch {
-            fail("\(error)")
-        }
+        var settings = options.resolveOrExit()
         if printConfig {
             print(settings.toml, terminator: "")
             return

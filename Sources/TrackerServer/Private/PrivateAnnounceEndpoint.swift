@@ -34,12 +34,12 @@ struct PrivateAnnounceEndpoint: Sendable {
         return r
     }
 
+    /// `current`: the configuration the router read for this request.
     func serve(
-        passkey: [UInt8], _ head: HTTPRequestHead, from remote: PeerAddress, transport: Transport,
+        passkey: [UInt8], _ head: HTTPRequestHead, from remote: PeerAddress, transport: Transport, in current: LiveConfig.Current,
         respond: @escaping @Sendable (HTTPReply) -> Void
     ) {
         let settings = tracker.settings
-        let current = open.live.current
         let (policy, announceSettings) = (current.policy, current.config.announce)
         if settings.requireHTTPS, transport == .http { return respond(Self.refusal(PrivateTexts.httpsRequired)) }
         let request: AnnounceRequest

@@ -8,14 +8,18 @@ struct PrivateScrapeEndpoint: Sendable {
     let tracker: PrivateTracker
     let open: ScrapeEndpoint
 
-    func serve(passkey: [UInt8], _ head: HTTPRequestHead, transport: Transport, respond: @escaping @Sendable (HTTPReply) -> Void) {
+    /// `current`: the configuration the router read for this request.
+    func serve(
+        passkey: [UInt8], _ head: HTTPRequestHead, transport: Transport, in current: LiveConfig.Current,
+        respond: @escaping @Sendable (HTTPReply) -> Void
+    ) {
         if tracker.settings.requireHTTPS, transport == .http {
             return respond(PrivateAnnounceEndpoint.refusal(PrivateTexts.httpsRequired))
         }
         let hashes: [InfoHash]
         do {
             hashes = try head.query.withUnsafeBytes { (raw) throws(TrackerFailure) in
-                try ScrapeParser.parse(query: raw, maxHashes: open.settings.maxHashes)
+                try ScrapeParser.parse(query: raw, maxHashes: current.config.scrape.maxHashes)
             }
         } catch {
             return respond(PrivateAnnounceEndpoint.refusal((error as? TrackerFailure)?.reason ?? "malformed query"))

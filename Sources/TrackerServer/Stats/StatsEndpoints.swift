@@ -10,9 +10,9 @@ import TrackerTLS
 /// its JSON documents and files, the table's rows cache and the charts' history.
 final class StatsEndpoints: Sendable {
     let store: any PeerStore
-    /// At start (`assets_dir`); who may read them is `live`'s, which SIGHUP may change.
+    /// At start (`assets_dir`); who may read them, and what, is the request's configuration
+    /// (`LiveConfig.Current`), which SIGHUP may change.
     let settings: SquallConfig.StatsSettings
-    let live: LiveConfig
     let metrics: TrackerMetrics
     let started = ContinuousClock.now
     /// Seconds until the nearest certificate expires, when TLS is served.
@@ -25,7 +25,7 @@ final class StatsEndpoints: Sendable {
     let privateTracker: PrivateTracker?
 
     init(
-        store: any PeerStore, settings: SquallConfig.StatsSettings, live: LiveConfig, metrics: TrackerMetrics, bulk: BulkWork,
+        store: any PeerStore, settings: SquallConfig.StatsSettings, metrics: TrackerMetrics, bulk: BulkWork,
         certificateExpiresIn: @escaping @Sendable () -> Int?, privateTracker: PrivateTracker? = nil
     ) {
         self.privateTracker = privateTracker
@@ -34,7 +34,6 @@ final class StatsEndpoints: Sendable {
         // Whether or not the page is on now: a reload may turn it on.
         self.assets = StatsAssets(directory: settings.assetsDirectory)
         self.rows = StatsRowsCache(spawn: { bulk.submit($0) }) { [store] () async throws(StoreError) in try await store.torrentRows() }
-        self.live = live
     }
 
     /// `stats.allow` holds the client's address, the Host is one `stats.hosts` allows (no DNS
@@ -70,12 +69,13 @@ final class StatsEndpoints: Sendable {
 
     /// Answers one of the statistics' routes (the access rule already passed). Runs on the
     /// bulk-work pool: the table's walk, sort and page never run on an event loop.
-    func serve(_ route: TrackerRequest.Stats, query: ArraySlice<UInt8>) async -> HTTPReply {
+    /// `current`: the configuration the router read for this request.
+    func serve(_ route: TrackerRequest.Stats, query: ArraySlice<UInt8>, in current: LiveConfig.Current) async -> HTTPReply {
         switch route {
         case .page: await page()
         case .summary: .json(await summary().json)
         case .torrents: await torrents(FormFields.parse(query))
-        case .torrent(let hash): await torrent(hash)
+        case .torrent(let hash): await torrent(hash, showAddresses: current.config.stats.showPeerAddresses)
         case .history, .asset, .unknown: serveInline(route)
         }
     }
@@ -105,12 +105,12 @@ final class StatsEndpoints: Sendable {
     }
 
     /// One torrent's peers (at most 1000), addresses only with `stats.show_peer_addresses`.
-    private func torrent(_ hash: InfoHash) async -> HTTPReply {
+    private func torrent(_ hash: InfoHash, showAddresses: Bool) async -> HTTPReply {
         do throws(StoreError) {
             guard let peers = try await store.peerRows(of: hash, limit: 1000) else {
                 return .json(StatsJSON.error("unknown torrent"), status: 404)
             }
-            return .json(StatsJSON.peers(of: hash, peers, showAddresses: live.current.config.stats.showPeerAddresses))
+            return .json(StatsJSON.peers(of: hash, peers, showAddresses: showAddresses))
         } catch {
             return .json(StatsJSON.error(error.failure.reason), status: 503)
         }
