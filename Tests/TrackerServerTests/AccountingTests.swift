@@ -192,7 +192,9 @@ final class ManualUnixClock: Sendable {
         #expect(
             after.map { Int($0)! } == zip(before.map { Int($0)! }, [3000, 3000, 6000, 6000, 3000, 6000]).map { $0 + $1 },
             "\(before) then \(after)")
-        #expect(kept.contains { !$0.1.isEmpty }, "the journal held the entries before the flush")
+        #expect(
+            kept.map { JournalRecord.decodeAll([UInt8]($0.1)).records.count }.reduce(0, +) == 3,
+            "the journal held the entries before the flush")
         for (name, data) in kept { try data.write(to: URL(fileURLWithPath: journal + "/" + name)) }
         let url = try #require(DatabaseURL(db.url))
         let sink = UNIT3DSink(url: url, instance: "test", seedtimeGap: 9000)
@@ -610,9 +612,7 @@ final class ManualUnixClock: Sendable {
 
     static func append(_ journal: inout AccountingJournal, _ entries: [AccountEntry], from first: UInt64) {
         for (i, e) in entries.enumerated() {
-            var r: [UInt8] = []
-            JournalRecord.encode(e, sequence: first + UInt64(i), into: &r)
-            let written = journal.append(r)
+            let written = journal.append(e, sequence: first + UInt64(i))
             #expect(written)
         }
     }
@@ -707,5 +707,60 @@ final class ManualUnixClock: Sendable {
             _ = try Accounting(
                 settings: Accounting.Settings(), directory: damaged, committed: 0, baselines: [], logger: TestLogs.logger(level: .trace))
         } throws: { "\($0)".contains(path) && "\($0)".contains("damaged") }
+    }
+
+    /// A segment whose map is full is closed and the next entry starts a new one; a restart
+    /// replays every entry of all of them once.
+    @Test func aSegmentFullerThanItsMapContinuesInTheNext() async throws {
+        let all = Self.entries(1...100)
+        var reference = Ledger()
+        for e in all { reference.add(e) }
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(root, firstSequence: 1, maxPeerRows: .max, mapBytes: 4096, replay: &replay)
+        Self.append(&journal, all, from: 1)
+        let segments = try FileManager.default.contentsOfDirectory(atPath: root).filter { $0.hasPrefix("segment-") }
+        // About 130 bytes a record: at least three full maps.
+        #expect(segments.count >= 4, "\(segments)")
+        #expect(journal.closed.count == segments.count - 1)
+        let copy = root + "-copy"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.copyItem(atPath: root, toPath: copy)
+        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 100)))
+    }
+
+    /// A crash cut the last record of the first uncommitted segment, the one the next start
+    /// opens again: the new entries follow its whole records (the cut is dropped), so a second
+    /// crash before any flush still replays every entry.
+    @Test func theSegmentReopenedAfterACutRecordKeepsEveryEntry() async throws {
+        let all = Self.entries(1...10)
+        var reference = Ledger()
+        for e in all { reference.add(e) }
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = root + "/journal"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // The first run: five whole records, then half of the sixth.
+        var bytes: [UInt8] = []
+        for (i, e) in all[0..<5].enumerated() { JournalRecord.encode(e, sequence: UInt64(i + 1), into: &bytes) }
+        var sixth: [UInt8] = []
+        JournalRecord.encode(all[5], sequence: 6, into: &sixth)
+        bytes += sixth.prefix(sixth.count / 2)
+        let segment = AccountingJournal.segmentName(dir, 1)
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+
+        // The second: it replays the five, takes the last five, and is killed (the directory
+        // copied as it stands).
+        var replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, replay: &replay)
+        #expect(replay.entries.map(\.sequence) == [1, 2, 3, 4, 5])
+        #expect(journal.closed.isEmpty, "the cut segment is the open one")
+        Self.append(&journal, Array(all[5...]), from: 6)
+        let copy = root + "/copy"
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        let records = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/segment-0000000000000001.log"))))
+        #expect(records.records.map(\.sequence) == Array(1...10))
+        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 10)))
     }
 }

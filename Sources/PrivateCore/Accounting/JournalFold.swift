@@ -58,9 +58,10 @@ public struct JournalFold: Sendable {
         var out: [UInt8] = []
         var count: UInt64 = 0
         func record(_ kind: Kind, _ body: (inout [UInt8]) -> Void) {
-            var p: [UInt8] = [kind.rawValue]
-            body(&p)
-            JournalRecord.frame(p, into: &out)
+            JournalRecord.frame(into: &out) { p in
+                p.append(kind.rawValue)
+                body(&p)
+            }
             count += 1
         }
         for h in ledger.history.pending.map(\.1) {
@@ -69,7 +70,7 @@ public struct JournalFold: Sendable {
                 p.put(h.torrent)
                 p.putShort(Array(h.agent.utf8))
                 for v in [h.uploaded, h.actualUploaded, h.clientUploaded, h.downloaded, h.actualDownloaded, h.clientDownloaded] { p.put(v) }
-                p.putFlags([h.seeder, h.active, h.immune, h.completedAt != nil])
+                p.putFlags(h.seeder, h.active, h.immune, h.completedAt != nil)
                 for v in [h.createdAt, h.updatedAt, h.completedAt ?? 0] { p.put(v) }
             }
         }
@@ -82,7 +83,7 @@ public struct JournalFold: Sendable {
                 p.put(r.port)
                 p.putShort(Array(r.agent.utf8))
                 for v in [r.uploaded, r.downloaded, r.left] { p.put(v) }
-                p.putFlags([r.active, r.visible])
+                p.putFlags(r.active, r.visible)
                 p.put(r.createdAt)
                 p.put(r.updatedAt)
             }
@@ -108,12 +109,12 @@ public struct JournalFold: Sendable {
                 p.put(b.baseline.uploaded)
                 p.put(b.baseline.downloaded)
                 p.put(b.baseline.at)
-                p.putFlags([b.baseline.seeder, b.baseline.active, b.completed])
+                p.putFlags(b.baseline.seeder, b.baseline.active, b.completed)
             }
         }
         let n = count
         record(.end) { p in
-            p.putFlags([first != nil, oldest != nil])
+            p.putFlags(first != nil, oldest != nil)
             p.put(first ?? 0)
             p.put(last ?? 0)
             p.put(oldest ?? 0)

@@ -6,26 +6,39 @@ import TrackerCore
 public enum JournalRecord {
     static let version: UInt8 = 1
 
-    /// Appends the record for `entry` with `sequence` to `out`.
+    /// Appends the record for `entry` with `sequence` to `out`, written in place (no scratch
+    /// arrays: it runs once per accounted announce).
     public static func encode(_ e: AccountEntry, sequence: UInt64, into out: inout [UInt8]) {
-        var p: [UInt8] = []
-        p.reserveCapacity(160 + e.agent.utf8.count)
-        p.append(version)
-        p.put(sequence)
-        p.put(e.user)
-        p.put(e.torrent)
-        p += e.peerID.raw.bytes
-        p.put(e.at)
-        p.putShort(Array(e.agent.utf8))
-        p.putShort(e.ip)
-        p.put(e.port)
-        for v in [e.clientUploaded, e.clientDownloaded, e.left, e.actualUploaded, e.actualDownloaded, e.uploaded, e.downloaded] {
-            p.put(v)
+        out.reserveCapacity(out.count + 168 + e.agent.utf8.count)
+        frame(into: &out) { p in
+            p.append(version)
+            p.put(sequence)
+            p.put(e.user)
+            p.put(e.torrent)
+            e.peerID.raw.withBytes { p.append(contentsOf: $0) }
+            p.put(e.at)
+            var agent = e.agent
+            agent.withUTF8 { p.putShort($0) }
+            e.ip.withUnsafeBufferPointer { p.putShort($0) }
+            p.put(e.port)
+            p.put(e.clientUploaded)
+            p.put(e.clientDownloaded)
+            p.put(e.left)
+            p.put(e.actualUploaded)
+            p.put(e.actualDownloaded)
+            p.put(e.uploaded)
+            p.put(e.downloaded)
+            // putFlags's layout, without its argument array.
+            var flags: UInt8 = e.active ? 1 : 0
+            if e.peerActive { flags |= 2 }
+            if e.visible { flags |= 4 }
+            if e.immune { flags |= 8 }
+            if e.completedEvent { flags |= 16 }
+            if e.completion { flags |= 32 }
+            p.append(flags)
+            p.append(UInt8(bitPattern: Int8(clamping: e.seederDelta)))
+            p.append(UInt8(bitPattern: Int8(clamping: e.leecherDelta)))
         }
-        p.putFlags([e.active, e.peerActive, e.visible, e.immune, e.completedEvent, e.completion])
-        p.append(UInt8(bitPattern: Int8(clamping: e.seederDelta)))
-        p.append(UInt8(bitPattern: Int8(clamping: e.leecherDelta)))
-        frame(p, into: &out)
     }
 
     /// Every whole record at the start of `bytes`, in order, and how many bytes they took (the
@@ -63,11 +76,16 @@ public enum JournalRecord {
         return (seq, e)
     }
 
-    /// Appends `payload` framed: its length, itself, its checksum.
-    static func frame(_ payload: [UInt8], into out: inout [UInt8]) {
-        out.put(UInt32(payload.count))
-        out += payload
-        out.put(checksum(payload[...]))
+    /// Appends a frame to `out`: its length, the payload `body` appends, its checksum.
+    static func frame(into out: inout [UInt8], _ body: (inout [UInt8]) -> Void) {
+        let start = out.count
+        out.put(UInt32(0))
+        body(&out)
+        let length = out.count - start - 4
+        withUnsafeBytes(of: UInt32(length).littleEndian) { le in
+            for k in 0..<4 { out[start + k] = le[k] }
+        }
+        out.put(checksum(out[(start + 4)...]))
     }
 
     /// Calls `body` with each whole frame's payload at the start of `bytes` until it returns
@@ -128,14 +146,17 @@ extension [UInt8] {
         Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
     }
     /// A byte string of at most 255 bytes: its length, then it (cut at 255).
-    mutating func putShort(_ s: [UInt8]) {
-        let s = s.prefix(255)
+    mutating func putShort(_ s: [UInt8]) { s.withUnsafeBufferPointer { putShort($0) } }
+    mutating func putShort(_ s: UnsafeBufferPointer<UInt8>) {
+        let s = UnsafeBufferPointer(rebasing: s.prefix(255))
         append(UInt8(s.count))
         append(contentsOf: s)
     }
     /// Up to eight flags in one byte, the first in bit 0.
-    mutating func putFlags(_ flags: [Bool]) {
-        append(flags.prefix(8).enumerated().reduce(0) { $0 | ($1.element ? UInt8(1) << UInt8($1.offset) : 0) })
+    mutating func putFlags(_ flags: Bool...) {
+        var b: UInt8 = 0
+        for (i, f) in flags.prefix(8).enumerated() where f { b |= 1 << UInt8(i) }
+        append(b)
     }
     func read<T: FixedWidthInteger>(_: T.Type, _ at: Int) -> T {
         var v: T = 0

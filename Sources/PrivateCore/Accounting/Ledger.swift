@@ -190,8 +190,9 @@ public struct KeyedQueue<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public func contains(_ key: Key) -> Bool { values[key] != nil }
 
     public mutating func add(_ key: Key, _ value: Value) {
-        if values[key] != nil {
-            merge(&values[key]!, value)
+        // One lookup for a key already pending (most announces, between two flushes).
+        if let i = values.index(forKey: key) {
+            merge(&values.values[i], value)
         } else {
             values[key] = value
             order.append(key)

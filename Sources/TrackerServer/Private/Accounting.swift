@@ -170,9 +170,7 @@ public final class Accounting: Sendable {
             seederDelta: Int32(o.seederDelta), leecherDelta: Int32(o.leecherDelta))
         let maxPeerRows = settings.capacity
         state.withLock { s in
-            var record: [UInt8] = []
-            JournalRecord.encode(e, sequence: s.nextSequence, into: &record)
-            if !s.journal.append(record) { s.journalErrors += 1 }
+            if !s.journal.append(e, sequence: s.nextSequence) { s.journalErrors += 1 }
             s.nextSequence += 1
             s.ledger.add(e, maxPeerRows: maxPeerRows)
             s.touched.insert(torrent)

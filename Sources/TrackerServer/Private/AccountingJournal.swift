@@ -6,8 +6,13 @@ import PrivateCore
 #endif
 
 /// The accounting's journal: a directory of segment files (`segment-<first sequence>.log`,
-/// mode 0600), each a run of `JournalRecord`s. Every entry is written (one `write`) before its
-/// announce is answered, so a crash of the process loses none; `fdatasync` runs every
+/// mode 0600), each a run of `JournalRecord`s. Every entry is written before its announce is
+/// answered, so a crash of the process loses none: the open segment is mapped shared and each
+/// record copied into the map (the page cache holds it once copied, as after a `write`, without
+/// a system call per announce); the file is allocated ahead in `growBytes` steps
+/// (`posix_fallocate`, so a full disk fails an append rather than faulting the process) and cut
+/// to its records when closed, and a crash leaves a zero tail that reading stops at. Where the
+/// file system maps nothing, each record is one `write`. `fdatasync` runs every
 /// `accounting.fsync_ms`, which bounds what a power failure may lose. A flush closes the
 /// segment being written and opens the next; once the flush is committed, the segments it
 /// covered are deleted. While flushes fail (the sink is away), the compaction folds the closed
@@ -28,6 +33,19 @@ struct AccountingJournal: ~Copyable {
     /// The compact file held (one of `closed`), and its bytes.
     private(set) var compactPath: String?
     private(set) var compactBytes = 0
+    /// The open segment's shared map (`mapBytes` of address space; nil: written with `write`),
+    /// and how much of the file is allocated for it.
+    private var map: UnsafeMutableRawPointer?
+    private var allocated = 0
+    /// One record's encoding, reused.
+    private var scratch: [UInt8] = []
+
+    /// Address space mapped per open segment: a segment this full is closed and the next one
+    /// started (256 MiB holds about 1.7 million entries; a flush starts one every `flush_ms`).
+    let mapBytes: Int
+    /// How far ahead of its records the open segment's file is allocated (4 MiB, at most
+    /// `mapBytes`).
+    var growBytes: Int { min(4 << 20, mapBytes) }
 
     /// What the directory held at startup: the compact file's fold, and the entries after it.
     struct Replay {
@@ -43,8 +61,8 @@ struct AccountingJournal: ~Copyable {
     /// compact file (older ones are superseded by it and deleted) and the whole records of every
     /// segment after it, in order; all of them are deleted after the next commit. A compact file
     /// that is not whole is an error (it was written aside and renamed, so only damage cuts it).
-    init(_ directory: String, firstSequence: UInt64, maxPeerRows: Int, replay: inout Replay) throws(Failure) {
-        self.directory = directory
+    init(_ directory: String, firstSequence: UInt64, maxPeerRows: Int, mapBytes: Int = 256 << 20, replay: inout Replay) throws(Failure) {
+        (self.directory, self.mapBytes) = (directory, max(4096, mapBytes))
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -67,14 +85,28 @@ struct AccountingJournal: ~Copyable {
             totalBytes += data.count
         }
         let after = replay.fold?.last ?? 0
+        let open = Self.segmentName(directory, firstSequence)
+        var kept: Int?
         for name in names where name.hasPrefix("segment-") && name.hasSuffix(".log") {
             let file = directory + "/" + name
             let data = try Self.read(file)
-            replay.entries += JournalRecord.decodeAll(data).records.filter { $0.sequence > after }
+            let (records, used) = JournalRecord.decodeAll(data)
+            replay.entries += records.filter { $0.sequence > after }
+            if file == open {
+                // The segment to open already exists (the last one before a crash, its first
+                // entry the first uncommitted one): it is continued after its whole records, its
+                // cut or zero tail dropped, rather than appended to behind that tail.
+                kept = used
+                continue
+            }
             closed.append(file)
             totalBytes += data.count
         }
-        try startSegment(firstSequence)
+        try startSegment(firstSequence, keeping: kept ?? 0)
+    }
+
+    static func segmentName(_ directory: String, _ sequence: UInt64) -> String {
+        directory + "/segment-" + String(sequence, radix: 16).leftPadded(to: 16) + ".log"
     }
 
     private static func read(_ file: String) throws(Failure) -> [UInt8] {
@@ -82,23 +114,77 @@ struct AccountingJournal: ~Copyable {
         return [UInt8](data)
     }
 
-    deinit { if fd >= 0 { _ = Glibc.close(fd) } }
+    deinit { Self.release(fd, map, mapBytes, records: bytes, allocated: allocated) }
 
-    private mutating func startSegment(_ sequence: UInt64) throws(Failure) {
-        let name = directory + "/segment-" + String(sequence, radix: 16).leftPadded(to: 16) + ".log"
-        let f = Glibc.open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    /// Opens segment `sequence` (keeping its first `keeping` bytes: whole records) and maps it.
+    private mutating func startSegment(_ sequence: UInt64, keeping: Int = 0) throws(Failure) {
+        let name = Self.segmentName(directory, sequence)
+        let f = Glibc.open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard f >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
-        (fd, path, bytes) = (f, name, 0)
+        guard ftruncate(f, off_t(keeping)) == 0, lseek(f, off_t(keeping), SEEK_SET) >= 0 else {
+            let reason = String(cString: strerror(errno))
+            _ = Glibc.close(f)
+            throw Failure(description: "cannot open \(name): \(reason)")
+        }
+        (fd, path, bytes, allocated) = (f, name, keeping, keeping)
+        totalBytes += keeping
+        let m = mmap(nil, mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0)
+        map = m == UnsafeMutableRawPointer(bitPattern: -1) ? nil : m
     }
 
-    /// Writes `record` whole; false if the file took it only in part or not at all.
-    mutating func append(_ record: [UInt8]) -> Bool {
-        let n = record.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        if n > 0 {
-            bytes += n
-            totalBytes += n
+    /// Unmaps and closes the open segment, its file cut to its records.
+    private mutating func closeSegment() {
+        Self.release(fd, map, mapBytes, records: bytes, allocated: allocated)
+        (fd, map, allocated) = (-1, nil, 0)
+    }
+
+    private static func release(_ fd: Int32, _ map: UnsafeMutableRawPointer?, _ mapBytes: Int, records: Int, allocated: Int) {
+        guard fd >= 0 else { return }
+        if let map { _ = munmap(map, mapBytes) }
+        if allocated > records { _ = ftruncate(fd, off_t(records)) }
+        _ = Glibc.close(fd)
+    }
+
+    /// Journals `e` with `sequence`; false if it could not be written whole (counted by the
+    /// caller as a journal error; the entry still counts).
+    mutating func append(_ e: AccountEntry, sequence: UInt64) -> Bool {
+        guard fd >= 0 || reopen(sequence) else { return false }
+        scratch.removeAll(keepingCapacity: true)
+        JournalRecord.encode(e, sequence: sequence, into: &scratch)
+        let n = scratch.count
+        guard let map else {
+            let w = scratch.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if w > 0 { (bytes, totalBytes) = (bytes + w, totalBytes + w) }
+            return w == n
         }
-        return n == record.count
+        if bytes + n > mapBytes {
+            // A full map: this segment is closed and the entry starts the next one.
+            guard bytes > 0, rotateFull(sequence) else { return false }
+            return append(e, sequence: sequence)
+        }
+        if bytes + n > allocated {
+            // At least to the record's end (which is inside the map), at most to the map's.
+            let grow = min(mapBytes - allocated, max(growBytes, bytes + n - allocated))
+            guard posix_fallocate(fd, off_t(allocated), off_t(grow)) == 0 else { return false }
+            allocated += grow
+        }
+        scratch.withUnsafeBytes { (map + bytes).copyMemory(from: $0.baseAddress!, byteCount: n) }
+        (bytes, totalBytes) = (bytes + n, totalBytes + n)
+        return true
+    }
+
+    /// After a failed rotation left no open segment, opens one starting at `sequence`.
+    private mutating func reopen(_ sequence: UInt64) -> Bool {
+        do { try startSegment(sequence) } catch { return false }
+        return true
+    }
+
+    /// Closes a segment whose map is full (kept until a flush covers it) and opens the next.
+    private mutating func rotateFull(_ sequence: UInt64) -> Bool {
+        _ = fdatasync(fd)
+        closed.append(path)
+        closeSegment()
+        return reopen(sequence)
     }
 
     /// A descriptor of the open segment for `fdatasync` outside the lock (the caller closes it).
@@ -109,17 +195,13 @@ struct AccountingJournal: ~Copyable {
     mutating func rotate(nextSequence sequence: UInt64) -> [String] {
         if bytes > 0 {
             _ = fdatasync(fd)
-            _ = Glibc.close(fd)
             closed.append(path)
-            fd = -1
-            do {
-                try startSegment(sequence)
-            } catch {
-                // Appends fail (and are counted) until the next rotation opens a segment.
-                (path, bytes) = ("", 0)
-            }
+            closeSegment()
+            // On failure the next append tries again (and fails, counted, until one opens).
+            (path, bytes) = ("", 0)
+            _ = reopen(sequence)
         } else if fd < 0 {
-            try? startSegment(sequence)
+            _ = reopen(sequence)
         }
         return closed
     }
