@@ -112,4 +112,6 @@ public struct UserTorrent: Hashable, Sendable {
     public var user: UInt32
     public var torrent: UInt32
     public init(user: UInt32, torrent: UInt32) { (self.user, self.torrent) = (user, torrent) }
+    /// One word into the hasher, not two (it is looked up several times per announce).
+    public func hash(into h: inout Hasher) { h.combine(UInt64(user) << 32 | UInt64(torrent)) }
 }

@@ -184,14 +184,18 @@ private func step(
     }
 
     @Test func aQueueTakesOldestFirstAndAFailedBatchGoesBackMergedInFront() {
-        var q = KeyedQueue<Int, Int> { $0 += $1 }
-        for k in [3, 1, 2, 1] { q.add(k, 10) }
-        #expect(q.pending.map(\.0) == [3, 1, 2] && q.pending.map(\.1) == [10, 20, 10])
+        struct Sum: Mergeable, Equatable {
+            var n: Int
+            mutating func merge(_ newer: Sum) { n += newer.n }
+        }
+        var q = KeyedQueue<Int, Sum>()
+        for k in [3, 1, 2, 1] { q.add(k, Sum(n: 10)) }
+        #expect(q.pending.map(\.0) == [3, 1, 2] && q.pending.map(\.1.n) == [10, 20, 10])
         let batch = q.take(2)
         #expect(batch.map(\.0) == [3, 1] && q.count == 1)
-        q.add(1, 5)
+        q.add(1, Sum(n: 5))
         q.putBack(batch)
-        #expect(q.pending.map(\.0) == [3, 1, 2] && q.pending.map(\.1) == [10, 25, 10], "nothing lost, nothing doubled")
+        #expect(q.pending.map(\.0) == [3, 1, 2] && q.pending.map(\.1.n) == [10, 25, 10], "nothing lost, nothing doubled")
         #expect(q.take(10).count == 3 && q.isEmpty)
     }
 }

@@ -94,7 +94,13 @@ public struct AccountTable: Sendable {
         _ key: UserTorrent, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent, now: UInt32,
         window: UInt32, activeTTL: UInt32, maxPeers: Int
     ) -> TorrentAccount.Step? {
-        if accounts[key] == nil, accounts.count >= capacity {
+        // One lookup for a pair already held (most announces).
+        if let i = accounts.index(forKey: key) {
+            return accounts.values[i].step(
+                peerID: peerID, uploaded: uploaded, downloaded: downloaded, left: left, event: event, now: now, window: window,
+                activeTTL: activeTTL, maxPeers: maxPeers)
+        }
+        if accounts.count >= capacity {
             // A walk of the table, so at most once a minute.
             if now &- sweptAt >= 60 { sweep(now: now) }
             if accounts.count >= capacity {

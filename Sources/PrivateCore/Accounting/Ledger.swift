@@ -175,15 +175,25 @@ public struct UserUpdate: Sendable, Equatable {
     }
 }
 
+/// A pending update that takes a newer one of its key into itself.
+public protocol Mergeable: Sendable {
+    mutating func merge(_ newer: Self)
+}
+
+extension HistoryUpdate: Mergeable {}
+extension PeerUpdate: Mergeable {}
+extension TorrentUpdate: Mergeable {}
+extension UserUpdate: Mergeable {}
+
 /// Updates merged by key in the order their keys first came (a merged key keeps its place), so
-/// memory grows with the keys, not with the announces.
-public struct KeyedQueue<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+/// memory grows with the keys, not with the announces. (The merge is the value's own, not a
+/// stored closure, so each queue's is specialized and inlined on the announce path.)
+public struct KeyedQueue<Key: Hashable & Sendable, Value: Mergeable>: Sendable {
     private var values: [Key: Value] = [:]
     private var order: [Key] = []
     private var head = 0
-    private let merge: @Sendable (inout Value, Value) -> Void
 
-    public init(merge: @escaping @Sendable (inout Value, Value) -> Void) { self.merge = merge }
+    public init() {}
 
     public var count: Int { values.count }
     public var isEmpty: Bool { values.isEmpty }
@@ -192,7 +202,7 @@ public struct KeyedQueue<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     public mutating func add(_ key: Key, _ value: Value) {
         // One lookup for a key already pending (most announces, between two flushes).
         if let i = values.index(forKey: key) {
-            merge(&values.values[i], value)
+            values.values[i].merge(value)
         } else {
             values[key] = value
             order.append(key)
@@ -222,7 +232,7 @@ public struct KeyedQueue<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         // A key may then stand twice in the order; `take` skips the place it no longer holds.
         var front: [Key] = []
         for (key, var value) in batch {
-            if let newer = values[key] { merge(&value, newer) }
+            if let newer = values[key] { value.merge(newer) }
             values[key] = value
             front.append(key)
         }
@@ -247,10 +257,10 @@ public struct PeerKey: Hashable, Sendable {
 /// The accounting's pending writes: one keyed queue per table UNIT3D-Announce writes (history,
 /// peers, torrents, users), filled from `AccountEntry`s by its enqueue rules.
 public struct Ledger: Sendable {
-    public var history = KeyedQueue<UserTorrent, HistoryUpdate> { $0.merge($1) }
-    public var peers = KeyedQueue<PeerKey, PeerUpdate> { $0.merge($1) }
-    public var torrents = KeyedQueue<UInt32, TorrentUpdate> { $0.merge($1) }
-    public var users = KeyedQueue<UInt32, UserUpdate> { $0.merge($1) }
+    public var history = KeyedQueue<UserTorrent, HistoryUpdate>()
+    public var peers = KeyedQueue<PeerKey, PeerUpdate>()
+    public var torrents = KeyedQueue<UInt32, TorrentUpdate>()
+    public var users = KeyedQueue<UInt32, UserUpdate>()
 
     public init() {}
 

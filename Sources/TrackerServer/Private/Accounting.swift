@@ -127,13 +127,13 @@ public final class Accounting: Sendable {
     public static let systemUnixNow: @Sendable () -> UInt32 = { UInt32(clamping: Int(Date().timeIntervalSince1970)) }
 
     /// One successful announce (its store call recorded the peer): the step against the peer's
-    /// baseline, then the entry journalled and merged; `completion` gets the entry (nil when
-    /// nothing was credited for lack of room in the table) or the baselines' store's error (the
-    /// baseline did not move, so the peer's next announce credits these bytes). With the memory
-    /// store it completes inline.
+    /// baseline, then the entry journalled and merged (nothing when the table had no room for
+    /// the pair); `completion` gets nil or the baselines' store's error (the baseline did not
+    /// move, so the peer's next announce credits these bytes). With the memory store it
+    /// completes inline.
     func record(
         user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint, factors: Factors,
-        visible: Bool, completion: @escaping @Sendable (Result<AccountEntry?, StoreError>) -> Void = { _ in }
+        visible: Bool, completion: @escaping @Sendable (StoreError?) -> Void = { _ in }
     ) {
         let now = unixNow()
         let settings = settings
@@ -142,22 +142,25 @@ public final class Accounting: Sendable {
             left: request.left, event: request.event, now: now, window: settings.dedupWindow, activeTTL: settings.activeTTL,
             maxPeers: settings.peersPerAccount
         ) { result in
-            if case .failure = result { self.baselineErrors.add(1, ordering: .relaxed) }
-            completion(
-                result.map { step in
-                    step.map {
-                        self.enter(
-                            $0, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
-                            visible: visible, now: now)
-                    }
-                })
+            switch result {
+            case .success(let step?):
+                self.enter(
+                    step, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
+                    visible: visible, now: now)
+                completion(nil)
+            case .success(nil):
+                completion(nil)
+            case .failure(let e):
+                self.baselineErrors.add(1, ordering: .relaxed)
+                completion(e)
+            }
         }
     }
 
     private func enter(
         _ step: TorrentAccount.Step, user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint,
         factors: Factors, visible: Bool, now: UInt32
-    ) -> AccountEntry {
+    ) {
         let o = step.outcome
         let e = AccountEntry(
             user: user, torrent: torrent, peerID: request.peerID, at: now, agent: String(decoding: (agent ?? []).prefix(64), as: UTF8.self),
@@ -176,7 +179,6 @@ public final class Accounting: Sendable {
             s.touched.insert(torrent)
             if s.oldestPending == nil { s.oldestPending = now }
         }
-        return e
     }
 
     /// Syncs the journal's open segment to disk (every `accounting.fsync_ms`).

@@ -155,9 +155,9 @@ struct PrivateAnnounceEndpoint: Sendable {
             if reply.recorded, let accounting = tracker.accounting, let factors {
                 accounting.record(
                     user: user, torrent: torrentID, request: request, agent: agent, endpoint: endpoint, factors: factors, visible: true
-                ) { result in
+                ) { failure in
                     // A baseline the store could not step is its outage, logged as the store's.
-                    if case .failure(let e) = result { outages.failed("\(e)") }
+                    if let failure { outages.failed("\(failure)") }
                     answer()
                 }
             } else {
