@@ -49,6 +49,40 @@ import TrackerTestSupport
         #expect(c.toml.contains("# key is set (not shown)"))
     }
 
+    /// Config/squall.toml (the package's /etc/squall/squall.toml) names every `[accounting]` key
+    /// the printed configuration can hold, set to its default or shown commented out.
+    @Test func theExampleDocumentsEveryAccountingKey() throws {
+        let example = try String(contentsOf: repoRoot.appendingPathComponent("Config/squall.toml"), encoding: .utf8)
+        let all = try resolve(
+            Self.base + """
+                [accounting]
+                sink = "redis-stream"
+                redis_url = "redis://127.0.0.1:6379"
+                journal_dir = "/var/lib/squall/accounting"
+                instance = "tracker1"
+                donor_upload_factor = 100
+                donor_download_factor = 0
+                donor_immunity = true
+                lifetime_donor_upload_factor = 100
+                lifetime_donor_download_factor = 0
+                lifetime_donor_immunity = true
+                """)
+        let printed = all.toml.split(separator: "\n").drop { $0 != "[accounting]" }.dropFirst()
+        let keys = printed.compactMap { line -> Substring? in
+            let body = line.hasPrefix("# ") ? line.dropFirst(2) : line
+            guard let eq = body.range(of: " = ") ?? body.range(of: " is set") else { return nil }
+            return body[..<eq.lowerBound]
+        }
+        #expect(keys.count >= 18, "\(keys)")
+        let section = example.components(separatedBy: "\n[accounting]\n").last ?? ""
+        for key in keys {
+            #expect(section.contains("\n\(key) = ") || section.contains("\n# \(key) = "), "Config/squall.toml documents accounting.\(key)")
+        }
+        // Its uncommented values are the defaults.
+        let head = Self.base + "[accounting]\njournal_dir = \"/j\"\n"
+        #expect(try resolve(head + section).accounting == (try resolve(head)).accounting)
+    }
+
     @Test func databaseURLForms() {
         #expect(
             DatabaseURL("mysql+unix:///run/mysqld/mysqld.sock?db=unit3d&user=site&password=pw")
