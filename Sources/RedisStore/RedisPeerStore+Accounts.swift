@@ -78,6 +78,36 @@ extension RedisPeerStore {
 }
 
 extension RedisPeerStore {
+    /// The stored baselines of `peers` (user, peer_id) on `torrent`, in order (nil: none held,
+    /// or Redis did not answer). One `HGET` each, at most 64 in flight (pipelined on the
+    /// connections); for the site API's torrent view, never on the announce path.
+    public func accountBaselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [RedisBaseline?] {
+        var out = [RedisBaseline?](repeating: nil, count: peers.count)
+        await withTaskGroup(of: (Int, RedisBaseline?).self) { group in
+            var next = 0
+            func start() {
+                guard next < peers.count else { return }
+                let (i, p) = (next, peers[next])
+                next += 1
+                let key = accountKey(torrent: torrent, user: p.user)
+                let slot = keys.slot(0).map { _ in RedisSlot.of(key) }
+                group.addTask {
+                    guard
+                        case .success(.string(let v)) = await self.client.command(
+                            [Array("HGET".utf8), key, p.peerID.raw.bytes], slot: slot)
+                    else { return (i, nil) }
+                    return (i, Self.baseline(v))
+                }
+            }
+            for _ in 0..<64 { start() }
+            for await (i, b) in group {
+                out[i] = b
+                start()
+            }
+        }
+        return out
+    }
+
     /// Seconds left before a (user, torrent)'s accounting hash expires (for tests).
     public func accountTTL(torrent: UInt32, user: UInt32) async throws(StoreError) -> Int {
         let key = accountKey(torrent: torrent, user: user)

@@ -80,11 +80,13 @@ import TrackerTestSupport
         let server = try RedisServer()
         let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
         defer { redis.close() }
+        var (held, forgotten) = (0, 0)
         for seed in UInt64(1)...20 {
             let memory = MemoryAccountBaselines(capacity: 100, ttl: 1_814_400)
             let shared = RedisAccountBaselines(store: redis, ttl: 1_814_400)
             // Each seed on its own torrents, so Redis starts empty for it.
             var completions = 0
+            var seen: [UserTorrent: Set<PeerID>] = [:]
             for a in Self.trace(seed: seed, count: 300) {
                 var a = a
                 a.key.torrent += UInt32(seed) * 10
@@ -92,9 +94,21 @@ import TrackerTestSupport
                 #expect(m == r, "seed \(seed): \(a)")
                 guard m == r else { return }
                 if m?.completion == true { completions += 1 }
+                seen[a.key, default: []].insert(a.peer)
             }
             #expect(completions <= 4, "one completion per (user, torrent) at most")
+            // Both keep the same baselines (the site API's torrent view reads them), and forget
+            // the same rotated-out peers.
+            for torrent in Set(seen.keys.map(\.torrent)) {
+                let peers = seen.filter { $0.key.torrent == torrent }.flatMap { k, ps in ps.map { (user: k.user, peerID: $0) } }
+                let (m, r) = (
+                    await memory.baselines(torrent: torrent, peers: peers), await shared.baselines(torrent: torrent, peers: peers)
+                )
+                #expect(m == r, "seed \(seed), torrent \(torrent)")
+                (held, forgotten) = (held + m.count { $0 != nil }, forgotten + m.count { $0 == nil })
+            }
         }
+        #expect(held > 0 && forgotten > 0, "\(held) held, \(forgotten) rotated out")
     }
 
     @Test func redisKeepsOnePairsHashWithAnExpiry() async throws {

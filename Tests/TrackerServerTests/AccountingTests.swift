@@ -350,6 +350,9 @@ final class ManualUnixClock: Sendable {
                         #expect(await flushB.flush())
                     }
                 }
+                // The site API's torrent view shows the client's counters from Redis's baselines.
+                let page = String(decoding: try b.admin("GET", "/announce/\(PrivateModeTests.apiKey)/torrents/1").body, as: UTF8.self)
+                #expect(page.contains("\"uploaded\":1500,\"downloaded\":750"), "\(page)")
                 // b holds the last announce (t0 + 9000); it flushes before a (t0 + 7200).
                 #expect(await flushB.flush())
                 #expect(await flushA.flush())

@@ -16,6 +16,9 @@ public protocol AccountBaselines: Sendable {
     func restore(_ b: RestoredBaseline, maxPeers: Int)
     /// (user, torrent) pairs held and announces refused for lack of room, where known.
     var figures: (accounts: Int, refused: Int) { get }
+    /// The baselines held for `peers` (user, peer_id) on `torrent`, in order (the site API's
+    /// torrent view shows each peer's counters as the accounting last took them).
+    func baselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [PeerBaseline?]
 }
 
 /// The memory store's: an `AccountTable` under a lock; steps complete inline.
@@ -41,6 +44,12 @@ public final class MemoryAccountBaselines: AccountBaselines {
     }
 
     public var figures: (accounts: Int, refused: Int) { table.withLock { ($0.count, $0.refused) } }
+
+    public func baselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [PeerBaseline?] {
+        table.withLock { t in
+            peers.map { p in t.account(UserTorrent(user: p.user, torrent: torrent))?.peers.first { $0.peerID == p.peerID }?.baseline }
+        }
+    }
 
     /// A (user, torrent)'s account (for tests).
     func account(_ key: UserTorrent) -> TorrentAccount? { table.withLock { $0.account(key) } }
@@ -78,4 +87,10 @@ public struct RedisAccountBaselines: AccountBaselines {
     public func restore(_ b: RestoredBaseline, maxPeers: Int) {}
 
     public var figures: (accounts: Int, refused: Int) { (0, 0) }
+
+    public func baselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [PeerBaseline?] {
+        await store.accountBaselines(torrent: torrent, peers: peers).map { b in
+            b.map { PeerBaseline(uploaded: $0.uploaded, downloaded: $0.downloaded, at: $0.at, seeder: $0.seeder, active: $0.active) }
+        }
+    }
 }

@@ -291,9 +291,8 @@ public final class Accounting: Sendable {
     }
 
     /// A peer's baseline, when this process holds it (the memory store's; nil with Redis).
-    func baseline(user: UInt32, torrent: UInt32, peer: PeerID) -> PeerBaseline? {
-        (baselines as? MemoryAccountBaselines)?.account(UserTorrent(user: user, torrent: torrent))?.peers.first { $0.peerID == peer }?
-            .baseline
+    func baselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [PeerBaseline?] {
+        await baselines.baselines(torrent: torrent, peers: peers)
     }
 
     /// Pending keys over every table.

@@ -282,8 +282,8 @@ struct AdminAPI: Sendable {
 
     private func torrentJSON(_ id: UInt32) async -> Reply {
         guard let t = tracker.read({ $0.torrents[id] }) else { return .notFound }
-        var peers: [String] = []
-        var listed: Set<String> = []
+        var listed: [(key: String, row: PeerRow, endpoint: Endpoint)] = []
+        var seen: Set<String> = []
         let now = Int(Date().timeIntervalSince1970)
         // One entry per peer (the object's keys must be unique): a dual-stack peer shows its IPv6
         // endpoint, and a hybrid torrent's peer is listed under the hash it is found under first.
@@ -291,16 +291,17 @@ struct AdminAPI: Sendable {
             let rows = (try? await store.peerRows(of: hash, limit: 10_000)) ?? nil
             for row in rows ?? [] {
                 let key = "\(row.user)-\(row.peerID.raw.hex.uppercased())"
-                if let e = row.v6 ?? row.v4, listed.insert(key).inserted {
-                    // The client's counters as the accounting last took them (memory store).
-                    let b = tracker.accounting?.baseline(user: row.user, torrent: id, peer: row.peerID)
-                    peers.append(
-                        "\(JSONText.quoted(key)):{\"ip_address\":\(JSONText.quoted(e.address.description)),\"port\":\(e.port),"
-                            + "\"is_seeder\":\(row.role == .seeder),\"is_active\":true,\"is_visible\":true,\"is_connectable\":false,"
-                            + "\"has_sent_completed\":\(row.completed),\"updated_at\":\(now - Int(row.idle)),\"uploaded\":\(b?.uploaded ?? 0),\"downloaded\":\(b?.downloaded ?? 0)}"
-                    )
-                }
+                if let e = row.v6 ?? row.v4, seen.insert(key).inserted { listed.append((key, row, e)) }
             }
+        }
+        // The client's counters as the accounting last took them (from Redis with that store).
+        let counters = await tracker.accounting?.baselines(torrent: id, peers: listed.map { ($0.row.user, $0.row.peerID) })
+        let peers = listed.enumerated().map { i, p in
+            let b = counters?[i]
+            return
+                "\(JSONText.quoted(p.key)):{\"ip_address\":\(JSONText.quoted(p.endpoint.address.description)),\"port\":\(p.endpoint.port),"
+                + "\"is_seeder\":\(p.row.role == .seeder),\"is_active\":true,\"is_visible\":true,\"is_connectable\":false,"
+                + "\"has_sent_completed\":\(p.row.completed),\"updated_at\":\(now - Int(p.row.idle)),\"uploaded\":\(b?.uploaded ?? 0),\"downloaded\":\(b?.downloaded ?? 0)}"
         }
         return .json(
             "{\"id\":\(t.id),\"status\":\(JSONText.quoted(t.status.name)),\"is_deleted\":\(t.isDeleted),"
