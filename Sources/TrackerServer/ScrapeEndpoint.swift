@@ -10,9 +10,12 @@ public struct ScrapeEndpoint: Sendable {
     let live: LiveConfig
     let metrics: TrackerMetrics
     let outages: OutageLog
+    /// Where a full scrape runs (a walk over every torrent, never on an event loop); nil: inline
+    /// (the benchmark's).
+    let bulk: BulkWork?
 
-    init(store: any PeerStore, live: LiveConfig, metrics: TrackerMetrics, outages: OutageLog) {
-        (self.store, self.live, self.metrics, self.outages) = (store, live, metrics, outages)
+    init(store: any PeerStore, live: LiveConfig, metrics: TrackerMetrics, outages: OutageLog, bulk: BulkWork? = nil) {
+        (self.store, self.live, self.metrics, self.outages, self.bulk) = (store, live, metrics, outages, bulk)
     }
 
     /// With metrics and an outage log of its own (the benchmark's).
@@ -44,7 +47,17 @@ public struct ScrapeEndpoint: Sendable {
                 respond(.failure(.fullScrapeDisabled))
                 return
             }
-            store.scrapeAll(limit: settings.fullScrapeLimit, completion: finish(respond))
+            let (store, limit, finish) = (store, settings.fullScrapeLimit, finish(respond))
+            guard let bulk else { return store.scrapeAll(limit: limit, completion: finish) }
+            // As bulk work: bounded with the statistics, and 503 at once when that is full.
+            let submitted = bulk.submit {
+                do throws(StoreError) {
+                    finish(.success(try await store.scrapeAll(limit: limit)))
+                } catch {
+                    finish(.failure(error))
+                }
+            }
+            if !submitted { respond(.text(503, "busy, retry later", extraHeaders: ["Retry-After: 1"])) }
         } else {
             scrape(hashes, respond: respond)
         }

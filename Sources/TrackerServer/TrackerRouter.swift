@@ -47,7 +47,7 @@ public final class TrackerRouter: Sendable {
         // One outage log for both: an outage is the store's, whichever verb meets it.
         let outages = OutageLog(logger: logger)
         announce = AnnounceEndpoint(store: store, live: live, metrics: metrics, outages: outages, logger: logger)
-        scrape = ScrapeEndpoint(store: store, live: live, metrics: metrics, outages: outages)
+        scrape = ScrapeEndpoint(store: store, live: live, metrics: metrics, outages: outages, bulk: bulk)
         status = StatusEndpoints(
             store: store, metrics: metrics, openConnections: openConnections, certificateExpiresIn: expiry,
             accounting: privateTracker?.accounting)
