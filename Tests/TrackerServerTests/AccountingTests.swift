@@ -733,10 +733,10 @@ final class ManualUnixClock: Sendable {
         #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 100)))
     }
 
-    /// A crash cut the last record of the first uncommitted segment, the one the next start
-    /// opens again: the new entries follow its whole records (the cut is dropped), so a second
-    /// crash before any flush still replays every entry.
-    @Test func theSegmentReopenedAfterACutRecordKeepsEveryEntry() async throws {
+    /// A crash cut the last record of the newest segment: the next start replays its whole
+    /// records and writes its new entries to a segment of their own (never behind the cut), so
+    /// a second crash before any flush still replays every entry.
+    @Test func aSegmentCutByACrashIsNeverAppendedTo() async throws {
         let all = Self.entries(1...10)
         var reference = Ledger()
         for e in all { reference.add(e) }
@@ -744,12 +744,13 @@ final class ManualUnixClock: Sendable {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let dir = root + "/journal"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        // The first run: five whole records, then half of the sixth.
+        // The first run: five whole records, then half of the sixth, then the zeros allocated
+        // ahead.
         var bytes: [UInt8] = []
         for (i, e) in all[0..<5].enumerated() { JournalRecord.encode(e, sequence: UInt64(i + 1), into: &bytes) }
         var sixth: [UInt8] = []
         JournalRecord.encode(all[5], sequence: 6, into: &sixth)
-        bytes += sixth.prefix(sixth.count / 2)
+        bytes += sixth.prefix(sixth.count / 2) + [UInt8](repeating: 0, count: 4096)
         let segment = AccountingJournal.segmentName(dir, 1)
         try Data(bytes).write(to: URL(fileURLWithPath: segment))
 
@@ -758,12 +759,41 @@ final class ManualUnixClock: Sendable {
         var replay = AccountingJournal.Replay()
         var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, replay: &replay)
         #expect(replay.entries.map(\.sequence) == [1, 2, 3, 4, 5])
-        #expect(journal.closed.isEmpty, "the cut segment is the open one")
+        #expect(journal.closed == [segment], "the cut segment is kept, closed")
         Self.append(&journal, Array(all[5...]), from: 6)
         let copy = root + "/copy"
         try FileManager.default.copyItem(atPath: dir, toPath: copy)
-        let records = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: copy + "/segment-0000000000000001.log"))))
-        #expect(records.records.map(\.sequence) == Array(1...10))
+        let cut = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 1)))))
+        let next = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 6)))))
+        #expect(cut.records.map(\.sequence) == Array(1...5) && next.records.map(\.sequence) == Array(6...10))
         #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 10)))
+    }
+
+    /// A flush failed (two uncommitted segments) and the process stopped: the next start writes
+    /// after both, and after a kill then every entry is replayed in sequence order.
+    @Test func aRestartAfterSeveralUncommittedSegmentsWritesAfterAllOfThem() async throws {
+        let all = Self.entries(1...30)
+        var reference = Ledger()
+        for e in all { reference.add(e) }
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = root + "/journal"
+        var replay = AccountingJournal.Replay()
+        do {
+            var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, replay: &replay)
+            Self.append(&journal, Array(all[0..<10]), from: 1)
+            _ = journal.rotate(nextSequence: 11)
+            Self.append(&journal, Array(all[10..<20]), from: 11)
+        }
+        replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, replay: &replay)
+        #expect(replay.entries.map(\.sequence) == Array(1...20))
+        #expect(journal.closed == [AccountingJournal.segmentName(dir, 1), AccountingJournal.segmentName(dir, 11)])
+        Self.append(&journal, Array(all[20...]), from: 21)
+        let copy = root + "/copy"
+        try FileManager.default.copyItem(atPath: dir, toPath: copy)
+        let third = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 21)))))
+        #expect(third.records.map(\.sequence) == Array(21...30))
+        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 30)))
     }
 }

@@ -85,24 +85,33 @@ struct AccountingJournal: ~Copyable {
             totalBytes += data.count
         }
         let after = replay.fold?.last ?? 0
-        let open = Self.segmentName(directory, firstSequence)
-        var kept: Int?
+        var segments: [(file: String, data: [UInt8], used: Int)] = []
+        var next = max(after + 1, firstSequence)
         for name in names where name.hasPrefix("segment-") && name.hasSuffix(".log") {
             let file = directory + "/" + name
             let data = try Self.read(file)
             let (records, used) = JournalRecord.decodeAll(data)
             replay.entries += records.filter { $0.sequence > after }
-            if file == open {
-                // The segment to open already exists (the last one before a crash, its first
-                // entry the first uncommitted one): it is continued after its whole records, its
-                // cut or zero tail dropped, rather than appended to behind that tail.
-                kept = used
+            next = records.reduce(next) { max($0, $1.sequence + 1) }
+            segments.append((file, data, used))
+        }
+        // In sequence order, whatever the files' layout (a journal written by an older build
+        // may have continued an earlier segment).
+        replay.entries.sort { $0.sequence < $1.sequence }
+        // The new segment starts after every entry held, so nothing is ever appended behind a
+        // crash's cut record. A file of that name holds no whole record (its first was cut): it
+        // is started again from empty.
+        let open = Self.segmentName(directory, next)
+        var kept = 0
+        for s in segments {
+            if s.file == open {
+                kept = s.used
                 continue
             }
-            closed.append(file)
-            totalBytes += data.count
+            closed.append(s.file)
+            totalBytes += s.data.count
         }
-        try startSegment(firstSequence, keeping: kept ?? 0)
+        try startSegment(next, keeping: kept)
     }
 
     static func segmentName(_ directory: String, _ sequence: UInt64) -> String {
