@@ -630,6 +630,19 @@ final class ManualUnixClock: Sendable {
         return sink.batches.withLock { $0.first }
     }
 
+    /// What a ledger of `entries`, in order, flushes.
+    static func reference(_ entries: [AccountEntry], sequence: UInt64) -> FlushBatch {
+        var ledger = Ledger()
+        for e in entries { ledger.add(e) }
+        return ledger.takeAll(sequence: sequence)
+    }
+
+    /// The sequences of segment `first`'s whole records in `directory`.
+    static func sequences(_ directory: String, segment first: UInt64) throws -> [UInt64] {
+        let file = AccountingJournal.segmentName(directory, first)
+        return JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: file)))).records.map(\.sequence)
+    }
+
     static func same(_ a: FlushBatch?, _ b: FlushBatch?) -> Bool {
         a?.history == b?.history && a?.peers == b?.peers && a?.torrents == b?.torrents && a?.users == b?.users
             && a?.sequence == b?.sequence
@@ -716,8 +729,6 @@ final class ManualUnixClock: Sendable {
     /// replays every entry of all of them once.
     @Test func aSegmentFullerThanItsMapContinuesInTheNext() async throws {
         let all = Self.entries(1...100)
-        var reference = Ledger()
-        for e in all { reference.add(e) }
         let root = AccountingTests.journalDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         var replay = AccountingJournal.Replay()
@@ -730,7 +741,7 @@ final class ManualUnixClock: Sendable {
         let copy = root + "-copy"
         defer { try? FileManager.default.removeItem(atPath: copy) }
         try FileManager.default.copyItem(atPath: root, toPath: copy)
-        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 100)))
+        #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 100)))
     }
 
     /// A crash cut the last record of the newest segment: the next start replays its whole
@@ -738,8 +749,6 @@ final class ManualUnixClock: Sendable {
     /// a second crash before any flush still replays every entry.
     @Test func aSegmentCutByACrashIsNeverAppendedTo() async throws {
         let all = Self.entries(1...10)
-        var reference = Ledger()
-        for e in all { reference.add(e) }
         let root = AccountingTests.journalDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let dir = root + "/journal"
@@ -763,18 +772,14 @@ final class ManualUnixClock: Sendable {
         Self.append(&journal, Array(all[5...]), from: 6)
         let copy = root + "/copy"
         try FileManager.default.copyItem(atPath: dir, toPath: copy)
-        let cut = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 1)))))
-        let next = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 6)))))
-        #expect(cut.records.map(\.sequence) == Array(1...5) && next.records.map(\.sequence) == Array(6...10))
-        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 10)))
+        #expect(try Self.sequences(copy, segment: 1) == Array(1...5) && Self.sequences(copy, segment: 6) == Array(6...10))
+        #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 10)))
     }
 
     /// A flush failed (two uncommitted segments) and the process stopped: the next start writes
     /// after both, and after a kill then every entry is replayed in sequence order.
     @Test func aRestartAfterSeveralUncommittedSegmentsWritesAfterAllOfThem() async throws {
         let all = Self.entries(1...30)
-        var reference = Ledger()
-        for e in all { reference.add(e) }
         let root = AccountingTests.journalDirectory()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let dir = root + "/journal"
@@ -792,8 +797,7 @@ final class ManualUnixClock: Sendable {
         Self.append(&journal, Array(all[20...]), from: 21)
         let copy = root + "/copy"
         try FileManager.default.copyItem(atPath: dir, toPath: copy)
-        let third = JournalRecord.decodeAll(Array(try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 21)))))
-        #expect(third.records.map(\.sequence) == Array(21...30))
-        #expect(Self.same(try await Self.restart(copy), reference.takeAll(sequence: 30)))
+        #expect(try Self.sequences(copy, segment: 21) == Array(21...30))
+        #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 30)))
     }
 }
