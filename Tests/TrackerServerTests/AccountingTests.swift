@@ -744,6 +744,28 @@ final class ManualUnixClock: Sendable {
         #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 100)))
     }
 
+    /// Where nothing can be mapped each record is one `write`: the same files (each exactly its
+    /// records, nothing allocated ahead), the same rotation, the same replay after a kill.
+    @Test func withoutAMapEachRecordIsOneWrite() async throws {
+        let all = Self.entries(1...20)
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(root, firstSequence: 1, maxPeerRows: .max, mapBytes: 0, replay: &replay)
+        Self.append(&journal, Array(all[0..<10]), from: 1)
+        #expect(journal.rotate(nextSequence: 11) == [AccountingJournal.segmentName(root, 1)])
+        Self.append(&journal, Array(all[10...]), from: 11)
+        let copy = root + "-copy"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.copyItem(atPath: root, toPath: copy)
+        var second: [UInt8] = []
+        for (i, e) in all[10...].enumerated() { JournalRecord.encode(e, sequence: UInt64(11 + i), into: &second) }
+        let open = try Data(contentsOf: URL(fileURLWithPath: AccountingJournal.segmentName(copy, 11)))
+        #expect(Array(open) == second, "the open segment holds its records and nothing after them")
+        #expect(try Self.sequences(copy, segment: 1) == Array(1...10))
+        #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 20)))
+    }
+
     /// A crash cut the last record of the newest segment: the next start replays its whole
     /// records and writes its new entries to a segment of their own (never behind the cut), so
     /// a second crash before any flush still replays every entry.

@@ -42,6 +42,7 @@ struct AccountingJournal: ~Copyable {
 
     /// Address space mapped per open segment: a segment this full is closed and the next one
     /// started (256 MiB holds about 1.7 million entries; a flush starts one every `flush_ms`).
+    /// 0: nothing mapped, each record one `write` (as where `mmap` fails; for tests).
     let mapBytes: Int
     /// How far ahead of its records the open segment's file is allocated (4 MiB, at most
     /// `mapBytes`).
@@ -62,7 +63,7 @@ struct AccountingJournal: ~Copyable {
     /// segment after it, in order; all of them are deleted after the next commit. A compact file
     /// that is not whole is an error (it was written aside and renamed, so only damage cuts it).
     init(_ directory: String, firstSequence: UInt64, maxPeerRows: Int, mapBytes: Int = 256 << 20, replay: inout Replay) throws(Failure) {
-        (self.directory, self.mapBytes) = (directory, max(4096, mapBytes))
+        (self.directory, self.mapBytes) = (directory, mapBytes == 0 ? 0 : max(4096, mapBytes))
         do {
             try FileManager.default.createDirectory(
                 atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -137,6 +138,7 @@ struct AccountingJournal: ~Copyable {
         }
         (fd, path, bytes, allocated) = (f, name, keeping, keeping)
         totalBytes += keeping
+        guard mapBytes > 0 else { return map = nil }
         let m = mmap(nil, mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0)
         map = m == UnsafeMutableRawPointer(bitPattern: -1) ? nil : m
     }
