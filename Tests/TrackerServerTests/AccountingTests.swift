@@ -320,6 +320,32 @@ final class ManualUnixClock: Sendable {
         }
     }
 
+    /// A hybrid torrent's `seeders` and `leechers` count a peer that announces both hashes (one
+    /// peer_id) once, by its latest announce, not once per hash.
+    @Test func aHybridTorrentsPeersAreCountedOnce() async throws {
+        try await withRunningTracker(PrivateModeTests.configure) { t in
+            try PrivateModeTests.seed(t)
+            let (v1, v2) = (PrivateModeTests.hash(0x31), PrivateModeTests.hash(0x32))
+            try PrivateModeTests.put(
+                t, "torrents",
+                #"{"id":31,"status":1,"info_hash":"\#(hex20(v1))","info_hash_v2":"\#(hex20(v2))\#(String(repeating: "ab", count: 12))","is_deleted":false,"seeders":0,"leechers":0,"times_completed":0,"download_factor":100,"upload_factor":100}"#
+            )
+            // User 2 seeds under both hashes; user 1 leeches under both, then finishes under
+            // the second only (its latest announce); user 3 leeches under the first only.
+            for h in [UInt8(0x31), 0x32] { _ = try PrivateModeTests.announce(t, user: 2, torrent: h, peer: "-qB5000-seed", left: 0) }
+            for h in [UInt8(0x31), 0x32] { _ = try PrivateModeTests.announce(t, user: 1, torrent: h) }
+            t.clock.advance(by: 5)
+            _ = try PrivateModeTests.announce(t, user: 1, torrent: 0x32, left: 0, event: .completed)
+            _ = try PrivateModeTests.announce(t, user: 3, torrent: 0x31)
+            let tracker = try #require(t.privateTracker)
+            let counts = await AccountingService.counts(of: [31, 1], tracker: tracker, store: t.store)
+            #expect(counts[31]?.seeders == 2 && counts[31]?.leechers == 1, "\(counts)")
+            #expect(counts[1]?.seeders == 0 && counts[1]?.leechers == 0)
+            // Past the listing limit the sum of both swarms stands.
+            #expect(await AccountingService.distinctCounts([InfoHash(v1)!, InfoHash(v2)!], store: t.store, limit: 2) == nil)
+        }
+    }
+
     /// Two instances on one Redis, each with its own journal and flushes: a peer whose
     /// announces alternate between them is credited its true bytes once, and seedtime counts
     /// the true seeding time though the later instance flushes first.

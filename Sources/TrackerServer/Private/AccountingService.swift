@@ -72,7 +72,7 @@ public struct AccountingService: Service {
     }
 
     /// Each torrent's seeders and leechers as the store holds them, over both hashes of a
-    /// hybrid torrent. A torrent the store does not hold counts 0; a store that fails leaves
+    /// hybrid torrent (a peer in both swarms once). A torrent the store does not hold counts 0; a store that fails leaves
     /// its torrents out (they are recounted at their next announce).
     static func counts(of ids: Set<UInt32>, tracker: PrivateTracker, store: any PeerStore) async -> [UInt32: (seeders: Int, leechers: Int)]
     {
@@ -89,8 +89,30 @@ public struct AccountingService: Service {
         var out: [UInt32: (seeders: Int, leechers: Int)] = [:]
         for (id, hs) in hashes {
             out[id] = hs.reduce((0, 0)) { c, h in scraped[h].map { (c.0 + $0.complete, c.1 + $0.incomplete) } ?? c }
+            // A hybrid torrent's peer that announces both hashes (one peer_id, as libtorrent
+            // does) stands in both swarms: it is counted once, by its latest announce.
+            if hs.count == 2, let distinct = await distinctCounts(hs, store: store) { out[id] = distinct }
         }
         return out
+    }
+
+    /// The seeders and leechers of the swarms of `hashes` counted once per (user, peer_id); nil
+    /// when a swarm is too large to list (the sum stands) or the store fails.
+    static func distinctCounts(_ hashes: [InfoHash], store: any PeerStore, limit: Int = 10_000) async -> (seeders: Int, leechers: Int)? {
+        var latest: [PrivateCore.PeerKey: PeerRow] = [:]
+        for h in hashes {
+            let listed: [PeerRow]?
+            do { listed = try await store.peerRows(of: h, limit: limit) } catch { return nil }
+            guard let rows = listed else { continue }
+            guard rows.count < limit else { return nil }
+            for row in rows {
+                let key = PrivateCore.PeerKey(user: row.user, torrent: 0, peerID: row.peerID)
+                if let seen = latest[key], seen.idle <= row.idle { continue }
+                latest[key] = row
+            }
+        }
+        let seeders = latest.values.count { $0.role == .seeder }
+        return (seeders, latest.count - seeders)
     }
 }
 
