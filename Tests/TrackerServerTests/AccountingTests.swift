@@ -770,6 +770,43 @@ final class ManualUnixClock: Sendable {
         #expect(Self.same(try await Self.restart(copy), Self.reference(all, sequence: 100)))
     }
 
+    /// A full map whose next segment cannot be opened (the directory is gone): appends fail
+    /// (counted by the caller) until one opens, and a flush meanwhile lists the segment closed
+    /// then once.
+    @Test func aFailedOpenAfterAFullMapListsTheClosedSegmentOnce() throws {
+        let all = Self.entries(1...100)
+        let root = AccountingTests.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dir = root + "/journal"
+        var replay = AccountingJournal.Replay()
+        var journal = try AccountingJournal(dir, firstSequence: 1, maxPeerRows: .max, mapBytes: 4096, replay: &replay)
+        var sequence: UInt64 = 1
+        while journal.closed.isEmpty {
+            let written = journal.append(all[Int(sequence - 1)], sequence: sequence)
+            #expect(written)
+            sequence += 1
+        }
+        // The first segment filled; the directory goes away before the next one fills.
+        try FileManager.default.moveItem(atPath: dir, toPath: root + "/aside")
+        var failed = 0
+        while failed == 0, sequence <= 100 {
+            if !journal.append(all[Int(sequence - 1)], sequence: sequence) { failed += 1 }
+            sequence += 1
+        }
+        let closedNow = journal.closed.count
+        #expect(failed == 1 && closedNow == 2)
+        let refused = journal.append(all[Int(sequence - 1)], sequence: sequence)
+        #expect(!refused, "no segment could be opened")
+        // A flush meanwhile covers the two closed segments, each once.
+        let during = journal.rotate(nextSequence: sequence)
+        #expect(during.count == 2 && Set(during).count == 2, "\(during)")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let written = journal.append(all[Int(sequence - 1)], sequence: sequence)
+        #expect(written)
+        let covered = journal.rotate(nextSequence: sequence + 1)
+        #expect(covered.count == 3 && Set(covered).count == 3, "\(covered)")
+    }
+
     /// Where nothing can be mapped each record is one `write`: the same files (each exactly its
     /// records, nothing allocated ahead), the same rotation, the same replay after a kill.
     @Test func withoutAMapEachRecordIsOneWrite() async throws {

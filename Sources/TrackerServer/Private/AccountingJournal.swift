@@ -143,10 +143,11 @@ struct AccountingJournal: ~Copyable {
         map = m == UnsafeMutableRawPointer(bitPattern: -1) ? nil : m
     }
 
-    /// Unmaps and closes the open segment, its file cut to its records.
+    /// Unmaps and closes the open segment, its file cut to its records; none is open after it
+    /// (so a failed reopen never lists the closed one twice).
     private mutating func closeSegment() {
         Self.release(fd, map, mapBytes, records: bytes, allocated: allocated)
-        (fd, map, allocated) = (-1, nil, 0)
+        (fd, map, allocated, path, bytes) = (-1, nil, 0, "", 0)
     }
 
     private static func release(_ fd: Int32, _ map: UnsafeMutableRawPointer?, _ mapBytes: Int, records: Int, allocated: Int) {
@@ -209,7 +210,6 @@ struct AccountingJournal: ~Copyable {
             closed.append(path)
             closeSegment()
             // On failure the next append tries again (and fails, counted, until one opens).
-            (path, bytes) = ("", 0)
             _ = reopen(sequence)
         } else if fd < 0 {
             _ = reopen(sequence)
