@@ -5,12 +5,15 @@ import NIOPosix
 import TrackerCore
 
 /// The site API's listener (`admin.listen`, `admin.unix_socket`): HTTP/1.1 through NIOHTTP1,
-/// bodies of at most `maxBody` bytes, a request deadline, a cap on connections. Low traffic,
+/// bodies of at most `maxBody` bytes, a deadline per whole request, a cap on connections. Low traffic,
 /// off the announce path.
 final class AdminServer: Sendable {
     static let maxBody = 65_536
     static let maxConnections = 256
-    static let requestTimeout = TimeAmount.seconds(30)
+    /// A request must arrive whole this long after its first byte (a client that sends a byte
+    /// now and then holds no connection past it), and a kept-alive connection closes after
+    /// this long without one.
+    let requestTimeout: TimeAmount
 
     let api: AdminAPI
     let settings: SquallConfig.AdminSettings
@@ -22,8 +25,12 @@ final class AdminServer: Sendable {
     private let channels = Locked<[any Channel]>([])
     private let open = Locked(0)
 
-    init(api: AdminAPI, settings: SquallConfig.AdminSettings, group: any EventLoopGroup, bulk: BulkWork, logger: Logger) {
+    init(
+        api: AdminAPI, settings: SquallConfig.AdminSettings, group: any EventLoopGroup, bulk: BulkWork, logger: Logger,
+        requestTimeout: TimeAmount = .seconds(30)
+    ) {
         (self.api, self.settings, self.group, self.bulk, self.logger) = (api, settings, group, bulk, logger)
+        self.requestTimeout = requestTimeout
     }
 
     /// Binds every configured address; returns what each is bound to.
@@ -51,7 +58,7 @@ final class AdminServer: Sendable {
     }
 
     private func bootstrap() -> ServerBootstrap {
-        let (api, logger, bulk) = (api, logger, bulk)
+        let (api, logger, bulk, timeout) = (api, logger, bulk, requestTimeout)
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -65,13 +72,49 @@ final class AdminServer: Sendable {
                 channel.closeFuture.whenComplete { _ in self.open.withLock { $0 -= 1 } }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let deadline = AdminRequestDeadline(timeout: timeout)
+                    try sync.addHandler(deadline)
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(readTimeout: Self.requestTimeout))
-                    try sync.addHandler(AdminHandler(api: api, bulk: bulk, logger: logger))
+                    try sync.addHandler(IdleStateHandler(readTimeout: timeout))
+                    try sync.addHandler(AdminHandler(api: api, bulk: bulk, logger: logger, deadline: deadline))
                 }
             }
     }
 }
+
+/// The whole-request deadline, in front of the HTTP decoder: the first bytes of a request
+/// start it, the request's end (seen by `AdminHandler`) stops it, and a request still
+/// incomplete when it fires closes the connection.
+final class AdminRequestDeadline: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    let timeout: TimeAmount
+    private var timer: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if timer == nil {
+            let channel = context.channel
+            timer = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// The request in hand is whole: the next one's first bytes start the clock again.
+    func requestEnded() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        requestEnded()
+        context.fireChannelInactive()
+    }
+}
+
+@available(*, unavailable)
+extension AdminRequestDeadline: Sendable {}
 
 /// One admin connection: gathers a request (head and a bounded body), asks the API, writes the
 /// reply. One request at a time; keep-alive as the client asks.
@@ -82,11 +125,14 @@ final class AdminHandler: ChannelInboundHandler {
     let api: AdminAPI
     let bulk: BulkWork
     let logger: Logger
+    let deadline: AdminRequestDeadline?
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
     private var tooLarge = false
 
-    init(api: AdminAPI, bulk: BulkWork, logger: Logger) { (self.api, self.bulk, self.logger) = (api, bulk, logger) }
+    init(api: AdminAPI, bulk: BulkWork, logger: Logger, deadline: AdminRequestDeadline? = nil) {
+        (self.api, self.bulk, self.logger, self.deadline) = (api, bulk, logger, deadline)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -99,6 +145,7 @@ final class AdminHandler: ChannelInboundHandler {
                 body += chunk.readBytes(length: chunk.readableBytes) ?? []
             }
         case .end:
+            deadline?.requestEnded()
             guard let head else { return }
             self.head = nil
             if tooLarge { return write(context, head, AdminAPI.Reply.text(413, "Request body too large."), keepAlive: false) }
