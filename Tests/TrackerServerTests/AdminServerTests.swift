@@ -21,12 +21,14 @@ import TrackerTestSupport
             settings.listen = [ListenAddress(host: "127.0.0.1", port: 0)]
             let bulk = BulkWork(threads: 1, limit: 8)
             let runner = bulk.start()
-            let server = AdminServer(api: api, settings: settings, group: t.group, bulk: bulk, logger: logger, requestTimeout: .seconds(1))
+            let server = AdminServer(
+                api: api, settings: settings, group: t.group, bulk: bulk, logger: logger, requestTimeout: .seconds(1),
+                idleTimeout: .seconds(120))
             let port = try #require(try await server.start().first?.port)
 
-            // A whole head, then its body a byte every 200 ms for 3 s: never idle for the
-            // timeout, but not whole after it. The server closes it about 1 s in, so the later
-            // bytes cannot be sent.
+            // A whole head, then its body a byte every 200 ms for 3 s: not whole 1 s after its
+            // first byte, so the server closes it and the later bytes cannot be sent (with no
+            // deadline it would stay open: the idle timeout here is 120 s).
             let slow = try TestClient(host: "127.0.0.1", port: port, timeoutSeconds: 3)
             try slow.send(
                 "PUT /announce/\(PrivateModeTests.apiKey)/users HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
@@ -36,9 +38,10 @@ import TrackerTestSupport
                 do { try slow.send(Array("{".utf8)) } catch { refused += 1 }
                 try await Task.sleep(for: .milliseconds(200))
             }
-            #expect(refused >= 5, "\(refused) of 15 bytes refused")
+            #expect(refused > 0, "\(refused) of 15 bytes refused")
 
-            // Whole requests 0.7 s apart on one connection: each has its own deadline.
+            // Whole requests 0.7 s apart on one connection (more than the 1 s deadline in all):
+            // each has its own deadline.
             let kept = try TestClient(host: "127.0.0.1", port: port, timeoutSeconds: 3)
             for n in 0..<3 {
                 if n > 0 { try await Task.sleep(for: .milliseconds(700)) }

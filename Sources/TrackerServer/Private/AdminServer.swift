@@ -11,9 +11,10 @@ final class AdminServer: Sendable {
     static let maxBody = 65_536
     static let maxConnections = 256
     /// A request must arrive whole this long after its first byte (a client that sends a byte
-    /// now and then holds no connection past it), and a kept-alive connection closes after
-    /// this long without one.
+    /// now and then holds no connection past it).
     let requestTimeout: TimeAmount
+    /// A kept-alive connection closes after this long without a read.
+    let idleTimeout: TimeAmount
 
     let api: AdminAPI
     let settings: SquallConfig.AdminSettings
@@ -27,10 +28,10 @@ final class AdminServer: Sendable {
 
     init(
         api: AdminAPI, settings: SquallConfig.AdminSettings, group: any EventLoopGroup, bulk: BulkWork, logger: Logger,
-        requestTimeout: TimeAmount = .seconds(30)
+        requestTimeout: TimeAmount = .seconds(30), idleTimeout: TimeAmount = .seconds(30)
     ) {
         (self.api, self.settings, self.group, self.bulk, self.logger) = (api, settings, group, bulk, logger)
-        self.requestTimeout = requestTimeout
+        (self.requestTimeout, self.idleTimeout) = (requestTimeout, idleTimeout)
     }
 
     /// Binds every configured address; returns what each is bound to.
@@ -58,7 +59,7 @@ final class AdminServer: Sendable {
     }
 
     private func bootstrap() -> ServerBootstrap {
-        let (api, logger, bulk, timeout) = (api, logger, bulk, requestTimeout)
+        let (api, logger, bulk, timeout, idle) = (api, logger, bulk, requestTimeout, idleTimeout)
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -75,7 +76,7 @@ final class AdminServer: Sendable {
                     let deadline = AdminRequestDeadline(timeout: timeout)
                     try sync.addHandler(deadline)
                     try sync.configureHTTPServerPipeline(withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(readTimeout: timeout))
+                    try sync.addHandler(IdleStateHandler(readTimeout: idle))
                     try sync.addHandler(AdminHandler(api: api, bulk: bulk, logger: logger, deadline: deadline))
                 }
             }
