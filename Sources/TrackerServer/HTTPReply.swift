@@ -20,6 +20,9 @@ public struct HTTPReply: Sendable {
             status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8), extraHeaders: extraHeaders,
             close: close)
     }
+    /// Bulk work full or stopping: try again in a second.
+    static var busy: HTTPReply { text(503, "busy, retry later", extraHeaders: ["Retry-After: 1"]) }
+
     static func redirect(_ status: Int, to location: String) -> HTTPReply {
         HTTPReply(
             status: status, contentType: "text/plain; charset=utf-8", body: Array("see \(location)\n".utf8),

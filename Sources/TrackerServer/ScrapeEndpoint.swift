@@ -57,7 +57,7 @@ public struct ScrapeEndpoint: Sendable {
                     finish(.failure(error))
                 }
             }
-            if !submitted { respond(.text(503, "busy, retry later", extraHeaders: ["Retry-After: 1"])) }
+            if !submitted { respond(.busy) }
         } else {
             scrape(hashes, respond: respond)
         }

@@ -142,7 +142,7 @@ public final class TrackerRouter: Sendable {
     /// work is full or stopping.
     private func offload(_ respond: @escaping @Sendable (HTTPReply) -> Void, _ reply: @escaping @Sendable () async -> HTTPReply) {
         guard bulk.submit({ respond(await reply()) }) else {
-            return respond(.text(503, "busy, retry later", extraHeaders: ["Retry-After: 1"]))
+            return respond(.busy)
         }
     }
 

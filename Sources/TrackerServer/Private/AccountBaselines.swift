@@ -51,8 +51,6 @@ public final class MemoryAccountBaselines: AccountBaselines {
         }
     }
 
-    /// A (user, torrent)'s account (for tests).
-    func account(_ key: UserTorrent) -> TorrentAccount? { table.withLock { $0.account(key) } }
 }
 
 /// The Redis store's: one hash per (user, torrent) in the store's Redis, stepped by a script,

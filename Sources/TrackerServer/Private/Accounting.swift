@@ -290,7 +290,7 @@ public final class Accounting: Sendable {
         }
     }
 
-    /// A peer's baseline, when this process holds it (the memory store's; nil with Redis).
+    /// The baselines held for `peers` on `torrent` (the memory table's, or Redis's), in order.
     func baselines(torrent: UInt32, peers: [(user: UInt32, peerID: PeerID)]) async -> [PeerBaseline?] {
         await baselines.baselines(torrent: torrent, peers: peers)
     }

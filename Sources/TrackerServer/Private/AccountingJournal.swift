@@ -86,33 +86,28 @@ struct AccountingJournal: ~Copyable {
             totalBytes += data.count
         }
         let after = replay.fold?.last ?? 0
-        var segments: [(file: String, data: [UInt8], used: Int)] = []
+        var segments: [(file: String, bytes: Int)] = []
         var next = max(after + 1, firstSequence)
         for name in names where name.hasPrefix("segment-") && name.hasSuffix(".log") {
             let file = directory + "/" + name
             let data = try Self.read(file)
-            let (records, used) = JournalRecord.decodeAll(data)
+            let records = JournalRecord.decodeAll(data).records
             replay.entries += records.filter { $0.sequence > after }
             next = records.reduce(next) { max($0, $1.sequence + 1) }
-            segments.append((file, data, used))
+            segments.append((file, data.count))
         }
         // In sequence order, whatever the files' layout (a journal written by an older build
         // may have continued an earlier segment).
         replay.entries.sort { $0.sequence < $1.sequence }
         // The new segment starts after every entry held, so nothing is ever appended behind a
-        // crash's cut record. A file of that name holds no whole record (its first was cut): it
-        // is started again from empty.
+        // crash's cut record. A file of that name holds no whole record (a segment's records
+        // start at its name's sequence, and `next` is past every one): it is started empty.
         let open = Self.segmentName(directory, next)
-        var kept = 0
-        for s in segments {
-            if s.file == open {
-                kept = s.used
-                continue
-            }
+        for s in segments where s.file != open {
             closed.append(s.file)
-            totalBytes += s.data.count
+            totalBytes += s.bytes
         }
-        try startSegment(next, keeping: kept)
+        try startSegment(next)
     }
 
     static func segmentName(_ directory: String, _ sequence: UInt64) -> String {
@@ -126,18 +121,12 @@ struct AccountingJournal: ~Copyable {
 
     deinit { Self.release(fd, map, mapBytes, records: bytes, allocated: allocated) }
 
-    /// Opens segment `sequence` (keeping its first `keeping` bytes: whole records) and maps it.
-    private mutating func startSegment(_ sequence: UInt64, keeping: Int = 0) throws(Failure) {
+    /// Opens segment `sequence`, empty, and maps it.
+    private mutating func startSegment(_ sequence: UInt64) throws(Failure) {
         let name = Self.segmentName(directory, sequence)
-        let f = Glibc.open(name, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let f = Glibc.open(name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard f >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
-        guard ftruncate(f, off_t(keeping)) == 0, lseek(f, off_t(keeping), SEEK_SET) >= 0 else {
-            let reason = String(cString: strerror(errno))
-            _ = Glibc.close(f)
-            throw Failure(description: "cannot open \(name): \(reason)")
-        }
-        (fd, path, bytes, allocated) = (f, name, keeping, keeping)
-        totalBytes += keeping
+        (fd, path, bytes, allocated) = (f, name, 0, 0)
         guard mapBytes > 0 else { return map = nil }
         let m = mmap(nil, mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0)
         map = m == UnsafeMutableRawPointer(bitPattern: -1) ? nil : m

@@ -72,8 +72,8 @@ public struct AccountingService: Service {
     }
 
     /// Each torrent's seeders and leechers as the store holds them, over both hashes of a
-    /// hybrid torrent (a peer in both swarms once). A torrent the store does not hold counts 0; a store that fails leaves
-    /// its torrents out (they are recounted at their next announce).
+    /// hybrid torrent (a peer in both swarms once). A torrent the store does not hold counts 0;
+    /// a store that fails leaves its torrents out (they are recounted at their next announce).
     static func counts(of ids: Set<UInt32>, tracker: PrivateTracker, store: any PeerStore) async -> [UInt32: (seeders: Int, leechers: Int)]
     {
         guard !ids.isEmpty else { return [:] }
