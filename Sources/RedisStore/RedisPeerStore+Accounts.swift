@@ -28,22 +28,21 @@ extension RedisPeerStore {
     /// (`PrivateCore`'s `Counters.step`, whose rule it applies to decide what to keep), marks the
     /// (user, torrent)'s completion once, drops the user's stalest other peer here beyond
     /// `maxPeers`, and sets the hash's expiry to `ttl`. The caller computes the deltas from the
-    /// old baseline it returns.
+    /// old baseline it returns. With `record`, the outcome is also kept under its token in the
+    /// instance's step field (see `RedisScripts.accountStep`), with those of its steps whose
+    /// tokens are at least `low`.
     public func accountStep(
         torrent: UInt32, user: UInt32, peerID: PeerID, uploaded: UInt64, downloaded: UInt64, left: UInt64, event: AnnounceEvent,
-        now: UInt32, window: UInt32, activeTTL: UInt32, maxPeers: Int, ttl: UInt32,
+        now: UInt32, window: UInt32, activeTTL: UInt32, maxPeers: Int, ttl: UInt32, record: StepRecord? = nil,
         completion: @escaping @Sendable (Result<RedisAccountStep, StoreError>) -> Void
     ) {
-        func hex(_ v: UInt64) -> [UInt8] {
-            let s = String(v, radix: 16)
-            return Array((String(repeating: "0", count: 16 - s.count) + s).utf8)
-        }
         let key = accountKey(torrent: torrent, user: user)
-        let args: [[UInt8]] = [
-            peerID.raw.bytes, hex(uploaded), hex(downloaded), Self.decimal(Int(now)), [left == 0 ? 0x31 : 0x30],
+        var args: [[UInt8]] = [
+            peerID.raw.bytes, Self.hex16(uploaded), Self.hex16(downloaded), Self.decimal(Int(now)), [left == 0 ? 0x31 : 0x30],
             [event == .stopped ? 0x30 : 0x31], [event == .started ? 0x31 : 0x30], Self.decimal(Int(window)),
             Self.decimal(max(1, maxPeers)), Self.decimal(Int(max(1, ttl))), Self.decimal(Int(activeTTL)),
         ]
+        if let record { args += [record.field, Self.hex16(record.token), Self.hex16(record.low)] }
         client.eval(RedisScripts.accountStep, slot: keys.slot(0).map { _ in RedisSlot.of(key) }, keys: [key], arguments: args) { result in
             let reply: RedisValue
             switch Self.storeResult(result) {
@@ -61,6 +60,57 @@ extension RedisPeerStore {
                 }
             }
             completion(.failure(.unavailable("redis: unexpected reply to the accounting step \(reply)")))
+        }
+    }
+
+    /// 16 lower-case hex digits (so Lua compares them as strings).
+    static func hex16(_ v: UInt64) -> [UInt8] {
+        let s = String(v, radix: 16)
+        return Array((String(repeating: "0", count: 16 - s.count) + s).utf8)
+    }
+
+    /// Where and under what the accounting step keeps its outcome.
+    public struct StepRecord: Sendable, Equatable {
+        /// The instance's step field in the (user, torrent)'s hash (`stepField`).
+        public var field: [UInt8]
+        public var token: UInt64
+        /// The lowest token the instance still needs: older outcomes are dropped.
+        public var low: UInt64
+        public init(field: [UInt8], token: UInt64, low: UInt64) { (self.field, self.token, self.low) = (field, token, low) }
+    }
+
+    /// An instance's step field: `j:` and its name, never 20 bytes long (the peer_ids' fields
+    /// are).
+    public static func stepField(instance: String) -> [UInt8] {
+        let f = Array(("j:" + instance).utf8)
+        return f.count == 20 ? f + [UInt8(ascii: ":")] : f
+    }
+
+    /// The outcomes the instance's step field holds on (user, torrent), by token: one record
+    /// is the token (16 hex digits), the old baseline (42 bytes, or 42 `-` for none), and a
+    /// digit (2: the completion, plus 1: another peer active). An empty answer: no field.
+    public func recordedSteps(torrent: UInt32, user: UInt32, field: [UInt8]) async -> Result<[UInt64: RedisAccountStep], StoreError> {
+        let key = accountKey(torrent: torrent, user: user)
+        let reply = await client.command([Array("HGET".utf8), key, field], slot: keys.slot(0).map { _ in RedisSlot.of(key) })
+        switch Self.storeResult(reply) {
+        case .failure(let e): return .failure(e)
+        case .success(.null): return .success([:])
+        case .success(.string(let v)):
+            var out: [UInt64: RedisAccountStep] = [:]
+            var i = 0
+            while v.count - i >= 59 {
+                let r = Array(v[i..<(i + 59)])
+                i += 59
+                guard let token = UInt64(String(decoding: r[0..<16], as: UTF8.self), radix: 16),
+                    let flags = Int(String(decoding: r[58...], as: UTF8.self)), (0...3).contains(flags)
+                else { continue }
+                let old = Array(r[16..<58])
+                let none = old.allSatisfy { $0 == UInt8(ascii: "-") }
+                guard none || Self.baseline(old) != nil else { continue }
+                out[token] = RedisAccountStep(old: none ? nil : Self.baseline(old), completion: flags & 2 != 0, otherActive: flags & 1 != 0)
+            }
+            return .success(out)
+        case .success(let other): return .failure(.unavailable("redis: unexpected reply to HGET \(other)"))
         }
     }
 

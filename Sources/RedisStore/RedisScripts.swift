@@ -567,19 +567,26 @@ enum RedisScripts {
 
 extension RedisScripts {
     /// Private mode's accounting step for one (user, torrent): KEYS[1] its hash (field `c`: the
-    /// completion was counted; each peer_id: its baseline, `RedisPeerStore.baseline`'s 42
-    /// bytes). ARGV: peer_id, uploaded and downloaded (16 lower-case hex digits, so comparing the
-    /// strings compares the numbers: Lua's numbers are doubles, exact only to 2^53), now, seeder,
-    /// active, started ('0'/'1'), the dedup window, the most peers kept, the hash's expiry and
-    /// the active TTL. It keeps what `Counters.step` keeps (a stale announce, a lower counter
-    /// inside the window without `started`, changes nothing), and returns the old baseline (or
-    /// nil), whether this is the completion, and whether another peer is active.
+    /// completion was counted; each peer_id, the only fields of 20 bytes: its baseline,
+    /// `RedisPeerStore.baseline`'s 42 bytes; each instance's step field, never 20 bytes: the
+    /// outcomes of its latest steps). ARGV: peer_id, uploaded and downloaded (16 lower-case hex
+    /// digits, so comparing the strings compares the numbers: Lua's numbers are doubles, exact
+    /// only to 2^53), now, seeder, active, started ('0'/'1'), the dedup window, the most peers
+    /// kept, the hash's expiry, the active TTL, and the instance's step field, this step's
+    /// token and the lowest token the instance still needs (16 hex digits each; no field: none
+    /// kept). It keeps what `Counters.step` keeps (a stale announce, a lower counter inside the
+    /// window without `started`, changes nothing), and returns the old baseline (or nil),
+    /// whether this is the completion, and whether another peer is active; the same outcome,
+    /// `RedisPeerStore.stepRecord`'s 59 bytes under the token, goes into the step field, which
+    /// keeps those at or above the lowest token (at most 8), so that an instance that died
+    /// before writing its entry can make it again (`RedisPeerStore.recordedSteps`).
     static let accountStep = RedisScript(
         name: "account_step",
         source: #"""
             local k, pid, up, down = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
             local now, seeder, active, started = tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7]
             local window, maxp, ttl, attl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+            local jf, token, low = ARGV[12], ARGV[13], ARGV[14]
             local rec = up .. down .. string.format('%08x', now) .. seeder .. active
             local old = redis.call('HGET', k, pid)
             local completion = 0
@@ -602,7 +609,7 @@ extension RedisScripts {
               local all = redis.call('HGETALL', k)
               local n, vkey, va, vat = 0, nil, nil, nil
               for i = 1, #all, 2 do
-                if all[i] ~= 'c' then
+                if #all[i] == 20 then
                   n = n + 1
                   if all[i] ~= pid then
                     local a, at = string.sub(all[i + 1], 42, 42), tonumber(string.sub(all[i + 1], 33, 40), 16)
@@ -617,10 +624,19 @@ extension RedisScripts {
             local other = 0
             local all = redis.call('HGETALL', k)
             for i = 1, #all, 2 do
-              if all[i] ~= 'c' and all[i] ~= pid and string.sub(all[i + 1], 42, 42) == '1' then
+              if #all[i] == 20 and all[i] ~= pid and string.sub(all[i + 1], 42, 42) == '1' then
                 local at = tonumber(string.sub(all[i + 1], 33, 40), 16)
                 if now >= at and now - at < attl then other = 1 end
               end
+            end
+            if jf and jf ~= '' then
+              local ring, kept = redis.call('HGET', k, jf) or '', {}
+              for i = 1, #ring - 58, 59 do
+                if string.sub(ring, i, i + 15) >= low then kept[#kept + 1] = string.sub(ring, i, i + 58) end
+              end
+              while #kept >= 8 do table.remove(kept, 1) end
+              kept[#kept + 1] = token .. (old or string.rep('-', 42)) .. tostring(completion * 2 + other)
+              redis.call('HSET', k, jf, table.concat(kept))
             end
             redis.call('EXPIRE', k, ttl)
             return {old or false, completion, other}

@@ -424,6 +424,33 @@ extension LedgerTests {
         damaged[10] ^= 1
         #expect(JournalRecord.decodeAll(damaged).records.isEmpty, "a damaged record stops the read")
     }
+
+    /// Intents (Redis steps journalled before they are taken) and entries carrying their
+    /// intent's token read back in order; entries alone skip the intents.
+    @Test func intentsAndTokenedEntriesReadBack() {
+        let intents = AnnounceEvent.allCases.enumerated().map { n, event in
+            AccountIntent(
+                token: UInt64(n) << 40 | 7, user: 7, torrent: UInt32(n), peerID: entry.peerID, at: 1_767_225_600 + UInt32(n),
+                agent: Array("Transmission/4.0.5 ✓".utf8), ip: n % 2 == 0 ? [10, 0, 0, 1] : Array(repeating: 0xFE, count: 16),
+                port: 6881, uploaded: .max, downloaded: UInt64(n), left: n % 2 == 0 ? 0 : 5, event: event,
+                factors: Factors(upload: 200, download: UInt8(n * 25), immune: n % 2 == 1), visible: n % 3 != 0)
+        }
+        var bytes: [UInt8] = []
+        JournalRecord.encode(intents[0], into: &bytes)
+        JournalRecord.encode(entry, sequence: 41, token: intents[0].token, into: &bytes)
+        for i in intents.dropFirst() { JournalRecord.encode(i, into: &bytes) }
+        JournalRecord.encode(entry, sequence: 42, into: &bytes)
+        let (items, used) = JournalRecord.decodeItems(bytes)
+        #expect(used == bytes.count)
+        let expected: [JournalRecord.Item] =
+            [.intent(intents[0]), .entry(sequence: 41, entry: entry, token: intents[0].token)] + intents.dropFirst().map { .intent($0) }
+            + [.entry(sequence: 42, entry: entry, token: nil)]
+        #expect(items == expected)
+        #expect(JournalRecord.decodeAll(bytes).records.map(\.sequence) == [41, 42])
+        // A cut intent stops the read as a cut entry does.
+        let cut = JournalRecord.decodeItems(Array(bytes.dropLast(bytes.count - used + 1)))
+        #expect(cut.items.count == expected.count - 1)
+    }
 }
 
 @Suite struct JournalFoldTests {

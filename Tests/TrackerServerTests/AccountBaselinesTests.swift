@@ -12,12 +12,11 @@ import TrackerTestSupport
 /// `started`, late lower counters, seeders and leechers, long silences) through the memory
 /// table and through Redis's script give the same deltas, completions and `history.active`.
 @Suite struct AccountBaselinesTests {
-    static func step(_ b: any AccountBaselines, _ a: Announce) async throws -> TorrentAccount.Step? {
+    static func step(_ b: any AccountBaselines, _ a: Announce, ticket: StepTicket? = nil) async throws -> TorrentAccount.Step? {
         let result: Result<TorrentAccount.Step?, StoreError> = await withCheckedContinuation { c in
             b.step(
                 a.key, peerID: a.peer, uploaded: a.uploaded, downloaded: a.downloaded, left: a.left, event: a.event, now: a.now,
-                window: 120,
-                activeTTL: 7200, maxPeers: 3
+                window: 120, activeTTL: 7200, maxPeers: 3, ticket: ticket
             ) { c.resume(returning: $0) }
         }
         return try result.get()
@@ -83,14 +82,16 @@ import TrackerTestSupport
         var (held, forgotten) = (0, 0)
         for seed in UInt64(1)...20 {
             let memory = MemoryAccountBaselines(capacity: 100, ttl: 1_814_400)
-            let shared = RedisAccountBaselines(store: redis, ttl: 1_814_400)
+            let shared = RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: "conformance")
             // Each seed on its own torrents, so Redis starts empty for it.
             var completions = 0
             var seen: [UserTorrent: Set<PeerID>] = [:]
-            for a in Self.trace(seed: seed, count: 300) {
+            for (n, a) in Self.trace(seed: seed, count: 300).enumerated() {
                 var a = a
                 a.key.torrent += UInt32(seed) * 10
-                let (m, r) = (try await Self.step(memory, a), try await Self.step(shared, a))
+                // Redis's steps with tickets: the step field beside the peers changes nothing.
+                let ticket = StepTicket(token: UInt64(n + 1), low: UInt64(n + 1))
+                let (m, r) = (try await Self.step(memory, a), try await Self.step(shared, a, ticket: ticket))
                 #expect(m == r, "seed \(seed): \(a)")
                 guard m == r else { return }
                 if m?.completion == true { completions += 1 }
@@ -111,11 +112,56 @@ import TrackerTestSupport
         #expect(held > 0 && forgotten > 0, "\(held) held, \(forgotten) rotated out")
     }
 
+    /// Each step with a ticket leaves its outcome under its token in its instance's step field:
+    /// read back as the step answered, those below the lowest token still needed dropped, at
+    /// most 8 kept (the newest), and each instance's field its own.
+    @Test func stepOutcomesAreKeptByTokenUntilNoLongerNeeded() async throws {
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        defer { redis.close() }
+        let a = RedisAccountBaselines(store: redis, ttl: 5000, instance: "a")
+        let b = RedisAccountBaselines(store: redis, ttl: 5000, instance: "b")
+        let key = UserTorrent(user: 5, torrent: 6)
+        let peer = PeerID(Bytes20(Array(repeating: 2, count: 20))!)
+        func announce(_ up: UInt64, _ now: UInt32, left: UInt64 = 5) -> Announce {
+            Announce(key: key, peer: peer, uploaded: up, downloaded: 0, left: left, event: .none, now: now)
+        }
+        func recorded(_ x: RedisAccountBaselines, _ token: UInt64, _ an: Announce) async throws -> TorrentAccount.Step? {
+            let i = AccountIntent(
+                token: token, user: key.user, torrent: key.torrent, peerID: peer, at: an.now, agent: [], ip: [127, 0, 0, 1], port: 1,
+                uploaded: an.uploaded, downloaded: an.downloaded, left: an.left, event: an.event,
+                factors: Factors(upload: 100, download: 100, immune: false), visible: true)
+            return try await x.recorded(i, window: 120).get()
+        }
+        let first = try await Self.step(a, announce(100, 10), ticket: StepTicket(token: 1, low: 1))
+        let second = try await Self.step(a, announce(300, 20, left: 0), ticket: StepTicket(token: 2, low: 1))
+        let other = try await Self.step(b, announce(350, 30, left: 0), ticket: StepTicket(token: 1, low: 1))
+        #expect(second?.outcome.uploaded == 200 && second?.completion == true && other?.outcome.uploaded == 50)
+        #expect(try await recorded(a, 1, announce(100, 10)) == first)
+        #expect(try await recorded(a, 2, announce(300, 20, left: 0)) == second)
+        #expect(try await recorded(b, 1, announce(350, 30, left: 0)) == other)
+        #expect(try await recorded(a, 3, announce(300, 20, left: 0)) == nil, "no step of that token")
+        // Tokens below 3 are no longer needed: the next step drops them.
+        _ = try await Self.step(a, announce(400, 40, left: 0), ticket: StepTicket(token: 3, low: 3))
+        #expect(try await recorded(a, 1, announce(100, 10)) == nil)
+        #expect(try await recorded(a, 2, announce(300, 20, left: 0)) == nil)
+        #expect(try await recorded(a, 3, announce(400, 40, left: 0))?.outcome.uploaded == 50)
+        // With 3 still needed, ten more: the newest 8 are kept.
+        for t in UInt64(4)...13 {
+            _ = try await Self.step(a, announce(400 + t, 40 + UInt32(t), left: 0), ticket: StepTicket(token: t, low: 3))
+        }
+        let kept = try await redis.recordedSteps(torrent: 6, user: 5, field: RedisPeerStore.stepField(instance: "a")).get()
+        #expect(kept.keys.sorted() == Array(6...13))
+        #expect(try await recorded(b, 1, announce(350, 30, left: 0)) == other, "b's field is its own")
+        // A step field's name is never a peer_id's length.
+        #expect(RedisPeerStore.stepField(instance: String(repeating: "x", count: 18)).count == 21)
+    }
+
     @Test func redisKeepsOnePairsHashWithAnExpiry() async throws {
         let server = try RedisServer()
         let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
         defer { redis.close() }
-        let b = RedisAccountBaselines(store: redis, ttl: 5000)
+        let b = RedisAccountBaselines(store: redis, ttl: 5000, instance: "ttl")
         let a = Announce(
             key: UserTorrent(user: 7, torrent: 9), peer: PeerID(Bytes20(Array(repeating: 1, count: 20))!), uploaded: 10, downloaded: 0,
             left: 0, event: .none, now: 100)

@@ -359,9 +359,9 @@ final class ManualUnixClock: Sendable {
         let seedtimeBefore = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
         let clock = ManualUnixClock(Self.t0)
         let peer = PrivateModeTests.peerID("-qB5000-M")
-        let shared = { RedisAccountBaselines(store: redis, ttl: 1_814_400) }
-        try await Self.withAccountingTracker(db, clock: clock, instance: "a", baselines: shared()) { a, flushA, _ in
-            try await Self.withAccountingTracker(db, clock: clock, instance: "b", baselines: shared()) { b, flushB, _ in
+        let shared = { RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: $0) }
+        try await Self.withAccountingTracker(db, clock: clock, instance: "a", baselines: shared("a")) { a, flushA, _ in
+            try await Self.withAccountingTracker(db, clock: clock, instance: "b", baselines: shared("b")) { b, flushB, _ in
                 // Seeding throughout; the first announce (on a) sets the baseline.
                 for (n, up) in [0, 100, 300, 600, 1000, 1500].enumerated() {
                     let t = n % 2 == 0 ? a : b
@@ -389,6 +389,221 @@ final class ManualUnixClock: Sendable {
         let seedtime = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
         #expect(Int(seedtime[0])! - Int(seedtimeBefore[0])! == 5 * 1800, "\(seedtimeBefore) then \(seedtime)")
         #expect(try Self.row(db, "SELECT COUNT(*) FROM squall_accounting") == ["2"])
+    }
+
+    /// A step whose reply was lost at run time: Redis, busy past the store's timeout, runs the
+    /// script only after the tracker gave up on it and closed the connection. The step's
+    /// outcome is looked up in Redis later and entered, so the bytes of that announce land once.
+    @Test func aStepWhoseReplyWasLostIsLookedUpAndEntered() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860)
+        defer { redis.close() }
+        let before = try Self.totals(db, user: 1).map { Int($0)! }
+        let clock = ManualUnixClock(Self.t0)
+        let peer = PrivateModeTests.peerID("-qB5000-L")
+        let baselines = RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: "lost")
+        try await Self.withAccountingTracker(db, clock: clock, instance: "lost", baselines: baselines) { t, service, _ in
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 0, downloaded: 0, left: 0)
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 1000, downloaded: 10, left: 0)
+            // Redis busy for 1.5 s (a script spinning), from another connection.
+            try await Self.keepBusy(server, milliseconds: 1500)
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 5000, downloaded: 50, left: 0)
+            #expect(service.accounting.exposition().contains("squall_accounting_unanswered_steps 1\n"), "the step's reply was lost")
+            // Once Redis is free the script runs (its baseline moves); 5 s after the announce, the
+            // step is looked up.
+            let deadline = Date().addingTimeInterval(10)
+            while await baselines.baselines(torrent: 1, peers: [(1, PeerID(peer)!)]).first??.uploaded != 5000, Date() < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            clock.advance(10)
+            #expect(await service.flush())
+            let m = service.accounting.exposition()
+            #expect(
+                m.contains("squall_accounting_unanswered_steps 0\n") && m.contains("squall_accounting_recovered_steps_total 1\n"), "\(m)")
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 9000, downloaded: 90, left: 0)
+            #expect(await service.flush())
+        }
+        #expect(try Self.totals(db, user: 1).map { Int($0)! } == zip(before, [9000, 9000, 90, 90, 9000, 90]).map { $0 + $1 })
+    }
+
+    /// Keeps `server` busy for `milliseconds` (`DEBUG SLEEP`, from a connection of its own),
+    /// returning once it is (another connection's PING goes unanswered).
+    static func keepBusy(_ server: RedisServer, milliseconds: Int) async throws {
+        let busy = Thread {
+            guard let c = try? BlockingRedisConnection(server.endpoint, timeout: .seconds(30)) else { return }
+            _ = try? c.command("DEBUG", "SLEEP", "\(Double(milliseconds) / 1000)")
+        }
+        busy.start()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            let probe = try BlockingRedisConnection(server.endpoint, timeout: .milliseconds(100))
+            if (try? probe.command("PING")) == nil { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("Redis did not get busy")
+    }
+
+    /// Waits until `server` answers a PING again.
+    static func waitFree(_ server: RedisServer) async throws {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if let c = try? BlockingRedisConnection(server.endpoint, timeout: .milliseconds(200)),
+                (try? c.command("PING")) == .status("PONG")
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("Redis stayed busy")
+    }
+
+    /// A flush while a Redis step is in flight: the segments it commits are deleted, and the
+    /// step's intent goes on in the new segment, so a crash then would still find it.
+    @Test func anIntentInFlightAcrossAFlushStaysInTheJournal() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .seconds(10), peerTTL: 1860)
+        defer { redis.close() }
+        let journal = Self.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let before = try Self.totals(db, user: 1).map { Int($0)! }
+        let clock = ManualUnixClock(Self.t0)
+        let peer = PrivateModeTests.peerID("-qB5000-F")
+        let baselines = RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: "flight")
+        func items() throws -> [JournalRecord.Item] {
+            try FileManager.default.contentsOfDirectory(atPath: journal).sorted().filter { $0.hasPrefix("segment-") }.flatMap { name in
+                JournalRecord.decodeItems([UInt8](try Data(contentsOf: URL(fileURLWithPath: journal + "/" + name)))).items
+            }
+        }
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock, instance: "flight", baselines: baselines) {
+            t, service, _ in
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 0, downloaded: 0, left: 0)
+            try await Self.keepBusy(server, milliseconds: 4000)
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            // The announce waits for its step (on another thread: Redis answers in a second).
+            let target = announceTarget(
+                hash: PrivateModeTests.hash(1), peer: peer, port: 51413, uploaded: 1000, downloaded: 10, left: 0, event: .none
+            ).replacingOccurrences(of: "/announce?", with: "/announce/\(PrivateModeTests.passkey(1))?")
+            let port = t.port
+            let status = Locked<Int?>(nil)
+            let announcer = Thread {
+                let r = try? TestClient.get("127.0.0.1", port, target, headers: [PrivateModeTests.agent])
+                status.withLock { $0 = r?.status ?? -1 }
+            }
+            announcer.start()
+            // Until its intent is journalled (its step then waits in Redis).
+            func waiting() throws -> Bool {
+                try items().contains { if case .intent(let i) = $0 { i.uploaded == 1000 } else { false } }
+            }
+            while try !waiting() { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(await service.flush(), "the first announce's entry, committed while the second's step waits")
+            let held = try items()
+            let intents = held.compactMap { item -> AccountIntent? in
+                guard case .intent(let i) = item, i.uploaded == 1000 else { return nil }
+                return i
+            }
+            #expect(intents.count == 1, "the in-flight intent, once, in the new segment: \(held)")
+            #expect(!held.contains { if case .entry = $0 { true } else { false } }, "the committed entry's segment is gone")
+            while status.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(status.withLock { $0 } == 200)
+            let answered = try items().contains { item in
+                if case .entry(_, _, let token) = item { token == intents.first?.token } else { false }
+            }
+            #expect(answered, "its entry follows it, with its token")
+            #expect(await service.flush())
+        }
+        #expect(try Self.totals(db, user: 1).map { Int($0)! } == zip(before, [1000, 1000, 10, 10, 1000, 10]).map { $0 + $1 })
+    }
+
+    /// With Redis's baselines, a step Redis took whose entry the process never wrote (it died
+    /// between the two, as a SIGKILL may land; or the reply was lost): the next start finds the
+    /// journalled intent, looks its outcome up in Redis and enters it. A step Redis never took
+    /// credits nothing, and the peer's next announce credits its bytes. Each byte lands once,
+    /// and a further start enters nothing again.
+    @Test func aStepRedisTookBeforeACrashIsEnteredAtTheNextStart() async throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        defer { redis.close() }
+        let journal = Self.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        let before = try Self.totals(db, user: 1).map { Int($0)! }
+        let clock = ManualUnixClock(Self.t0)
+        let peer = PrivateModeTests.peerID("-qB5000-C")
+        let baselines = RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: "crash")
+        var config = SquallConfig()
+        PrivateModeTests.configure(&config)
+        let settings = config.accountingRuntime
+        // A first life: the peer's first announce (its baseline), then 1000 up (not flushed).
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock, instance: "crash", baselines: baselines) { t, _, _ in
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 0, downloaded: 0, left: 0)
+            clock.advance(1800)
+            t.clock.advance(by: 1800)
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 1000, downloaded: 10, left: 0)
+        }
+        // Its last moments: the announce of 5000 up journalled as an intent and stepped in Redis,
+        // and the next (9000 up) journalled but never sent; then it died before either entry.
+        clock.advance(1800)
+        let taken = AccountIntent(
+            token: 42, user: 1, torrent: 1, peerID: PeerID(peer)!, at: clock.now, agent: Array("qBittorrent/5.0.0".utf8),
+            ip: [127, 0, 0, 1], port: 51413, uploaded: 5000, downloaded: 50, left: 0, event: .none,
+            factors: Factors(upload: 100, download: 100, immune: false), visible: true)
+        var unsent = taken
+        (unsent.token, unsent.uploaded, unsent.downloaded) = (43, 9000, 90)
+        do {
+            var replay = AccountingJournal.Replay()
+            var j = try AccountingJournal(journal, firstSequence: 1, maxPeerRows: .max, replay: &replay)
+            #expect(replay.entries.count == 2 && replay.intents.isEmpty, "the first life's steps were all answered")
+            #expect(j.append(taken, sequence: 3) && j.append(unsent, sequence: 3))
+        }
+        let step: Result<TorrentAccount.Step?, StoreError> = await withCheckedContinuation { c in
+            baselines.step(
+                UserTorrent(user: 1, torrent: 1), peerID: PeerID(peer)!, uploaded: 5000, downloaded: 50, left: 0, event: .none,
+                now: taken.at, window: settings.dedupWindow, activeTTL: settings.activeTTL, maxPeers: settings.peersPerAccount,
+                ticket: StepTicket(token: 42, low: 42)
+            ) { c.resume(returning: $0) }
+        }
+        #expect(try step.get()?.outcome.uploaded == 4000)
+        // The next start: the lost answers are looked up 5 s after their announces.
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock, instance: "crash", baselines: baselines) { t, service, _ in
+            #expect(await service.flush())
+            #expect(service.accounting.exposition().contains("squall_accounting_unanswered_steps 2\n"), "too early to look up")
+            clock.advance(10)
+            // Redis not answering (busy past the store's 1 s timeout): the lookups wait.
+            try await Self.keepBusy(server, milliseconds: 2500)
+            #expect(await service.flush())
+            #expect(service.accounting.exposition().contains("squall_accounting_unanswered_steps 2\n"), "kept while Redis is away")
+            try await Self.waitFree(server)
+            #expect(await service.flush())
+            let m = service.accounting.exposition()
+            #expect(
+                m.contains("squall_accounting_unanswered_steps 0\n") && m.contains("squall_accounting_recovered_steps_total 1\n"), "\(m)")
+            // The client's next announce (the one never sent, again) credits the rest.
+            clock.advance(1800)
+            t.clock.advance(by: 3600)
+            _ = try Self.announce(t, user: 1, torrent: 1, peer: peer, uploaded: 9000, downloaded: 90, left: 0)
+            #expect(await service.flush())
+        }
+        let expected = zip(before, [9000, 9000, 90, 90, 9000, 90]).map { $0 + $1 }
+        #expect(try Self.totals(db, user: 1).map { Int($0)! } == expected)
+        // A further start holds nothing unanswered and enters nothing again.
+        try await Self.withAccountingTracker(db, journal: journal, clock: clock, instance: "crash", baselines: baselines) { _, service, _ in
+            clock.advance(10)
+            #expect(await service.flush())
+            #expect(service.accounting.exposition().contains("squall_accounting_unanswered_steps 0\n"))
+        }
+        #expect(try Self.totals(db, user: 1).map { Int($0)! } == expected)
     }
 }
 

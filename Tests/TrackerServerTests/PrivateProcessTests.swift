@@ -146,9 +146,10 @@ import TrackerTestSupport
 @Suite struct AccountingFaultTests {
     static let apiKey = PrivateProcessTests.apiKey
 
-    static func config(_ db: MariaDBServer, journal: String, flushMs: Int, path: String) throws {
+    static func config(_ db: MariaDBServer, journal: String, flushMs: Int, path: String, storage: String = "memory") throws {
         try """
         log_level = "info"
+        storage = "\(storage)"
         [http]
         listen = ["127.0.0.1:0"]
         [private]
@@ -190,15 +191,20 @@ import TrackerTestSupport
         }
     }
 
-    @Test func aSIGKILLUnderLoadLosesNothingAndARestartAppliesNothingTwice() throws {
+    /// With the memory store the baselines go with the process and come back from the journal;
+    /// with Redis's they stay in Redis, and the steps the kill cut off are looked up there.
+    @Test(arguments: ["memory", "redis"]) func aSIGKILLUnderLoadLosesNothingAndARestartAppliesNothingTwice(store: String) throws {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
+        let redis = store == "redis" ? try RedisServer() : nil
         let dir = NSTemporaryDirectory() + "squall-kill-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/squall.toml"
         // Flushes every 50 ms: the kill lands between, inside and after them.
-        try Self.config(db, journal: dir + "/journal", flushMs: 50, path: path)
+        try Self.config(
+            db, journal: dir + "/journal", flushMs: 50, path: path,
+            storage: redis.map { "redis://127.0.0.1:\($0.port)" } ?? "memory")
         // Users 1 and 3 (group user) on torrent 1 (factors 100/100; user 3 has a personal
         // freeleech, so its download is credited at 0). Two peers each, so a (user, torrent)
         // sums two clients.
@@ -288,6 +294,6 @@ import TrackerTestSupport
         let peers = try AccountingTests.row(db, "SELECT COUNT(*) FROM peers WHERE torrent_id = 1 AND peer_id LIKE '-qB5000-%x'")
         #expect(peers == ["4"], "one row per client")
         #expect(clients.allSatisfy { $0.closedUploaded > 0 }, "every client went through sessions")
-        _ = threads
+        _ = (threads, redis)
     }
 }

@@ -57,7 +57,30 @@ public final class Accounting: Sendable {
         /// seconds so that peers which expire without a word leave the counts too.
         var counted = Set<UInt32>()
         var recountedAt: UInt32 = 0
+        /// With Redis's baselines (`durable`): intents journalled whose steps have not answered,
+        /// and those whose answers were lost (a failed step, or the journal's replay), by token.
+        var inFlight: [UInt64: AccountIntent] = [:]
+        var unresolved: [UInt64: AccountIntent] = [:]
+        /// The lowest token in `unresolved` (at most it: lowered on insert, recomputed after
+        /// each pass of `resolve`).
+        var unresolvedLow = UInt64.max
+        var nextToken: UInt64 = 1
+        /// At most the lowest token in `inFlight` (it moves up past tokens answered).
+        var lowCursor: UInt64 = 1
+
+        /// The lowest token still needed: Redis drops the outcomes below it.
+        mutating func lowToken() -> UInt64 {
+            while lowCursor < nextToken, inFlight[lowCursor] == nil { lowCursor += 1 }
+            return min(lowCursor, unresolvedLow)
+        }
     }
+
+    /// Intents held for lost answers at most (more are not held: their steps are looked up in
+    /// no one's place, and counted as lost).
+    static let maxUnresolved = 10_000
+    /// Seconds after its announce before a lost answer's step is looked up (so a command still
+    /// queued in Redis for a closed connection has run by then).
+    static let resolveAfter: UInt32 = 5
 
     /// Seconds between recounts of every torrent last written with peers.
     static let recountEvery: UInt32 = 300
@@ -75,6 +98,8 @@ public final class Accounting: Sendable {
     private let lastLag = Atomic<Int>(0)
     private let compactions = Atomic<Int>(0)
     private let failedCompactions = Atomic<Int>(0)
+    private let recoveredSteps = Atomic<Int>(0)
+    private let lostSteps = Atomic<Int>(0)
 
     /// Opens the journal in `directory`: entries past `committed` (the sink's last sequence)
     /// are merged into the ledger again, and every entry's baseline is restored after the
@@ -113,12 +138,24 @@ public final class Accounting: Sendable {
         var s = State(journal: journal, nextSequence: max(last, replay.fold?.last ?? 0) + 1)
         s.ledger = ledger
         s.oldestPending = oldest
+        // Tokens grow with time across restarts: this start's millisecond, 2^20 steps each.
+        s.nextToken = max(UInt64(Date().timeIntervalSince1970 * 1000) << 20, replay.lastToken + 1)
+        s.lowCursor = s.nextToken
+        if table.durable {
+            s.unresolved = replay.intents
+            s.unresolvedLow = replay.intents.keys.min() ?? .max
+        } else if !replay.intents.isEmpty {
+            logger.warning(
+                "accounting: the journal holds steps taken in Redis whose entries were not written, but the store is not Redis now; they are dropped",
+                metadata: ["steps": "\(replay.intents.count)"])
+        }
         state = Locked(s)
         (self.settings, self.logger, self.unixNow, self.baselines) = (settings, logger, unixNow, table)
         logger.info(
             "accounting ready",
             metadata: [
                 "committed": "\(committed)", "replayed": "\(replayed)", "baselines": "\(baselines.count)",
+                "unanswered_steps": "\(replay.intents.count)",
                 "journal_segments": "\(state.withLock { $0.journal.closed.count })",
             ])
     }
@@ -137,47 +174,117 @@ public final class Accounting: Sendable {
     ) {
         let now = unixNow()
         let settings = settings
+        // With Redis's baselines, the step is journalled before it is taken (its outcome
+        // outlives this process), and Redis keeps its outcome under the intent's token.
+        var ticket: StepTicket?
+        if baselines.durable {
+            let intent = AccountIntent(
+                token: 0, user: user, torrent: torrent, peerID: request.peerID, at: now, agent: Array((agent ?? []).prefix(64)),
+                ip: endpoint.address.bytes, port: endpoint.port, uploaded: request.uploaded, downloaded: request.downloaded,
+                left: request.left, event: request.event, factors: factors, visible: visible)
+            ticket = state.withLock { s in
+                var i = intent
+                i.token = s.nextToken
+                s.nextToken += 1
+                if !s.journal.append(i, sequence: s.nextSequence) { s.journalErrors += 1 }
+                s.inFlight[i.token] = i
+                return StepTicket(token: i.token, low: s.lowToken())
+            }
+        }
+        let token = ticket?.token ?? 0
         baselines.step(
             UserTorrent(user: user, torrent: torrent), peerID: request.peerID, uploaded: request.uploaded, downloaded: request.downloaded,
             left: request.left, event: request.event, now: now, window: settings.dedupWindow, activeTTL: settings.activeTTL,
-            maxPeers: settings.peersPerAccount
+            maxPeers: settings.peersPerAccount, ticket: ticket
         ) { result in
             switch result {
             case .success(let step?):
                 self.enter(
-                    step, user: user, torrent: torrent, request: request, agent: agent, endpoint: endpoint, factors: factors,
-                    visible: visible, now: now)
+                    step, user: user, torrent: torrent, peerID: request.peerID, left: request.left, event: request.event, agent: agent,
+                    ip: endpoint.address.bytes, port: endpoint.port, factors: factors, visible: visible, now: now, token: token)
                 completion(nil)
             case .success(nil):
+                if token != 0 { self.state.withLock { _ = $0.inFlight.removeValue(forKey: token) } }
                 completion(nil)
             case .failure(let e):
                 self.baselineErrors.add(1, ordering: .relaxed)
+                // The script may have run (the reply was lost): its outcome is looked up later.
+                if token != 0 { self.keepUnanswered(token) }
                 completion(e)
             }
         }
     }
 
+    /// A step whose answer was lost: held for `resolve`, while there is room.
+    private func keepUnanswered(_ token: UInt64) {
+        let kept = state.withLock { s -> Bool in
+            guard let i = s.inFlight.removeValue(forKey: token) else { return true }
+            guard s.unresolved.count < Self.maxUnresolved else { return false }
+            s.unresolved[token] = i
+            s.unresolvedLow = min(s.unresolvedLow, token)
+            return true
+        }
+        if !kept { lostSteps.add(1, ordering: .relaxed) }
+    }
+
+    /// Looks up in the baselines' store the steps whose answers were lost (at least
+    /// `resolveAfter` seconds old) and enters those it took; a step it never took is dropped
+    /// (its baseline did not move, so the peer's next announce credits its bytes). Stops at the
+    /// first failure (the store is away; the rest wait for the next call).
+    func resolve() async {
+        let now = unixNow()
+        let due = state.withLock { s in
+            s.unresolved.values.filter { now &- $0.at >= Self.resolveAfter }.sorted { $0.token < $1.token }
+        }
+        guard !due.isEmpty else { return }
+        var (recovered, absent) = (0, 0)
+        lookups: for i in due {
+            switch await baselines.recorded(i, window: settings.dedupWindow) {
+            case .success(let step?):
+                enter(
+                    step, user: i.user, torrent: i.torrent, peerID: i.peerID, left: i.left, event: i.event, agent: i.agent, ip: i.ip,
+                    port: i.port, factors: i.factors, visible: i.visible, now: i.at, token: i.token)
+                recovered += 1
+            case .success(nil):
+                state.withLock { _ = $0.unresolved.removeValue(forKey: i.token) }
+                absent += 1
+            case .failure:
+                break lookups
+            }
+        }
+        state.withLock { s in s.unresolvedLow = s.unresolved.keys.min() ?? .max }
+        recoveredSteps.add(recovered, ordering: .relaxed)
+        guard recovered + absent > 0 else { return }
+        logger.info(
+            "accounting: steps whose answers were lost looked up in Redis",
+            metadata: ["entered": "\(recovered)", "never_taken": "\(absent)", "waiting": "\(due.count - recovered - absent)"])
+    }
+
     private func enter(
-        _ step: TorrentAccount.Step, user: UInt32, torrent: UInt32, request: AnnounceRequest, agent: [UInt8]?, endpoint: Endpoint,
-        factors: Factors, visible: Bool, now: UInt32
+        _ step: TorrentAccount.Step, user: UInt32, torrent: UInt32, peerID: PeerID, left: UInt64, event: AnnounceEvent, agent: [UInt8]?,
+        ip: [UInt8], port: UInt16, factors: Factors, visible: Bool, now: UInt32, token: UInt64
     ) {
         let o = step.outcome
         let e = AccountEntry(
-            user: user, torrent: torrent, peerID: request.peerID, at: now, agent: String(decoding: (agent ?? []).prefix(64), as: UTF8.self),
-            ip: endpoint.address.bytes, port: endpoint.port, clientUploaded: o.baseline.uploaded, clientDownloaded: o.baseline.downloaded,
-            left: request.left, actualUploaded: o.uploaded, actualDownloaded: o.downloaded,
+            user: user, torrent: torrent, peerID: peerID, at: now, agent: String(decoding: (agent ?? []).prefix(64), as: UTF8.self),
+            ip: ip, port: port, clientUploaded: o.baseline.uploaded, clientDownloaded: o.baseline.downloaded,
+            left: left, actualUploaded: o.uploaded, actualDownloaded: o.downloaded,
             uploaded: Factors.credit(o.uploaded, percent: factors.upload),
             downloaded: Factors.credit(o.downloaded, percent: factors.download),
-            active: step.historyActive, peerActive: request.event != .stopped, visible: visible && request.event != .stopped,
-            immune: factors.immune, completedEvent: request.event == .completed, completion: step.completion,
+            active: step.historyActive, peerActive: event != .stopped, visible: visible && event != .stopped,
+            immune: factors.immune, completedEvent: event == .completed, completion: step.completion,
             seederDelta: Int32(o.seederDelta), leecherDelta: Int32(o.leecherDelta))
         let maxPeerRows = settings.capacity
         state.withLock { s in
-            if !s.journal.append(e, sequence: s.nextSequence) { s.journalErrors += 1 }
+            if !s.journal.append(e, sequence: s.nextSequence, token: token) { s.journalErrors += 1 }
             s.nextSequence += 1
             s.ledger.add(e, maxPeerRows: maxPeerRows)
             s.touched.insert(torrent)
             if s.oldestPending == nil { s.oldestPending = now }
+            if token != 0 {
+                s.inFlight[token] = nil
+                s.unresolved[token] = nil
+            }
         }
     }
 
@@ -206,6 +313,11 @@ public final class Accounting: Sendable {
             guard s.ledger.count > 0 || !s.touched.isEmpty else { return nil }
             let batch = s.ledger.takeAll(sequence: s.nextSequence - 1)
             let segments = s.journal.rotate(nextSequence: s.nextSequence)
+            // Intents not answered go on in the new segment (the covered ones are deleted).
+            if s.journal.bytes == 0 {
+                for i in s.inFlight.values where !s.journal.append(i, sequence: s.nextSequence) { s.journalErrors += 1 }
+                for i in s.unresolved.values where !s.journal.append(i, sequence: s.nextSequence) { s.journalErrors += 1 }
+            }
             let touched = s.touched
             s.touched = []
             let oldest = s.oldestPending
@@ -298,13 +410,16 @@ public final class Accounting: Sendable {
     /// Pending keys over every table.
     var pending: Int { state.withLock { $0.ledger.count } }
 
+    /// Redis steps whose answers were lost, not looked up yet.
+    var unanswered: Int { state.withLock { $0.unresolved.count } }
+
     /// Prometheus lines for `/metrics`.
     func exposition() -> String {
         let now = unixNow()
-        let (pending, oldest, journalBytes, journalErrors, segments, skipped) = state.withLock { s in
+        let (pending, oldest, journalBytes, journalErrors, segments, skipped, unanswered) = state.withLock { s in
             (
                 s.ledger.count, [s.oldestPending, s.inFlightOldest].compactMap { $0 }.min(), s.journal.totalBytes, s.journalErrors,
-                s.journal.closed.count + 1, s.ledger.skippedPeerRows
+                s.journal.closed.count + 1, s.ledger.skippedPeerRows, s.unresolved.count
             )
         }
         let (accounts, refused) = baselines.figures
@@ -351,6 +466,15 @@ public final class Accounting: Sendable {
             # HELP squall_accounting_baseline_errors_total Announces not accounted because the baselines' store failed.
             # TYPE squall_accounting_baseline_errors_total counter
             squall_accounting_baseline_errors_total \(baselineErrors.load(ordering: .relaxed))
+            # HELP squall_accounting_unanswered_steps Redis steps whose answers were lost (a failed call, or a crash), to look up.
+            # TYPE squall_accounting_unanswered_steps gauge
+            squall_accounting_unanswered_steps \(unanswered)
+            # HELP squall_accounting_recovered_steps_total Redis steps whose answers were lost, entered from the outcome Redis kept.
+            # TYPE squall_accounting_recovered_steps_total counter
+            squall_accounting_recovered_steps_total \(recoveredSteps.load(ordering: .relaxed))
+            # HELP squall_accounting_lost_steps_total Redis steps whose answers were lost and not held (too many at once).
+            # TYPE squall_accounting_lost_steps_total counter
+            squall_accounting_lost_steps_total \(lostSteps.load(ordering: .relaxed))
 
             """
     }

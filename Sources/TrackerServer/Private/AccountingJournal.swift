@@ -52,6 +52,10 @@ struct AccountingJournal: ~Copyable {
     struct Replay {
         var fold: JournalFold?
         var entries: [(sequence: UInt64, entry: AccountEntry)] = []
+        /// Intents no entry answers (their steps' outcomes are looked up in Redis), by token,
+        /// and the highest token seen.
+        var intents: [UInt64: AccountIntent] = [:]
+        var lastToken: UInt64 = 0
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -86,28 +90,48 @@ struct AccountingJournal: ~Copyable {
             totalBytes += data.count
         }
         let after = replay.fold?.last ?? 0
-        var segments: [(file: String, bytes: Int)] = []
+        var segments: [(file: String, bytes: Int, used: Int)] = []
         var next = max(after + 1, firstSequence)
+        // In the files' order (a segment's name is its first sequence): an intent is answered
+        // by an entry after it (one still in flight is written again into each new segment).
         for name in names where name.hasPrefix("segment-") && name.hasSuffix(".log") {
             let file = directory + "/" + name
             let data = try Self.read(file)
-            let records = JournalRecord.decodeAll(data).records
-            replay.entries += records.filter { $0.sequence > after }
-            next = records.reduce(next) { max($0, $1.sequence + 1) }
-            segments.append((file, data.count))
+            let (items, used) = JournalRecord.decodeItems(data)
+            for item in items {
+                switch item {
+                case .entry(let sequence, let entry, let token):
+                    if sequence > after { replay.entries.append((sequence, entry)) }
+                    next = max(next, sequence + 1)
+                    if let token {
+                        replay.intents[token] = nil
+                        replay.lastToken = max(replay.lastToken, token)
+                    }
+                case .intent(let i):
+                    replay.intents[i.token] = i
+                    replay.lastToken = max(replay.lastToken, i.token)
+                }
+            }
+            segments.append((file, data.count, used))
         }
         // In sequence order, whatever the files' layout (a journal written by an older build
         // may have continued an earlier segment).
         replay.entries.sort { $0.sequence < $1.sequence }
-        // The new segment starts after every entry held, so nothing is ever appended behind a
-        // crash's cut record. A file of that name holds no whole record (a segment's records
-        // start at its name's sequence, and `next` is past every one): it is started empty.
+        // The new segment starts after every entry held. A file of that name holds no entry (a
+        // segment's entries start at its name's sequence, and `next` is past every one), only
+        // intents written at its start: it is kept to its whole records, so nothing is ever
+        // appended behind a crash's cut record, and the intents stay on disk throughout.
         let open = Self.segmentName(directory, next)
         for s in segments where s.file != open {
             closed.append(s.file)
             totalBytes += s.bytes
         }
-        try startSegment(next)
+        try startSegment(next, keep: segments.first { $0.file == open }?.used ?? 0)
+        // Every intent not answered, again in the open segment (the older segments go with the
+        // next commit).
+        for i in replay.intents.values.sorted(by: { $0.token < $1.token }) {
+            guard append(i, sequence: next) else { throw Failure(description: "cannot write \(path)") }
+        }
     }
 
     static func segmentName(_ directory: String, _ sequence: UInt64) -> String {
@@ -121,12 +145,18 @@ struct AccountingJournal: ~Copyable {
 
     deinit { Self.release(fd, map, mapBytes, records: bytes, allocated: allocated) }
 
-    /// Opens segment `sequence`, empty, and maps it.
-    private mutating func startSegment(_ sequence: UInt64) throws(Failure) {
+    /// Opens segment `sequence`, empty or cut to its first `keep` bytes, and maps it.
+    private mutating func startSegment(_ sequence: UInt64, keep: Int = 0) throws(Failure) {
         let name = Self.segmentName(directory, sequence)
-        let f = Glibc.open(name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let f = Glibc.open(name, O_RDWR | O_CREAT | O_CLOEXEC | (keep > 0 ? 0 : O_TRUNC), 0o600)
         guard f >= 0 else { throw Failure(description: "cannot open \(name): \(String(cString: strerror(errno)))") }
-        (fd, path, bytes, allocated) = (f, name, 0, 0)
+        guard keep == 0 || (ftruncate(f, off_t(keep)) == 0 && lseek(f, off_t(keep), SEEK_SET) == off_t(keep)) else {
+            let reason = String(cString: strerror(errno))
+            _ = Glibc.close(f)
+            throw Failure(description: "cannot cut \(name): \(reason)")
+        }
+        (fd, path, bytes, allocated) = (f, name, keep, keep)
+        totalBytes += keep
         guard mapBytes > 0 else { return map = nil }
         let m = mmap(nil, mapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0)
         map = m == UnsafeMutableRawPointer(bitPattern: -1) ? nil : m
@@ -146,12 +176,25 @@ struct AccountingJournal: ~Copyable {
         _ = Glibc.close(fd)
     }
 
-    /// Journals `e` with `sequence`; false if it could not be written whole (counted by the
-    /// caller as a journal error; the entry still counts).
-    mutating func append(_ e: AccountEntry, sequence: UInt64) -> Bool {
-        guard fd >= 0 || reopen(sequence) else { return false }
+    /// Journals `e` with `sequence` (and the token of its step's intent, when not 0); false if
+    /// it could not be written whole (counted by the caller as a journal error; the entry still
+    /// counts).
+    mutating func append(_ e: AccountEntry, sequence: UInt64, token: UInt64 = 0) -> Bool {
         scratch.removeAll(keepingCapacity: true)
-        JournalRecord.encode(e, sequence: sequence, into: &scratch)
+        JournalRecord.encode(e, sequence: sequence, token: token, into: &scratch)
+        return put(sequence)
+    }
+
+    /// Journals intent `i` (a segment it starts is named `sequence`, the next entry's).
+    mutating func append(_ i: AccountIntent, sequence: UInt64) -> Bool {
+        scratch.removeAll(keepingCapacity: true)
+        JournalRecord.encode(i, into: &scratch)
+        return put(sequence)
+    }
+
+    /// Writes the record in `scratch`.
+    private mutating func put(_ sequence: UInt64) -> Bool {
+        guard fd >= 0 || reopen(sequence) else { return false }
         let n = scratch.count
         guard let map else {
             let w = scratch.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -159,9 +202,9 @@ struct AccountingJournal: ~Copyable {
             return w == n
         }
         if bytes + n > mapBytes {
-            // A full map: this segment is closed and the entry starts the next one.
+            // A full map: this segment is closed and the record starts the next one.
             guard bytes > 0, rotateFull(sequence) else { return false }
-            return append(e, sequence: sequence)
+            return put(sequence)
         }
         if bytes + n > allocated {
             // At least to the record's end (which is inside the map), at most to the map's.

@@ -46,24 +46,30 @@ public struct AccountingService: Service {
         accounting.sync()
     }
 
-    /// One flush, with the store's counts of the torrents announced since the last.
+    /// One flush (after looking up the Redis steps whose answers were lost), with the store's
+    /// counts of the torrents announced since the last.
     @discardableResult
     func flush() async -> Bool {
+        await accounting.resolve()
         let (tracker, store) = (tracker, store)
         return await accounting.flush(to: sink) { ids in await Self.counts(of: ids, tracker: tracker, store: store) }
     }
 
-    /// Flushes until nothing is pending or `shutdownGrace` has passed.
+    /// Flushes until nothing is pending (no entry, and no Redis step whose answer was lost: those
+    /// are looked up `Accounting.resolveAfter` seconds after their announces) or `shutdownGrace`
+    /// has passed.
     func drain() async {
         let deadline = ContinuousClock.now + shutdownGrace
         var rounds = 0
-        while accounting.pending > 0 || rounds == 0 {
+        while accounting.pending > 0 || accounting.unanswered > 0 || rounds == 0 {
             rounds += 1
-            if await flush(), accounting.pending == 0 { break }
+            if await flush(), accounting.pending == 0, accounting.unanswered == 0 { break }
             guard ContinuousClock.now < deadline else {
                 logger.error(
                     "accounting: shutdown flush incomplete; the journal keeps what is pending for the next start",
-                    metadata: ["pending": "\(accounting.pending)", "rounds": "\(rounds)"])
+                    metadata: [
+                        "pending": "\(accounting.pending)", "unanswered_steps": "\(accounting.unanswered)", "rounds": "\(rounds)",
+                    ])
                 return
             }
             try? await Task.sleep(for: .milliseconds(200))

@@ -77,7 +77,9 @@ extension Accounting {
         do {
             let accounting = try Accounting(
                 settings: settings, directory: dir, committed: prepared.sequence, baselines: prepared.baselines,
-                store: (store as? RedisPeerStore).map { RedisAccountBaselines(store: $0, ttl: settings.tableTTL) }, logger: logger)
+                store: (store as? RedisPeerStore).map {
+                    RedisAccountBaselines(store: $0, ttl: settings.tableTTL, instance: a.effectiveInstance)
+                }, logger: logger)
             return (accounting, sink)
         } catch {
             throw AccountingStartError(description: "accounting.journal_dir: \(error)")
