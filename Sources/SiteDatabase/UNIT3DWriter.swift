@@ -1,6 +1,10 @@
 public import PrivateCore
 import TrackerCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Writes the accounting's flushes into UNIT3D's tables as UNIT3D-Announce does (contract §4.2),
 /// with four departures that keep them exact:
 /// - One transaction per flush, with the journal's sequence number in `squall_accounting`
@@ -80,8 +84,31 @@ public struct UNIT3DWriter: Sendable {
         return rows.first?[0].flatMap { UInt64(String(decoding: $0, as: UTF8.self)) } ?? 0
     }
 
-    /// Applies `batch` in one transaction, or nothing (the error is thrown after a rollback).
+    /// Times a transaction that lost to another's locks (a deadlock, a lock wait timeout: two
+    /// instances flushing the same rows at once) is tried again at once, before the error goes
+    /// back to the caller (whose next flush tries again).
+    public var lockRetries = 3
+
+    /// Applies `batch` in one transaction, or nothing (the error is thrown after a rollback). A
+    /// transaction that lost to another's locks is rolled back whole and tried again, up to
+    /// `lockRetries` times, after 10, 20, 30 ms: its sequence check makes a try that did
+    /// commit (its reply lost) apply nothing the second time.
     public func write(_ batch: FlushBatch, to db: MariaDBConnection) throws(DatabaseError) -> Report {
+        var attempt = 0
+        while true {
+            do {
+                return try writeOnce(batch, to: db)
+            } catch  where Self.lostToLocks(error) && attempt < lockRetries {
+                attempt += 1
+                usleep(UInt32(10_000 * attempt))
+            }
+        }
+    }
+
+    /// ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT.
+    static func lostToLocks(_ e: DatabaseError) -> Bool { e.code == 1213 || e.code == 1205 }
+
+    func writeOnce(_ batch: FlushBatch, to db: MariaDBConnection) throws(DatabaseError) -> Report {
         var report = Report()
         _ = try db.query("START TRANSACTION")
         do {

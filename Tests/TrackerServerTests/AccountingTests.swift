@@ -645,6 +645,69 @@ final class ManualUnixClock: Sendable {
         #expect(try AccountingTests.row(db, "SELECT COUNT(*) FROM users WHERE id = 999") == ["0"], "no placeholder row")
     }
 
+    /// A flush that loses a deadlock to another transaction on the same rows (two instances
+    /// flushing at once) is rolled back whole, tried again, and lands once.
+    @Test func aFlushThatLosesADeadlockIsTriedAgainAndLandsOnce() throws {
+        let db = try MariaDBServer()
+        try db.loadUNIT3DFixture()
+        // To watch the lock wait (the process list) and the deadlock (InnoDB's status).
+        try db.sql("GRANT PROCESS ON *.* TO '\(MariaDBServer.user)'@'localhost'", database: nil)
+        func connect() throws -> MariaDBConnection {
+            try MariaDBConnection(
+                host: "127.0.0.1", port: db.port, socket: nil, user: MariaDBServer.user, password: MariaDBServer.password,
+                database: MariaDBServer.database)
+        }
+        nonisolated(unsafe) let writerDB = try connect()
+        let writer = UNIT3DWriter(instance: "w")
+        _ = try writer.prepare(writerDB)
+        // The instance's sequence row exists (it has flushed before), so the flush locks it.
+        try db.sql("INSERT INTO squall_accounting (instance, sequence) VALUES ('w', 0)")
+        let before = try AccountingTests.row(
+            db, "SELECT u.uploaded, h.uploaded FROM users u JOIN history h ON h.user_id = u.id WHERE u.id = 1 AND h.torrent_id = 1"
+        ).map { Int($0)! }
+        // The other transaction holds user 1's row, having changed every users row (the
+        // heavier of the two, so InnoDB picks the flush as the deadlock's victim).
+        let other = try connect()
+        _ = try other.query("START TRANSACTION")
+        _ = try other.query("UPDATE users SET uploaded = uploaded + 1")
+        var ledger = Ledger()
+        ledger.add(
+            AccountEntry(
+                user: 1, torrent: 1, peerID: PeerID(Bytes20(Array(repeating: 9, count: 20))!), at: AccountingTests.t0, actualUploaded: 100,
+                uploaded: 100))
+        let batch = ledger.takeAll(sequence: 1)
+        let outcome = Locked<String?>(nil)
+        let flush = Thread {
+            do {
+                _ = try writer.write(batch, to: writerDB)
+                outcome.withLock { $0 = "ok" }
+            } catch {
+                outcome.withLock { $0 = "\(error)" }
+            }
+        }
+        flush.start()
+        // The flush holds its sequence row and waits for user 1's (the history row's foreign key).
+        let deadline = Date().addingTimeInterval(20)
+        let waiting = "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'INSERT INTO history%'"
+        while try AccountingTests.row(db, waiting) != ["1"], Date() < deadline { usleep(10_000) }
+        // The other now asks for the flush's sequence row: a deadlock, which the flush loses.
+        do {
+            _ = try other.query("SELECT sequence FROM squall_accounting WHERE instance = 'w' FOR UPDATE")
+        } catch {
+            Issue.record("the other transaction lost the deadlock instead: \(error)")
+        }
+        _ = try other.query("ROLLBACK")
+        while outcome.withLock({ $0 }) == nil, Date() < deadline { usleep(10_000) }
+        #expect(outcome.withLock { $0 } == "ok")
+        let status = try AccountingTests.row(db, "SHOW ENGINE INNODB STATUS").joined()
+        #expect(status.contains("LATEST DETECTED DEADLOCK"), "a deadlock happened")
+        let after = try AccountingTests.row(
+            db, "SELECT u.uploaded, h.uploaded FROM users u JOIN history h ON h.user_id = u.id WHERE u.id = 1 AND h.torrent_id = 1"
+        ).map { Int($0)! }
+        #expect(after == before.map { $0 + 100 }, "credited once")
+        #expect(try AccountingTests.row(db, "SELECT sequence FROM squall_accounting WHERE instance = 'w'") == ["1"])
+    }
+
     static func show(_ row: MariaDBConnection.Row) -> String {
         row.map { $0.map { String(decoding: $0, as: UTF8.self) } ?? "NULL" }.joined(separator: "|")
     }
