@@ -577,7 +577,7 @@ extension RedisScripts {
     /// kept). It keeps what `Counters.step` keeps (a stale announce, a lower counter inside the
     /// window without `started`, changes nothing), and returns the old baseline (or nil),
     /// whether this is the completion, and whether another peer is active; the same outcome,
-    /// `RedisPeerStore.stepRecord`'s 59 bytes under the token, goes into the step field, which
+    /// 59 bytes under the token (the record `RedisPeerStore.recordedSteps` reads), goes into the step field, which
     /// keeps those at or above the lowest token (at most 8), so that an instance that died
     /// before writing its entry can make it again (`RedisPeerStore.recordedSteps`).
     static let accountStep = RedisScript(

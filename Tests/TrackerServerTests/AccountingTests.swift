@@ -474,6 +474,39 @@ final class ManualUnixClock: Sendable {
         #expect(try c.command("CLIENT", "UNPAUSE") == .status("OK"))
     }
 
+    /// Steps whose answers were lost are held for a lookup up to `maxUnanswered`; past it they
+    /// are counted as lost (their intents stay in the journal for the next start), so a Redis
+    /// that fails every step cannot grow the set without bound.
+    @Test func unansweredStepsAreHeldUpToTheirBound() async throws {
+        let server = try RedisServer()
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860)
+        defer { redis.close() }
+        server.stop()
+        let journal = Self.journalDirectory()
+        defer { try? FileManager.default.removeItem(atPath: journal) }
+        var settings = Accounting.Settings()
+        settings.maxUnanswered = 3
+        let accounting = try Accounting(
+            settings: settings, directory: journal, committed: 0, baselines: [],
+            store: RedisAccountBaselines(store: redis, ttl: 1_814_400, instance: "bound"), logger: TestLogs.logger(level: .trace),
+            unixNow: { Self.t0 })
+        for n in 0..<5 {
+            let request = AnnounceRequest(
+                infoHash: InfoHash(Array(repeating: 1, count: 20))!, peerID: PeerID(Bytes20(Array(repeating: UInt8(n), count: 20))!),
+                port: 6881, uploaded: 100, left: 0)
+            let failure: StoreError? = await withCheckedContinuation { c in
+                accounting.record(
+                    user: 1, torrent: 1, request: request, agent: nil,
+                    endpoint: Endpoint(address: .v4(IPv4Address(127, 0, 0, 1)), port: 6881),
+                    factors: Factors(upload: 100, download: 100, immune: false), visible: true
+                ) { c.resume(returning: $0) }
+            }
+            #expect(failure != nil, "Redis is down")
+        }
+        let m = accounting.exposition()
+        #expect(m.contains("squall_accounting_unanswered_steps 3\n") && m.contains("squall_accounting_lost_steps_total 2\n"), "\(m)")
+    }
+
     /// A flush while a Redis step is in flight: the segments it commits are deleted, and the
     /// step's intent goes on in the new segment, so a crash then would still find it.
     @Test func anIntentInFlightAcrossAFlushStaysInTheJournal() async throws {

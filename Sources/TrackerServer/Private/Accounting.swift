@@ -39,6 +39,9 @@ public final class Accounting: Sendable {
         /// into one compact file once their entries take this many bytes (and more than the
         /// last compact file).
         public var compactBytes = 64 << 20
+        /// Redis steps whose answers were lost held at most for a lookup (more are not held:
+        /// counted as lost, their intents stay in the journal for the next start).
+        public var maxUnanswered = 10_000
         public init() {}
     }
 
@@ -75,9 +78,6 @@ public final class Accounting: Sendable {
         }
     }
 
-    /// Intents held for lost answers at most (more are not held: their steps are looked up in
-    /// no one's place, and counted as lost).
-    static let maxUnresolved = 10_000
     /// Seconds after its announce before a lost answer's step is looked up (so a command still
     /// queued in Redis for a closed connection has run by then).
     static let resolveAfter: UInt32 = 5
@@ -219,7 +219,7 @@ public final class Accounting: Sendable {
     private func keepUnanswered(_ token: UInt64) {
         let kept = state.withLock { s -> Bool in
             guard let i = s.inFlight.removeValue(forKey: token) else { return true }
-            guard s.unresolved.count < Self.maxUnresolved else { return false }
+            guard s.unresolved.count < self.settings.maxUnanswered else { return false }
             s.unresolved[token] = i
             s.unresolvedLow = min(s.unresolvedLow, token)
             return true
