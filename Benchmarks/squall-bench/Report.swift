@@ -194,10 +194,72 @@ func report(dir: String) throws {
         }
         md += "\n## Memory store, resident bytes per peer\n\n" + mem + "\n"
     }
+    md += processSplit(dir: dir, runs: runs)
     md += "\n![CPU per announce](cpu.png)\n"
     try writeFile(dir + "/report.md", md)
     try writeFile(dir + "/plot.dat", plot)
     print(md)
+}
+
+/// The accounting rows' server CPU split by process (processes.tsv: rep, target, mode, pid,
+/// command, user ticks, system ticks): Squall's own share against open mode's in the same
+/// repetition, and the database's (and Redis's) share per announce.
+func processSplit(dir: String, runs: [Run]) -> String {
+    guard let text = readFile(dir + "/processes.tsv") else { return "" }
+    let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+    struct Ticks { var squall = 0.0, mariadb = 0.0, redis = 0.0, other = 0.0 }
+    var byRun: [String: Ticks] = [:]
+    for line in text.split(separator: "\n") {
+        let f = line.split(separator: "\t").map(String.init)
+        guard f.count >= 7, let u = Double(f[5]), let sy = Double(f[6]) else { continue }
+        let seconds = (u + sy) / hz
+        var t = byRun["\(f[0])|\(f[1])|\(f[2])"] ?? Ticks()
+        switch f[4] {
+        case "squall": t.squall += seconds
+        case "mariadbd": t.mariadb += seconds
+        case "redis-server": t.redis += seconds
+        default: t.other += seconds
+        }
+        byRun["\(f[0])|\(f[1])|\(f[2])"] = t
+    }
+    let rows: [(String, String, String)] = [
+        ("squall-private-acct-http", "squall-private-http", "squall-http"),
+        ("squall-private-acct-https", "squall-private-https", "squall-https"),
+        ("squall-private-acct-redis-http", "", "squall-redis"),
+    ]
+    var md = ""
+    for (t, privateRef, open) in rows {
+        let mine = runs.filter { $0.target == t && $0.mode == "keep-alive" && $0.announces > 0 }
+        guard !mine.isEmpty else { continue }
+        func us(_ r: Run, _ pick: (Ticks) -> Double) -> Double? {
+            byRun["\(r.rep)|\(r.target)|\(r.mode)"].map { pick($0) * 1e6 / r.announces }
+        }
+        func against(_ ref: String) -> Double {
+            median(
+                mine.compactMap { r in
+                    guard let a = us(r, { $0.squall }),
+                        let o = runs.first(where: { $0.rep == r.rep && $0.target == ref && $0.mode == "keep-alive" && $0.announces > 0 }),
+                        let b = us(o, { $0.squall }), b > 0
+                    else { return nil }
+                    return a / b
+                })
+        }
+        let squall = median(mine.compactMap { us($0, { $0.squall }) })
+        let db = median(mine.compactMap { us($0, { $0.mariadb }) })
+        let redis = median(mine.compactMap { us($0, { $0.redis }) })
+        if md.isEmpty {
+            md += "\n## Where the accounting's CPU goes\n\n"
+            md += "The accounting rows' server CPU by process (median of the repetitions): Squall's own, against open mode "
+            md += "and private mode without accounting in the same repetition (Squall's CPU alone on both sides), "
+            md += "and the database's per announce.\n\n"
+            md += "| system | Squall us/announce | Squall vs open mode | Squall vs private mode "
+            md += "| MariaDB us/announce | Redis us/announce |\n"
+            md += "| --- | ---: | ---: | ---: | ---: | ---: |\n"
+        }
+        md += "| \(t) | \(fmt(squall)) | \(fmt(against(open), 2)) | \(privateRef.isEmpty ? "-" : fmt(against(privateRef), 2)) "
+        md += "| \(fmt(db)) | \(fmt(redis)) |\n"
+    }
+    return md
 }
 
 func writeFile(_ path: String, _ text: String) throws {
