@@ -65,8 +65,31 @@ extension RedisPeerStore {
 
     /// 16 lower-case hex digits (so Lua compares them as strings).
     static func hex16(_ v: UInt64) -> [UInt8] {
-        let s = String(v, radix: 16)
-        return Array((String(repeating: "0", count: 16 - s.count) + s).utf8)
+        // Written digit by digit: this runs several times per accounted announce.
+        [UInt8](unsafeUninitializedCapacity: 16) { out, n in
+            for i in 0..<16 {
+                let d = UInt8(truncatingIfNeeded: v >> UInt64(60 - 4 * i)) & 0x0F
+                out[i] = d < 10 ? 0x30 + d : 0x57 + d
+            }
+            n = 16
+        }
+    }
+
+    /// The value of `count` hex digits (either case) at `start` of `v`; nil when one is not.
+    static func hexValue(_ v: [UInt8], _ start: Int, _ count: Int) -> UInt64? {
+        var x: UInt64 = 0
+        for i in start..<(start + count) {
+            let c = v[i]
+            let d: UInt8
+            switch c {
+            case 0x30...0x39: d = c - 0x30
+            case 0x61...0x66: d = c - 0x57
+            case 0x41...0x46: d = c - 0x37
+            default: return nil
+            }
+            x = x << 4 | UInt64(d)
+        }
+        return x
     }
 
     /// Where and under what the accounting step keeps its outcome.
@@ -117,13 +140,13 @@ extension RedisPeerStore {
     /// A stored baseline: uploaded and downloaded (16 hex digits each), the last announce
     /// (8 hex digits), seeder and active ('0' or '1').
     static func baseline(_ v: [UInt8]) -> RedisBaseline? {
-        guard v.count == 42 else { return nil }
-        let text = String(decoding: v, as: UTF8.self)
-        let s = Array(text)
-        guard let up = UInt64(String(s[0..<16]), radix: 16), let down = UInt64(String(s[16..<32]), radix: 16),
-            let at = UInt32(String(s[32..<40]), radix: 16)
-        else { return nil }
-        return RedisBaseline(uploaded: up, downloaded: down, at: at, seeder: s[40] == "1", active: s[41] == "1")
+        // Read from the bytes (no string made): this runs on every accounted announce.
+        guard v.count == 42, let up = hexValue(v, 0, 16), let down = hexValue(v, 16, 16), let at = hexValue(v, 32, 8) else {
+            return nil
+        }
+        return RedisBaseline(
+            uploaded: up, downloaded: down, at: UInt32(truncatingIfNeeded: at), seeder: v[40] == UInt8(ascii: "1"),
+            active: v[41] == UInt8(ascii: "1"))
     }
 }
 

@@ -14,6 +14,29 @@ import TrackerCore
         return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF] + be(user)
     }
 
+    /// The accounting's baseline as the step script stores it: 16 + 16 + 8 hex digits and two
+    /// flags, read from the bytes; `hex16` writes what the script compares as strings.
+    @Test func accountBaselinesReadTheScriptsDigitsAndRefuseAnythingElse() {
+        #expect(RedisPeerStore.hex16(0) == Array("0000000000000000".utf8))
+        #expect(RedisPeerStore.hex16(0xDEAD_BEEF_0123_4567) == Array("deadbeef01234567".utf8))
+        #expect(RedisPeerStore.hex16(.max) == Array("ffffffffffffffff".utf8))
+        #expect(
+            RedisPeerStore.hex16(0x0F_FFFF).lexicographicallyPrecedes(RedisPeerStore.hex16(0x10_0000)), "strings compare as the numbers")
+        let stored = RedisPeerStore.hex16(.max) + RedisPeerStore.hex16(0x10) + Array("6930bd2a".utf8) + Array("10".utf8)
+        #expect(
+            RedisPeerStore.baseline(stored)
+                == RedisBaseline(uploaded: .max, downloaded: 16, at: 0x6930_BD2A, seeder: true, active: false))
+        var upper = stored
+        upper[0] = UInt8(ascii: "F")
+        #expect(RedisPeerStore.baseline(upper)?.uploaded == .max, "either case")
+        for bad in [Array(stored.dropLast()), stored + [0x30], Array("+".utf8) + stored.dropFirst(), Array("g".utf8) + stored.dropFirst()] {
+            #expect(RedisPeerStore.baseline(bad) == nil)
+        }
+        var badTime = stored
+        badTime[39] = UInt8(ascii: " ")
+        #expect(RedisPeerStore.baseline(badTime) == nil)
+    }
+
     @Test func recordsDecodeTheirFieldsAndDropExpiredEndpoints() {
         let both = Self.record(peer: 1, flags: 1 | 2 | 8, seen4: 1000, seen6: 2000)
         let v4Only = Self.record(peer: 2, flags: 1 | 4 | 16, seen4: 3000, seen6: 0, user: 0x0102_0304)
