@@ -9,12 +9,16 @@ public final class RedisServer: @unchecked Sendable {
     public let dir: String
     /// `requirepass`, when the server has one.
     public let password: String?
+    /// Listening on its unix socket only (no TCP port: a restart cannot find its port taken).
+    public let unixOnly: Bool
 
-    /// On `port` (a free one when nil), asking for `password` when given.
-    public init(password: String? = nil, port fixed: Int? = nil) throws {
+    /// On `port` (a free one when nil), asking for `password` when given; `unixOnly`: on the
+    /// unix socket alone (`port` is then 0).
+    public init(password: String? = nil, port fixed: Int? = nil, unixOnly: Bool = false) throws {
         dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        port = try fixed ?? FreePort.next()
+        port = unixOnly ? 0 : try fixed ?? FreePort.next()
+        self.unixOnly = unixOnly
         self.password = password
         password.map(TestLogs.noteSecret)
         try start()
@@ -41,17 +45,19 @@ public final class RedisServer: @unchecked Sendable {
         try process.run()
         let deadline = Date().addingTimeInterval(10)
         while true {
-            if let c = try? BlockingRedisConnection(.tcp(host: "127.0.0.1", port: port), timeout: .seconds(1)),
+            if let c = try? BlockingRedisConnection(endpoint, timeout: .seconds(1)),
                 password.map({ (try? c.command("AUTH", $0)) == .status("OK") }) ?? true, (try? c.command("PING")) == .status("PONG")
             {
                 return
             }
-            guard Date() < deadline, process.isRunning else { throw RedisError("redis-server did not start on port \(port)") }
+            guard Date() < deadline, process.isRunning else {
+                throw RedisError("redis-server did not start on \(unixOnly ? socketPath : "port \(port)")")
+            }
             usleep(20_000)
         }
     }
 
-    public var endpoint: RedisEndpoint { .tcp(host: "127.0.0.1", port: port) }
+    public var endpoint: RedisEndpoint { unixOnly ? .unix(path: socketPath) : .tcp(host: "127.0.0.1", port: port) }
     public var socketPath: String { dir + "/redis.sock" }
 
     deinit {

@@ -93,10 +93,10 @@ import TrackerTestSupport
     /// Redis is back the store serves again by itself, with counts that start afresh. It caught
     /// announces that were never answered: those sent in the tick between the connection's loss
     /// and its handler's removal (about one run in three before the fix). Over the server's unix
-    /// socket: while the server is down, its TCP port could be handed to another test's socket
-    /// (the kernel's pick for a bind to port 0), and the restart would then fail.
+    /// socket alone: while the server is down, a TCP port of its could be handed to another
+    /// test's socket (the kernel's pick for a bind to port 0), and the restart would then fail.
     @Test func redisKilledAndRestartedUnderAnnounces() async throws {
-        let server = try RedisServer()
+        let server = try RedisServer(unixOnly: true)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         let store = RedisPeerStore(
             endpoint: .unix(path: server.socketPath), connections: 1, timeout: .milliseconds(500), group: group,
