@@ -47,7 +47,13 @@ public struct PrivateGroup: Sendable, Equatable {
     public var uploadFactor: UInt8 { isDoubleUpload ? 200 : 100 }
     /// Slugs whose members are refused (`Your account is not enabled.`).
     public static let disabledSlugs: Set<String> = ["banned", "validating", "disabled"]
-    public var isEnabled: Bool { !Self.disabledSlugs.contains(slug) }
+    /// Read on every announce: three comparisons of small strings, not a hash of the slug.
+    public var isEnabled: Bool {
+        switch slug {
+        case "banned", "validating", "disabled": false
+        default: true
+        }
+    }
 }
 
 /// A torrent's moderation state (UNIT3D's `torrents.status`).

@@ -75,6 +75,30 @@ import TrackerCore
         #expect(refusal(verdict(agent: "aria2/1.36.0")) == nil)
     }
 
+    /// The one-pass search finds a word wherever a plain lower-cased substring search does, and
+    /// nowhere else: agents built of the words, their prefixes and near misses in both cases.
+    @Test func browserWordsAreFoundAnywhereInAnyCase() {
+        let words = ["mozilla", "browser", "chrome", "safari", "applewebkit", "opera", "links", "lynx", "bot", "unknown"]
+        let parts = words + words.map { String($0.dropLast()) } + ["qBittorrent/", "5.0", " ", "(", "libtorrent", "b", "o", "l", "aria2", "/"]
+        var rng = SplitMix(seed: 7)
+        var found = 0
+        for _ in 0..<3000 {
+            var agent = ""
+            while agent.count < 40 {
+                var part = parts[Int(rng.next() % UInt64(parts.count))]
+                if rng.next() % 3 == 0 { part = part.uppercased() } else if rng.next() % 3 == 0 { part = part.prefix(1).uppercased() + part.dropFirst() }
+                agent += part
+                if rng.next() % 4 == 0 { break }
+            }
+            agent = String(agent.prefix(64))
+            let expected = words.contains { agent.lowercased().contains($0) }
+            if expected { found += 1 }
+            #expect((refusal(verdict(agent: agent)) == "Browser, crawler or cheater is not allowed.") == expected, "\(agent)")
+        }
+        // Both answers were exercised.
+        #expect(found > 300 && found < 2700)
+    }
+
     @Test func userAgentRules() {
         #expect(refusal(verdict(agent: nil)) == "Invalid user agent.")
         #expect(refusal(verdict(agent: "caf\u{e9}")) == "Invalid user agent.")
@@ -125,5 +149,18 @@ import TrackerCore
         #expect(
             PrivateRules.check(request, facts: facts, registry: r, settings: .init())
                 == .refused("User does not exist. Please re-download the .torrent file."))
+    }
+}
+
+/// A seeded generator, so a failing agent can be found again.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

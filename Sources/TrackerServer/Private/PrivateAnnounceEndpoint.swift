@@ -130,11 +130,12 @@ struct PrivateAnnounceEndpoint: Sendable {
                     let wall = Date().timeIntervalSince1970
                     let seeders = min(seedersListed, response.peers.count)
                     var peers = response.peers
-                    if seeders < peers.count, !tracker.mayList(seeders: false, user: user, now: wall) {
+                    let may = tracker.mayList(seeders: seeders > 0, leechers: seeders < peers.count, user: user, now: wall)
+                    if seeders < peers.count, !may.leechers {
                         peers.removeSubrange(seeders...)
                         response.incomplete = 0
                     }
-                    if seeders > 0, !tracker.mayList(seeders: true, user: user, now: wall) {
+                    if seeders > 0, !may.seeders {
                         peers.removeSubrange(..<seeders)
                         response.complete = 0
                     }

@@ -75,8 +75,9 @@ public final class PrivateTracker: Sendable {
 
     struct State: ~Copyable {
         var registry = Registry()
-        var seedRates: [UInt32: ListRate] = [:]
-        var leechRates: [UInt32: ListRate] = [:]
+        /// Each user's peer-list rates, both kinds in one entry (an announce asking for both
+        /// lists looks its user up once).
+        var listRates: [UInt32: UserListRates] = [:]
         /// For users whose group has download slots: the torrents each leeches, with the
         /// (monotonic) second of its last leeching announce there.
         var leeching: [UInt32: [UInt32: UInt32]] = [:]
@@ -166,8 +167,7 @@ public final class PrivateTracker: Sendable {
             try state.withLock { (s) throws(RegistryChangeError) in
                 try s.registry.apply(change)
                 if case .deleteUser(let id, _) = change {
-                    s.seedRates[id] = nil
-                    s.leechRates[id] = nil
+                    s.listRates[id] = nil
                     s.leeching[id] = nil
                 }
             }
@@ -245,27 +245,34 @@ public final class PrivateTracker: Sendable {
     /// Hybrid peers remembered now (for the bound's test).
     var hybridPeers: Int { state.withLock { $0.hybrid.count } }
 
-    /// Counts one requested list of seeders (or leechers) for `user` at `now` (Unix seconds)
-    /// and says whether it may be sent.
-    func mayList(seeders: Bool, user: UInt32, now: Double) -> Bool {
-        let limits = seeders ? settings.seedListLimits : settings.leechListLimits
-        guard !limits.isEmpty else { return true }
+    /// One user's peer-list rates: a kind is made when the user first asks for its list.
+    struct UserListRates {
+        var seed: ListRate?
+        var leech: ListRate?
+    }
+
+    /// Counts the lists an announce asks for, a list of seeders and (or) one of leechers, for
+    /// `user` at `now` (Unix seconds), and says which may be sent (a list not asked for may).
+    func mayList(seeders: Bool, leechers: Bool, user: UInt32, now: Double) -> (seeders: Bool, leechers: Bool) {
+        let (seedLimits, leechLimits) = (settings.seedListLimits, settings.leechListLimits)
+        let (countSeeders, countLeechers) = (seeders && !seedLimits.isEmpty, leechers && !leechLimits.isEmpty)
+        guard countSeeders || countLeechers else { return (true, true) }
         return state.withLock { s in
             // Counted in place: a copy out of the dictionary would copy the counts' storage too
             // (`default:` is built only for a user not seen yet).
-            let refusedBy =
-                seeders
-                ? s.seedRates[user, default: ListRate(windows: limits.count, now: now)].count(limits, now: now)
-                : s.leechRates[user, default: ListRate(windows: limits.count, now: now)].count(limits, now: now)
-            guard let i = refusedBy else { return true }
-            if seeders { s.refused.seed[i] += 1 } else { s.refused.leech[i] += 1 }
-            return false
+            var (seedRefusedBy, leechRefusedBy): (Int?, Int?) = (nil, nil)
+            s.listRates[user, default: UserListRates()].count(
+                seeders: countSeeders ? seedLimits : nil, leechers: countLeechers ? leechLimits : nil, now: now,
+                refusedBy: &seedRefusedBy, &leechRefusedBy)
+            if let i = seedRefusedBy { s.refused.seed[i] += 1 }
+            if let i = leechRefusedBy { s.refused.leech[i] += 1 }
+            return (seedRefusedBy == nil, leechRefusedBy == nil)
         }
     }
 
     /// A user's list rates, for the site API's `GET /users/{id}`.
     func rates(of user: UInt32) -> (seed: ListRate?, leech: ListRate?) {
-        state.withLock { ($0.seedRates[user], $0.leechRates[user]) }
+        state.withLock { s in s.listRates[user].map { ($0.seed, $0.leech) } ?? (nil, nil) }
     }
 
     /// `/stats.json`'s `private` object: the registry's sizes and, per peer-list rate limit, its
@@ -279,5 +286,23 @@ public final class PrivateTracker: Sendable {
         }
         return "{\"users\":\(counts.users),\"torrents\":\(counts.torrents),\"groups\":\(counts.groups),"
             + "\"list_rate_limits\":{\"seed\":\(limits(settings.seedListLimits, refused.seed)),\"leech\":\(limits(settings.leechListLimits, refused.leech))}}"
+    }
+}
+
+extension PrivateTracker.UserListRates {
+    /// Counts a list of each kind given limits for (nil: not asked for), saying which window
+    /// refused each (nil: allowed).
+    fileprivate mutating func count(
+        seeders seedLimits: [ListRateLimit]?, leechers leechLimits: [ListRateLimit]?, now: Double, refusedBy seedRefusedBy: inout Int?,
+        _ leechRefusedBy: inout Int?
+    ) {
+        if let limits = leechLimits {
+            if leech == nil { leech = ListRate(windows: limits.count, now: now) }
+            leechRefusedBy = leech!.count(limits, now: now)
+        }
+        if let limits = seedLimits {
+            if seed == nil { seed = ListRate(windows: limits.count, now: now) }
+            seedRefusedBy = seed!.count(limits, now: now)
+        }
     }
 }
