@@ -44,10 +44,10 @@ func readFile(_ path: String) -> String? {
     return String(decoding: out, as: UTF8.self)
 }
 
-/// Turns runs.tsv (and memory.md, when present) into report.md and plot.dat.
-func report(dir: String) throws {
-    guard let text = readFile(dir + "/runs.tsv") else { throw BenchClient.Failure(description: "no \(dir)/runs.tsv") }
-    let runs: [Run] = text.split(separator: "\n").compactMap { line in
+/// The runs of a runs.tsv, nil when there is none.
+func readRuns(_ path: String) -> [Run]? {
+    guard let text = readFile(path) else { return nil }
+    return text.split(separator: "\n").compactMap { line in
         let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         guard f.count >= 11, let rep = Int(f[0]) else { return nil }
         return Run(
@@ -55,16 +55,21 @@ func report(dir: String) throws {
             p50: Double(f[6]) ?? 0, p99: Double(f[7]) ?? 0, failures: Int(f[8]) ?? 0, errors: Int(f[9]) ?? 0, loadgenCPU: Double(f[10]) ?? 0
         )
     }
+}
+
+/// Turns runs.tsv (and memory.md, paired/, when present) into report.md and plot.dat.
+func report(dir: String) throws {
+    guard let runs = readRuns(dir + "/runs.tsv") else { throw BenchClient.Failure(description: "no \(dir)/runs.tsv") }
+    // A full run's private rows measured again side by side with open mode (Benchmarks/run's
+    // measure_paired): their targets are judged on these.
+    let paired = readRuns(dir + "/paired/runs.tsv") ?? []
     var keys: [String] = []
     for r in runs where !keys.contains("\(r.target)|\(r.mode)") { keys.append("\(r.target)|\(r.mode)") }
-    func find(_ rep: Int, _ target: String, _ mode: String) -> Run? {
-        runs.first { $0.rep == rep && $0.target == target && $0.mode == mode }
-    }
     /// Median over repetitions of (this target's cost / the reference's cost in the same repetition).
-    func ratio(_ target: String, _ mode: String, to ref: String, _ refMode: String) -> Double {
+    func ratio(_ target: String, _ mode: String, to ref: String, _ refMode: String, in runs: [Run] = runs) -> Double {
         median(
             runs.filter { $0.target == target && $0.mode == mode }.compactMap { r in
-                find(r.rep, ref, refMode).map { r.usPerAnnounce / $0.usPerAnnounce }
+                runs.first { $0.rep == r.rep && $0.target == ref && $0.mode == refMode }.map { r.usPerAnnounce / $0.usPerAnnounce }
             })
     }
 
@@ -98,10 +103,12 @@ func report(dir: String) throws {
 
     md += "## Targets (issues 3 and 11)\n\n"
     md += "| measure | Squall | reference | ratio | target | met |\n| --- | ---: | ---: | ---: | --- | --- |\n"
-    func row(_ name: String, _ t: String, _ m: String, _ ref: String, _ refMode: String, limit: Double, label: String) {
+    func row(
+        _ name: String, _ t: String, _ m: String, _ ref: String, _ refMode: String, limit: Double, label: String, in runs: [Run] = runs
+    ) {
         let mine = median(runs.filter { $0.target == t && $0.mode == m }.map(\.usPerAnnounce))
         let theirs = median(runs.filter { $0.target == ref && $0.mode == refMode }.map(\.usPerAnnounce))
-        let r = ratio(t, m, to: ref, refMode)
+        let r = ratio(t, m, to: ref, refMode, in: runs)
         guard r.isFinite else { md += "| \(name) | - | - | - | \(label) | not measured |\n"; return }
         md +=
             "| \(name) | \(fmt(mine)) us | \(fmt(theirs)) us (\(ref) \(refMode)) | \(fmt(r, 2)) | \(label) | \(limit.isInfinite ? "-" : r <= limit ? "yes" : "no") |\n"
@@ -140,18 +147,27 @@ func report(dir: String) throws {
     row(
         "Redis store, cost vs swarm size (swarm 1000 / swarm 10)", "squall-redis-swarm1000", "keep-alive", "squall-redis-swarm10",
         "keep-alive", limit: 1.3, label: "<= 1.3x")
-    row(
-        "Private mode, HTTP keep-alive (100,000 users, passkey URLs)", "squall-private-http", "keep-alive", "squall-http", "keep-alive",
-        limit: 1.2, label: "<= 1.2x open mode")
-    row(
-        "Private mode, HTTPS keep-alive", "squall-private-https", "keep-alive", "squall-https", "keep-alive", limit: 1.2,
-        label: "<= 1.2x open mode")
-    row(
-        "Private mode with accounting (unit3d sink, MariaDB CPU counted), HTTP keep-alive", "squall-private-acct-http", "keep-alive",
-        "squall-http", "keep-alive", limit: 1.35, label: "<= 1.35x open mode")
-    row(
-        "Private mode with accounting, HTTPS keep-alive", "squall-private-acct-https", "keep-alive", "squall-https", "keep-alive",
-        limit: 1.35, label: "<= 1.35x open mode")
+    // With paired runs, the private rows' targets are judged on them (side by side with open
+    // mode); the sequential runs' ratios are shown too, without a verdict.
+    let privateRuns = paired.isEmpty ? runs : paired
+    let how = paired.isEmpty ? "" : ", side by side with open mode"
+    let privateRows: [(String, String, String, Double, String)] = [
+        ("Private mode, HTTP keep-alive (100,000 users, passkey URLs)", "squall-private-http", "squall-http", 1.2, "<= 1.2x open mode"),
+        ("Private mode, HTTPS keep-alive", "squall-private-https", "squall-https", 1.2, "<= 1.2x open mode"),
+        (
+            "Private mode with accounting (unit3d sink, MariaDB CPU counted), HTTP keep-alive", "squall-private-acct-http", "squall-http",
+            1.35, "<= 1.35x open mode"
+        ),
+        ("Private mode with accounting, HTTPS keep-alive", "squall-private-acct-https", "squall-https", 1.35, "<= 1.35x open mode"),
+    ]
+    for (name, t, ref, limit, label) in privateRows {
+        row(name + how, t, "keep-alive", ref, "keep-alive", limit: limit, label: label, in: privateRuns)
+    }
+    if !paired.isEmpty {
+        for (name, t, ref, _, _) in privateRows {
+            row(name + ", one after the other", t, "keep-alive", ref, "keep-alive", limit: .infinity, label: "(judged side by side)")
+        }
+    }
     row(
         "Private mode with accounting on the Redis store (Squall + Redis + MariaDB CPU), HTTP keep-alive",
         "squall-private-acct-redis-http", "keep-alive", "squall-redis", "keep-alive", limit: .infinity, label: "measured (no target)")
@@ -194,7 +210,10 @@ func report(dir: String) throws {
         }
         md += "\n## Memory store, resident bytes per peer\n\n" + mem + "\n"
     }
-    md += processSplit(dir: dir, runs: runs)
+    md += processSplit(dir: dir, runs: runs, title: "Where the accounting's CPU goes")
+    if !paired.isEmpty {
+        md += processSplit(dir: dir + "/paired", runs: paired, title: "Where the accounting's CPU goes, side by side with open mode")
+    }
     md += "\n![CPU per announce](cpu.png)\n"
     try writeFile(dir + "/report.md", md)
     try writeFile(dir + "/plot.dat", plot)
@@ -204,7 +223,7 @@ func report(dir: String) throws {
 /// The accounting rows' server CPU split by process (processes.tsv: rep, target, mode, pid,
 /// command, user ticks, system ticks): Squall's own share against open mode's in the same
 /// repetition, and the database's (and Redis's) share per announce.
-func processSplit(dir: String, runs: [Run]) -> String {
+func processSplit(dir: String, runs: [Run], title: String) -> String {
     guard let text = readFile(dir + "/processes.tsv") else { return "" }
     let hz = Double(sysconf(Int32(_SC_CLK_TCK)))
     struct Ticks { var squall = 0.0, mariadb = 0.0, redis = 0.0, other = 0.0 }
@@ -248,7 +267,7 @@ func processSplit(dir: String, runs: [Run]) -> String {
         let db = median(mine.compactMap { us($0, { $0.mariadb }) })
         let redis = median(mine.compactMap { us($0, { $0.redis }) })
         if md.isEmpty {
-            md += "\n## Where the accounting's CPU goes\n\n"
+            md += "\n## \(title)\n\n"
             md += "The accounting rows' server CPU by process (median of the repetitions): Squall's own, against open mode "
             md += "and private mode without accounting in the same repetition (Squall's CPU alone on both sides), "
             md += "and the database's per announce.\n\n"
