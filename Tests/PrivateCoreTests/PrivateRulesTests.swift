@@ -79,14 +79,19 @@ import TrackerCore
     /// nowhere else: agents built of the words, their prefixes and near misses in both cases.
     @Test func browserWordsAreFoundAnywhereInAnyCase() {
         let words = ["mozilla", "browser", "chrome", "safari", "applewebkit", "opera", "links", "lynx", "bot", "unknown"]
-        let parts = words + words.map { String($0.dropLast()) } + ["qBittorrent/", "5.0", " ", "(", "libtorrent", "b", "o", "l", "aria2", "/"]
+        let parts =
+            words + words.map { String($0.dropLast()) } + ["qBittorrent/", "5.0", " ", "(", "libtorrent", "b", "o", "l", "aria2", "/"]
         var rng = SplitMix(seed: 7)
         var found = 0
         for _ in 0..<3000 {
             var agent = ""
             while agent.count < 40 {
                 var part = parts[Int(rng.next() % UInt64(parts.count))]
-                if rng.next() % 3 == 0 { part = part.uppercased() } else if rng.next() % 3 == 0 { part = part.prefix(1).uppercased() + part.dropFirst() }
+                if rng.next() % 3 == 0 {
+                    part = part.uppercased()
+                } else if rng.next() % 3 == 0 {
+                    part = part.prefix(1).uppercased() + part.dropFirst()
+                }
                 agent += part
                 if rng.next() % 4 == 0 { break }
             }
