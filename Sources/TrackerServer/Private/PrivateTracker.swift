@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import PrivateCore
 import Synchronization
 public import TrackerCore
@@ -36,12 +40,23 @@ public final class PrivateTracker: Sendable {
 
         func note(announce: Bool) {
             if announce { pendingAnnounces.add(1, ordering: .relaxed) } else { pendingRequests.add(1, ordering: .relaxed) }
-            let now = Date().timeIntervalSince1970
-            if Int(now) != folded.load(ordering: .relaxed) { fold(now) }
+            // Which second it is, from the kernel's coarse clock (no system call and no
+            // Foundation on every request); the fold itself reads the precise time.
+            let second = Self.coarseSecond()
+            if second != folded.load(ordering: .relaxed) { fold(Date().timeIntervalSince1970, second: second) }
         }
 
-        private func fold(_ now: Double) {
-            folded.store(Int(now), ordering: .relaxed)
+        /// The wall clock's whole second, as the kernel last ticked it (a few milliseconds late).
+        static func coarseSecond() -> Int {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME_COARSE, &ts)
+            return Int(ts.tv_sec)
+        }
+
+        /// `second`: the coarse second that asked for the fold, so the next event of that
+        /// second does not fold again.
+        private func fold(_ now: Double, second: Int) {
+            folded.store(second, ordering: .relaxed)
             let (r, a) = (pendingRequests.exchange(0, ordering: .relaxed), pendingAnnounces.exchange(0, ordering: .relaxed))
             decayed.withLock { d in
                 let dt = max(0, now - d.at)
@@ -58,7 +73,7 @@ public final class PrivateTracker: Sendable {
 
         /// `GET /stats`: thirteen floats.
         func json() -> String {
-            fold(Date().timeIntervalSince1970)
+            fold(Date().timeIntervalSince1970, second: Self.coarseSecond())
             let d = decayed.withLock { $0 }
             var fields = [
                 "\"created_at\":\(JSONNumber.float(createdAt))", "\"last_request_at\":\(JSONNumber.float(d.lastRequest))",
