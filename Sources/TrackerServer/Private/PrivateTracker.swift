@@ -1,11 +1,11 @@
 import Foundation
+public import PrivateCore
+import Synchronization
+public import TrackerCore
 
 #if canImport(Glibc)
     import Glibc
 #endif
-public import PrivateCore
-import Synchronization
-public import TrackerCore
 
 /// A private tracker's shared state: the registry the site keeps current, and what announces
 /// change besides the swarms (each user's peer-list rates and leeching torrents). One per
