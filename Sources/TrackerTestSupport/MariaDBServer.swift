@@ -1,9 +1,10 @@
 public import Foundation
 
-/// A real MariaDB server (Debian's `mariadbd`) started for one test: a throwaway datadir under
-/// /tmp, loopback TCP on a free port and a unix socket, `--no-defaults` so nothing of a system
-/// MariaDB is read or touched. Created with a database `unit3d` and a TCP user `unit3d`/`unit3d`
-/// (root has unix-socket authentication only). Readiness is a ping that answers, not a sleep.
+/// A real MariaDB server (Debian's `mariadbd`) started for one test: a throwaway datadir in
+/// `TestFiles.directory`, loopback TCP on a free port and a unix socket, `--no-defaults` so
+/// nothing of a system MariaDB is read or touched. Created with a database `unit3d` and a TCP
+/// user `unit3d`/`unit3d` (root has unix-socket authentication only). Readiness is a ping that
+/// answers, not a sleep.
 /// The steps are those of `../shared/fixtures/unit3d/README.md`.
 public final class MariaDBServer: @unchecked Sendable {
     public let port: Int
@@ -20,7 +21,7 @@ public final class MariaDBServer: @unchecked Sendable {
 
     public init() throws {
         TestLogs.noteSecret(Self.password)
-        dir = "/tmp/squall-mariadb-\(UUID().uuidString.prefix(8))"
+        dir = TestFiles.path("mariadb")
         // Its own tmpdir: servers bootstrapping side by side in /tmp collide on temporary tables.
         try FileManager.default.createDirectory(atPath: dir + "/tmp", withIntermediateDirectories: true)
         port = try FreePort.next()

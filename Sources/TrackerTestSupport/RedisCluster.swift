@@ -17,7 +17,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// replica is promoted. `requireFullCoverage` is `cluster-require-full-coverage`: when true
     /// (Redis's default) every master refuses commands while any slot has no master.
     public init(replicasPerMaster: Int = 0, nodeTimeoutMilliseconds: Int = 15_000, requireFullCoverage: Bool = true) throws {
-        dir = NSTemporaryDirectory() + "squall-cluster-\(UUID().uuidString)"
+        dir = TestFiles.path("cluster")
         var nodes: [Node] = []
         for i in 0..<(3 * (1 + replicasPerMaster)) {
             let nodeDir = dir + "/\(i)"

@@ -15,7 +15,7 @@ public final class RedisServer: @unchecked Sendable {
     /// On `port` (a free one when nil), asking for `password` when given; `unixOnly`: on the
     /// unix socket alone (`port` is then 0).
     public init(password: String? = nil, port fixed: Int? = nil, unixOnly: Bool = false) throws {
-        dir = NSTemporaryDirectory() + "squall-redis-\(UUID().uuidString)"
+        dir = TestFiles.path("redis")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         port = unixOnly ? 0 : try fixed ?? FreePort.next()
         self.unixOnly = unixOnly

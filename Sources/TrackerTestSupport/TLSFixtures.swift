@@ -13,7 +13,7 @@ public struct TLSFixtures: Sendable {
     public var key: String { dir + "/server.key" }
 
     public init() throws {
-        dir = NSTemporaryDirectory() + "squall-tls-\(UUID().uuidString)"
+        dir = TestFiles.path("tls")
         try shell("\(repoRoot.path)/certs/make-dev-cert.sh '\(dir)' >/dev/null")
     }
 

@@ -28,7 +28,7 @@ import TrackerTestSupport
         ).get()
     }
 
-    static func path() -> String { NSTemporaryDirectory() + "squall-snapshot-\(UUID().uuidString)" }
+    static func path() -> String { TestFiles.path("snapshot") }
 
     @Test func aRestartKeepsTheSwarmsAndDropsWhatExpired() throws {
         let (a, clock) = Self.store(start: 10_000)

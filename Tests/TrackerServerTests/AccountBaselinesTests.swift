@@ -178,7 +178,7 @@ import TrackerTestSupport
         let server = try RedisServer()
         let options = RedisOptions(endpoint: server.endpoint)
         let sink = RedisStreamSink(options: options, instance: "s1", maxLength: 10_000)
-        let journal = "/tmp/squall-journal-\(UUID().uuidString.prefix(8))"
+        let journal = TestFiles.path("journal")
         defer { try? FileManager.default.removeItem(atPath: journal) }
         #expect(try await sink.prepare(since: 0, limit: 10).sequence == 0)
         let clock = ManualUnixClock(AccountingTests.t0)

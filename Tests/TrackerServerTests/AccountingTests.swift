@@ -25,7 +25,7 @@ final class ManualUnixClock: Sendable {
     /// 2026-01-01 00:00:00 UTC.
     static let t0: UInt32 = 1_767_225_600
 
-    static func journalDirectory() -> String { "/tmp/squall-journal-\(UUID().uuidString.prefix(8))" }
+    static func journalDirectory() -> String { TestFiles.path("journal") }
 
     /// A tracker on the fixture's registry with accounting into `db`, its clock and its
     /// accounting service (flushed by the test).

@@ -43,7 +43,7 @@ import TrackerTestSupport
     }
 
     func tempFile(_ text: String) throws -> String {
-        let path = NSTemporaryDirectory() + "squall-\(UUID().uuidString).toml"
+        let path = TestFiles.path("squall", suffix: ".toml")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }

@@ -28,7 +28,7 @@ enum Stress {
 
     /// A Squall process with `config` (TOML) on 127.0.0.1 and ::1, ready.
     static func start(_ config: String = "", https: Bool = false) throws -> (SquallProcess, Int, Int?, TLSFixtures?) {
-        let file = NSTemporaryDirectory() + "squall-stress-\(UUID().uuidString).toml"
+        let file = TestFiles.path("stress", suffix: ".toml")
         try config.write(toFile: file, atomically: true, encoding: .utf8)
         var args = ["--config", file, "--http", "[::]:0"]
         var fixtures: TLSFixtures?
