@@ -485,20 +485,24 @@ final class Stopper: Sendable {
             let wait = t - Date().timeIntervalSince(begun)
             if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
         }
+        // Each step's time is read when it happened: on a loaded machine this task may wake
+        // late, and the samples are judged against what was done, not what was planned.
+        func now() -> Double { Date().timeIntervalSince(begun) }
         let pid = try #require(redis?.process.processIdentifier)
         try await at(1)
         kill(pid, SIGSTOP)
-        try await at(1 + phase)
+        let paused = now()
+        try await at(paused + phase)
         kill(pid, SIGCONT)
-        let resumed = 1 + phase
-        try await at(2 + 2 * phase)
+        let resumed = now()
+        try await at(resumed + 1 + phase)
         kill(pid, SIGKILL)
         redis?.process.waitUntilExit()
         redis = nil
-        let killedAt = 2 + 2 * phase
+        let killedAt = now()
         try await at(killedAt + phase)
+        let restarted = now()
         redis = try RedisServer(password: "stress", port: redisPort)
-        let restarted = killedAt + phase
         // Long enough for the reconnect (backoff) and the log's settling second.
         let end = restarted + max(phase, 4)
         try await at(end)
@@ -509,7 +513,7 @@ final class Stopper: Sendable {
         let all = samples.withLock { $0 }
         func firstServed(after t: Double) -> Double? { all.first { $0.at >= t && $0.served }.map { $0.at - t } }
         let slowest = all.map(\.ms).max() ?? 0
-        let failedDuringPause = all.contains { $0.at > 1.6 && $0.at < resumed - 0.1 && !$0.served }
+        let failedDuringPause = all.contains { $0.at > paused + 0.6 && $0.at < resumed - 0.1 && !$0.served }
         let backAfterPause = firstServed(after: resumed)
         let backAfterRestart = firstServed(after: restarted)
         let downLines = squall.log.components(separatedBy: "store unavailable").count - 1
@@ -565,9 +569,11 @@ final class Stopper: Sendable {
             }
         }
         load.forEach { $0.start() }
-        let killedAt = 2.0
-        try await Task.sleep(for: .seconds(killedAt))
+        try await Task.sleep(for: .seconds(2))
         kill(cluster.nodes[victim].process.processIdentifier, SIGKILL)
+        // Read when it happened: on a loaded machine this task may wake late, and the samples
+        // are judged against the kill, not against the plan.
+        let killedAt = Date().timeIntervalSince(begun)
         let recovered = killedAt + nodeTimeout + 5
         let end = recovered + Double(Stress.scale(3, 20))
         try await Task.sleep(for: .milliseconds(Int((end - Date().timeIntervalSince(begun)) * 1000)))
