@@ -202,7 +202,9 @@ func report(dir: String) throws {
     if let mem = readFile(dir + "/memory.md") {
         let perPeer = mem.split(separator: "\n").compactMap { line -> Double? in
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: " ") }
-            return cells.count >= 7 && cells[0] == "zipf" ? Double(cells[6]) : nil
+            // The row's last cell is its bytes per peer (the table gained a users column once).
+            let filled = cells.filter { !$0.isEmpty }
+            return filled.count >= 7 && filled[0] == "zipf" ? filled.last.flatMap { Double($0) } : nil
         }.first
         if let perPeer {
             md +=
