@@ -45,9 +45,9 @@ public struct PrivateGroup: Sendable, Equatable {
     public var downloadFactor: UInt8 { isFreeleech ? 0 : 100 }
     /// Percent of the upload that counts: 200 for a double-upload group.
     public var uploadFactor: UInt8 { isDoubleUpload ? 200 : 100 }
-    /// Slugs whose members are refused (`Your account is not enabled.`).
-    public static let disabledSlugs: Set<String> = ["banned", "validating", "disabled"]
-    /// Read on every announce: three comparisons of small strings, not a hash of the slug.
+    /// Whether members may announce: the slugs `banned`, `validating` and `disabled` are refused
+    /// (`Your account is not enabled.`). Read on every announce: three comparisons of small
+    /// strings, not a hash of the slug.
     public var isEnabled: Bool {
         switch slug {
         case "banned", "validating", "disabled": false
