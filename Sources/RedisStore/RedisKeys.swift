@@ -16,7 +16,7 @@ import TrackerCore
 /// | `P:torrents` | sorted set | none | H scored by a lower bound of its endpoints' last announces (the reaper's index) |
 /// | `P:totals` | hash | none | `t` torrents, `p` peers, `s` seeders, `4` and `6` peers with an IPv4 / IPv6 endpoint |
 /// | `P:sources` | string | none | 2^21 u16 counters: endpoints per (torrent, source), hashed (see `RedisScripts`) |
-/// | `P:layout` | string | none | the layout of these keys (`RedisKeys.layout`), checked at startup |
+/// | `P:layout` | string | none | the layout of these keys (`RedisKeys.layout(users:)`), checked at startup |
 /// | `P{registry}:log`, `P{registry}:state` | stream, hash | none | private mode's shared registry (`registryKeys`) |
 ///
 /// On Redis Cluster a script may only touch keys of one slot, so torrents are spread over 256
@@ -67,9 +67,10 @@ struct RedisKeys: Sendable {
     /// Counters in each `sources` string: 2^21 in all.
     var sourceCells: Int { (1 << 21) / buckets }
 
-    /// What `P:layout` holds for the keys described here; a Redis holding another layout (an
-    /// older Squall's) is refused at startup rather than misread.
-    static let layout = "4"
+    /// What `P:layout` holds for the keys described here: `4` with a private tracker's records
+    /// (61 bytes, with the user), `5` with an open tracker's (57 bytes). A Redis holding another
+    /// layout (an older Squall's, or the other mode's) is refused at startup rather than misread.
+    static func layout(users: Bool) -> String { users ? "4" : "5" }
 
     /// The key holding the layout, and the one an older Squall's data would show up in.
     var layoutKey: [UInt8] { Array((buckets == 1 ? prefix + "layout" : prefix + "{b0}:layout").utf8) }

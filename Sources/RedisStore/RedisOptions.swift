@@ -27,6 +27,9 @@ public struct RedisOptions: Sendable, Equatable {
     /// Redis Cluster: the nodes to learn the slot map from (`endpoint` is the first). Empty for
     /// a single Redis.
     public var clusterSeeds: [RedisEndpoint] = []
+    /// Peers carry a private tracker's user (private mode): their records are 4 bytes longer,
+    /// in a layout of their own (`RedisKeys.layout(users:)`). Off: announces with a user fail.
+    public var users = false
     public var isCluster: Bool { !clusterSeeds.isEmpty }
 
     public init(

@@ -51,7 +51,7 @@ extension RedisPeerStore {
                 try StoreError.checkCancellation()
                 let reply = try Self.storeResult(
                     await client.eval(
-                        RedisScripts.torrentRows, slot: keys.slot(b), keys: [keys.index(b)],
+                        scripts.torrentRows, slot: keys.slot(b), keys: [keys.index(b)],
                         arguments: [Self.decimal(first), Self.decimal(chunk), around.before, around.after])
                 ).get()
                 let v = reply.array ?? []
@@ -79,8 +79,9 @@ extension RedisPeerStore {
     func peerRows(of hash: InfoHash, limit: Int, completion: @escaping @Sendable (Result<[PeerRow]?, StoreError>) -> Void) {
         let now = Int(clock.now())
         let cutoff = now - ttl
+        let size = scripts.recordSize
         client.eval(
-            RedisScripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: keys.records(hash),
+            scripts.peerRows, slot: keys.slot(keys.bucket(hash)), keys: keys.records(hash),
             arguments: [Self.decimal(limit)]
         ) { result in
             completion(
@@ -88,8 +89,8 @@ extension RedisPeerStore {
                     let parts = reply.array ?? []
                     var rows: [PeerRow] = []
                     for (i, part) in parts.prefix(2).enumerated() {
-                        for case .string(let record) in part.array ?? [] where record.count == RedisRecord.size {
-                            RedisRecord.forEach(in: record, cutoff: cutoff) { r in
+                        for case .string(let record) in part.array ?? [] where record.count == size {
+                            RedisRecord.forEach(in: record, size: size, cutoff: cutoff) { r in
                                 let role: PeerRole = i == 0 ? .seeder : r.flags.contains(.partialSeed) ? .partialSeed : .leecher
                                 rows.append(
                                     PeerRow(
@@ -174,7 +175,7 @@ extension RedisPeerStore {
         for _ in 0..<(2 * maxPeersPerTorrent / Self.sweepChunk + 16) {
             let r = try Self.storeResult(
                 await client.eval(
-                    RedisScripts.sweepTorrent, slot: keys.slot(b), keys: keys.torrent(hash),
+                    scripts.sweepTorrent, slot: keys.slot(b), keys: keys.torrent(hash),
                     arguments: [cutoff, hex, Self.decimal(Self.sweepChunk), now, Self.decimal(ttl), Self.decimal(keys.sourceCells)])
             ).get()
             guard let parts = r.array, parts.count == 3, let more = parts[1].integer else {

@@ -21,7 +21,8 @@ extension RedisPeerStore {
     /// Squall's data, which has no layout key, is recognised by its index.
     static func checkLayout(_ c: BlockingRedisConnection, _ options: RedisOptions) throws(RedisError) {
         let keys = RedisKeys(prefix: options.prefix)
-        let layout = Array(RedisKeys.layout.utf8)
+        let expected = RedisKeys.layout(users: options.users)
+        let layout = Array(expected.utf8)
         let advice =
             "delete the keys under the prefix (redis-cli --scan --pattern '\(options.prefix)*' | xargs redis-cli del) or set redis.prefix to a new one"
         if try c.command([Array("SET".utf8), keys.layoutKey, layout, Array("NX".utf8)]) == .status("OK") {
@@ -34,8 +35,10 @@ extension RedisPeerStore {
         let held = try c.command([Array("GET".utf8), keys.layoutKey])
         guard held == .string(layout) else {
             let shown = held.bytes.map { String(decoding: $0.prefix(16), as: UTF8.self) } ?? "?"
+            let other = RedisKeys.layout(users: !options.users)
+            let why = shown == other ? " (\(options.users ? "an open" : "a private") tracker's peers)" : ""
             throw RedisError(
-                "\(options.redacted): the keys under \(options.prefix) are in layout \(shown), not \(RedisKeys.layout); \(advice)")
+                "\(options.redacted): the keys under \(options.prefix) are in layout \(shown)\(why), not \(expected); \(advice)")
         }
     }
 

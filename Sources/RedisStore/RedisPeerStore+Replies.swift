@@ -4,12 +4,14 @@ import TrackerCore
 extension RedisPeerStore {
     /// The `GETRANGE`s that read a sample for `a` from a swarm of these counts (the second read
     /// when the counts the script was given were too old).
-    static func reads(for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints) -> [RedisArguments] {
+    static func reads(
+        for a: PeerAnnounce, seeders: Int, leechers: Int, keys: [[UInt8]], hints: SampleHints, size: Int
+    ) -> [RedisArguments] {
         hints.ranges(seeders: seeders, leechers: leechers, role: a.role, numwant: a.numwant).map { r in
             var read = RedisArguments()
             read.append("GETRANGE")
             read.append(r.seeders ? keys[1] : keys[2])
-            let bytes = RedisRecord.byteRange(first: r.first, count: r.count)
+            let bytes = RedisRecord.byteRange(first: r.first, count: r.count, size: size)
             read.append(decimal: bytes.from)
             read.append(decimal: bytes.through)
             return read
@@ -28,13 +30,13 @@ extension RedisPeerStore {
     }
 
     /// The most seeders or leechers a reply may report: far above any swarm, far below what
-    /// would overflow slot offsets (`RedisRecord.size` bytes a slot).
+    /// would overflow slot offsets (`RedisRecord.size(users:)` bytes a slot).
     static let maxCount = 1 << 32
 
     /// The script's reply, plus the records of the `GETRANGE`s sent behind it when Squall sampled.
     static func announceReply(
         _ result: Result<RedisValue, RedisError>, for a: PeerAnnounce, squallSampled: Bool, now: Int, cutoff: Int,
-        limits: (perTorrent: Int, torrents: Int, peers: Int), hints: SampleHints
+        limits: (perTorrent: Int, torrents: Int, peers: Int), hints: SampleHints, size: Int
     ) -> Result<SwarmReply, StoreError> {
         storeResult(result).flatMap { reply in
             guard let parts = reply.array else { return .failure(.unavailable("redis: unexpected reply \(reply)")) }
@@ -60,14 +62,15 @@ extension RedisPeerStore {
             for case .string(let run) in parts.dropFirst(6) { blob += run }
             let records =
                 squallSampled
-                ? cut(RedisRecord.records(in: blob, cutoff: cutoff), for: a, limit: a.numwant, hints: hints)
-                : RedisRecord.records(in: blob, cutoff: cutoff)
+                ? cut(RedisRecord.records(in: blob, size: size, cutoff: cutoff), for: a, limit: a.numwant, hints: hints)
+                : RedisRecord.records(in: blob, size: size, cutoff: cutoff)
             let sample = RedisRecord.seedersFirst(records)
             return .success(
                 SwarmReply(
                     complete: s, incomplete: l, downloaded: d, peers: sample.peers, recorded: !status.contains(.notOwned),
                     createdTorrent: status.contains(.createdTorrent),
-                    past: RedisRecord.past(prev, family: a.endpoint.address, now: now, cutoff: cutoff), seedersSampled: sample.seeders))
+                    past: RedisRecord.past(prev, size: size, family: a.endpoint.address, now: now, cutoff: cutoff),
+                    seedersSampled: sample.seeders))
         }
     }
 
@@ -76,18 +79,19 @@ extension RedisPeerStore {
     /// read (moving the announcer's own record out of them), so the sample is cut to `limit`,
     /// what those counts allow: a reply never lists more peers than it counts.
     static func sampledPeers(
-        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, limit: Int, cutoff: Int, hints: SampleHints
+        _ replies: ArraySlice<Result<RedisValue, RedisError>>, for a: PeerAnnounce, limit: Int, cutoff: Int, hints: SampleHints,
+        size: Int
     ) -> Result<(peers: [SwarmPeer], seeders: Int), StoreError> {
         var blob: [UInt8] = []
-        blob.reserveCapacity(RedisRecord.size * (a.numwant + 1))
+        blob.reserveCapacity(size * (a.numwant + 1))
         for r in replies {
             switch storeResult(r) {
             case .success(let value):
-                if case .string(let records) = value { blob += RedisRecord.whole(records) }
+                if case .string(let records) = value { blob += RedisRecord.whole(records, size: size) }
             case .failure(let e): return .failure(e)
             }
         }
-        var records = RedisRecord.records(in: blob, cutoff: cutoff)
+        var records = RedisRecord.records(in: blob, size: size, cutoff: cutoff)
         // Another announce may move a record between two separate reads.
         var seen = Set<RedisRecord.Identity>()
         records.removeAll { !seen.insert($0.identity).inserted }

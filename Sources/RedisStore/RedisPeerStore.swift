@@ -21,6 +21,8 @@ public final class RedisPeerStore: PeerStore, Sendable {
     var commandsSentOffLoop: Int { client.sentFromOffLoop }
     let client: RedisClient
     let keys: RedisKeys
+    /// The scripts of this Redis's layout (`RedisOptions.users`): open or private records.
+    let scripts: RedisScripts
     let clock: any TrackerClock
     /// Seconds an endpoint is kept after its announce (`extendPeerTTL` raises it).
     private let ttlSeconds: Atomic<Int>
@@ -36,11 +38,11 @@ public final class RedisPeerStore: PeerStore, Sendable {
     public convenience init(
         endpoint: RedisEndpoint, prefix: String = "squall:", connections: Int = 1, timeout: Duration = .seconds(1),
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, clock: any TrackerClock = UnixTrackerClock(), peerTTL: Int,
-        maxPeersPerTorrent: Int = 100_000
+        maxPeersPerTorrent: Int = 100_000, users: Bool = false
     ) {
-        self.init(
-            options: RedisOptions(endpoint: endpoint, prefix: prefix, connections: connections, timeout: timeout), group: group,
-            clock: clock, peerTTL: peerTTL, maxPeersPerTorrent: maxPeersPerTorrent)
+        var options = RedisOptions(endpoint: endpoint, prefix: prefix, connections: connections, timeout: timeout)
+        options.users = users
+        self.init(options: options, group: group, clock: clock, peerTTL: peerTTL, maxPeersPerTorrent: maxPeersPerTorrent)
     }
 
     /// `group` should be the server's: announces then reach Redis without leaving their loop.
@@ -52,7 +54,8 @@ public final class RedisPeerStore: PeerStore, Sendable {
     ) {
         (self.maxTorrents, self.maxPeers) = (maxTorrents, maxPeers)
         self.logger = logger
-        client = RedisClient(options: options, scripts: RedisScripts.all, group: group)
+        scripts = options.users ? .users : .open
+        client = RedisClient(options: options, scripts: scripts.all, group: group)
         let keys = RedisKeys(prefix: options.prefix, cluster: options.isCluster)
         self.keys = keys
         let share = { (cap: Int) in (cap + keys.buckets - 1) / keys.buckets }
@@ -76,7 +79,12 @@ public final class RedisPeerStore: PeerStore, Sendable {
     public func close() { client.close() }
 
     public func announce(_ a: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void) {
+        // An open tracker's records have no room for a user (`RedisOptions.users`).
+        guard a.user == 0 || scripts.recordSize == RedisRecord.size(users: true) else {
+            return completion(.failure(.unavailable("redis: a user's announce on a store opened for an open tracker (redis users off)")))
+        }
         let now = clock.now()
+        let size = scripts.recordSize
         let keys = keys.torrent(a.infoHash)
         let cutoff = Int(now) - ttl
         let limits = (perTorrent: maxPeersPerTorrent, torrents: maxTorrents, peers: maxPeers)
@@ -98,15 +106,15 @@ public final class RedisPeerStore: PeerStore, Sendable {
             if let known {
                 arguments.reads = hints.ranges(seeders: known.seeders, leechers: known.leechers, role: a.role, numwant: a.numwant).map {
                     r in
-                    let bytes = RedisRecord.byteRange(first: r.first, count: r.count)
+                    let bytes = RedisRecord.byteRange(first: r.first, count: r.count, size: size)
                     return (r.seeders, bytes.from, bytes.through)
                 }
             }
             let script = arguments.encoded
-            client.send(on: link, { $0.eval(RedisScripts.announce, tail: script, $1) }) { reply in
+            client.send(on: link, { $0.eval(self.scripts.announce, tail: script, $1) }) { reply in
                 let hints = hintsOnLoop.value
                 let result = Self.announceReply(
-                    reply, for: a, squallSampled: known != nil, now: Int(now), cutoff: cutoff, limits: limits, hints: hints)
+                    reply, for: a, squallSampled: known != nil, now: Int(now), cutoff: cutoff, limits: limits, hints: hints, size: size)
                 guard case .success(let reply) = result, reply.complete + reply.incomplete > 0 else {
                     hints.forget(a.infoHash)
                     return completion(result)
@@ -116,13 +124,13 @@ public final class RedisPeerStore: PeerStore, Sendable {
                 // read a new sample with the counts just returned (a second round trip, rare).
                 let again =
                     known != nil && reply.peers.count < Self.expectedSample(reply, for: a)
-                    ? Self.reads(for: a, seeders: reply.complete, leechers: reply.incomplete, keys: keys, hints: hints) : []
+                    ? Self.reads(for: a, seeders: reply.complete, leechers: reply.incomplete, keys: keys, hints: hints, size: size) : []
                 guard !again.isEmpty else { return completion(result) }
                 let retry = ReplyGather(count: again.count) { replies in
                     let hints = hintsOnLoop.value
                     completion(
                         Self.sampledPeers(
-                            replies[...], for: a, limit: Self.expectedSample(reply, for: a), cutoff: cutoff, hints: hints
+                            replies[...], for: a, limit: Self.expectedSample(reply, for: a), cutoff: cutoff, hints: hints, size: size
                         ).map { sample in
                             var fresh = reply
                             (fresh.peers, fresh.seedersSampled) = sample
@@ -157,7 +165,7 @@ public final class RedisPeerStore: PeerStore, Sendable {
             completion(.success(out))
         }
         for (i, (bucket, group)) in groups.enumerated() {
-            client.eval(RedisScripts.scrape, slot: keys.slot(bucket), keys: group.map(keys.meta), arguments: []) { gather.set(i, $0) }
+            client.eval(scripts.scrape, slot: keys.slot(bucket), keys: group.map(keys.meta), arguments: []) { gather.set(i, $0) }
         }
     }
 

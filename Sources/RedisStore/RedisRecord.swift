@@ -12,9 +12,13 @@ import TrackerCore
 /// | 46-49 | last announce over IPv4, big-endian Unix seconds |
 /// | 50-53 | last announce over IPv6 |
 /// | 54-57 | digest of the BEP 7 key the peer first announced with (zeros: none) |
-/// | 58-61 | a private tracker's user, big-endian (zeros on an open tracker) |
+/// | 58-61 | a private tracker's user, big-endian (the `users` layout only) |
+///
+/// An open tracker's records end at byte 57: its users are all 0, and the 4 bytes would cost a
+/// Redis of a million peers 9 MB (`RedisKeys.layout(users:)` names the two layouts).
 struct RedisRecord: Equatable {
-    static let size = 61
+    /// Bytes of a record: 61 with the user (private mode), 57 without.
+    static func size(users: Bool) -> Int { users ? 61 : 57 }
 
     /// 0-based offsets of the fields.
     enum Offset {
@@ -50,9 +54,10 @@ struct RedisRecord: Equatable {
     /// A private tracker's user (0 on an open tracker).
     var user: UInt32 = 0
 
-    /// The records in `blob` (whole records only; zeroed slots and records with no live
-    /// endpoint left out): endpoints last announced at or before `cutoff` are dropped.
-    static func forEach(in blob: [UInt8], cutoff: Int, _ body: (RedisRecord) -> Void) {
+    /// The records in `blob`, `size` bytes each (whole records only; zeroed slots and records
+    /// with no live endpoint left out): endpoints last announced at or before `cutoff` are
+    /// dropped.
+    static func forEach(in blob: [UInt8], size: Int, cutoff: Int, _ body: (RedisRecord) -> Void) {
         func u32(_ o: Int) -> Int { Int(blob[o]) << 24 | Int(blob[o + 1]) << 16 | Int(blob[o + 2]) << 8 | Int(blob[o + 3]) }
         func u16(_ o: Int) -> UInt16 { UInt16(blob[o]) << 8 | UInt16(blob[o + 1]) }
         for o in stride(from: 0, to: blob.count - (size - 1), by: size) {
@@ -68,7 +73,7 @@ struct RedisRecord: Equatable {
                     Endpoint(address: .v6($0), port: u16(o + Offset.ipv6Port))
                 } : nil
             guard v4 != nil || v6 != nil, let id = PeerID(blob[(o + Offset.peerID)..<(o + Offset.flags)]) else { continue }
-            let user = UInt32(u32(o + Offset.user))
+            let user = size > Offset.user ? UInt32(u32(o + Offset.user)) : 0
             body(
                 RedisRecord(
                     peer: SwarmPeer(peerID: id, v4: v4, v6: v6, user: user), flags: flags,
@@ -77,10 +82,10 @@ struct RedisRecord: Equatable {
     }
 
     /// The records of `forEach`.
-    static func records(in blob: [UInt8], cutoff: Int) -> [RedisRecord] {
+    static func records(in blob: [UInt8], size: Int, cutoff: Int) -> [RedisRecord] {
         var records: [RedisRecord] = []
         records.reserveCapacity(blob.count / size)
-        forEach(in: blob, cutoff: cutoff) { records.append($0) }
+        forEach(in: blob, size: size, cutoff: cutoff) { records.append($0) }
         return records
     }
 
@@ -93,7 +98,7 @@ struct RedisRecord: Equatable {
 
     /// What a peer was, from the `prev` element of the announce script's reply (the string that
     /// held it and its record), seen from an announce over `family` at `now`; nil for empty.
-    static func past(_ prev: [UInt8], family: PeerAddress, now: Int, cutoff: Int) -> PeerPast? {
+    static func past(_ prev: [UInt8], size: Int, family: PeerAddress, now: Int, cutoff: Int) -> PeerPast? {
         guard prev.count == 1 + size else { return nil }
         let where_ = prev[0]
         let rec = Array(prev.dropFirst())
@@ -119,8 +124,8 @@ struct RedisRecord: Equatable {
     }
 
     /// The byte range of `count` slots from `first`, as `GETRANGE`'s inclusive bounds.
-    static func byteRange(first: Int, count: Int) -> (from: Int, through: Int) { (first * size, (first + count) * size - 1) }
+    static func byteRange(first: Int, count: Int, size: Int) -> (from: Int, through: Int) { (first * size, (first + count) * size - 1) }
 
     /// `blob` cut to whole records.
-    static func whole(_ blob: [UInt8]) -> ArraySlice<UInt8> { blob.prefix(blob.count - blob.count % size) }
+    static func whole(_ blob: [UInt8], size: Int) -> ArraySlice<UInt8> { blob.prefix(blob.count - blob.count % size) }
 }

@@ -2,12 +2,14 @@
 /// are a torrent's keys in the order `RedisKeys.torrent` gives them: ids, s, l, m, x, index,
 /// totals, sources.
 ///
-/// A peer's record is `RedisRecord.size` (61) bytes, kept in its slot of the string `s` or `l`
-/// (slot i at byte 61·i; the counts are m's `s` and `l`): peer_id (1-20), flags (21:
+/// A peer's record is `RedisRecord.size(users:)` bytes (57 on an open tracker, 61 on a private
+/// one: the scripts come in two layouts, `open` and `users`, and a Redis holds one of them),
+/// kept in its slot of the string `s` or `l` (slot i at byte size·i; the counts are m's `s`
+/// and `l`): peer_id (1-20), flags (21:
 /// 1 IPv4, 2 IPv6, 4 download counted, 8 partial seed, 16 in s), IPv4 address and port
 /// (22-27), IPv6 address and port (28-45), last announce over IPv4 (46-49) and over IPv6
 /// (50-53), big-endian, the digest of the BEP 7 key the peer first announced with (54-57,
-/// zeros: none) and a private tracker's user (58-61, zeros on an open tracker). A peer's field
+/// zeros: none) and, in the `users` layout, a private tracker's user (58-61). A peer's field
 /// in the ids hash is its peer_id, followed by its user's 4 bytes unless they are zeros; m
 /// counts a private torrent's peers per user in fields 'u' .. user.
 ///
@@ -19,31 +21,62 @@
 /// strangers sharing a counter in practice.
 /// An announce returns sampled records as they are stored: Squall, not Lua, decodes them and
 /// drops endpoints past their time, so the script's work per sampled peer is one hash lookup.
-enum RedisScripts {
+struct RedisScripts: Sendable {
+    /// The scripts for an open tracker's records (57 bytes, no user).
+    static let open = RedisScripts(users: false)
+    /// The scripts for a private tracker's records (61 bytes, with the user).
+    static let users = RedisScripts(users: true)
+
+    /// Bytes of a record in this layout.
+    let recordSize: Int
+    let announce: RedisScript
+    let sweepTorrent: RedisScript
+    let scrape: RedisScript
+    let torrentRows: RedisScript
+    let peerRows: RedisScript
+    /// What each connection loads.
+    var all: [RedisScript] { [announce, sweepTorrent, scrape, torrentRows, peerRows, Self.accountStep] }
+
+    init(users: Bool) {
+        let size = RedisRecord.size(users: users)
+        recordSize = size
+        let common = Self.common(size, users: users)
+        announce = Self.announce(common, size, users: users)
+        sweepTorrent = Self.sweepTorrent(common)
+        scrape = Self.scrape
+        torrentRows = Self.torrentRows
+        peerRows = Self.peerRows(size)
+    }
+
     /// Slots of the strings s and l. Both exist (maybe empty) and m holds 'd' for as long as the
     /// torrent exists, so every key of a torrent exists: Redis Cluster cannot run a multi-key
     /// script whose keys are partly missing while their slot migrates. Slots at or past the
     /// count hold zeros (a removed peer's record is zeroed), which readers skip.
-    static let slots = #"""
-        local function size(where) return tonumber(redis.call('HGET', KEYS[4], where) or '0') end
-        local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
-        local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * \#(RedisRecord.size), slot * \#(RedisRecord.size) + \#(RedisRecord.size - 1)) end
-        local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * \#(RedisRecord.size), rec) end
-        -- A record's identity in the ids hash: its peer_id, and its user's 4 bytes unless 0 (an
-        -- open tracker's fields stay 20 bytes).
-        local function rec_pid(rec)
-          local u = string.sub(rec, 58, 61)
-          if u == '\0\0\0\0' then return string.sub(rec, 1, 20) end
-          return string.sub(rec, 1, 20) .. u
-        end
+    static func slots(_ size: Int, users: Bool) -> String {
+        // A record's user (4 bytes, zeros on an open tracker).
+        let user = users ? "string.sub(rec, 58, 61)" : #"'\0\0\0\0'"#
+        return #"""
+            local function size(where) return tonumber(redis.call('HGET', KEYS[4], where) or '0') end
+            local function slots_key(where) if where == 's' then return KEYS[2] end return KEYS[3] end
+            local function rec_at(where, slot) return redis.call('GETRANGE', slots_key(where), slot * \#(size), slot * \#(size) + \#(size - 1)) end
+            local function rec_put(where, slot, rec) redis.call('SETRANGE', slots_key(where), slot * \#(size), rec) end
+            -- A record's identity in the ids hash: its peer_id, and its user's 4 bytes unless 0 (an
+            -- open tracker's fields stay 20 bytes).
+            local function rec_user(rec) return \#(user) end
+            local function rec_pid(rec)
+              local u = rec_user(rec)
+              if u == '\0\0\0\0' then return string.sub(rec, 1, 20) end
+              return string.sub(rec, 1, 20) .. u
+            end
 
-        """#
+            """#
+    }
 
     /// Shared helpers: slots, removal, the expiry pass, dropping an empty torrent, the
     /// per-source counters. A script sets `q_hex` (the torrent's hex) and `q_cells` (counters in
     /// `sources`) before calling them.
-    static let common =
-        slots + #"""
+    static func common(_ size: Int, users: Bool) -> String {
+        slots(size, users: users) + #"""
             -- Peers holding an IPv4 ('4') or IPv6 ('6') endpoint, in the totals and the torrent's m.
             local function family(f, delta)
               redis.call('HINCRBY', KEYS[6], f, delta)
@@ -82,7 +115,7 @@ enum RedisScripts {
               local class = base + math.ceil((need - base) / step) * step
               local len = class - 6
               if len >= 65536 then len = class - 10 end
-              return math.floor(len / \#(RedisRecord.size)) * \#(RedisRecord.size)
+              return math.floor(len / \#(size)) * \#(size)
             end
             -- Strings up to 4 MB are rewritten whole by SET, which allocates exactly: SETRANGE past
             -- the end would let Redis double the allocation. Past 4 MB SETRANGE adds at most 1 MB.
@@ -96,8 +129,8 @@ enum RedisScripts {
             -- class or two).
             local function make_room(where, count)
               local have = redis.call('STRLEN', slots_key(where))
-              if count * \#(RedisRecord.size) <= have then return end
-              local len = fitted(math.max(count, math.floor(have / \#(RedisRecord.size) * 9 / 8), 8) * \#(RedisRecord.size))
+              if count * \#(size) <= have then return end
+              local len = fitted(math.max(count, math.floor(have / \#(size) * 9 / 8), 8) * \#(size))
               if len <= 4194304 then
                 rewrite(where, have, len)
               else
@@ -107,8 +140,8 @@ enum RedisScripts {
             -- Gives back what a string holds beyond twice what its records need (after a pass).
             local function trim(where)
               local n, have = size(where), redis.call('STRLEN', slots_key(where))
-              local len = fitted(math.max(n + math.floor(n / 8), 8) * \#(RedisRecord.size))
-              if have > 4096 and have > 2 * len and have <= 4194304 then rewrite(where, n * \#(RedisRecord.size), len) end
+              local len = fitted(math.max(n + math.floor(n / 8), 8) * \#(size))
+              if have > 4096 and have > 2 * len and have <= 4194304 then rewrite(where, n * \#(size), len) end
             end
             -- A record now at pos of where that the expiry pass in progress will not visit (the
             -- part of the string it has walked, or s while it walks l): its oldest announce still
@@ -146,13 +179,13 @@ enum RedisScripts {
                 rec_put(where, slot, moved)
                 redis.call('HSET', KEYS[1], rec_pid(moved), where .. slot)
               end
-              rec_put(where, last, string.rep('\0', \#(RedisRecord.size)))
+              rec_put(where, last, string.rep('\0', \#(size)))
             end
             local function remove_peer(pid, where, slot, rec)
               slot_remove(where, slot)
               redis.call('HDEL', KEYS[1], pid)
               -- A private tracker's peers per user in this torrent (m's 'u' .. user).
-              local u = string.sub(rec, 58, 61)
+              local u = rec_user(rec)
               if u ~= '\0\0\0\0' and redis.call('HINCRBY', KEYS[4], 'u' .. u, -1) <= 0 then redis.call('HDEL', KEYS[4], 'u' .. u) end
               if bit.band(string.byte(rec, 21), 8) ~= 0 then redis.call('HINCRBY', KEYS[4], 'p', -1) end
               redis.call('HINCRBY', KEYS[6], 'p', -1)
@@ -209,7 +242,7 @@ enum RedisScripts {
               while budget > 0 do
                 local n = size(where)
                 if not c then
-                  local held = math.floor(redis.call('STRLEN', slots_key(where)) / \#(RedisRecord.size))
+                  local held = math.floor(redis.call('STRLEN', slots_key(where)) / \#(size))
                   if n > held then
                     redis.call('HSET', KEYS[4], where, held)
                     repaired = repaired + n - held
@@ -223,9 +256,9 @@ enum RedisScripts {
                   where, c = 'l', nil
                 else
                   local lo = math.max(0, c - budget + 1)
-                  local chunk = redis.call('GETRANGE', slots_key(where), lo * \#(RedisRecord.size), (c + 1) * \#(RedisRecord.size) - 1)
+                  local chunk = redis.call('GETRANGE', slots_key(where), lo * \#(size), (c + 1) * \#(size) - 1)
                   for slot = c, lo, -1 do
-                    local rec = string.sub(chunk, (slot - lo) * \#(RedisRecord.size) + 1, (slot - lo) * \#(RedisRecord.size) + \#(RedisRecord.size))
+                    local rec = string.sub(chunk, (slot - lo) * \#(size) + 1, (slot - lo) * \#(size) + \#(size))
                     local pid, flags = rec_pid(rec), string.byte(rec, 21)
                     local has4, has6 = bit.band(flags, 1) ~= 0, bit.band(flags, 2) ~= 0
                     local live4 = has4 and struct.unpack('>I', rec, 46) > cutoff
@@ -273,6 +306,7 @@ enum RedisScripts {
             end
 
             """#
+    }
 
     /// ARGV: peer_id, family (4|6), address + port (6 or 18 bytes), role (0 leecher, 1 seeder,
     /// 2 partial), counts download (0|1), remove (0|1), numwant, now, now as 4 big-endian bytes,
@@ -302,214 +336,218 @@ enum RedisScripts {
     /// the torrent's expiry pass (`sweep_step`). The index score of a torrent is a lower bound of
     /// its endpoints' last announces: set when the torrent appears and at the end of each pass,
     /// since announces and removals can only raise the true value.
-    static let announce = RedisScript(
-        name: "announce",
-        source: common + #"""
-            math.randomseed(tonumber(ARGV[13]))
-            local pid, fam, ep, role = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-            local counts, remove = ARGV[5] == '1', ARGV[6] == '1'
-            local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
-            local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
-            local key, quota, may_create = ARGV[17], tonumber(ARGV[18]), ARGV[19] == '1'
-            local uquota, user, may_add = tonumber(ARGV[21]), ARGV[22], ARGV[23] == '1'
-            q_hex, q_cells = hex, tonumber(ARGV[20])
-            local cutoff = now - ttl
-            -- m's 'n' is when the torrent's oldest endpoint can first expire (a lower bound:
-            -- announces and removals only push it later), so most announces skip the sweep.
-            local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
-            local exists = meta[1] ~= false
-            local downloaded = tonumber(meta[1] or '0')
-            -- One bounded step of the expiry pass when the torrent is due.
-            if exists and now >= tonumber(meta[2] or '0') then
-              local _ = sweep_step(cutoff, 32, now, ttl, hex)
-              local d = redis.call('HGET', KEYS[4], 'd')
-              exists, downloaded = d ~= false, tonumber(d or '0')
-            end
-            local id = redis.call('HGET', KEYS[1], pid)
-            local where, slot, rec
-            if id then
-              where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
-              rec = slot and rec_at(where, slot)
-              -- An id whose slot holds another record (or none) is not this peer's.
-              if not rec or #rec ~= \#(RedisRecord.size) or rec_pid(rec) ~= pid then
-                id, where, slot, rec = nil, nil, nil, nil
-              end
-            end
-            if rec then
-              -- Gone, only not swept yet: its peer_id starts a new peer.
-              if not is_live(rec, cutoff) then
-                remove_peer(pid, where, slot, rec)
-                id, where, slot, rec = nil, nil, nil, nil
-              end
-            end
-            -- What the peer was before this announce: which string held it, and its record.
-            local prev = ''
-            if rec then prev = where .. rec end
-            -- Ownership: the peer's key, or the address this family's endpoint was recorded from.
-            local owner, same, keyed, here = true, false, false, nil
-            if rec then
-              local flags = string.byte(rec, 21)
-              if fam == '4' and bit.band(flags, 1) ~= 0 then
-                here, same = rec_src(rec, '4'), string.sub(rec, 22, 25) == string.sub(ep, 1, 4)
-              elseif fam == '6' and bit.band(flags, 2) ~= 0 then
-                here, same = rec_src(rec, '6'), string.sub(rec, 28, 43) == string.sub(ep, 1, 16)
-              end
-              keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, 57)
-              owner = same or keyed
-            end
-            local src = fam .. string.sub(ep, 1, 4)
-            if fam == '6' then src = fam .. string.sub(ep, 1, 8) end
-            if remove then
-              local status = 0
-              if rec and not owner then
-                status = 1
-              elseif rec and keyed then
-                remove_peer(pid, where, slot, rec)
-              elseif rec then
-                -- From the recorded address without the key: this endpoint goes; the peer stays
-                -- if its other one is live.
-                local other_bit, other_at = 2, 50
-                if fam == '6' then other_bit, other_at = 1, 46 end
-                if bit.band(string.byte(rec, 21), other_bit) ~= 0 and struct.unpack('>I', rec, other_at) > cutoff then
-                  drop_endpoint(where, slot, rec, fam)
-                else
-                  remove_peer(pid, where, slot, rec)
+    static func announce(_ common: String, _ size: Int, users: Bool) -> RedisScript {
+        RedisScript(
+            name: "announce",
+            source: common + #"""
+                math.randomseed(tonumber(ARGV[13]))
+                local pid, fam, ep, role = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+                local counts, remove = ARGV[5] == '1', ARGV[6] == '1'
+                local numwant, now, nowb = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+                local ttl, maxpeers, hex = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
+                local key, quota, may_create = ARGV[17], tonumber(ARGV[18]), ARGV[19] == '1'
+                local uquota, user, may_add = tonumber(ARGV[21]), ARGV[22], ARGV[23] == '1'
+                q_hex, q_cells = hex, tonumber(ARGV[20])
+                local cutoff = now - ttl
+                -- m's 'n' is when the torrent's oldest endpoint can first expire (a lower bound:
+                -- announces and removals only push it later), so most announces skip the sweep.
+                local meta = redis.call('HMGET', KEYS[4], 'd', 'n')
+                local exists = meta[1] ~= false
+                local downloaded = tonumber(meta[1] or '0')
+                -- One bounded step of the expiry pass when the torrent is due.
+                if exists and now >= tonumber(meta[2] or '0') then
+                  local _ = sweep_step(cutoff, 32, now, ttl, hex)
+                  local d = redis.call('HGET', KEYS[4], 'd')
+                  exists, downloaded = d ~= false, tonumber(d or '0')
                 end
-              end
-              local reply = {size('s'), size('l'), downloaded, '', status, prev}
-              drop_if_empty(hex)
-              return reply
-            end
-            local want = 'l'
-            if role == '1' then want = 's' end
-            local status = 0
-            if not owner then
-              status = 1
-            else
-              local flags = 0
-              if not rec then
-                if size('s') + size('l') >= maxpeers then return {'full'} end
-                -- The tracker's caps, read from the totals it keeps, only when a peer is new.
-                local totals = redis.call('HMGET', KEYS[6], 't', 'p')
-                if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
-                if not exists then
-                  if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[5], hex) then
-                    return {'full_torrents'}
+                local id = redis.call('HGET', KEYS[1], pid)
+                local where, slot, rec
+                if id then
+                  where, slot = string.sub(id, 1, 1), tonumber(string.sub(id, 2))
+                  rec = slot and rec_at(where, slot)
+                  -- An id whose slot holds another record (or none) is not this peer's.
+                  if not rec or #rec ~= \#(size) or rec_pid(rec) ~= pid then
+                    id, where, slot, rec = nil, nil, nil, nil
                   end
-                  if not may_create then return {'no_new_torrent'} end
                 end
-                if not may_add then return {'no_new_peer'} end
-                if uquota > 0 and tonumber(redis.call('HGET', KEYS[4], 'u' .. user) or '0') >= uquota then return {'user_quota'} end
-                if quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
-                if redis.call('ZADD', KEYS[5], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[6], 't', 1) end
-                if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
-                  redis.call('SET', KEYS[2], '', 'NX')
-                  redis.call('SET', KEYS[3], '', 'NX')
-                  -- No endpoint can expire before one announced now.
-                  redis.call('HSET', KEYS[4], 'n', now + ttl)
-                  status = 2
+                if rec then
+                  -- Gone, only not swept yet: its peer_id starts a new peer.
+                  if not is_live(rec, cutoff) then
+                    remove_peer(pid, where, slot, rec)
+                    id, where, slot, rec = nil, nil, nil, nil
+                  end
                 end
-                redis.call('HINCRBY', KEYS[6], 'p', 1)
-                if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) end
-                if user ~= '\0\0\0\0' then redis.call('HINCRBY', KEYS[4], 'u' .. user, 1) end
-                rec = string.sub(pid, 1, 20) .. string.rep('\0', 33) .. key .. user
-              else
-                if here ~= src and quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
-                flags = string.byte(rec, 21)
-                if where ~= want then
-                  slot_remove(where, slot)
-                  if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) else redis.call('HINCRBY', KEYS[6], 's', -1) end
+                -- What the peer was before this announce: which string held it, and its record.
+                local prev = ''
+                if rec then prev = where .. rec end
+                -- Ownership: the peer's key, or the address this family's endpoint was recorded from.
+                local owner, same, keyed, here = true, false, false, nil
+                if rec then
+                  local flags = string.byte(rec, 21)
+                  if fam == '4' and bit.band(flags, 1) ~= 0 then
+                    here, same = rec_src(rec, '4'), string.sub(rec, 22, 25) == string.sub(ep, 1, 4)
+                  elseif fam == '6' and bit.band(flags, 2) ~= 0 then
+                    here, same = rec_src(rec, '6'), string.sub(rec, 28, 43) == string.sub(ep, 1, 16)
+                  end
+                  keyed = key ~= '\0\0\0\0' and key == string.sub(rec, 54, 57)
+                  owner = same or keyed
                 end
-              end
-              if here ~= src then
-                if here then src_count(here, -1) end
-                src_count(src, 1)
-              end
-              local partial = bit.band(flags, 8) ~= 0
-              if role == '2' and not partial then
-                flags = flags + 8
-                redis.call('HINCRBY', KEYS[4], 'p', 1)
-              elseif role ~= '2' and partial then
-                flags = flags - 8
-                redis.call('HINCRBY', KEYS[4], 'p', -1)
-              end
-              -- Flag 16: the record lives in s (a seeder), so a sample read as bytes tells seeders apart.
-              if want == 's' then flags = bit.bor(flags, 16) elseif bit.band(flags, 16) ~= 0 then flags = flags - 16 end
-              if counts and bit.band(flags, 4) == 0 then
-                flags = flags + 4
-                downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
-              end
-              if fam == '4' then
-                if bit.band(flags, 1) == 0 then family('4', 1) end
-                flags = bit.bor(flags, 1)
-                rec = string.sub(rec, 1, 20) .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, \#(RedisRecord.size))
-              else
-                if bit.band(flags, 2) == 0 then family('6', 1) end
-                flags = bit.bor(flags, 2)
-                rec = string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, \#(RedisRecord.size))
-              end
-              if id and where == want then
-                rec_put(want, slot, rec)
-              else
-                slot = slot_add(want, pid, rec)
-              end
-              where = want
-              redis.call('HSET', KEYS[4], 'a', now)
-            end
+                local src = fam .. string.sub(ep, 1, 4)
+                if fam == '6' then src = fam .. string.sub(ep, 1, 8) end
+                if remove then
+                  local status = 0
+                  if rec and not owner then
+                    status = 1
+                  elseif rec and keyed then
+                    remove_peer(pid, where, slot, rec)
+                  elseif rec then
+                    -- From the recorded address without the key: this endpoint goes; the peer stays
+                    -- if its other one is live.
+                    local other_bit, other_at = 2, 50
+                    if fam == '6' then other_bit, other_at = 1, 46 end
+                    if bit.band(string.byte(rec, 21), other_bit) ~= 0 and struct.unpack('>I', rec, other_at) > cutoff then
+                      drop_endpoint(where, slot, rec, fam)
+                    else
+                      remove_peer(pid, where, slot, rec)
+                    end
+                  end
+                  local reply = {size('s'), size('l'), downloaded, '', status, prev}
+                  drop_if_empty(hex)
+                  return reply
+                end
+                local want = 'l'
+                if role == '1' then want = 's' end
+                local status = 0
+                if not owner then
+                  status = 1
+                else
+                  local flags = 0
+                  if not rec then
+                    if size('s') + size('l') >= maxpeers then return {'full'} end
+                    -- The tracker's caps, read from the totals it keeps, only when a peer is new.
+                    local totals = redis.call('HMGET', KEYS[6], 't', 'p')
+                    if tonumber(totals[2] or '0') >= tonumber(ARGV[16]) then return {'full_peers'} end
+                    if not exists then
+                      if tonumber(totals[1] or '0') >= tonumber(ARGV[15]) and not redis.call('ZSCORE', KEYS[5], hex) then
+                        return {'full_torrents'}
+                      end
+                      if not may_create then return {'no_new_torrent'} end
+                    end
+                    if not may_add then return {'no_new_peer'} end
+                    if uquota > 0 and tonumber(redis.call('HGET', KEYS[4], 'u' .. user) or '0') >= uquota then return {'user_quota'} end
+                    if quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
+                    if redis.call('ZADD', KEYS[5], 'NX', now, hex) == 1 then redis.call('HINCRBY', KEYS[6], 't', 1) end
+                    if redis.call('HSETNX', KEYS[4], 'd', 0) == 1 then
+                      redis.call('SET', KEYS[2], '', 'NX')
+                      redis.call('SET', KEYS[3], '', 'NX')
+                      -- No endpoint can expire before one announced now.
+                      redis.call('HSET', KEYS[4], 'n', now + ttl)
+                      status = 2
+                    end
+                    redis.call('HINCRBY', KEYS[6], 'p', 1)
+                    if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) end
+                    if user ~= '\0\0\0\0' then redis.call('HINCRBY', KEYS[4], 'u' .. user, 1) end
+                    rec = string.sub(pid, 1, 20) .. string.rep('\0', 33) .. key\#(users ? " .. user" : "")
+                  else
+                    if here ~= src and quota > 0 and src_count(src, 0) >= quota then return {'quota'} end
+                    flags = string.byte(rec, 21)
+                    if where ~= want then
+                      slot_remove(where, slot)
+                      if want == 's' then redis.call('HINCRBY', KEYS[6], 's', 1) else redis.call('HINCRBY', KEYS[6], 's', -1) end
+                    end
+                  end
+                  if here ~= src then
+                    if here then src_count(here, -1) end
+                    src_count(src, 1)
+                  end
+                  local partial = bit.band(flags, 8) ~= 0
+                  if role == '2' and not partial then
+                    flags = flags + 8
+                    redis.call('HINCRBY', KEYS[4], 'p', 1)
+                  elseif role ~= '2' and partial then
+                    flags = flags - 8
+                    redis.call('HINCRBY', KEYS[4], 'p', -1)
+                  end
+                  -- Flag 16: the record lives in s (a seeder), so a sample read as bytes tells seeders apart.
+                  if want == 's' then flags = bit.bor(flags, 16) elseif bit.band(flags, 16) ~= 0 then flags = flags - 16 end
+                  if counts and bit.band(flags, 4) == 0 then
+                    flags = flags + 4
+                    downloaded = redis.call('HINCRBY', KEYS[4], 'd', 1)
+                  end
+                  if fam == '4' then
+                    if bit.band(flags, 1) == 0 then family('4', 1) end
+                    flags = bit.bor(flags, 1)
+                    rec = string.sub(rec, 1, 20) .. string.char(flags) .. ep .. string.sub(rec, 28, 45) .. nowb .. string.sub(rec, 50, \#(size))
+                  else
+                    if bit.band(flags, 2) == 0 then family('6', 1) end
+                    flags = bit.bor(flags, 2)
+                    rec = string.sub(rec, 1, 20) .. string.char(flags) .. string.sub(rec, 22, 27) .. ep .. string.sub(rec, 46, 49) .. nowb .. string.sub(rec, 54, \#(size))
+                  end
+                  if id and where == want then
+                    rec_put(want, slot, rec)
+                  else
+                    slot = slot_add(want, pid, rec)
+                  end
+                  where = want
+                  redis.call('HSET', KEYS[4], 'a', now)
+                end
 
-            -- A uniform sample of k of the other candidates (Floyd), O(numwant); the peer the
-            -- announce names is never one of them.
-            local ns, nl = size('s'), size('l')
-            local with_seeders = role == '0'
-            local total, self_at = nl, -1
-            if with_seeders then total = ns + nl end
-            if where == 's' and with_seeders then
-              self_at = slot
-            elseif where == 'l' and with_seeders then
-              self_at = ns + slot
-            elseif where == 'l' then
-              self_at = slot
-            end
-            local m = total
-            if self_at >= 0 then m = m - 1 end
-            local k = math.min(numwant, m)
-            if ARGV[14] ~= '1' then k = 0 end
-            local out = {}
-            if k > 0 then
-              local chosen = {}
-              for j = m - k, m - 1 do
-                local t = math.random(0, j)
-                if chosen[t] then t = j end
-                chosen[t] = true
-                local p = t
-                if self_at >= 0 and p >= self_at then p = p + 1 end
-                if with_seeders and p < ns then out[#out + 1] = rec_at('s', p)
-                elseif with_seeders then out[#out + 1] = rec_at('l', p - ns)
-                else out[#out + 1] = rec_at('l', p) end
-              end
-            end
-            -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
-            -- every string it makes, so joining them here would cost as much again.
-            local reply = {ns, nl, downloaded, table.concat(out), status, prev}
-            for i = 24, #ARGV, 3 do
-              reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
-            end
-            return reply
-            """#)
+                -- A uniform sample of k of the other candidates (Floyd), O(numwant); the peer the
+                -- announce names is never one of them.
+                local ns, nl = size('s'), size('l')
+                local with_seeders = role == '0'
+                local total, self_at = nl, -1
+                if with_seeders then total = ns + nl end
+                if where == 's' and with_seeders then
+                  self_at = slot
+                elseif where == 'l' and with_seeders then
+                  self_at = ns + slot
+                elseif where == 'l' then
+                  self_at = slot
+                end
+                local m = total
+                if self_at >= 0 then m = m - 1 end
+                local k = math.min(numwant, m)
+                if ARGV[14] ~= '1' then k = 0 end
+                local out = {}
+                if k > 0 then
+                  local chosen = {}
+                  for j = m - k, m - 1 do
+                    local t = math.random(0, j)
+                    if chosen[t] then t = j end
+                    chosen[t] = true
+                    local p = t
+                    if self_at >= 0 and p >= self_at then p = p + 1 end
+                    if with_seeders and p < ns then out[#out + 1] = rec_at('s', p)
+                    elseif with_seeders then out[#out + 1] = rec_at('l', p - ns)
+                    else out[#out + 1] = rec_at('l', p) end
+                  end
+                end
+                -- Squall's runs go back as elements of their own: Redis's Lua hashes every byte of
+                -- every string it makes, so joining them here would cost as much again.
+                local reply = {ns, nl, downloaded, table.concat(out), status, prev}
+                for i = 24, #ARGV, 3 do
+                  reply[#reply + 1] = redis.call('GETRANGE', slots_key(ARGV[i]), ARGV[i + 1], ARGV[i + 2])
+                end
+                return reply
+                """#)
+    }
 
     /// ARGV: cutoff, hex, limit, now, ttl, counters in `sources`. One bounded step of the
     /// reaper on one torrent: `sweep_step` with at most `limit` slots. Returns {removed, more
     /// (0|1), repaired}: call again while `more` is 1.
-    static let sweepTorrent = RedisScript(
-        name: "sweep",
-        source: common + #"""
-            local cutoff, limit, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-            q_hex, q_cells = ARGV[2], tonumber(ARGV[6])
-            local removed, repaired, done = sweep_step(cutoff, limit, now, ttl, ARGV[2])
-            local more = 1
-            if done then more = 0 end
-            return {removed, more, repaired}
-            """#)
+    static func sweepTorrent(_ common: String) -> RedisScript {
+        RedisScript(
+            name: "sweep",
+            source: common + #"""
+                local cutoff, limit, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+                q_hex, q_cells = ARGV[2], tonumber(ARGV[6])
+                local removed, repaired, done = sweep_step(cutoff, limit, now, ttl, ARGV[2])
+                local more = 1
+                if done then more = 0 end
+                return {removed, more, repaired}
+                """#)
+    }
 
     /// KEYS: m of each torrent in turn. Returns {seeders, leechers, downloaded, partial
     /// seeds} per torrent, flattened: a whole scrape in one round trip.
@@ -544,25 +582,26 @@ enum RedisScripts {
 
     /// KEYS: a torrent's s, l and m. ARGV: limit. Returns {seeder records, leecher records}, at
     /// most `limit` in all: the statistics' detail view (never the announce path).
-    static let peerRows = RedisScript(
-        name: "peers",
-        source: #"""
-            local limit, got, out = tonumber(ARGV[1]), 0, {}
-            local counts = redis.call('HMGET', KEYS[3], 's', 'l')
-            for i = 1, 2 do
-              local k = math.min(tonumber(counts[i] or '0'), limit - got)
-              local recs = {}
-              if k > 0 then
-                local all = redis.call('GETRANGE', KEYS[i], 0, k * \#(RedisRecord.size) - 1)
-                for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * \#(RedisRecord.size) + 1, j * \#(RedisRecord.size) + \#(RedisRecord.size)) end
-              end
-              got = got + #recs
-              out[i] = recs
-            end
-            return out
-            """#)
+    static func peerRows(_ size: Int) -> RedisScript {
+        RedisScript(
+            name: "peers",
+            source: #"""
+                local limit, got, out = tonumber(ARGV[1]), 0, {}
+                local counts = redis.call('HMGET', KEYS[3], 's', 'l')
+                for i = 1, 2 do
+                  local k = math.min(tonumber(counts[i] or '0'), limit - got)
+                  local recs = {}
+                  if k > 0 then
+                    local all = redis.call('GETRANGE', KEYS[i], 0, k * \#(size) - 1)
+                    for j = 0, k - 1 do recs[#recs + 1] = string.sub(all, j * \#(size) + 1, j * \#(size) + \#(size)) end
+                  end
+                  got = got + #recs
+                  out[i] = recs
+                end
+                return out
+                """#)
+    }
 
-    static let all = [announce, sweepTorrent, scrape, torrentRows, peerRows, accountStep]
 }
 
 extension RedisScripts {

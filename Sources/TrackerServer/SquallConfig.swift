@@ -164,6 +164,7 @@ public struct SquallConfig: Sendable, Equatable {
         o.connections = redis.connections
         o.timeout = .milliseconds(redis.timeoutMilliseconds)
         o.connectTimeout = .milliseconds(redis.connectTimeoutMilliseconds)
+        o.users = privateMode.enabled
         return o
     }
 

@@ -21,8 +21,14 @@ public struct StoreFixture: Sendable {
 public enum StoreConformance {
     public struct Case: Sendable, CustomTestStringConvertible {
         public let name: String
+        /// The case announces with users (private mode): a store that keeps users apart only
+        /// when told to (the Redis store's `users` layout) must be built for them.
+        public let users: Bool
         let body: @Sendable (StoreFixture) async throws -> Void
         public var testDescription: String { name }
+        init(name: String, users: Bool = false, body: @escaping @Sendable (StoreFixture) async throws -> Void) {
+            (self.name, self.users, self.body) = (name, users, body)
+        }
         public func run(_ make: @Sendable () async throws -> StoreFixture) async throws {
             try await body(try await make())
         }
@@ -54,11 +60,11 @@ public enum StoreConformance {
         Case(name: "a source holds a bounded number of endpoints per torrent", body: peersPerSourceQuota),
         Case(name: "new torrents need the source's permission", body: newTorrentPermission),
         // Private mode: a user with each peer.
-        Case(name: "one peer_id under two users is two peers", body: usersSeparatePeers),
-        Case(name: "ownership holds within a user", body: ownershipWithinUser),
-        Case(name: "a user holds a bounded number of peers per torrent", body: peersPerUserQuota),
-        Case(name: "a new peer needs permission when slots are full", body: newPeerPermission),
-        Case(name: "the reply tells what the peer was", body: pastOfThePeer),
+        Case(name: "one peer_id under two users is two peers", users: true, body: usersSeparatePeers),
+        Case(name: "ownership holds within a user", users: true, body: ownershipWithinUser),
+        Case(name: "a user holds a bounded number of peers per torrent", users: true, body: peersPerUserQuota),
+        Case(name: "a new peer needs permission when slots are full", users: true, body: newPeerPermission),
+        Case(name: "the reply tells what the peer was", users: true, body: pastOfThePeer),
         Case(name: "seeders lead the sample and are counted", body: seedersLeadTheSample),
     ]
 

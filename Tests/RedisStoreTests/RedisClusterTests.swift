@@ -6,10 +6,11 @@ import TrackerTestSupport
 
 /// The store on a real three-master Redis Cluster.
 @Suite(.serialized) struct RedisClusterTests {
-    static func store(_ cluster: RedisCluster, prefix: String, clock: ManualTrackerClock) throws -> RedisPeerStore {
+    static func store(_ cluster: RedisCluster, prefix: String, clock: ManualTrackerClock, users: Bool = false) throws -> RedisPeerStore {
         let options = try #require(RedisOptions(url: cluster.url))
         var o = options
         o.prefix = prefix
+        o.users = users
         return RedisPeerStore(options: o, clock: clock, peerTTL: 1860)
     }
 
@@ -58,7 +59,7 @@ import TrackerTestSupport
         let cluster = try RedisCluster()
         for (i, c) in StoreConformance.cases.enumerated() {
             let clock = ManualTrackerClock()
-            let store = try Self.store(cluster, prefix: "case\(i):", clock: clock)
+            let store = try Self.store(cluster, prefix: "case\(i):", clock: clock, users: c.users)
             try await c.run { StoreFixture(clock: clock, store: store, ttl: 1860) }
         }
     }

@@ -62,7 +62,7 @@ import TrackerTestSupport
         let key = "squall:{\(h.raw.hex)}:l"
         func strlen() throws -> Int { try c.command("STRLEN", key).integer ?? 0 }
         func usage() throws -> Int { try c.command("MEMORY", "USAGE", key).integer ?? 0 }
-        let needed = 3000 * RedisRecord.size
+        let needed = 3000 * RedisRecord.size(users: false)
         let (length, allocated) = (try strlen(), try usage())
         #expect(length >= needed && length <= needed * 5 / 4, "\(length) bytes for \(needed)")
         #expect(allocated <= needed * 5 / 4 + 64, "its allocation: \(allocated) bytes for \(needed)")
@@ -72,7 +72,7 @@ import TrackerTestSupport
         clock.advance(by: 1000)
         #expect(try await store.expire() == 2900)
         let left = try strlen()
-        #expect(left <= 100 * RedisRecord.size * 2 + 1024, "\(left) bytes left for 100 records")
+        #expect(left <= 100 * RedisRecord.size(users: false) * 2 + 1024, "\(left) bytes left for 100 records")
         let r = try await store.announce(
             PeerAnnounce(
                 infoHash: h, peerID: StoreConformance.peerForTests(5000),

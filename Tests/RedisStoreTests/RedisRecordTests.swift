@@ -5,13 +5,14 @@ import TrackerCore
 
 /// The typed pieces of the Redis layout: records, the announce script's arguments, key names.
 @Suite struct RedisRecordTests {
-    /// A record as the Lua scripts write it (`RedisScripts`' layout, spelled out byte by byte).
-    static func record(peer: UInt8, flags: UInt8, seen4: UInt32, seen6: UInt32, user: UInt32 = 0) -> [UInt8] {
+    /// A record as the Lua scripts write it (`RedisScripts`' layouts, spelled out byte by byte):
+    /// the user's 4 bytes at the end in the `users` layout only.
+    static func record(peer: UInt8, flags: UInt8, seen4: UInt32, seen6: UInt32, user: UInt32 = 0, users: Bool = true) -> [UInt8] {
         func be(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
         let id = [UInt8](repeating: peer, count: 20)
         let v4: [UInt8] = [10, 0, 0, peer, 0x1A, 0xE1]
         let v6: [UInt8] = [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [peer] + [0x1A, 0xE2]
-        return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF] + be(user)
+        return id + [flags] + v4 + v6 + be(seen4) + be(seen6) + [0xDE, 0xAD, 0xBE, 0xEF] + (users ? be(user) : [])
     }
 
     /// The accounting's baseline as the step script stores it: 16 + 16 + 8 hex digits and two
@@ -37,13 +38,14 @@ import TrackerCore
         #expect(RedisPeerStore.baseline(badTime) == nil)
     }
 
-    @Test func recordsDecodeTheirFieldsAndDropExpiredEndpoints() {
-        let both = Self.record(peer: 1, flags: 1 | 2 | 8, seen4: 1000, seen6: 2000)
-        let v4Only = Self.record(peer: 2, flags: 1 | 4 | 16, seen4: 3000, seen6: 0, user: 0x0102_0304)
-        let zeroed = [UInt8](repeating: 0, count: RedisRecord.size)
-        #expect(both.count == RedisRecord.size)
+    @Test(arguments: [true, false]) func recordsDecodeTheirFieldsAndDropExpiredEndpoints(users: Bool) {
+        let size = RedisRecord.size(users: users)
+        let both = Self.record(peer: 1, flags: 1 | 2 | 8, seen4: 1000, seen6: 2000, users: users)
+        let v4Only = Self.record(peer: 2, flags: 1 | 4 | 16, seen4: 3000, seen6: 0, user: users ? 0x0102_0304 : 0, users: users)
+        let zeroed = [UInt8](repeating: 0, count: size)
+        #expect(both.count == size && size == (users ? 61 : 57))
         var seen: [RedisRecord] = []
-        RedisRecord.forEach(in: both + zeroed + v4Only + [1, 2, 3], cutoff: 500) { seen.append($0) }
+        RedisRecord.forEach(in: both + zeroed + v4Only + [1, 2, 3], size: size, cutoff: 500) { seen.append($0) }
         #expect(seen.count == 2, "the zeroed slot and the partial record are skipped")
         #expect(seen[0].flags == [.ipv4, .ipv6, .partialSeed] && seen[0].lastAnnounce == 2000)
         #expect(seen[0].peer.peerID == PeerID([UInt8](repeating: 1, count: 20)))
@@ -51,31 +53,33 @@ import TrackerCore
         let v6 = IPv6Address([0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1])
         #expect(seen[0].peer.v6 == v6.map { Endpoint(address: .v6($0), port: 6882) })
         #expect(seen[1].flags == [.ipv4, .downloadCounted, .seeder] && seen[1].peer.v6 == nil)
-        #expect(seen[0].user == 0 && seen[1].user == 0x0102_0304)
+        #expect(seen[0].user == 0 && seen[1].user == (users ? 0x0102_0304 : 0))
         // Seeders (flag 16) lead a sample.
         let sample = RedisRecord.seedersFirst(seen)
         #expect(sample.seeders == 1 && sample.peers.map(\.peerID) == [seen[1].peer.peerID, seen[0].peer.peerID])
         // At cutoff 1500 the first record's IPv4 endpoint has expired; at 2500 all of it.
-        #expect(RedisRecord.records(in: both, cutoff: 1500).first.map { $0.peer.v4 == nil && $0.peer.v6 != nil } == true)
-        #expect(RedisRecord.records(in: both, cutoff: 2500).isEmpty)
-        let range = RedisRecord.byteRange(first: 2, count: 3)
-        #expect(range.from == 122 && range.through == 304)
+        #expect(RedisRecord.records(in: both, size: size, cutoff: 1500).first.map { $0.peer.v4 == nil && $0.peer.v6 != nil } == true)
+        #expect(RedisRecord.records(in: both, size: size, cutoff: 2500).isEmpty)
+        let range = RedisRecord.byteRange(first: 2, count: 3, size: size)
+        #expect(range.from == 2 * size && range.through == 5 * size - 1)
+        #expect(RedisRecord.whole(both + [1, 2, 3], size: size).count == size)
     }
 
-    @Test func theScriptsPrevElementTellsWhatThePeerWas() {
-        let rec = Self.record(peer: 1, flags: 1 | 2 | 4, seen4: 1000, seen6: 2000)
+    @Test(arguments: [true, false]) func theScriptsPrevElementTellsWhatThePeerWas(users: Bool) {
+        let size = RedisRecord.size(users: users)
+        let rec = Self.record(peer: 1, flags: 1 | 2 | 4, seen4: 1000, seen6: 2000, users: users)
         let v4 = PeerAddress.v4(IPv4Address(10, 0, 0, 1))
         let v6 = PeerAddress.v6(IPv6Address(high: 1, low: 1))
-        #expect(RedisRecord.past([], family: v4, now: 2100, cutoff: 0) == nil)
+        #expect(RedisRecord.past([], size: size, family: v4, now: 2100, cutoff: 0) == nil)
         #expect(
-            RedisRecord.past([UInt8(ascii: "s")] + rec, family: v4, now: 2100, cutoff: 0)
+            RedisRecord.past([UInt8(ascii: "s")] + rec, size: size, family: v4, now: 2100, cutoff: 0)
                 == PeerPast(sinceLast: 100, sinceLastSameFamily: 1100, wasSeeder: true, downloadCounted: true))
         // An expired endpoint is no endpoint; the other family's still counts.
         #expect(
-            RedisRecord.past([UInt8(ascii: "l")] + rec, family: v4, now: 2100, cutoff: 1500)
+            RedisRecord.past([UInt8(ascii: "l")] + rec, size: size, family: v4, now: 2100, cutoff: 1500)
                 == PeerPast(sinceLast: 100, sinceLastSameFamily: nil, wasSeeder: false, downloadCounted: true))
-        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, family: v6, now: 2100, cutoff: 1500)?.sinceLastSameFamily == 100)
-        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, family: v6, now: 2100, cutoff: 2500) == nil)
+        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, size: size, family: v6, now: 2100, cutoff: 1500)?.sinceLastSameFamily == 100)
+        #expect(RedisRecord.past([UInt8(ascii: "l")] + rec, size: size, family: v6, now: 2100, cutoff: 2500) == nil)
     }
 
     @Test func theAnnounceArgumentsAreInTheSlotsTheScriptReads() {

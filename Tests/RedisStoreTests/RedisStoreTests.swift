@@ -4,23 +4,30 @@ import Testing
 import TrackerCore
 import TrackerTestSupport
 
-/// The store conformance suite, against a real redis-server.
+/// The store conformance suite, against a real redis-server: every case in the `users` layout
+/// (a private tracker's 61-byte records), and in the open layout (57 bytes) every case that
+/// announces without users.
 @Suite struct RedisStoreTests {
     /// Each case gets its own server, so cases cannot see each other's keys.
     final class Fixture: Sendable {
         let server: RedisServer
         let fixture: StoreFixture
-        init() throws {
+        init(users: Bool) throws {
             server = try RedisServer()
             let clock = ManualTrackerClock()
-            let store = RedisPeerStore(endpoint: server.endpoint, connections: 2, timeout: .seconds(2), clock: clock, peerTTL: 1860)
+            var options = RedisOptions(endpoint: server.endpoint, connections: 2, timeout: .seconds(2))
+            options.users = users
+            try RedisPeerStore.check(options)
+            let store = RedisPeerStore(options: options, clock: clock, peerTTL: 1860)
             fixture = StoreFixture(clock: clock, store: store, ttl: 1860)
         }
     }
 
-    @Test(arguments: StoreConformance.cases)
-    func conformance(_ c: StoreConformance.Case) async throws {
-        let f = try Fixture()
+    static let layouts = StoreConformance.cases.flatMap { c in (c.users ? [true] : [false, true]).map { (c, $0) } }
+
+    @Test(arguments: layouts)
+    func conformance(_ c: StoreConformance.Case, users: Bool) async throws {
+        let f = try Fixture(users: users)
         try await c.run { f.fixture }
         withExtendedLifetime(f) {}
     }
@@ -48,6 +55,43 @@ import TrackerTestSupport
         let otherTotals = try await other.totals()
         let aTotals = try await a.totals()
         #expect(otherTotals.peers == 1 && aTotals.peers == 2)
+    }
+
+    /// An open tracker's records (57 bytes) and a private one's (61, with the user) cannot share
+    /// a prefix: each mode writes its layout the first time and refuses the other's, naming it;
+    /// a store opened without users refuses a user's announce rather than drop the user.
+    @Test func theOpenAndThePrivateLayoutsRefuseEachOther() async throws {
+        let server = try RedisServer()
+        var open = RedisOptions(endpoint: server.endpoint, prefix: "o:")
+        var users = open
+        users.users = true
+        try RedisPeerStore.check(open)
+        try RedisPeerStore.check(open)
+        #expect(throws: RedisError.self) { try RedisPeerStore.check(users) }
+        do {
+            try RedisPeerStore.check(users)
+        } catch {
+            #expect("\(error)".contains("in layout 5 (an open tracker's peers), not 4"), "\(error)")
+        }
+        users.prefix = "u:"
+        try RedisPeerStore.check(users)
+        open.prefix = "u:"
+        do {
+            try RedisPeerStore.check(open)
+            Issue.record("an open store accepted a private tracker's keys")
+        } catch {
+            #expect("\(error)".contains("in layout 4 (a private tracker's peers), not 5"), "\(error)")
+        }
+        let store = RedisPeerStore(options: RedisOptions(endpoint: server.endpoint, prefix: "o:"), peerTTL: 1860)
+        var a = PeerAnnounce.test(peer: 1)
+        a.user = 7
+        await #expect(throws: StoreError.self) { try await store.announce(a) }
+        a.user = 0
+        #expect(try await store.announce(a).incomplete == 1)
+        // The record is 57 bytes in the open layout.
+        let c = try BlockingRedisConnection(server.endpoint, timeout: .seconds(2))
+        let held = try c.command("GET", "o:{\(a.infoHash.raw.hex)}:l").bytes ?? []
+        #expect(held.count >= 57 && held.count % 57 == 0 && held.prefix(20).elementsEqual(a.peerID.raw.bytes))
     }
 
     @Test func peersSurviveARestartOfSquall() async throws {

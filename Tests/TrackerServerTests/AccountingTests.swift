@@ -353,7 +353,7 @@ final class ManualUnixClock: Sendable {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let server = try RedisServer()
-        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860, users: true)
         defer { redis.close() }
         let before = try Self.totals(db, user: 1)
         let seedtimeBefore = try Self.row(db, "SELECT seedtime FROM history WHERE user_id = 1 AND torrent_id = 1")
@@ -398,7 +398,7 @@ final class ManualUnixClock: Sendable {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let server = try RedisServer()
-        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860, users: true)
         defer { redis.close() }
         let before = try Self.totals(db, user: 1).map { Int($0)! }
         let clock = ManualUnixClock(Self.t0)
@@ -479,7 +479,7 @@ final class ManualUnixClock: Sendable {
     /// that fails every step cannot grow the set without bound.
     @Test func unansweredStepsAreHeldUpToTheirBound() async throws {
         let server = try RedisServer()
-        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .milliseconds(300), peerTTL: 1860, users: true)
         defer { redis.close() }
         server.stop()
         let journal = Self.journalDirectory()
@@ -513,7 +513,7 @@ final class ManualUnixClock: Sendable {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let server = try RedisServer()
-        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .seconds(10), peerTTL: 1860)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, timeout: .seconds(10), peerTTL: 1860, users: true)
         defer { redis.close() }
         let journal = Self.journalDirectory()
         defer { try? FileManager.default.removeItem(atPath: journal) }
@@ -577,7 +577,7 @@ final class ManualUnixClock: Sendable {
         let db = try MariaDBServer()
         try db.loadUNIT3DFixture()
         let server = try RedisServer()
-        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860)
+        let redis = RedisPeerStore(endpoint: server.endpoint, connections: 1, peerTTL: 1860, users: true)
         defer { redis.close() }
         let journal = Self.journalDirectory()
         defer { try? FileManager.default.removeItem(atPath: journal) }
