@@ -627,8 +627,21 @@ extension RedisScripts {
             local window, maxp, ttl, attl = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
             local jf, token, low = ARGV[12], ARGV[13], ARGV[14]
             local rec = up .. down .. string.format('%08x', now) .. seeder .. active
-            local old = redis.call('HGET', k, pid)
-            local completion = 0
+            -- One read of the hash: this peer's baseline, the completion flag, this instance's
+            -- step field and the other peers (a Lua string per field read, so read once).
+            local all = redis.call('HGETALL', k)
+            local old, counted, ring, others = nil, false, '', {}
+            for i = 1, #all, 2 do
+              local f = all[i]
+              if #f == 20 then
+                if f == pid then old = all[i + 1] else others[#others + 1] = i end
+              elseif f == 'c' then
+                counted = all[i + 1] == '1'
+              elseif f == jf then
+                ring = all[i + 1]
+              end
+            end
+            local completion, gone = 0, nil
             if old then
               local ou, od, oat = string.sub(old, 1, 16), string.sub(old, 17, 32), tonumber(string.sub(old, 33, 40), 16)
               local elapsed = 0
@@ -636,7 +649,7 @@ extension RedisScripts {
               local stale = not (up >= ou and down >= od) and started ~= '1' and elapsed <= window
               if not stale then
                 redis.call('HSET', k, pid, rec)
-                if string.sub(old, 41, 41) == '0' and seeder == '1' and redis.call('HGET', k, 'c') ~= '1' then
+                if string.sub(old, 41, 41) == '0' and seeder == '1' and not counted then
                   completion = 1
                   redis.call('HSET', k, 'c', '1')
                 end
@@ -645,31 +658,27 @@ extension RedisScripts {
               redis.call('HSET', k, pid, rec)
               -- Beyond maxp peers, the stalest other goes: a stopped one first, then the oldest,
               -- then the lowest peer_id (as the memory table).
-              local all = redis.call('HGETALL', k)
-              local n, vkey, va, vat = 0, nil, nil, nil
-              for i = 1, #all, 2 do
-                if #all[i] == 20 then
-                  n = n + 1
-                  if all[i] ~= pid then
-                    local a, at = string.sub(all[i + 1], 42, 42), tonumber(string.sub(all[i + 1], 33, 40), 16)
-                    if vkey == nil or a < va or (a == va and (at < vat or (at == vat and all[i] < vkey))) then
-                      vkey, va, vat = all[i], a, at
-                    end
-                  end
+              local vkey, va, vat = nil, nil, nil
+              for _, i in ipairs(others) do
+                local a, at = string.sub(all[i + 1], 42, 42), tonumber(string.sub(all[i + 1], 33, 40), 16)
+                if vkey == nil or a < va or (a == va and (at < vat or (at == vat and all[i] < vkey))) then
+                  vkey, va, vat = all[i], a, at
                 end
               end
-              if n > maxp and vkey then redis.call('HDEL', k, vkey) end
+              if #others + 1 > maxp and vkey then
+                redis.call('HDEL', k, vkey)
+                gone = vkey
+              end
             end
             local other = 0
-            local all = redis.call('HGETALL', k)
-            for i = 1, #all, 2 do
-              if #all[i] == 20 and all[i] ~= pid and string.sub(all[i + 1], 42, 42) == '1' then
+            for _, i in ipairs(others) do
+              if all[i] ~= gone and string.sub(all[i + 1], 42, 42) == '1' then
                 local at = tonumber(string.sub(all[i + 1], 33, 40), 16)
                 if now >= at and now - at < attl then other = 1 end
               end
             end
             if jf and jf ~= '' then
-              local ring, kept = redis.call('HGET', k, jf) or '', {}
+              local kept = {}
               for i = 1, #ring - 58, 59 do
                 if string.sub(ring, i, i + 15) >= low then kept[#kept + 1] = string.sub(ring, i, i + 58) end
               end
