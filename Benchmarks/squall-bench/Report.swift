@@ -178,9 +178,11 @@ func report(dir: String) throws {
         let lags = rows.compactMap { Int($0[4]) }
         let rates = runs.filter { $0.target.hasPrefix("squall-private-acct") }.map(\.rps)
         if let worst = lags.max() {
-            // Flush every 3 s: under two intervals.
+            // Flush every 3 s: under two intervals, in runs that reach 20,000 announces a second.
+            let (low, high) = (rates.min() ?? 0, rates.max() ?? 0)
+            let met = worst < 6 && high >= 20_000 && rows.allSatisfy { $0[6] == "0" }
             md +=
-                "| Accounting flush lag (entry to commit) at \(fmt(rates.min() ?? 0, 0))+ announces/s | \(worst) s | 2 flush intervals: 6 s | - | < 6 s, no failed flush | \(worst < 6 && rows.allSatisfy { $0[6] == "0" } ? "yes" : "no") |\n"
+                "| Accounting flush lag (entry to commit), runs of \(fmt(low, 0)) to \(fmt(high, 0)) announces/s | \(worst) s | 2 flush intervals: 6 s | - | < 6 s at 20,000 announces/s, no failed flush | \(met ? "yes" : "no") |\n"
         }
     }
     if let line = readFile(dir + "/redis-memory-1m.txt") {
