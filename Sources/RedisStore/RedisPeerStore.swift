@@ -81,7 +81,10 @@ public final class RedisPeerStore: PeerStore, Sendable {
     public func announce(_ a: PeerAnnounce, completion: @escaping @Sendable (Result<SwarmReply, StoreError>) -> Void) {
         // An open tracker's records have no room for a user (`RedisOptions.users`).
         guard a.user == 0 || scripts.recordSize == RedisRecord.size(users: true) else {
-            return completion(.failure(.unavailable("redis: a user's announce on a store opened for an open tracker (redis users off)")))
+            return completion(
+                .failure(
+                    .unavailable(
+                        "redis: a private tracker's announce on a store opened for an open tracker's records (RedisOptions.users is off)")))
         }
         let now = clock.now()
         let size = scripts.recordSize
